@@ -1,0 +1,57 @@
+use std::path::Path;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use rollgate::checklist::{self, Evidence, Override, Verdict};
+use rollgate::plan::parse_plan_file;
+use serde::Deserialize;
+
+use super::{CliError, print_json, read};
+
+/// The evidence part of a release request (a whole release request is accepted too).
+#[derive(Debug, Default, Deserialize)]
+struct EvidenceFile {
+    #[serde(default)]
+    author: Option<String>,
+    #[serde(default)]
+    evidence: Evidence,
+    #[serde(default)]
+    overrides: Vec<Override>,
+}
+
+pub fn check(plan_path: &Path, evidence_path: &Path, at: Option<&str>, as_json: bool) -> Result<ExitCode, CliError> {
+    let plan = match parse_plan_file(plan_path) {
+        Ok(plan) => plan,
+        Err(issues) => {
+            eprintln!("error {}: the plan has {} problem(s); run `rollgate validate` for details:", plan_path.display(), issues.len());
+            for issue in &issues {
+                eprintln!("  {issue}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let text = read(evidence_path)?;
+    let file: EvidenceFile = serde_yaml::from_str(&text)
+        .map_err(|e| CliError::Parse { path: evidence_path.display().to_string(), problem: format!("{e}; expected {{author, evidence: {{...}}, overrides: [...]}}") })?;
+    let now = match at {
+        None => Utc::now(),
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| CliError::Usage(format!("--at `{text}` is not an RFC 3339 time like 2025-11-07T09:00:00Z")))?,
+    };
+    let verdict = checklist::evaluate(&plan.checklist, &file.evidence, &file.overrides, file.author.as_deref(), now);
+    if as_json {
+        print_json(&verdict);
+    } else {
+        println!("checklist of `{}` at {}:", plan.name, now.format("%Y-%m-%d %H:%M UTC"));
+        for line in verdict.lines() {
+            println!("  {line}");
+        }
+        for o in &verdict.overrides {
+            let state = if o.accepted { "accepted".to_string() } else { format!("refused: {}", o.note.clone().unwrap_or_default()) };
+            println!("  override of {} by {} (\"{}\"): {state}", o.request.item, o.request.approver, o.request.justification);
+        }
+        println!("verdict: {:?} — {}", verdict.verdict, verdict.summary);
+    }
+    Ok(if verdict.verdict == Verdict::Blocked { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,37 @@
+//! One function per subcommand; each returns the process exit code.
+
+mod check;
+mod validate;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+pub use check::check;
+pub use validate::validate;
+
+/// Errors of the CLI itself (files, arguments); each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("cannot read {path}: {source}; check the path")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {problem}")]
+    Parse { path: String, problem: String },
+    #[error("{0}")]
+    Usage(String),
+}
+
+pub fn read(path: &Path) -> Result<String, CliError> {
+    std::fs::read_to_string(path).map_err(|source| CliError::Read { path: path.display().to_string(), source })
+}
+
+pub fn print_json(value: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: cannot render JSON: {e}"),
+    }
+}
+
+pub fn schema() -> Result<ExitCode, CliError> {
+    print_json(&rollgate::plan::Plan::json_schema());
+    Ok(ExitCode::SUCCESS)
+}

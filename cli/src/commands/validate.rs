@@ -1,0 +1,57 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use rollgate::plan::{Plan, parse_plan_file};
+use serde_json::json;
+
+use super::{CliError, print_json};
+
+pub fn validate(paths: &[PathBuf], as_json: bool) -> Result<ExitCode, CliError> {
+    let mut failed = false;
+    let mut reports = Vec::new();
+    for path in paths {
+        match parse_plan_file(path) {
+            Ok(plan) => {
+                if as_json {
+                    reports.push(json!({"file": path, "valid": true, "plan": plan.name, "summary": outline(&plan)}));
+                } else {
+                    println!("ok    {}: plan `{}` is valid — {}", path.display(), plan.name, outline(&plan));
+                }
+            }
+            Err(issues) => {
+                failed = true;
+                if as_json {
+                    reports.push(json!({"file": path, "valid": false, "issues": issues}));
+                } else {
+                    println!("error {}: {} problem(s)", path.display(), issues.len());
+                    for issue in &issues {
+                        println!("  {issue}");
+                    }
+                }
+            }
+        }
+    }
+    if as_json {
+        print_json(&reports);
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// `4 steps (10% 15m → 25% 15m → …), 24 checklist items, 3 metric gates, 1 approval`.
+pub fn outline(plan: &Plan) -> String {
+    let steps: Vec<String> = plan
+        .traffic
+        .steps
+        .iter()
+        .map(|s| format!("{}{}% {}", if s.approval.is_some() { "[approval] " } else { "" }, s.weight, s.bake))
+        .collect();
+    format!(
+        "{} steps ({}) via {}, {} checklist items, {} metric gates, {} approvals",
+        plan.traffic.steps.len(),
+        steps.join(" → "),
+        plan.traffic.router.kind(),
+        plan.checklist.items.len(),
+        plan.analysis.as_ref().map_or(0, |a| a.metrics.len()),
+        plan.approvals.len()
+    )
+}

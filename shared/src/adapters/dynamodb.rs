@@ -1,0 +1,369 @@
+//! The release store on one DynamoDB table (keys as in DESIGN.md), with conditional writes for
+//! everything that must not race.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::memory::event_sort_key;
+use crate::ports::{ReleaseStore, StoreError};
+use crate::release::{Lease, Release, ReleaseEvent};
+
+/// The GSI that serves the weekly review: events by ISO week.
+pub const WEEK_INDEX: &str = "by-week";
+/// Environment variable naming the table (set by the SAM template).
+pub const TABLE_ENV: &str = "ROLLGATE_TABLE";
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table (on-demand, the week GSI, TTL) and waits until it is active.
+    /// Deployments get it from infra/template.yaml; this serves tests and local stacks.
+    pub async fn create_table(&self) -> Result<(), StoreError> {
+        let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+        let attr = |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
+        let built = (|| {
+            Ok::<_, aws_sdk_dynamodb::error::BuildError>((
+                vec![attr("pk")?, attr("sk")?, attr("gsi1pk")?, attr("gsi1sk")?],
+                vec![key("pk", KeyType::Hash)?, key("sk", KeyType::Range)?],
+                GlobalSecondaryIndex::builder()
+                    .index_name(WEEK_INDEX)
+                    .key_schema(key("gsi1pk", KeyType::Hash)?)
+                    .key_schema(key("gsi1sk", KeyType::Range)?)
+                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .build()?,
+                TimeToLiveSpecification::builder().attribute_name("ttl").enabled(true).build()?,
+            ))
+        })();
+        let (attributes, keys, index, ttl) = built.map_err(|e| StoreError::Backend { operation: "CreateTable", transient: false, source: Box::new(e) })?;
+        self.client
+            .create_table()
+            .table_name(&self.table)
+            .set_attribute_definitions(Some(attributes))
+            .set_key_schema(Some(keys))
+            .global_secondary_indexes(index)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .map_err(|e| classify("CreateTable", e, |_| false))?;
+        for _ in 0..60 {
+            let table = self.client.describe_table().table_name(&self.table).send().await.map_err(|e| classify("DescribeTable", e, |_| false))?;
+            if table.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateTimeToLive", e, |_| false))?;
+        Ok(())
+    }
+
+    pub async fn delete_table(&self) -> Result<(), StoreError> {
+        self.client.delete_table().table_name(&self.table).send().await.map_err(|e| classify("DeleteTable", e, |_| false))?;
+        Ok(())
+    }
+
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()))?;
+        Ok(out.item)
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn lock_key(service: &str, environment: &str) -> String {
+    format!("LOCK#{service}#{environment}")
+}
+
+fn release_key(id: &str) -> String {
+    format!("REL#{id}")
+}
+
+/// Errors the caller may retry: transport trouble, throttling, server faults.
+fn classify<E>(operation: &'static str, err: SdkError<E, HttpResponse>, throttled: impl Fn(&E) -> bool) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let transient = match &err {
+        SdkError::ServiceError(ctx) => {
+            let status = ctx.raw().status();
+            throttled(ctx.err()) || status.is_server_error() || status.as_u16() == 429
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        _ => false,
+    };
+    // DisplayErrorContext keeps the service's own message (and the cause chain) in the text.
+    StoreError::Backend { operation, transient, source: aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string().into() }
+}
+
+fn body<T: Serialize>(value: &T) -> Result<AttributeValue, StoreError> {
+    serde_json::to_string(value)
+        .map(AttributeValue::S)
+        .map_err(|e| StoreError::Corrupt { key: "body".into(), reason: e.to_string() })
+}
+
+fn from_body<T: DeserializeOwned>(item: &Item, key: &str) -> Result<T, StoreError> {
+    let text = item
+        .get("body")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| StoreError::Corrupt { key: key.into(), reason: "no body attribute".into() })?;
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt { key: key.into(), reason: e.to_string() })
+}
+
+fn millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn lease_from(item: &Item, key: &str) -> Result<Lease, StoreError> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
+    let corrupt = |what: &str| StoreError::Corrupt { key: key.into(), reason: format!("lock without {what}") };
+    let at = |ms: i64| Utc.timestamp_millis_opt(ms).single();
+    Ok(Lease {
+        service: text("service").ok_or_else(|| corrupt("service"))?,
+        environment: text("environment").ok_or_else(|| corrupt("environment"))?,
+        holder: text("holder").ok_or_else(|| corrupt("holder"))?,
+        acquired_at: number("acquired_at").and_then(at).ok_or_else(|| corrupt("acquired_at"))?,
+        expires_at: number("expires_at").and_then(at).ok_or_else(|| corrupt("expires_at"))?,
+    })
+}
+
+/// ISO week bucket of the weekly review index, e.g. `WEEK#2025-W46`.
+pub fn week_bucket(at: DateTime<Utc>) -> String {
+    let week = at.iso_week();
+    format!("WEEK#{}-W{:02}", week.year(), week.week())
+}
+
+#[async_trait]
+impl ReleaseStore for DynamoStore {
+    async fn acquire_lock(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let key = lock_key(&lease.service, &lease.environment);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&key))
+            .item("sk", s("LOCK"))
+            .item("service", s(&lease.service))
+            .item("environment", s(&lease.environment))
+            .item("holder", s(&lease.holder))
+            .item("acquired_at", n(millis(lease.acquired_at)))
+            .item("expires_at", n(millis(lease.expires_at)))
+            // Cleanup only; the lease is judged by expires_at, never by TTL deletion.
+            .item("ttl", n(lease.expires_at.timestamp() + 7 * 86_400))
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now OR holder = :holder")
+            .expression_attribute_values(":now", n(millis(now)))
+            .expression_attribute_values(":holder", s(&lease.holder))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                match self.get(&key, "LOCK").await? {
+                    Some(item) => {
+                        let current = lease_from(&item, &key)?;
+                        Err(StoreError::LockHeld {
+                            service: current.service,
+                            environment: current.environment,
+                            holder: current.holder,
+                            expires_at: current.expires_at,
+                        })
+                    }
+                    // Released between our write and our read: the caller may simply retry.
+                    None => Err(StoreError::Backend { operation: "PutItem", transient: true, source: "lock changed hands while it was taken".into() }),
+                }
+            }
+            Err(err) => Err(classify("PutItem", err, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded())),
+        }
+    }
+
+    async fn release_lock(&self, service: &str, environment: &str, holder: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(lock_key(service, environment)))
+            .key("sk", s("LOCK"))
+            .condition_expression("holder = :holder")
+            .expression_attribute_values(":holder", s(holder))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(classify("DeleteItem", err, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded())),
+        }
+    }
+
+    async fn lock(&self, service: &str, environment: &str) -> Result<Option<Lease>, StoreError> {
+        let key = lock_key(service, environment);
+        self.get(&key, "LOCK").await?.map(|item| lease_from(&item, &key)).transpose()
+    }
+
+    async fn create_release(&self, release: &Release) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(release_item(release, release.revision)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StoreError::ReleaseExists(release.id.clone()))
+            }
+            Err(err) => Err(classify("PutItem", err, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded())),
+        }
+    }
+
+    async fn update_release(&self, release: &mut Release) -> Result<(), StoreError> {
+        let next = release.revision + 1;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(release_item(release, next)?))
+            .condition_expression("revision = :expected")
+            .expression_attribute_values(":expected", n(release.revision))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                release.revision = next;
+                Ok(())
+            }
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StoreError::RevisionConflict { id: release.id.clone(), expected: release.revision })
+            }
+            Err(err) => Err(classify("PutItem", err, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded())),
+        }
+    }
+
+    async fn release(&self, id: &str) -> Result<Option<Release>, StoreError> {
+        let key = release_key(id);
+        let Some(item) = self.get(&key, "META").await? else { return Ok(None) };
+        let mut release: Release = from_body(&item, &key)?;
+        // The attribute is what conditional writes check; the body copy follows it.
+        if let Some(revision) = item.get("revision").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()) {
+            release.revision = revision;
+        }
+        Ok(Some(release))
+    }
+
+    async fn append_event(&self, mut event: ReleaseEvent) -> Result<ReleaseEvent, StoreError> {
+        loop {
+            let sk = event_sort_key(event.at, event.seq);
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(release_key(&event.release_id)))
+                .item("sk", s(&sk))
+                .item("type", s(event.kind.name()))
+                .item("gsi1pk", s(week_bucket(event.at)))
+                .item("gsi1sk", s(format!("{}#{}", &sk[4..], event.release_id)))
+                .item("body", body(&event)?)
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(event),
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) && event.seq < 9_999 => {
+                    event.seq += 1;
+                }
+                Err(err) => {
+                    return Err(classify("PutItem", err, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()));
+                }
+            }
+        }
+    }
+
+    async fn events(&self, release_id: &str) -> Result<Vec<ReleaseEvent>, StoreError> {
+        let pk = release_key(release_id);
+        let mut events = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :evt)")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":evt", s("EVT#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("Query", e, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()))?;
+            for item in page.items() {
+                events.push(from_body(item, &pk)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(events),
+            }
+        }
+    }
+}
+
+fn release_item(release: &Release, revision: u64) -> Result<Item, StoreError> {
+    let mut stored = release.clone();
+    stored.revision = revision;
+    Ok(HashMap::from([
+        ("pk".to_string(), s(release_key(&release.id))),
+        ("sk".to_string(), s("META")),
+        ("revision".to_string(), n(revision)),
+        ("status".to_string(), s(release.status.as_str())),
+        ("service".to_string(), s(&release.service)),
+        ("environment".to_string(), s(&release.environment)),
+        ("version".to_string(), s(&release.version)),
+        ("updated_at".to_string(), s(release.updated_at.to_rfc3339())),
+        ("body".to_string(), body(&stored)?),
+    ]))
+}

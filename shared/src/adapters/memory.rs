@@ -1,0 +1,112 @@
+//! In-process release store with the same guarantees as the DynamoDB one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::ports::{ReleaseStore, StoreError};
+use crate::release::{Lease, Release, ReleaseEvent};
+
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    locks: HashMap<(String, String), Lease>,
+    releases: HashMap<String, Release>,
+    /// Per release, keyed like the table's sort key so ordering matches.
+    events: HashMap<String, BTreeMap<String, ReleaseEvent>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave State half-written (every update is a
+        // single insert), so a poisoned lock is safe to keep using.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The sort key of an event: time, then sequence.
+pub fn event_sort_key(at: DateTime<Utc>, seq: u32) -> String {
+    format!("EVT#{}#{seq:04}", at.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
+}
+
+#[async_trait]
+impl ReleaseStore for MemoryStore {
+    async fn acquire_lock(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let key = (lease.service.clone(), lease.environment.clone());
+        if let Some(current) = state.locks.get(&key) {
+            if current.holder != lease.holder && !current.is_expired(now) {
+                return Err(StoreError::LockHeld {
+                    service: current.service.clone(),
+                    environment: current.environment.clone(),
+                    holder: current.holder.clone(),
+                    expires_at: current.expires_at,
+                });
+            }
+        }
+        state.locks.insert(key, lease.clone());
+        Ok(())
+    }
+
+    async fn release_lock(&self, service: &str, environment: &str, holder: &str) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        let key = (service.to_string(), environment.to_string());
+        if state.locks.get(&key).is_some_and(|l| l.holder == holder) {
+            state.locks.remove(&key);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn lock(&self, service: &str, environment: &str) -> Result<Option<Lease>, StoreError> {
+        Ok(self.state().locks.get(&(service.to_string(), environment.to_string())).cloned())
+    }
+
+    async fn create_release(&self, release: &Release) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.releases.contains_key(&release.id) {
+            return Err(StoreError::ReleaseExists(release.id.clone()));
+        }
+        state.releases.insert(release.id.clone(), release.clone());
+        Ok(())
+    }
+
+    async fn update_release(&self, release: &mut Release) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let stored = state.releases.get(&release.id).ok_or_else(|| StoreError::ReleaseNotFound(release.id.clone()))?;
+        if stored.revision != release.revision {
+            return Err(StoreError::RevisionConflict { id: release.id.clone(), expected: release.revision });
+        }
+        release.revision += 1;
+        state.releases.insert(release.id.clone(), release.clone());
+        Ok(())
+    }
+
+    async fn release(&self, id: &str) -> Result<Option<Release>, StoreError> {
+        Ok(self.state().releases.get(id).cloned())
+    }
+
+    async fn append_event(&self, mut event: ReleaseEvent) -> Result<ReleaseEvent, StoreError> {
+        let mut state = self.state();
+        let trail = state.events.entry(event.release_id.clone()).or_default();
+        while trail.contains_key(&event_sort_key(event.at, event.seq)) {
+            event.seq += 1;
+        }
+        trail.insert(event_sort_key(event.at, event.seq), event.clone());
+        Ok(event)
+    }
+
+    async fn events(&self, release_id: &str) -> Result<Vec<ReleaseEvent>, StoreError> {
+        Ok(self.state().events.get(release_id).map(|t| t.values().cloned().collect()).unwrap_or_default())
+    }
+}

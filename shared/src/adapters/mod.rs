@@ -1,0 +1,4 @@
+//! Adapters of the ports: AWS ones and in-process ones for the simulator and unit tests.
+
+pub mod dynamodb;
+pub mod memory;

@@ -1,0 +1,200 @@
+//! Admitting a release: take the lock, record the release, judge its checklist.
+//!
+//! Every step is idempotent so that a retried invocation continues where a failed one stopped.
+
+use chrono::{DateTime, Utc};
+
+use crate::checklist::{self, ChecklistVerdict};
+use crate::plan::{self, PlanIssue};
+use crate::ports::{ReleaseStore, StoreError};
+use crate::release::{EventKind, Lease, Release, ReleaseEvent, ReleaseRequest, ReleaseStatus};
+
+/// The admitted (or blocked) release with its checklist verdict.
+#[derive(Clone, Debug)]
+pub struct Admission {
+    pub release: Release,
+    pub verdict: ChecklistVerdict,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdmissionError {
+    #[error("the plan has {} problem(s):\n{}", .0.len(), .0.iter().map(|i| format!("  {i}")).collect::<Vec<_>>().join("\n"))]
+    InvalidPlan(Vec<PlanIssue>),
+    #[error("{field}: {problem}")]
+    InvalidRequest { field: &'static str, problem: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl AdmissionError {
+    pub fn is_lock_held(&self) -> bool {
+        matches!(self, AdmissionError::Store(StoreError::LockHeld { .. }))
+    }
+}
+
+/// Who writes these events in the audit trail.
+pub const ACTOR: &str = "checklist-validator";
+
+pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateTime<Utc>) -> Result<Admission, AdmissionError> {
+    check_request(&request)?;
+    let plan = plan::plan_from_value(request.plan.clone()).map_err(AdmissionError::InvalidPlan)?;
+    let id = match &request.release_id {
+        Some(id) => id.clone(),
+        None => new_release_id(&request.service, &request.environment, &request.version),
+    };
+    let lease = Lease {
+        service: request.service.clone(),
+        environment: request.environment.clone(),
+        holder: id.clone(),
+        acquired_at: now,
+        expires_at: now + plan.lock_lease().chrono(),
+    };
+
+    let mut release = match store.release(&id).await? {
+        Some(existing) if existing.status.is_final() => return replay(store, existing).await,
+        Some(existing) => {
+            if existing.service != request.service || existing.environment != request.environment || existing.version != request.version {
+                return Err(StoreError::ReleaseExists(id).into());
+            }
+            store.acquire_lock(&lease, now).await?;
+            existing
+        }
+        None => {
+            store.acquire_lock(&lease, now).await?;
+            let release = Release {
+                id: id.clone(),
+                service: request.service.clone(),
+                environment: request.environment.clone(),
+                version: request.version.clone(),
+                stable_version: request.stable_version.clone(),
+                author: request.author.clone(),
+                requested_by: request.requested_by.clone(),
+                status: ReleaseStatus::Admitted,
+                plan_hash: plan.content_hash(),
+                plan: plan.clone(),
+                evidence: request.evidence.clone(),
+                step: None,
+                canary_weight: 0,
+                created_at: now,
+                updated_at: now,
+                closed_reason: None,
+                revision: 0,
+            };
+            if let Err(err) = store.create_release(&release).await {
+                // Do not leave the service locked by a release that was never recorded.
+                let _ = store.release_lock(&lease.service, &lease.environment, &lease.holder).await;
+                return Err(err.into());
+            }
+            record(
+                store,
+                &id,
+                now,
+                EventKind::Admitted {
+                    service: release.service.clone(),
+                    environment: release.environment.clone(),
+                    version: release.version.clone(),
+                    plan_name: plan.name.clone(),
+                    plan_hash: release.plan_hash.clone(),
+                    lease_until: lease.expires_at,
+                },
+            )
+            .await?;
+            release
+        }
+    };
+
+    let verdict = match stored_verdict(store, &id).await? {
+        Some(verdict) => verdict,
+        None => {
+            let verdict = checklist::evaluate(
+                &release.plan.checklist,
+                &release.evidence,
+                &request.overrides,
+                release.author.as_deref(),
+                now,
+            );
+            record(store, &id, now, EventKind::ChecklistJudged(verdict.clone())).await?;
+            verdict
+        }
+    };
+
+    if verdict.is_blocked() {
+        close(store, &mut release, ReleaseStatus::Blocked, &format!("checklist {}", verdict.summary), now).await?;
+    } else if release.status == ReleaseStatus::Admitted {
+        release.status = ReleaseStatus::Progressing;
+        release.updated_at = now;
+        store.update_release(&mut release).await?;
+    }
+    Ok(Admission { release, verdict })
+}
+
+/// Closes a release for good: final status, the reason in the trail, the lock given back.
+pub async fn close(
+    store: &dyn ReleaseStore,
+    release: &mut Release,
+    status: ReleaseStatus,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if !release.status.is_final() {
+        release.status = status;
+        release.closed_reason = Some(reason.to_string());
+        release.updated_at = now;
+        store.update_release(release).await?;
+        record(store, &release.id, now, EventKind::Closed { status, reason: reason.to_string() }).await?;
+    }
+    store.release_lock(&release.service, &release.environment, &release.id).await?;
+    Ok(())
+}
+
+pub async fn record(store: &dyn ReleaseStore, release_id: &str, at: DateTime<Utc>, kind: EventKind) -> Result<ReleaseEvent, StoreError> {
+    store
+        .append_event(ReleaseEvent { release_id: release_id.to_string(), at, seq: 0, actor: ACTOR.to_string(), kind })
+        .await
+}
+
+async fn stored_verdict(store: &dyn ReleaseStore, id: &str) -> Result<Option<ChecklistVerdict>, StoreError> {
+    Ok(store.events(id).await?.into_iter().rev().find_map(|e| match e.kind {
+        EventKind::ChecklistJudged(v) => Some(v),
+        _ => None,
+    }))
+}
+
+/// A retried admission of a release that already ended returns what it ended with.
+async fn replay(store: &dyn ReleaseStore, release: Release) -> Result<Admission, AdmissionError> {
+    let verdict = stored_verdict(store, &release.id).await?.ok_or_else(|| StoreError::Corrupt {
+        key: format!("REL#{}", release.id),
+        reason: "a final release without a checklist verdict".into(),
+    })?;
+    Ok(Admission { release, verdict })
+}
+
+fn check_request(request: &ReleaseRequest) -> Result<(), AdmissionError> {
+    for (field, value) in [("service", &request.service), ("environment", &request.environment), ("version", &request.version)] {
+        if value.trim().is_empty() {
+            return Err(AdmissionError::InvalidRequest { field, problem: "is empty; name it".into() });
+        }
+        if value.contains('#') {
+            return Err(AdmissionError::InvalidRequest { field, problem: format!("`{value}` contains `#`, which rollgate reserves; remove it") });
+        }
+    }
+    if let Some(id) = &request.release_id {
+        let ok = !id.is_empty() && id.len() <= 80 && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !ok {
+            return Err(AdmissionError::InvalidRequest {
+                field: "release_id",
+                problem: format!("`{id}` must be 1–80 letters, digits, `-`, `_` or `.` (it names a Step Functions execution)"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `<service>-<env>-<version>-<random>`, trimmed to what an execution name allows.
+pub fn new_release_id(service: &str, environment: &str, version: &str) -> String {
+    let clean = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '-' }).collect::<String>();
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let mut base = format!("{}-{}-{}", clean(service), clean(environment), clean(version));
+    base.truncate(70);
+    format!("{base}-{}", &suffix[..8])
+}

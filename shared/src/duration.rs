@@ -1,0 +1,134 @@
+//! Human durations in plans (`15m`, `2h`, `1h30m`, `7d`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A duration written the way people write them in runbooks: `30s`, `15m`, `2h`, `1h30m`, `7d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct HumanDuration(std::time::Duration);
+
+impl HumanDuration {
+    pub const ZERO: Self = Self(std::time::Duration::ZERO);
+
+    pub const fn from_secs(secs: u64) -> Self {
+        Self(std::time::Duration::from_secs(secs))
+    }
+
+    pub fn as_secs(self) -> u64 {
+        self.0.as_secs()
+    }
+
+    pub fn std(self) -> std::time::Duration {
+        self.0
+    }
+
+    pub fn chrono(self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::try_from(self.0.as_secs()).unwrap_or(i64::MAX))
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.0.is_zero()
+    }
+}
+
+impl From<std::time::Duration> for HumanDuration {
+    fn from(d: std::time::Duration) -> Self {
+        Self(d)
+    }
+}
+
+/// Why a duration string was not understood, worded as advice.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{input}` is not a duration; write it like 30s, 15m, 2h, 1h30m or 7d")]
+pub struct DurationParseError {
+    pub input: String,
+}
+
+impl FromStr for HumanDuration {
+    type Err = DurationParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let trimmed = s.trim();
+        let err = || DurationParseError { input: s.to_string() };
+        // A bare number is ambiguous (seconds? minutes?): refuse it rather than guess.
+        if trimmed.is_empty() || trimmed.chars().all(|c| c.is_ascii_digit() || c == '.') {
+            return Err(err());
+        }
+        humantime::parse_duration(trimmed).map(Self).map_err(|_| err())
+    }
+}
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut secs = self.0.as_secs();
+        if secs == 0 {
+            return f.write_str("0s");
+        }
+        for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+            if secs >= size {
+                write!(f, "{}{unit}", secs / size)?;
+                secs %= size;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for HumanDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "HumanDuration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A duration such as 30s, 15m, 2h, 1h30m or 7d",
+            "pattern": "^\\s*([0-9]+\\s*(ns|us|ms|s|sec|secs|m|min|mins|h|hr|hrs|hour|hours|d|day|days|w|week|weeks)\\s*)+$",
+            "examples": ["15m", "2h", "1h30m", "7d"]
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_runbook_durations() {
+        assert_eq!("15m".parse::<HumanDuration>().map(|d| d.as_secs()), Ok(900));
+        assert_eq!("2h".parse::<HumanDuration>().map(|d| d.as_secs()), Ok(7200));
+        assert_eq!("1h30m".parse::<HumanDuration>().map(|d| d.as_secs()), Ok(5400));
+        assert_eq!("7d".parse::<HumanDuration>().map(|d| d.as_secs()), Ok(604_800));
+    }
+
+    #[test]
+    fn refuses_bare_numbers_and_garbage() {
+        assert!("15".parse::<HumanDuration>().is_err());
+        assert!("".parse::<HumanDuration>().is_err());
+        assert!("soon".parse::<HumanDuration>().is_err());
+    }
+
+    #[test]
+    fn displays_compactly_and_round_trips() {
+        for text in ["30s", "15m", "2h", "1h30m", "7d", "1d2h"] {
+            let d: HumanDuration = text.parse().unwrap_or_default();
+            assert_eq!(d.to_string(), text);
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! rollgate's domain and ports.
+//!
+//! The domain (plans, checklist rules, gate judgement, release decisions) is plain Rust with no
+//! AWS types and no I/O; the outside world is reached through the traits in [`ports`], each with
+//! an AWS adapter and an in-process one.
+
+pub mod bounds;
+pub mod checklist;
+pub mod duration;
+pub mod hash;
+pub mod plan;
+
+pub use duration::HumanDuration;
+pub mod adapters;
+pub mod admission;
+pub mod ports;
+pub mod release;
+pub mod runtime;

@@ -1,0 +1,622 @@
+//! Rollout plans: the typed form of what teams write as a Markdown runbook.
+//!
+//! A plan is parsed ([`load`]) and validated ([`validate`]) as a whole before anything runs;
+//! every problem is reported at once with its path and a fix.
+
+mod load;
+mod validate;
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::HumanDuration;
+
+pub use load::{PlanFormat, parse_plan, parse_plan_file, plan_from_value};
+pub use validate::{PlanIssue, validate};
+
+/// A rollout plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// Short name of the plan, e.g. `greenlang-api-production`.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Team or person who owns the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Pre-deploy requirements checked against the evidence submitted with a release.
+    #[serde(default)]
+    pub checklist: Checklist,
+    /// Where traffic is shifted and in which steps.
+    pub traffic: Traffic,
+    /// Metric gates judged while each step bakes. Without it steps advance on bake time alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
+    /// Go/No-Go approvals, referenced from steps by id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<ApprovalGate>,
+    #[serde(default)]
+    pub notifications: Notifications,
+    #[serde(default)]
+    pub rollback: RollbackPolicy,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checklist
+
+/// How a failed requirement affects the release; teams phase enforcement in with these.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EnforcementMode {
+    /// Record the result only.
+    Monitor,
+    /// Pass, with a warning.
+    Warn,
+    /// Block unless an override with justification and approver is given.
+    Soft,
+    /// Block; no override.
+    #[default]
+    Strict,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Checklist {
+    /// Default enforcement mode of every item.
+    #[serde(default)]
+    pub mode: EnforcementMode,
+    #[serde(default)]
+    pub items: Vec<ChecklistItem>,
+    /// Who may override `soft` items.
+    #[serde(default)]
+    pub overrides: OverridePolicy,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OverridePolicy {
+    /// If not empty, only these identities may approve an override.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChecklistItem {
+    /// Stable id, used in overrides and the audit trail (lowercase, digits, `-`, `_`).
+    pub id: String,
+    /// The checklist line as people read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Overrides the checklist's mode for this item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<EnforcementMode>,
+    pub require: Requirement,
+}
+
+/// A typed requirement over the release's evidence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Requirement {
+    /// The evidence value must be `true` (security review done).
+    Attestation { evidence: String },
+    /// The evidence value is a number within bounds (coverage ≥ 80, critical vulnerabilities ≤ 0).
+    Number {
+        evidence: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at_least: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at_most: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        above: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        below: Option<f64>,
+        /// Shown after values, e.g. `ms` or `%`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unit: Option<String>,
+    },
+    /// The evidence value is an RFC 3339 time no older than `max_age` (backup verified within
+    /// 24h) and/or at least `min_age` old (staging stable for 48h).
+    Freshness {
+        evidence: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_age: Option<HumanDuration>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_age: Option<HumanDuration>,
+    },
+    /// The evidence value is a list with at least `at_least` entries (distinct unless told
+    /// otherwise), not counting the value of the evidence named by `exclude` (the author).
+    Count {
+        evidence: String,
+        at_least: u32,
+        #[serde(default = "default_true")]
+        distinct: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exclude: Option<String>,
+    },
+    /// The evidence value is an RFC 3339 time at least `min_remaining` in the future
+    /// (TLS certificate valid for more than 30 days).
+    Date { evidence: String, min_remaining: HumanDuration },
+    /// The release time falls inside an allowed window and outside every freeze, in a named
+    /// time zone. Needs no evidence.
+    Window {
+        /// IANA time zone, e.g. `Europe/Berlin` or `UTC`.
+        timezone: String,
+        /// Allowed weekly windows; empty means any time outside freezes.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        allow: Vec<WeeklyWindow>,
+        /// Freeze periods (local date-times in `timezone`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        freeze: Vec<FreezePeriod>,
+    },
+    /// No incident at or above a severity was open within a period (no P0/P1 in the last 48h).
+    /// The evidence value is a list of `{id, severity, started_at, resolved_at?}`.
+    Incidents {
+        evidence: String,
+        /// The least severe level that still blocks, e.g. `P1` blocks P0 and P1.
+        severity_at_or_above: String,
+        within: HumanDuration,
+    },
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Weekday {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeeklyWindow {
+    /// Days the window applies to; empty means every day.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub days: Vec<Weekday>,
+    /// Local start time `HH:MM`.
+    pub from: String,
+    /// Local end time `HH:MM` (exclusive).
+    pub to: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FreezePeriod {
+    /// Local start `YYYY-MM-DDTHH:MM`.
+    pub from: String,
+    /// Local end `YYYY-MM-DDTHH:MM` (exclusive).
+    pub to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Traffic
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Traffic {
+    pub router: RouterSpec,
+    /// Canary steps in order; weights rise; a final 100 is a post-cutover bake.
+    pub steps: Vec<Step>,
+}
+
+/// The router that moves traffic between the stable and the new version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RouterSpec {
+    /// Lambda alias weights (RoutingConfig.AdditionalVersionWeights).
+    LambdaAlias { function_name: String, alias: String },
+    /// ALB listener (or rule) forwarding to two weighted target groups.
+    Alb {
+        listener_arn: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule_arn: Option<String>,
+        stable_target_group_arn: String,
+        canary_target_group_arn: String,
+    },
+    /// A signed HTTPS call to the team's own endpoint (Istio, Kubernetes, anything).
+    Webhook {
+        url: String,
+        /// Name of the environment variable (or secret) holding the HMAC key.
+        secret_env: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout: Option<HumanDuration>,
+    },
+    /// Records what it would do and touches nothing.
+    DryRun {},
+}
+
+impl RouterSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RouterSpec::LambdaAlias { .. } => "lambda_alias",
+            RouterSpec::Alb { .. } => "alb",
+            RouterSpec::Webhook { .. } => "webhook",
+            RouterSpec::DryRun {} => "dry_run",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Percent of traffic on the new version (1–100).
+    pub weight: u32,
+    /// How long the step bakes, judged every `analysis.interval`, before it may advance.
+    pub bake: HumanDuration,
+    /// Id of an approval that must pass before this step's weight is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Analysis
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Analysis {
+    /// How often a baking step is judged.
+    pub interval: HumanDuration,
+    /// How far back each check looks; defaults to `interval`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<HumanDuration>,
+    /// Datapoints needed per metric for a conclusive check (a metric may ask for more).
+    #[serde(default = "default_one")]
+    pub min_samples: u32,
+    /// Failing checks in a row before a non-critical failure rolls back.
+    #[serde(default = "default_one")]
+    pub consecutive_failures: u32,
+    /// Inconclusive checks tolerated per step before `on_inconclusive` applies.
+    #[serde(default = "default_max_inconclusive")]
+    pub max_inconclusive: u32,
+    #[serde(default)]
+    pub on_inconclusive: InconclusivePolicy,
+    /// Weighted score thresholds for statistical comparisons (Kayenta-style).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<ScoreThresholds>,
+    pub metrics: Vec<MetricGate>,
+}
+
+fn default_one() -> u32 {
+    1
+}
+
+fn default_max_inconclusive() -> u32 {
+    3
+}
+
+/// What happens once a step has had more inconclusive checks than allowed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InconclusivePolicy {
+    /// Roll back (fail closed).
+    #[default]
+    Fail,
+    /// Keep the step baking until data arrives or the release is aborted.
+    Hold,
+    /// Treat as passed; an explicit choice of the plan.
+    Pass,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreThresholds {
+    /// Score (0–100) at or above which the comparison passes.
+    pub pass: f64,
+    /// Score at or above which it is marginal (bake on); below, it fails.
+    pub marginal: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricGate {
+    /// Short name, e.g. `error_rate`.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub query: MetricQuery,
+    /// Shown after values, e.g. `ms`, `%`, `rps`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// Overrides `analysis.min_samples` for this metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_samples: Option<u32>,
+    /// Bounds every check must meet (error rate below 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub must: Option<Bounds>,
+    /// Critical tier: a check meeting this condition rolls back at once (error rate above 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_if: Option<Bounds>,
+    /// A condition that rolls back once it has held for a duration (error rate above 2 for 15m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sustained: Option<SustainedCondition>,
+    /// Bounds relative to the baseline (stable version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineBound>,
+    /// Statistical comparison with the baseline (Mann-Whitney, as Kayenta's judge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare: Option<Comparison>,
+}
+
+/// Comparisons a value is held to; all given must hold.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Bounds {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_most: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SustainedCondition {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_most: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below: Option<f64>,
+    /// How long the condition must hold before it rolls back.
+    #[serde(rename = "for")]
+    pub duration: HumanDuration,
+}
+
+impl SustainedCondition {
+    pub fn bounds(&self) -> Bounds {
+        Bounds { at_least: self.at_least, at_most: self.at_most, above: self.above, below: self.below }
+    }
+}
+
+/// Limits on how far the canary may move from the baseline.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineBound {
+    /// Largest allowed increase, in the metric's unit (0.1 points, 10 ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_increase: Option<f64>,
+    /// Largest allowed increase in percent of the baseline value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_increase_pct: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_decrease: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_decrease_pct: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Only an increase is bad (errors, latency).
+    #[default]
+    Increase,
+    /// Only a decrease is bad (throughput, success rate).
+    Decrease,
+    Either,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EffectMeasure {
+    /// Canary mean / baseline mean.
+    #[default]
+    MeanRatio,
+    /// Common-language effect size: P(canary > baseline).
+    Cles,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NanStrategy {
+    /// Drop missing datapoints.
+    #[default]
+    Remove,
+    /// Treat missing datapoints as zero (for counts that are absent when nothing happened).
+    Replace,
+}
+
+/// Mann-Whitney U comparison of canary and baseline, with an effect size, as Kayenta judges.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Comparison {
+    #[serde(default)]
+    pub direction: Direction,
+    /// Confidence level of the interval for the shift, e.g. 0.98.
+    #[serde(default = "default_confidence")]
+    pub confidence: f64,
+    #[serde(default)]
+    pub effect_measure: EffectMeasure,
+    /// Effect size still allowed (mean ratio 1.1, or CLES 0.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_effect: Option<f64>,
+    /// Effect size that makes this metric fail critically.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critical_effect: Option<f64>,
+    #[serde(default)]
+    pub nan_strategy: NanStrategy,
+    /// Remove outliers beyond 1.5 IQR before comparing.
+    #[serde(default)]
+    pub remove_outliers: bool,
+    /// Weight in the score.
+    #[serde(default = "default_weight")]
+    pub weight: f64,
+    /// A High/Low verdict on a critical metric zeroes the score.
+    #[serde(default)]
+    pub critical: bool,
+}
+
+fn default_confidence() -> f64 {
+    0.98
+}
+
+fn default_weight() -> f64 {
+    1.0
+}
+
+/// A CloudWatch query: one metric, or a metric-math expression over named metrics.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<MetricStat>,
+    /// Metric math over `metrics`, e.g. `100 * errors / requests`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, MetricStat>,
+    /// Dimensions added to every metric for the canary, e.g. `ExecutedVersion: "{version}"`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub canary: BTreeMap<String, String>,
+    /// Dimensions added for the baseline, e.g. `ExecutedVersion: "{stable_version}"`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub baseline: BTreeMap<String, String>,
+    /// Datapoint period; defaults to 60s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<HumanDuration>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricStat {
+    pub namespace: String,
+    pub name: String,
+    /// `Average`, `Sum`, `SampleCount`, `Minimum`, `Maximum`, or an extended statistic (`p95`).
+    pub stat: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dimensions: BTreeMap<String, String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Approvals, notifications, rollback
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalGate {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Slack user ids (or names) allowed to decide.
+    pub approvers: Vec<String>,
+    /// Approvals needed; one rejection rejects.
+    #[serde(default = "default_one")]
+    pub quorum: u32,
+    /// How long to wait; an expired approval is a rejection.
+    pub timeout: HumanDuration,
+    /// Step Functions heartbeat for the waiting task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<HumanDuration>,
+    /// The Go/No-Go criteria shown to approvers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub criteria: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationEvent {
+    Started,
+    StepAdvanced,
+    WaitingForApproval,
+    Promoted,
+    Blocked,
+    RolledBack,
+}
+
+impl NotificationEvent {
+    pub const ALL: [NotificationEvent; 6] = [
+        NotificationEvent::Started,
+        NotificationEvent::StepAdvanced,
+        NotificationEvent::WaitingForApproval,
+        NotificationEvent::Promoted,
+        NotificationEvent::Blocked,
+        NotificationEvent::RolledBack,
+    ];
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notifications {
+    /// Which release events are published.
+    #[serde(default = "all_events")]
+    pub events: Vec<NotificationEvent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack_channel: Option<String>,
+    /// People or groups mentioned when a release is rolled back or blocked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mention_on_failure: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboard_url: Option<String>,
+}
+
+fn all_events() -> Vec<NotificationEvent> {
+    NotificationEvent::ALL.to_vec()
+}
+
+impl Default for Notifications {
+    fn default() -> Self {
+        Self { events: all_events(), slack_channel: None, mention_on_failure: Vec::new(), dashboard_url: None }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackPolicy {
+    /// Target time from detection to restored traffic (the runbook's RTO); a slower rollback
+    /// is reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_within: Option<HumanDuration>,
+}
+
+impl Plan {
+    /// The approval gate a step waits for, if any.
+    pub fn approval_for_step(&self, step: usize) -> Option<&ApprovalGate> {
+        let id = self.traffic.steps.get(step)?.approval.as_deref()?;
+        self.approvals.iter().find(|a| a.id == id)
+    }
+
+    /// How long a release may go without touching its lock before another may take it:
+    /// the longest unattended wait (a check interval or an approval), with margin.
+    pub fn lock_lease(&self) -> HumanDuration {
+        let longest_wait = self
+            .approvals
+            .iter()
+            .map(|a| a.timeout)
+            .chain(self.analysis.iter().map(|a| a.interval))
+            .chain(self.traffic.steps.iter().map(|s| s.bake))
+            .max()
+            .unwrap_or(HumanDuration::ZERO);
+        HumanDuration::from_secs(longest_wait.as_secs() + 30 * 60)
+    }
+
+    /// Stable content hash of the plan, recorded with each release.
+    pub fn content_hash(&self) -> String {
+        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        crate::hash::sha256_hex(&canonical)
+    }
+
+    /// The JSON Schema of plan files, for editors.
+    pub fn json_schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(Plan)).unwrap_or_default()
+    }
+}

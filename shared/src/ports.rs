@@ -1,0 +1,66 @@
+//! The traits through which the domain reaches the world; each has an AWS adapter and an
+//! in-process one (see [`crate::adapters`]).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::release::{Lease, Release, ReleaseEvent};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "{service} in {environment} is locked by release {holder} until {expires_at}; wait for it to finish, or abort it with `rollgate abort {holder}`"
+    )]
+    LockHeld { service: String, environment: String, holder: String, expires_at: DateTime<Utc> },
+    #[error("release {release_id} no longer holds the lock of {service} in {environment}; it expired and was taken over")]
+    LockLost { service: String, environment: String, release_id: String },
+    #[error("release {0} already exists; choose another release id or resume that release")]
+    ReleaseExists(String),
+    #[error("release {id} changed since revision {expected}; reload it and try again")]
+    RevisionConflict { id: String, expected: u64 },
+    #[error("release {0} was not found; check the id (`rollgate history` lists releases)")]
+    ReleaseNotFound(String),
+    #[error("stored item {key} cannot be read: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("{operation} failed{}: {source}", if *.transient { " (transient; retry)" } else { "" })]
+    Backend {
+        operation: &'static str,
+        transient: bool,
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl StoreError {
+    /// Worth retrying as it is (throttling, a timeout, a lost connection, an optimistic race).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Backend { transient, .. } => *transient,
+            StoreError::RevisionConflict { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// Release state: records, the audit trail and the per service+environment lock.
+#[async_trait]
+pub trait ReleaseStore: Send + Sync {
+    /// Takes the lock if it is free, expired, or already held by `lease.holder` (which renews it).
+    async fn acquire_lock(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Gives the lock up if `holder` still has it; `false` when it was not held by `holder`.
+    async fn release_lock(&self, service: &str, environment: &str, holder: &str) -> Result<bool, StoreError>;
+    async fn lock(&self, service: &str, environment: &str) -> Result<Option<Lease>, StoreError>;
+
+    /// Stores a new release; refuses to overwrite one with the same id.
+    async fn create_release(&self, release: &Release) -> Result<(), StoreError>;
+    /// Stores `release` if the stored revision is still `release.revision`, then bumps it.
+    async fn update_release(&self, release: &mut Release) -> Result<(), StoreError>;
+    async fn release(&self, id: &str) -> Result<Option<Release>, StoreError>;
+
+    /// Appends to the audit trail, never overwriting; returns the event as stored (with its seq).
+    async fn append_event(&self, event: ReleaseEvent) -> Result<ReleaseEvent, StoreError>;
+    /// The release's events, oldest first.
+    async fn events(&self, release_id: &str) -> Result<Vec<ReleaseEvent>, StoreError>;
+}

@@ -1,0 +1,154 @@
+//! Releases: the request that starts one, its record, and its append-only audit trail.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::checklist::{ChecklistVerdict, Evidence, Override};
+use crate::plan::Plan;
+
+/// What CI (or a person with the CLI) submits to start a release.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    /// Chosen by the caller for idempotent retries; generated when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_id: Option<String>,
+    pub service: String,
+    pub environment: String,
+    /// The new version (Lambda version number, image tag, …).
+    pub version: String,
+    /// The version currently serving, which rollback restores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    /// The plan, as written (validated on admission so that errors carry paths).
+    pub plan: serde_json::Value,
+    #[serde(default)]
+    pub evidence: Evidence,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<Override>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseStatus {
+    Admitted,
+    Blocked,
+    Progressing,
+    AwaitingApproval,
+    Promoted,
+    RolledBack,
+    Aborted,
+}
+
+impl ReleaseStatus {
+    /// A final release holds no lock and changes no more.
+    pub fn is_final(self) -> bool {
+        matches!(self, ReleaseStatus::Blocked | ReleaseStatus::Promoted | ReleaseStatus::RolledBack | ReleaseStatus::Aborted)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseStatus::Admitted => "admitted",
+            ReleaseStatus::Blocked => "blocked",
+            ReleaseStatus::Progressing => "progressing",
+            ReleaseStatus::AwaitingApproval => "awaiting_approval",
+            ReleaseStatus::Promoted => "promoted",
+            ReleaseStatus::RolledBack => "rolled_back",
+            ReleaseStatus::Aborted => "aborted",
+        }
+    }
+}
+
+/// The release record (`REL#<id>` / `META`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Release {
+    pub id: String,
+    pub service: String,
+    pub environment: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    pub status: ReleaseStatus,
+    /// Snapshot of the plan the release runs, and its hash.
+    pub plan: Plan,
+    pub plan_hash: String,
+    pub evidence: Evidence,
+    /// Index of the current traffic step, once one is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
+    /// Percent of traffic on the new version.
+    pub canary_weight: u32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_reason: Option<String>,
+    /// Optimistic-concurrency counter; every stored update raises it by one.
+    pub revision: u64,
+}
+
+/// One entry of the audit trail (`REL#<id>` / `EVT#<time>#<seq>`); never overwritten.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseEvent {
+    pub release_id: String,
+    pub at: DateTime<Utc>,
+    /// Orders events written in the same millisecond; chosen by the store.
+    #[serde(default)]
+    pub seq: u32,
+    /// Who or what caused it: a function name, a person.
+    pub actor: String,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "detail", rename_all = "snake_case")]
+pub enum EventKind {
+    Admitted {
+        service: String,
+        environment: String,
+        version: String,
+        plan_name: String,
+        plan_hash: String,
+        lease_until: DateTime<Utc>,
+    },
+    ChecklistJudged(ChecklistVerdict),
+    Closed {
+        status: ReleaseStatus,
+        reason: String,
+    },
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Admitted { .. } => "admitted",
+            EventKind::ChecklistJudged(_) => "checklist_judged",
+            EventKind::Closed { .. } => "closed",
+        }
+    }
+}
+
+/// The lock that keeps one release at a time per service and environment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub service: String,
+    pub environment: String,
+    /// The release holding it.
+    pub holder: String,
+    pub acquired_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Lease {
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at <= now
+    }
+}

@@ -1,0 +1,33 @@
+//! Start-up wiring shared by every function's `main`: tracing once, the SDK config once.
+
+use crate::adapters::dynamodb::{DynamoStore, TABLE_ENV};
+
+/// JSON logs in Lambda (CloudWatch Logs Insights reads them), plain text elsewhere.
+/// `RUST_LOG` sets the level (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let result = if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+        builder.json().without_time().try_init()
+    } else {
+        builder.try_init()
+    };
+    // A second call (tests) finds a subscriber already set; that is fine.
+    drop(result);
+}
+
+/// The standard AWS configuration: region, credentials and `AWS_ENDPOINT_URL` from the
+/// environment, never hard-coded.
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{TABLE_ENV} is not set; set it to the rollgate table's name (the SAM template does this for deployed functions)")]
+pub struct MissingTable;
+
+/// The release store on the table named by `ROLLGATE_TABLE`.
+pub fn dynamo_store(config: &aws_config::SdkConfig) -> Result<DynamoStore, MissingTable> {
+    let table = std::env::var(TABLE_ENV).ok().filter(|t| !t.trim().is_empty()).ok_or(MissingTable)?;
+    Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(config), table))
+}
