@@ -1,0 +1,90 @@
+//! The release store against DynamoDB on the test endpoint, and the same contract in memory.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use rollgate::adapters::memory::MemoryStore;
+use rollgate::admission::{self, AdmissionError};
+use rollgate::ports::{ReleaseStore, StoreError};
+use rollgate::release::{EventKind, ReleaseRequest, ReleaseStatus};
+use rollgate_tests::{TestTable, contract, read_json, repo};
+
+#[tokio::test]
+async fn dynamodb_lock_is_exclusive_until_it_expires() {
+    let table = TestTable::create().await;
+    contract::lock_is_exclusive_until_it_expires(&table.store).await;
+}
+
+#[tokio::test]
+async fn dynamodb_releases_are_created_once_and_updated_optimistically() {
+    let table = TestTable::create().await;
+    contract::releases_are_created_once_and_updated_optimistically(&table.store).await;
+}
+
+#[tokio::test]
+async fn dynamodb_events_are_appended_never_overwritten() {
+    let table = TestTable::create().await;
+    contract::events_are_appended_never_overwritten(&table.store).await;
+}
+
+#[tokio::test]
+async fn memory_store_keeps_the_same_contract() {
+    contract::lock_is_exclusive_until_it_expires(&MemoryStore::new()).await;
+    contract::releases_are_created_once_and_updated_optimistically(&MemoryStore::new()).await;
+    contract::events_are_appended_never_overwritten(&MemoryStore::new()).await;
+}
+
+fn sample_request(release_id: &str) -> ReleaseRequest {
+    let mut event = read_json(&repo().join("events/checklist-validator/pass.json"));
+    event["release_id"] = release_id.into();
+    serde_json::from_value(event).unwrap_or_else(|e| panic!("sample request: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_concurrent_admissions_admit_exactly_one() {
+    let table = TestTable::create().await;
+    let store: Arc<dyn ReleaseStore> = Arc::new(table.store.clone());
+    let attempts: Vec<_> = (0..16)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { admission::admit(store.as_ref(), sample_request(&format!("race-{i}")), Utc::now()).await })
+        })
+        .collect();
+    let mut admitted = Vec::new();
+    let mut refusals = Vec::new();
+    for attempt in attempts {
+        match attempt.await.unwrap_or_else(|e| panic!("task: {e}")) {
+            Ok(a) => admitted.push(a.release.id),
+            Err(AdmissionError::Store(StoreError::LockHeld { holder, .. })) => refusals.push(holder),
+            Err(other) => panic!("expected only the lock refusal, got: {other}"),
+        }
+    }
+    assert_eq!(admitted.len(), 1, "exactly one release holds the lock: {admitted:?}");
+    assert_eq!(refusals.len(), 15);
+    assert!(refusals.iter().all(|h| h == &admitted[0]), "every refusal names the holder {}: {refusals:?}", admitted[0]);
+    let lock = store.lock("checkout-api", "production").await.ok().flatten().map(|l| l.holder);
+    assert_eq!(lock.as_ref(), Some(&admitted[0]));
+    // The refused ones left nothing behind.
+    for i in 0..16 {
+        let id = format!("race-{i}");
+        let stored = store.release(&id).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stored.is_some(), id == admitted[0], "{id}");
+    }
+}
+
+#[tokio::test]
+async fn admission_stores_the_verdict_with_its_explanation_and_is_idempotent() {
+    let table = TestTable::create().await;
+    let first = admission::admit(&table.store, sample_request("rel-idem"), Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.release.status, ReleaseStatus::Progressing);
+    // A retried invocation (Step Functions Retry) continues instead of tripping on its own lock.
+    let again = admission::admit(&table.store, sample_request("rel-idem"), Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.verdict, first.verdict);
+    let events = table.store.events("rel-idem").await.unwrap_or_else(|e| panic!("{e}"));
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.name()).collect();
+    assert_eq!(kinds, ["admitted", "checklist_judged"], "judged once, recorded once");
+    let Some(EventKind::ChecklistJudged(verdict)) = events.iter().map(|e| e.kind.clone()).nth(1) else { panic!("no verdict event") };
+    let coverage = verdict.items.iter().find(|i| i.id == "coverage").unwrap_or_else(|| panic!("coverage line"));
+    assert_eq!(coverage.rule, "new_code_coverage_pct ≥ 80%");
+    assert_eq!(coverage.evidence, Some(serde_json::json!(86.4)));
+}

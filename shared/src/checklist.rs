@@ -131,6 +131,9 @@ fn mode_name(mode: EnforcementMode) -> &'static str {
     }
 }
 
+/// The evidence name under which the release's author is visible to rules.
+pub const AUTHOR_EVIDENCE: &str = "author";
+
 /// Judges every item of the checklist against the evidence at `now`.
 pub fn evaluate(
     checklist: &Checklist,
@@ -139,6 +142,17 @@ pub fn evaluate(
     author: Option<&str>,
     now: DateTime<Utc>,
 ) -> ChecklistVerdict {
+    // The release's author is evidence too (`exclude: author`), unless the evidence says otherwise.
+    let with_author;
+    let evidence = match author {
+        Some(name) if !evidence.contains_key(AUTHOR_EVIDENCE) => {
+            let mut all = evidence.clone();
+            all.insert(AUTHOR_EVIDENCE.to_string(), Value::String(name.to_string()));
+            with_author = all;
+            &with_author
+        }
+        _ => evidence,
+    };
     let mut records: Vec<OverrideRecord> = Vec::new();
     let mut items = Vec::with_capacity(checklist.items.len());
     for item in &checklist.items {

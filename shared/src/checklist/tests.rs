@@ -82,6 +82,9 @@ fn reviewers_are_counted_distinct_without_the_author() {
     assert_eq!(own.finding, Finding::NotMet);
     assert!(own.detail.contains("cat is excluded"), "{}", own.detail);
     assert_eq!(one(req.clone(), json!({"reviewers": ["ann", "bob"]})).finding, Finding::Missing, "author unknown");
+    let c = checklist(EnforcementMode::Strict, vec![item("x", None, req.clone())]);
+    let from_release = evaluate(&c, &evidence(json!({"reviewers": ["ann", "cat"]})), &[], Some("cat"), now());
+    assert_eq!(from_release.items[0].finding, Finding::NotMet, "the release's author is excluded too");
     assert_eq!(one(req, json!({"reviewers": "ann,bob", "author": "cat"})).finding, Finding::Malformed);
 }
 

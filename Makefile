@@ -1,0 +1,52 @@
+# rollgate's verbs. The two that matter on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PYTHON ?= python3
+MOTO_PORT ?= 5055
+STAMP := $(VENV)/.installed-$(shell cksum tools/requirements.txt | cut -d' ' -f1)
+
+.PHONY: demo test tools emulator emulator-stop build schema lint fmt clean
+
+## demo: the main job on the embedded default (no AWS account): validate the reference plans,
+## show a broken plan's errors, and judge sample evidence.
+demo: build
+	@scripts/demo.sh
+
+## test: every test, unit and integration, against the emulator it starts itself.
+test:
+	@scripts/test.sh
+
+## tools: the project-local virtualenv with the emulator (and later the AWS build tools).
+tools: $(STAMP)
+
+$(STAMP): tools/requirements.txt
+	@test -x $(VENV)/bin/pip || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+	@echo "tools installed in $(VENV)"
+
+## emulator / emulator-stop: run the AWS-compatible emulator on 127.0.0.1:$(MOTO_PORT).
+emulator: tools
+	@MOTO_PORT=$(MOTO_PORT) scripts/emulator.sh start
+	@echo "export AWS_ENDPOINT_URL=http://127.0.0.1:$(MOTO_PORT) AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1"
+
+emulator-stop:
+	@MOTO_PORT=$(MOTO_PORT) scripts/emulator.sh stop
+
+build:
+	@cargo build --locked --quiet -p rollgate
+
+## schema: regenerate the checked-in JSON Schema of plan files.
+schema:
+	@cargo run --quiet -p rollgate -- schema > schema/plan.schema.json
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+clean:
+	cargo clean
+	rm -rf $(VENV) .local

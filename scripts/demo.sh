@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The main job on the embedded default: no AWS account, nothing to start.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+rollgate=target/debug/rollgate
+step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "$2"; }
+
+step "Validate the reference plans (from the seed runbooks)" "rollgate validate examples/*.yaml"
+$rollgate validate examples/*.yaml || exit 1
+
+step "A broken plan: every problem at once, each with its path and a fix" "rollgate validate examples/invalid/broken-plan.yaml"
+$rollgate validate examples/invalid/broken-plan.yaml && { echo "expected the broken plan to fail"; exit 1; }
+
+step "Release evidence that is ready: passes with a warning and a recorded override" \
+  "rollgate check examples/greenlang-production-deploy.yaml -e examples/evidence/greenlang-release-ready.yaml --at 2025-11-14T08:00:00Z"
+$rollgate check examples/greenlang-production-deploy.yaml -e examples/evidence/greenlang-release-ready.yaml --at 2025-11-14T08:00:00Z || exit 1
+
+step "The same release a day earlier: blocked, and every line says why" \
+  "rollgate check examples/greenlang-production-deploy.yaml -e examples/evidence/greenlang-release-not-ready.yaml --at 2025-11-13T08:00:00Z"
+$rollgate check examples/greenlang-production-deploy.yaml -e examples/evidence/greenlang-release-not-ready.yaml --at 2025-11-13T08:00:00Z \
+  && { echo "expected the release to be blocked"; exit 1; }
+echo
+echo "demo finished: the plans validate, the broken plan and the unready release were stopped with reasons."

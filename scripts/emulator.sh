@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Starts or stops the AWS-compatible emulator (moto's server mode) as a plain process on loopback.
+#   scripts/emulator.sh start|stop|status
+# MOTO_PORT picks the port (default 5055); the endpoint is http://127.0.0.1:$MOTO_PORT.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PORT="${MOTO_PORT:-5055}"
+STATE=.local
+PIDFILE="$STATE/moto-$PORT.pid"
+LOG="$STATE/moto-$PORT.log"
+URL="http://127.0.0.1:$PORT"
+mkdir -p "$STATE"
+
+ready() { curl -fsS -o /dev/null "$URL/moto-api/data.json" 2>/dev/null; }
+
+case "${1:-}" in
+  start)
+    if ready; then echo "emulator already answering at $URL"; exit 0; fi
+    [ -x .venv/bin/moto_server ] || { echo "error: .venv/bin/moto_server is missing; run \`make tools\` first" >&2; exit 1; }
+    # setsid: the emulator must not die with the shell that started it, nor take it down.
+    setsid .venv/bin/moto_server -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 < /dev/null &
+    echo $! > "$PIDFILE"
+    for _ in $(seq 1 150); do
+      if ready; then echo "emulator ready at $URL (pid $(cat "$PIDFILE"), log $LOG)"; exit 0; fi
+      if ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then break; fi
+      sleep 0.2
+    done
+    echo "error: the emulator did not come up at $URL; its log says:" >&2
+    tail -n 30 "$LOG" >&2 || true
+    exit 1
+    ;;
+  stop)
+    if [ -f "$PIDFILE" ]; then
+      kill "$(cat "$PIDFILE")" 2>/dev/null || true
+      rm -f "$PIDFILE"
+      echo "emulator at $URL stopped"
+    fi
+    ;;
+  status)
+    if ready; then echo "emulator answering at $URL"; else echo "no emulator at $URL"; exit 1; fi
+    ;;
+  *)
+    echo "usage: $0 start|stop|status" >&2
+    exit 2
+    ;;
+esac
