@@ -16,3 +16,5 @@ pub mod admission;
 pub mod ports;
 pub mod release;
 pub mod runtime;
+pub mod gate;
+pub mod decision;
