@@ -106,13 +106,8 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
     let verdict = match stored_verdict(store, &id).await? {
         Some(verdict) => verdict,
         None => {
-            let verdict = checklist::evaluate(
-                &release.plan.checklist,
-                &release.evidence,
-                &request.overrides,
-                release.author.as_deref(),
-                now,
-            );
+            let verdict =
+                checklist::evaluate(&release.plan.checklist, &release.evidence, &request.overrides, release.author.as_deref(), now);
             record(store, &id, now, EventKind::ChecklistJudged(verdict.clone())).await?;
             verdict
         }
@@ -148,9 +143,7 @@ pub async fn close(
 }
 
 pub async fn record(store: &dyn ReleaseStore, release_id: &str, at: DateTime<Utc>, kind: EventKind) -> Result<ReleaseEvent, StoreError> {
-    store
-        .append_event(ReleaseEvent { release_id: release_id.to_string(), at, seq: 0, actor: ACTOR.to_string(), kind })
-        .await
+    store.append_event(ReleaseEvent { release_id: release_id.to_string(), at, seq: 0, actor: ACTOR.to_string(), kind }).await
 }
 
 async fn stored_verdict(store: &dyn ReleaseStore, id: &str) -> Result<Option<ChecklistVerdict>, StoreError> {
@@ -175,7 +168,10 @@ fn check_request(request: &ReleaseRequest) -> Result<(), AdmissionError> {
             return Err(AdmissionError::InvalidRequest { field, problem: "is empty; name it".into() });
         }
         if value.contains('#') {
-            return Err(AdmissionError::InvalidRequest { field, problem: format!("`{value}` contains `#`, which rollgate reserves; remove it") });
+            return Err(AdmissionError::InvalidRequest {
+                field,
+                problem: format!("`{value}` contains `#`, which rollgate reserves; remove it"),
+            });
         }
     }
     if let Some(id) = &request.release_id {

@@ -15,11 +15,8 @@ impl Bounds {
 
     /// `p95 < 500 ms`, `coverage ≥ 80 and ≤ 100`.
     pub fn describe(&self, subject: &str, unit: Option<&str>) -> String {
-        let parts: Vec<String> = self
-            .comparisons()
-            .iter()
-            .map(|(op, limit)| format!("{} {}", op.symbol(), with_unit(*limit, unit)))
-            .collect();
+        let parts: Vec<String> =
+            self.comparisons().iter().map(|(op, limit)| format!("{} {}", op.symbol(), with_unit(*limit, unit))).collect();
         format!("{subject} {}", parts.join(" and "))
     }
 

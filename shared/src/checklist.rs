@@ -235,11 +235,7 @@ fn override_problem(request: &Override, checklist: &Checklist, author: Option<&s
 
 fn summarize(verdict: Verdict, items: &[ItemResult]) -> String {
     let count = |effect: Effect| items.iter().filter(|i| i.effect == effect).count();
-    let failing: Vec<String> = items
-        .iter()
-        .filter(|i| i.effect == Effect::Blocked)
-        .map(|i| format!("{} ({})", i.id, i.detail))
-        .collect();
+    let failing: Vec<String> = items.iter().filter(|i| i.effect == Effect::Blocked).map(|i| format!("{} ({})", i.id, i.detail)).collect();
     match verdict {
         Verdict::Blocked => format!("blocked by {} of {} items: {}", failing.len(), items.len(), failing.join("; ")),
         Verdict::Warn => format!(
@@ -342,7 +338,8 @@ fn judge(req: &Requirement, evidence: &Evidence, now: DateTime<Utc>) -> Judged {
                 exclude.as_ref().map(|e| format!(", not counting `{e}`")).unwrap_or_default()
             );
             let Some(v) = lookup(evidence, key) else { return missing(key, rule) };
-            let Some(entries) = v.as_array().and_then(|a| a.iter().map(|e| e.as_str().map(|s| s.trim().to_string())).collect::<Option<Vec<_>>>())
+            let Some(entries) =
+                v.as_array().and_then(|a| a.iter().map(|e| e.as_str().map(|s| s.trim().to_string())).collect::<Option<Vec<_>>>())
             else {
                 return Judged::new(Finding::Malformed, Some(v), rule, format!("expected a list of names, got {v}"));
             };
@@ -362,11 +359,11 @@ fn judge(req: &Requirement, evidence: &Evidence, now: DateTime<Utc>) -> Judged {
             };
             let mut counted: Vec<String> = entries.iter().filter(|e| !e.is_empty()).map(|e| e.to_lowercase()).collect();
             let mut notes = Vec::new();
-            if let Some(ex) = &excluded {
-                if counted.iter().any(|e| e == ex) {
-                    notes.push(format!("{ex} is excluded"));
-                    counted.retain(|e| e != ex);
-                }
+            if let Some(ex) = &excluded
+                && counted.iter().any(|e| e == ex)
+            {
+                notes.push(format!("{ex} is excluded"));
+                counted.retain(|e| e != ex);
             }
             let n = if *distinct { counted.iter().collect::<BTreeSet<_>>().len() } else { counted.len() };
             let note = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join(", ")) };
@@ -433,11 +430,7 @@ fn judge_window(timezone: &str, allow: &[crate::plan::WeeklyWindow], freeze: &[c
 }
 
 fn describe_window(w: &crate::plan::WeeklyWindow) -> String {
-    let days = if w.days.is_empty() {
-        "daily".to_string()
-    } else {
-        w.days.iter().map(|d| format!("{d:?}")).collect::<Vec<_>>().join(",")
-    };
+    let days = if w.days.is_empty() { "daily".to_string() } else { w.days.iter().map(|d| format!("{d:?}")).collect::<Vec<_>>().join(",") };
     format!("{days} {}–{}", w.from, w.to)
 }
 
@@ -503,7 +496,12 @@ fn judge_incidents(evidence: &Evidence, key: &str, threshold: &str, within: Huma
     if hits.is_empty() {
         Judged::new(Finding::Met, Some(v), rule, format!("{} incident(s) listed, none {threshold} or worse in the period", list.len()))
     } else {
-        Judged::new(Finding::NotMet, Some(v), rule, format!("{} within {within}: {}", if hits.len() == 1 { "incident" } else { "incidents" }, hits.join(", ")))
+        Judged::new(
+            Finding::NotMet,
+            Some(v),
+            rule,
+            format!("{} within {within}: {}", if hits.len() == 1 { "incident" } else { "incidents" }, hits.join(", ")),
+        )
     }
 }
 

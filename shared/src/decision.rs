@@ -89,7 +89,10 @@ pub fn decide(plan: &Plan, progress: &StepProgress, verdict: Option<&GateVerdict
         }
         Some(GateOutcome::Inconclusive | GateOutcome::Marginal) if inconclusive_checks > max_inconclusive => match policy {
             InconclusivePolicy::Fail => {
-                return rollback(decision, format!("{inconclusive_checks} inconclusive checks, more than the {max_inconclusive} allowed: {summary}"));
+                return rollback(
+                    decision,
+                    format!("{inconclusive_checks} inconclusive checks, more than the {max_inconclusive} allowed: {summary}"),
+                );
             }
             InconclusivePolicy::Hold => {
                 decision.reason = format!("holding: {inconclusive_checks} inconclusive checks and the plan says hold: {summary}");
@@ -124,13 +127,8 @@ pub fn decide(plan: &Plan, progress: &StepProgress, verdict: Option<&GateVerdict
     } else {
         decision.action = Action::Advance;
         decision.next_step = Some(step + 1);
-        decision.reason = format!(
-            "step {} ({}%) baked {} and passed; next {}%",
-            step + 1,
-            steps[step].weight,
-            fmt_secs(served),
-            steps[step + 1].weight
-        );
+        decision.reason =
+            format!("step {} ({}%) baked {} and passed; next {}%", step + 1, steps[step].weight, fmt_secs(served), steps[step + 1].weight);
     }
     decision
 }

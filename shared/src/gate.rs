@@ -120,11 +120,8 @@ pub fn lookback(analysis: &Analysis, metric: &MetricGate) -> HumanDuration {
 
 /// Judges every metric of the analysis against what was observed.
 pub fn judge(analysis: &Analysis, observation: &Observation) -> GateVerdict {
-    let metrics: Vec<MetricVerdict> = analysis
-        .metrics
-        .iter()
-        .map(|m| judge_metric(analysis, m, observation.readings.get(&m.name), observation.now))
-        .collect();
+    let metrics: Vec<MetricVerdict> =
+        analysis.metrics.iter().map(|m| judge_metric(analysis, m, observation.readings.get(&m.name), observation.now)).collect();
     let outcome = metrics.iter().map(|m| m.outcome).max().map_or(GateOutcome::Pass, |worst| match worst {
         MetricOutcome::Pass => GateOutcome::Pass,
         MetricOutcome::Inconclusive => GateOutcome::Inconclusive,
@@ -133,12 +130,7 @@ pub fn judge(analysis: &Analysis, observation: &Observation) -> GateVerdict {
     });
     let summary = match outcome {
         GateOutcome::Pass | GateOutcome::Marginal => format!("all {} metrics within bounds", metrics.len()),
-        _ => metrics
-            .iter()
-            .filter(|m| m.outcome != MetricOutcome::Pass)
-            .map(|m| m.sentence.clone())
-            .collect::<Vec<_>>()
-            .join("; "),
+        _ => metrics.iter().filter(|m| m.outcome != MetricOutcome::Pass).map(|m| m.sentence.clone()).collect::<Vec<_>>().join("; "),
     };
     GateVerdict { outcome, judged_at: observation.now, metrics, summary }
 }
@@ -181,7 +173,11 @@ fn judge_metric(analysis: &Analysis, metric: &MetricGate, reading: Option<&Metri
         });
         if breached {
             outcome = MetricOutcome::Critical;
-            sentences.push(format!("{name} {} meets the rollback condition {} over {span} (n={n})", with_unit(c.value, unit), cond.describe("", unit).trim()));
+            sentences.push(format!(
+                "{name} {} meets the rollback condition {} over {span} (n={n})",
+                with_unit(c.value, unit),
+                cond.describe("", unit).trim()
+            ));
         }
     }
     if let Some(sustained) = &metric.sustained {
@@ -203,7 +199,13 @@ fn judge_metric(analysis: &Analysis, metric: &MetricGate, reading: Option<&Metri
         });
         if all_meet {
             outcome = MetricOutcome::Critical;
-            sentences.push(format!("{name} {} for {} (all {} datapoints since {})", cond.describe("", unit).trim(), sustained.duration, values.len(), since.format("%H:%M")));
+            sentences.push(format!(
+                "{name} {} for {} (all {} datapoints since {})",
+                cond.describe("", unit).trim(),
+                sustained.duration,
+                values.len(),
+                since.format("%H:%M")
+            ));
         }
     }
 
@@ -233,7 +235,12 @@ fn judge_metric(analysis: &Analysis, metric: &MetricGate, reading: Option<&Metri
         });
         if let Some((op, limit)) = unmet {
             outcome = outcome.max(MetricOutcome::Fail);
-            sentences.push(format!("{name} {} {} {} over {span} (n={n})", with_unit(c.value, unit), op.negated_symbol(), with_unit(limit, unit)));
+            sentences.push(format!(
+                "{name} {} {} {} over {span} (n={n})",
+                with_unit(c.value, unit),
+                op.negated_symbol(),
+                with_unit(limit, unit)
+            ));
         }
     }
 
@@ -242,7 +249,12 @@ fn judge_metric(analysis: &Analysis, metric: &MetricGate, reading: Option<&Metri
         match (canary, baseline) {
             (Some(c), Some(b)) if enough && base_n >= min_samples => {
                 let (held, observed, breach) = judge_baseline(limits, c.value, b.value, unit);
-                checks.push(CriterionCheck { criterion: Criterion::Baseline, held, bound: describe_baseline(limits, name, unit), observed });
+                checks.push(CriterionCheck {
+                    criterion: Criterion::Baseline,
+                    held,
+                    bound: describe_baseline(limits, name, unit),
+                    observed,
+                });
                 if let Some(breach) = breach {
                     outcome = outcome.max(MetricOutcome::Fail);
                     sentences.push(format!("{name} {breach} over {span} (canary n={n}, baseline n={base_n})"));
@@ -283,7 +295,17 @@ fn judge_metric(analysis: &Analysis, metric: &MetricGate, reading: Option<&Metri
     } else {
         sentences.join("; ")
     };
-    MetricVerdict { metric: name.clone(), outcome, unit: metric.unit.clone(), window_start: start, window_end: now, canary, baseline, checks, sentence }
+    MetricVerdict {
+        metric: name.clone(),
+        outcome,
+        unit: metric.unit.clone(),
+        window_start: start,
+        window_end: now,
+        canary,
+        baseline,
+        checks,
+        sentence,
+    }
 }
 
 fn describe_baseline(limits: &BaselineBound, name: &str, unit: Option<&str>) -> String {
@@ -306,7 +328,13 @@ fn describe_baseline(limits: &BaselineBound, name: &str, unit: Option<&str>) -> 
 /// (held, observed, breach sentence).
 fn judge_baseline(limits: &BaselineBound, canary: f64, baseline: f64, unit: Option<&str>) -> (bool, String, Option<String>) {
     let delta = canary - baseline;
-    let pct = if baseline != 0.0 { delta / baseline.abs() * 100.0 } else if delta == 0.0 { 0.0 } else { f64::INFINITY * delta.signum() };
+    let pct = if baseline != 0.0 {
+        delta / baseline.abs() * 100.0
+    } else if delta == 0.0 {
+        0.0
+    } else {
+        f64::INFINITY * delta.signum()
+    };
     let observed = format!(
         "canary {} vs baseline {}: {}{} ({}{}%)",
         with_unit(canary, unit),
@@ -324,10 +352,11 @@ fn judge_baseline(limits: &BaselineBound, canary: f64, baseline: f64, unit: Opti
         Some(format!("{now} is {}% above baseline {base}, more than {}%", format_number(pct), format_number(max)))
     } else if let Some(max) = limits.max_decrease.filter(|m| -delta > *m) {
         Some(format!("{now} is {} below baseline {base}, more than {}", with_unit(-delta, unit), with_unit(max, unit)))
-    } else if let Some(max) = limits.max_decrease_pct.filter(|m| -pct > *m) {
-        Some(format!("{now} is {}% below baseline {base}, more than {}%", format_number(-pct), format_number(max)))
     } else {
-        None
+        limits
+            .max_decrease_pct
+            .filter(|m| -pct > *m)
+            .map(|max| format!("{now} is {}% below baseline {base}, more than {}%", format_number(-pct), format_number(max)))
     };
     (breach.is_none(), observed, breach)
 }

@@ -111,19 +111,9 @@ pub struct ReleaseEvent {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "detail", rename_all = "snake_case")]
 pub enum EventKind {
-    Admitted {
-        service: String,
-        environment: String,
-        version: String,
-        plan_name: String,
-        plan_hash: String,
-        lease_until: DateTime<Utc>,
-    },
+    Admitted { service: String, environment: String, version: String, plan_name: String, plan_hash: String, lease_until: DateTime<Utc> },
     ChecklistJudged(ChecklistVerdict),
-    Closed {
-        status: ReleaseStatus,
-        reason: String,
-    },
+    Closed { status: ReleaseStatus, reason: String },
 }
 
 impl EventKind {

@@ -7,11 +7,8 @@ use crate::adapters::dynamodb::{DynamoStore, TABLE_ENV};
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-    let result = if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
-        builder.json().without_time().try_init()
-    } else {
-        builder.try_init()
-    };
+    let result =
+        if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() { builder.json().without_time().try_init() } else { builder.try_init() };
     // A second call (tests) finds a subscriber already set; that is fine.
     drop(result);
 }

@@ -62,5 +62,7 @@ fn the_broken_example_reports_every_problem_with_a_path() {
     let issues = parse_plan_file(&repo().join("examples/invalid/broken-plan.yaml")).err().unwrap_or_default();
     assert!(issues.len() >= 12, "{issues:?}");
     assert!(issues.iter().all(|i| !i.path.is_empty() && !i.fix.is_empty()), "{issues:?}");
-    assert!(issues.iter().any(|i| i.to_string() == "traffic.steps[2].weight: 30 is below the previous step's 50; weights must not decrease"));
+    assert!(
+        issues.iter().any(|i| i.to_string() == "traffic.steps[2].weight: 30 is below the previous step's 50; weights must not decrease")
+    );
 }

@@ -76,7 +76,10 @@ pub async fn releases_are_created_once_and_updated_optimistically(store: &dyn Re
     store.update_release(&mut first).await.unwrap_or_else(|e| panic!("update: {e}"));
     assert_eq!(first.revision, 1);
     second.canary_weight = 25;
-    assert!(matches!(store.update_release(&mut second).await, Err(StoreError::RevisionConflict { .. })), "a stale writer must not overwrite");
+    assert!(
+        matches!(store.update_release(&mut second).await, Err(StoreError::RevisionConflict { .. })),
+        "a stale writer must not overwrite"
+    );
     let stored = store.release("rel-1").await.ok().flatten().unwrap_or_else(|| panic!("stored release"));
     assert_eq!((stored.canary_weight, stored.revision), (10, 1));
     assert_eq!(store.release("nope").await.ok(), Some(None));

@@ -31,8 +31,10 @@ pub fn check(plan_path: &Path, evidence_path: &Path, at: Option<&str>, as_json: 
         }
     };
     let text = read(evidence_path)?;
-    let file: EvidenceFile = serde_yaml::from_str(&text)
-        .map_err(|e| CliError::Parse { path: evidence_path.display().to_string(), problem: format!("{e}; expected {{author, evidence: {{...}}, overrides: [...]}}") })?;
+    let file: EvidenceFile = serde_yaml::from_str(&text).map_err(|e| CliError::Parse {
+        path: evidence_path.display().to_string(),
+        problem: format!("{e}; expected {{author, evidence: {{...}}, overrides: [...]}}"),
+    })?;
     let now = match at {
         None => Utc::now(),
         Some(text) => DateTime::parse_from_rfc3339(text)

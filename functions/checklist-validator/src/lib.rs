@@ -78,7 +78,10 @@ impl From<AdmissionError> for ChecklistError {
 pub async fn handler(event: serde_json::Value, store: &dyn ReleaseStore) -> Result<ChecklistOutput, ChecklistError> {
     let request: ReleaseRequest = serde_path_to_error::deserialize(event).map_err(|e| {
         let path = e.path().to_string();
-        ChecklistError::InvalidRequest(format!("release request {path}: {}; see events/checklist-validator/ for the expected shape", e.into_inner()))
+        ChecklistError::InvalidRequest(format!(
+            "release request {path}: {}; see events/checklist-validator/ for the expected shape",
+            e.into_inner()
+        ))
     })?;
     let admitted = admission::admit(store, request, Utc::now()).await?;
     let verdict = admitted.verdict;

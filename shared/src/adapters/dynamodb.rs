@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TableStatus, TimeToLiveSpecification,
 };
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde::Serialize;
@@ -59,7 +59,8 @@ impl DynamoStore {
                 TimeToLiveSpecification::builder().attribute_name("ttl").enabled(true).build()?,
             ))
         })();
-        let (attributes, keys, index, ttl) = built.map_err(|e| StoreError::Backend { operation: "CreateTable", transient: false, source: Box::new(e) })?;
+        let (attributes, keys, index, ttl) =
+            built.map_err(|e| StoreError::Backend { operation: "CreateTable", transient: false, source: Box::new(e) })?;
         self.client
             .create_table()
             .table_name(&self.table)
@@ -71,7 +72,8 @@ impl DynamoStore {
             .await
             .map_err(|e| classify("CreateTable", e, |_| false))?;
         for _ in 0..60 {
-            let table = self.client.describe_table().table_name(&self.table).send().await.map_err(|e| classify("DescribeTable", e, |_| false))?;
+            let table =
+                self.client.describe_table().table_name(&self.table).send().await.map_err(|e| classify("DescribeTable", e, |_| false))?;
             if table.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
                 break;
             }
@@ -93,16 +95,10 @@ impl DynamoStore {
     }
 
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify("GetItem", e, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()))?;
+        let out =
+            self.client.get_item().table_name(&self.table).key("pk", s(pk)).key("sk", s(sk)).consistent_read(true).send().await.map_err(
+                |e| classify("GetItem", e, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()),
+            )?;
         Ok(out.item)
     }
 }
@@ -141,9 +137,7 @@ where
 }
 
 fn body<T: Serialize>(value: &T) -> Result<AttributeValue, StoreError> {
-    serde_json::to_string(value)
-        .map(AttributeValue::S)
-        .map_err(|e| StoreError::Corrupt { key: "body".into(), reason: e.to_string() })
+    serde_json::to_string(value).map(AttributeValue::S).map_err(|e| StoreError::Corrupt { key: "body".into(), reason: e.to_string() })
 }
 
 fn from_body<T: DeserializeOwned>(item: &Item, key: &str) -> Result<T, StoreError> {
@@ -214,10 +208,16 @@ impl ReleaseStore for DynamoStore {
                         })
                     }
                     // Released between our write and our read: the caller may simply retry.
-                    None => Err(StoreError::Backend { operation: "PutItem", transient: true, source: "lock changed hands while it was taken".into() }),
+                    None => Err(StoreError::Backend {
+                        operation: "PutItem",
+                        transient: true,
+                        source: "lock changed hands while it was taken".into(),
+                    }),
                 }
             }
-            Err(err) => Err(classify("PutItem", err, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded())),
+            Err(err) => {
+                Err(classify("PutItem", err, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()))
+            }
         }
     }
 
@@ -235,7 +235,9 @@ impl ReleaseStore for DynamoStore {
         match result {
             Ok(_) => Ok(true),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(classify("DeleteItem", err, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded())),
+            Err(err) => {
+                Err(classify("DeleteItem", err, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()))
+            }
         }
     }
 
@@ -258,7 +260,9 @@ impl ReleaseStore for DynamoStore {
             Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
                 Err(StoreError::ReleaseExists(release.id.clone()))
             }
-            Err(err) => Err(classify("PutItem", err, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded())),
+            Err(err) => {
+                Err(classify("PutItem", err, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()))
+            }
         }
     }
 
@@ -281,7 +285,9 @@ impl ReleaseStore for DynamoStore {
             Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
                 Err(StoreError::RevisionConflict { id: release.id.clone(), expected: release.revision })
             }
-            Err(err) => Err(classify("PutItem", err, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded())),
+            Err(err) => {
+                Err(classify("PutItem", err, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()))
+            }
         }
     }
 
@@ -318,7 +324,9 @@ impl ReleaseStore for DynamoStore {
                     event.seq += 1;
                 }
                 Err(err) => {
-                    return Err(classify("PutItem", err, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()));
+                    return Err(classify("PutItem", err, |e| {
+                        e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()
+                    }));
                 }
             }
         }

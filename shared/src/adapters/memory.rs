@@ -44,15 +44,16 @@ impl ReleaseStore for MemoryStore {
     async fn acquire_lock(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut state = self.state();
         let key = (lease.service.clone(), lease.environment.clone());
-        if let Some(current) = state.locks.get(&key) {
-            if current.holder != lease.holder && !current.is_expired(now) {
-                return Err(StoreError::LockHeld {
-                    service: current.service.clone(),
-                    environment: current.environment.clone(),
-                    holder: current.holder.clone(),
-                    expires_at: current.expires_at,
-                });
-            }
+        if let Some(current) = state.locks.get(&key)
+            && current.holder != lease.holder
+            && !current.is_expired(now)
+        {
+            return Err(StoreError::LockHeld {
+                service: current.service.clone(),
+                environment: current.environment.clone(),
+                holder: current.holder.clone(),
+                expires_at: current.expires_at,
+            });
         }
         state.locks.insert(key, lease.clone());
         Ok(())

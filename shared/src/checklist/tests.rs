@@ -131,19 +131,25 @@ fn freezes_block_with_their_reason() {
 
 #[test]
 fn incidents_at_or_above_severity_in_the_period_block() {
-    let req = Requirement::Incidents { evidence: "inc".into(), severity_at_or_above: "P1".into(), within: HumanDuration::from_secs(48 * 3600) };
+    let req =
+        Requirement::Incidents { evidence: "inc".into(), severity_at_or_above: "P1".into(), within: HumanDuration::from_secs(48 * 3600) };
     assert_eq!(one(req.clone(), json!({"inc": []})).finding, Finding::Met);
     let p2 = json!({"inc": [{"id": "INC-1", "severity": "P2", "started_at": "2025-11-12T08:00:00Z"}]});
     assert_eq!(one(req.clone(), p2).finding, Finding::Met);
-    let old_p0 = json!({"inc": [{"id": "INC-2", "severity": "P0", "started_at": "2025-11-01T08:00:00Z", "resolved_at": "2025-11-01T09:00:00Z"}]});
+    let old_p0 =
+        json!({"inc": [{"id": "INC-2", "severity": "P0", "started_at": "2025-11-01T08:00:00Z", "resolved_at": "2025-11-01T09:00:00Z"}]});
     assert_eq!(one(req.clone(), old_p0).finding, Finding::Met);
-    let recent_p1 = json!({"inc": [{"id": "INC-3", "severity": "p1", "started_at": "2025-11-09T08:00:00Z", "resolved_at": "2025-11-11T09:00:00Z"}]});
+    let recent_p1 =
+        json!({"inc": [{"id": "INC-3", "severity": "p1", "started_at": "2025-11-09T08:00:00Z", "resolved_at": "2025-11-11T09:00:00Z"}]});
     let r = one(req.clone(), recent_p1);
     assert_eq!(r.finding, Finding::NotMet);
     assert!(r.detail.contains("INC-3"), "{}", r.detail);
     let open_sev0 = json!({"inc": [{"id": "INC-4", "severity": "SEV0", "started_at": "2025-10-01T08:00:00Z"}]});
     assert_eq!(one(req.clone(), open_sev0).finding, Finding::NotMet);
-    assert_eq!(one(req.clone(), json!({"inc": [{"id": "x", "severity": "high", "started_at": "2025-11-12T08:00:00Z"}]})).finding, Finding::Malformed);
+    assert_eq!(
+        one(req.clone(), json!({"inc": [{"id": "x", "severity": "high", "started_at": "2025-11-12T08:00:00Z"}]})).finding,
+        Finding::Malformed
+    );
     assert_eq!(one(req, json!({})).finding, Finding::Missing, "no evidence is not a clean record");
 }
 

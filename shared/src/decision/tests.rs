@@ -81,8 +81,11 @@ fn inconclusive_checks_follow_the_plans_policy() {
 
 #[test]
 fn plans_without_analysis_advance_on_time() {
-    let p = parse_plan("name: p\ntraffic:\n  router: { type: dry_run }\n  steps: [{ weight: 50, bake: 10m }, { weight: 100, bake: 10m }]\n", PlanFormat::Yaml)
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    let p = parse_plan(
+        "name: p\ntraffic:\n  router: { type: dry_run }\n  steps: [{ weight: 50, bake: 10m }, { weight: 100, bake: 10m }]\n",
+        PlanFormat::Yaml,
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
     let (progress, now) = at(0, 4, vec![]);
     assert_eq!(decide(&p, &progress, None, now).next_check_in_secs, Some(360));
     let (progress, now) = at(0, 10, vec![]);

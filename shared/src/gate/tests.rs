@@ -9,7 +9,12 @@ fn now() -> DateTime<Utc> {
 
 fn query() -> MetricQuery {
     MetricQuery {
-        metric: Some(MetricStat { namespace: "AWS/Lambda".into(), name: "Duration".into(), stat: "p95".into(), dimensions: Default::default() }),
+        metric: Some(MetricStat {
+            namespace: "AWS/Lambda".into(),
+            name: "Duration".into(),
+            stat: "p95".into(),
+            dimensions: Default::default(),
+        }),
         expression: None,
         metrics: Default::default(),
         canary: Default::default(),
@@ -100,7 +105,8 @@ fn critical_tier_rolls_back_even_on_few_samples() {
 #[test]
 fn sustained_condition_needs_the_whole_duration() {
     let mut g = gate("error_rate", "%");
-    g.sustained = Some(SustainedCondition { at_least: None, at_most: None, above: Some(2.0), below: None, duration: HumanDuration::from_secs(900) });
+    g.sustained =
+        Some(SustainedCondition { at_least: None, at_most: None, above: Some(2.0), below: None, duration: HumanDuration::from_secs(900) });
     let a = analysis(vec![g]);
     assert_eq!(lookback(&a, &a.metrics[0]), HumanDuration::from_secs(900));
     assert_eq!(judge(&a, &observe("error_rate", points(15, 2.5), None)).outcome, GateOutcome::Critical);
@@ -119,7 +125,10 @@ fn baseline_deltas_in_points_and_percent() {
     let a = analysis(vec![g]);
     let v = judge(&a, &observe("latency", points(15, 95.0), Some(points(15, 84.0))));
     assert_eq!(v.outcome, GateOutcome::Fail);
-    assert_eq!(v.metrics[0].sentence, "latency 95 ms is 11 ms above baseline 84 ms, more than 10 ms over 10:05–10:20 (canary n=15, baseline n=15)");
+    assert_eq!(
+        v.metrics[0].sentence,
+        "latency 95 ms is 11 ms above baseline 84 ms, more than 10 ms over 10:05–10:20 (canary n=15, baseline n=15)"
+    );
     assert_eq!(judge(&a, &observe("latency", points(15, 94.0), Some(points(15, 84.0)))).outcome, GateOutcome::Pass);
     let mut pct = gate("latency", "ms");
     pct.baseline = Some(BaselineBound { max_increase_pct: Some(50.0), ..BaselineBound::default() });

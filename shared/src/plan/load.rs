@@ -27,11 +27,7 @@ impl PlanFormat {
 /// Reads and fully validates a plan file.
 pub fn parse_plan_file(path: &Path) -> Result<Plan, Vec<PlanIssue>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![PlanIssue::new(
-            "",
-            format!("cannot read {}: {e}", path.display()),
-            "check the path and that the file is readable",
-        )]
+        vec![PlanIssue::new("", format!("cannot read {}: {e}", path.display()), "check the path and that the file is readable")]
     })?;
     parse_plan(&text, PlanFormat::from_path(path))
 }
@@ -47,10 +43,7 @@ pub fn parse_plan(text: &str, format: PlanFormat) -> Result<Plan, Vec<PlanIssue>
             )]
         })?,
         PlanFormat::Yaml => serde_yaml::from_str(text).map_err(|e| {
-            let at = e
-                .location()
-                .map(|l| format!("line {} column {}", l.line(), l.column()))
-                .unwrap_or_default();
+            let at = e.location().map(|l| format!("line {} column {}", l.line(), l.column())).unwrap_or_default();
             vec![PlanIssue::new(at, format!("not valid YAML: {e}"), "fix the YAML syntax (indentation, a stray `:` or quote)")]
         })?,
     };

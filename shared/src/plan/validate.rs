@@ -5,9 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Analysis, ApprovalGate, Bounds, Checklist, MetricGate, MetricQuery, Plan, Requirement, RouterSpec, Step,
-};
+use super::{Analysis, ApprovalGate, Bounds, Checklist, MetricGate, MetricQuery, Plan, Requirement, RouterSpec, Step};
 use crate::checklist::{parse_freeze_time, parse_local_time, parse_severity};
 use crate::duration::HumanDuration;
 
@@ -57,10 +55,10 @@ pub fn validate(plan: &Plan) -> Vec<PlanIssue> {
         check_analysis(analysis, &plan.traffic.steps, &mut issues);
     }
     check_approvals(plan, &mut issues);
-    if let Some(rto) = plan.rollback.restore_within {
-        if rto.is_zero() {
-            issues.add("rollback.restore_within", "is 0s", "give the runbook's RTO, e.g. 15m");
-        }
+    if let Some(rto) = plan.rollback.restore_within
+        && rto.is_zero()
+    {
+        issues.add("rollback.restore_within", "is 0s", "give the runbook's RTO, e.g. 15m");
     }
     issues.0
 }
@@ -162,10 +160,10 @@ fn check_requirement(req: &Requirement, path: &str, issues: &mut Issues) {
                 if to.is_none() {
                     issues.add(format!("{wp}.to"), format!("`{}` is not a time", w.to), "write HH:MM, e.g. 17:00");
                 }
-                if let (Some(f), Some(t)) = (from, to) {
-                    if f == t {
-                        issues.add(format!("{wp}.to"), "equals `from`, an empty window", "make the window end after it starts");
-                    }
+                if let (Some(f), Some(t)) = (from, to)
+                    && f == t
+                {
+                    issues.add(format!("{wp}.to"), "equals `from`, an empty window", "make the window end after it starts");
                 }
             }
             for (i, fz) in freeze.iter().enumerate() {
@@ -178,10 +176,10 @@ fn check_requirement(req: &Requirement, path: &str, issues: &mut Issues) {
                 if to.is_none() {
                     issues.add(format!("{fp}.to"), format!("`{}` is not a date-time", fz.to), "write YYYY-MM-DDTHH:MM");
                 }
-                if let (Some(f), Some(t)) = (from, to) {
-                    if t <= f {
-                        issues.add(format!("{fp}.to"), format!("{} is not after {}", fz.to, fz.from), "end the freeze after it starts");
-                    }
+                if let (Some(f), Some(t)) = (from, to)
+                    && t <= f
+                {
+                    issues.add(format!("{fp}.to"), format!("{} is not after {}", fz.to, fz.from), "end the freeze after it starts");
                 }
             }
         }
@@ -216,7 +214,11 @@ fn check_bounds(b: &Bounds, path: &str, issues: &mut Issues) {
     let upper = b.at_most.into_iter().chain(b.below).fold(f64::INFINITY, f64::min);
     let strict = b.above.is_some_and(|a| a == lower) || b.below.is_some_and(|u| u == upper);
     if lower > upper || (strict && lower == upper) {
-        issues.add(path, format!("no value satisfies the bounds (lower {lower}, upper {upper})"), "make the lower bound smaller than the upper bound");
+        issues.add(
+            path,
+            format!("no value satisfies the bounds (lower {lower}, upper {upper})"),
+            "make the lower bound smaller than the upper bound",
+        );
     }
 }
 
@@ -228,7 +230,11 @@ fn check_router(router: &RouterSpec, issues: &mut Issues) {
                 issues.add(format!("{path}.function_name"), "is empty", "name the Lambda function (name or ARN)");
             }
             if alias.trim().is_empty() || alias == "$LATEST" {
-                issues.add(format!("{path}.alias"), format!("`{alias}` cannot carry weights"), "name the alias callers invoke, e.g. `live`");
+                issues.add(
+                    format!("{path}.alias"),
+                    format!("`{alias}` cannot carry weights"),
+                    "name the alias callers invoke, e.g. `live`",
+                );
             }
         }
         RouterSpec::Alb { listener_arn, rule_arn, stable_target_group_arn, canary_target_group_arn } => {
@@ -238,14 +244,22 @@ fn check_router(router: &RouterSpec, issues: &mut Issues) {
                 ("stable_target_group_arn", Some(stable_target_group_arn)),
                 ("canary_target_group_arn", Some(canary_target_group_arn)),
             ] {
-                if let Some(arn) = arn {
-                    if !arn.starts_with("arn:") {
-                        issues.add(format!("{path}.{field}"), format!("`{arn}` is not an ARN"), "copy the ARN from the console or `aws elbv2 describe-*`");
-                    }
+                if let Some(arn) = arn
+                    && !arn.starts_with("arn:")
+                {
+                    issues.add(
+                        format!("{path}.{field}"),
+                        format!("`{arn}` is not an ARN"),
+                        "copy the ARN from the console or `aws elbv2 describe-*`",
+                    );
                 }
             }
             if stable_target_group_arn == canary_target_group_arn {
-                issues.add(format!("{path}.canary_target_group_arn"), "is the stable target group", "point it at the target group of the new version");
+                issues.add(
+                    format!("{path}.canary_target_group_arn"),
+                    "is the stable target group",
+                    "point it at the target group of the new version",
+                );
             }
         }
         RouterSpec::Webhook { url, secret_env, timeout } => {
@@ -273,7 +287,11 @@ fn check_steps(plan: &Plan, issues: &mut Issues) {
     for (i, step) in steps.iter().enumerate() {
         let path = format!("traffic.steps[{i}]");
         if step.weight == 0 || step.weight > 100 {
-            issues.add(format!("{path}.weight"), format!("{} is outside 1–100", step.weight), "give the percent of traffic for the new version");
+            issues.add(
+                format!("{path}.weight"),
+                format!("{} is outside 1–100", step.weight),
+                "give the percent of traffic for the new version",
+            );
         } else if let Some(prev) = previous {
             if step.weight < prev {
                 issues.add(
@@ -282,7 +300,11 @@ fn check_steps(plan: &Plan, issues: &mut Issues) {
                     "weights must not decrease",
                 );
             } else if step.weight == prev {
-                issues.add(format!("{path}.weight"), format!("{} repeats the previous step's weight", step.weight), "raise it or merge the two steps");
+                issues.add(
+                    format!("{path}.weight"),
+                    format!("{} repeats the previous step's weight", step.weight),
+                    "raise it or merge the two steps",
+                );
             }
         }
         if step.weight == 100 && i + 1 < steps.len() {
@@ -291,24 +313,25 @@ fn check_steps(plan: &Plan, issues: &mut Issues) {
         if step.weight > 0 && step.weight <= 100 {
             previous = Some(step.weight);
         }
-        if let Some(id) = &step.approval {
-            if !plan.approvals.iter().any(|a| &a.id == id) {
-                let known: Vec<_> = plan.approvals.iter().map(|a| a.id.as_str()).collect();
-                issues.add(
-                    format!("{path}.approval"),
-                    format!("`{id}` is not defined"),
-                    if known.is_empty() { "define it under `approvals`".to_string() } else { format!("use one of: {}", known.join(", ")) },
-                );
-            }
+        if let Some(id) = &step.approval
+            && !plan.approvals.iter().any(|a| &a.id == id)
+        {
+            let known: Vec<_> = plan.approvals.iter().map(|a| a.id.as_str()).collect();
+            issues.add(
+                format!("{path}.approval"),
+                format!("`{id}` is not defined"),
+                if known.is_empty() { "define it under `approvals`".to_string() } else { format!("use one of: {}", known.join(", ")) },
+            );
         }
-        if let Some(analysis) = &plan.analysis {
-            if !step.bake.is_zero() && step.bake < analysis.interval {
-                issues.add(
-                    format!("{path}.bake"),
-                    format!("{} is shorter than analysis.interval {}; no check would run", step.bake, analysis.interval),
-                    format!("bake at least {} or shorten the interval", analysis.interval),
-                );
-            }
+        if let Some(analysis) = &plan.analysis
+            && !step.bake.is_zero()
+            && step.bake < analysis.interval
+        {
+            issues.add(
+                format!("{path}.bake"),
+                format!("{} is shorter than analysis.interval {}; no check would run", step.bake, analysis.interval),
+                format!("bake at least {} or shorten the interval", analysis.interval),
+            );
         }
     }
 }
@@ -344,7 +367,11 @@ fn check_analysis(analysis: &Analysis, steps: &[Step], issues: &mut Issues) {
     for (i, metric) in analysis.metrics.iter().enumerate() {
         let path = format!("analysis.metrics[{i}]");
         if !is_identifier(&metric.name) {
-            issues.add(format!("{path}.name"), format!("`{}` is not a valid name", metric.name), "use lowercase letters, digits, `-` and `_`");
+            issues.add(
+                format!("{path}.name"),
+                format!("`{}` is not a valid name", metric.name),
+                "use lowercase letters, digits, `-` and `_`",
+            );
         } else if !names.insert(metric.name.as_str()) {
             issues.add(format!("{path}.name"), format!("`{}` is used by an earlier metric", metric.name), "give each metric its own name");
         }
@@ -389,7 +416,11 @@ fn check_metric(metric: &MetricGate, analysis: &Analysis, steps: &[Step], path: 
     if let Some(b) = &metric.baseline {
         let any = [b.max_increase, b.max_increase_pct, b.max_decrease, b.max_decrease_pct];
         if any.iter().all(Option::is_none) {
-            issues.add(format!("{path}.baseline"), "no limit given", "add max_increase, max_increase_pct, max_decrease or max_decrease_pct");
+            issues.add(
+                format!("{path}.baseline"),
+                "no limit given",
+                "add max_increase, max_increase_pct, max_decrease or max_decrease_pct",
+            );
         }
         if any.iter().flatten().any(|v| !v.is_finite() || *v < 0.0) {
             issues.add(format!("{path}.baseline"), "limits must be non-negative numbers", "give the allowed change as a positive number");
@@ -410,10 +441,14 @@ fn check_metric(metric: &MetricGate, analysis: &Analysis, steps: &[Step], path: 
         if c.weight <= 0.0 || !c.weight.is_finite() {
             issues.add(format!("{cp}.weight"), "must be positive", "give the metric's share of the score, e.g. 1");
         }
-        if let (Some(a), Some(cr)) = (c.allowed_effect, c.critical_effect) {
-            if cr < a {
-                issues.add(format!("{cp}.critical_effect"), format!("{cr} is below allowed_effect {a}"), "make the critical effect at least the allowed one");
-            }
+        if let (Some(a), Some(cr)) = (c.allowed_effect, c.critical_effect)
+            && cr < a
+        {
+            issues.add(
+                format!("{cp}.critical_effect"),
+                format!("{cr} is below allowed_effect {a}"),
+                "make the critical effect at least the allowed one",
+            );
         }
     }
     if metric.min_samples == Some(0) {
@@ -424,7 +459,11 @@ fn check_metric(metric: &MetricGate, analysis: &Analysis, steps: &[Step], path: 
 fn check_query(q: &MetricQuery, path: &str, issues: &mut Issues) {
     match (&q.metric, &q.expression) {
         (Some(_), Some(_)) => issues.add(path, "gives both `metric` and `expression`", "keep one"),
-        (None, None) => issues.add(path, "gives neither `metric` nor `expression`", "add `metric: {namespace, name, stat}` or an expression over `metrics`"),
+        (None, None) => issues.add(
+            path,
+            "gives neither `metric` nor `expression`",
+            "add `metric: {namespace, name, stat}` or an expression over `metrics`",
+        ),
         (Some(m), None) => {
             if !q.metrics.is_empty() {
                 issues.add(format!("{path}.metrics"), "is only used by an expression", "remove it or write an expression");
@@ -433,17 +472,30 @@ fn check_query(q: &MetricQuery, path: &str, issues: &mut Issues) {
         }
         (None, Some(expr)) => {
             if q.metrics.is_empty() {
-                issues.add(format!("{path}.metrics"), "the expression has no metrics to work on", "define the ids it uses, e.g. `errors:` and `requests:`");
+                issues.add(
+                    format!("{path}.metrics"),
+                    "the expression has no metrics to work on",
+                    "define the ids it uses, e.g. `errors:` and `requests:`",
+                );
             }
             let used: BTreeSet<&str> = expression_identifiers(expr).into_iter().collect();
             for id in &used {
                 if !q.metrics.contains_key(*id) {
-                    issues.add(format!("{path}.expression"), format!("uses `{id}`, which is not defined"), "define it under `metrics` or fix the name");
+                    issues.add(
+                        format!("{path}.expression"),
+                        format!("uses `{id}`, which is not defined"),
+                        "define it under `metrics` or fix the name",
+                    );
                 }
             }
             for (id, m) in &q.metrics {
-                if !id.chars().next().is_some_and(|c| c.is_ascii_lowercase()) || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    issues.add(format!("{path}.metrics.{id}"), "is not a valid metric id", "start with a lowercase letter; use letters, digits and `_` (CloudWatch's rule)");
+                if !id.chars().next().is_some_and(|c| c.is_ascii_lowercase()) || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    issues.add(
+                        format!("{path}.metrics.{id}"),
+                        "is not a valid metric id",
+                        "start with a lowercase letter; use letters, digits and `_` (CloudWatch's rule)",
+                    );
                 }
                 check_stat(&m.stat, &format!("{path}.metrics.{id}.stat"), issues);
             }
@@ -496,12 +548,13 @@ pub fn expression_identifiers(expr: &str) -> Vec<&str> {
 
 fn check_stat(stat: &str, path: &str, issues: &mut Issues) {
     const PLAIN: [&str; 5] = ["Average", "Sum", "SampleCount", "Minimum", "Maximum"];
-    let percentile = stat
-        .strip_prefix('p')
-        .and_then(|p| p.parse::<f64>().ok())
-        .is_some_and(|p| p > 0.0 && p < 100.0);
+    let percentile = stat.strip_prefix('p').and_then(|p| p.parse::<f64>().ok()).is_some_and(|p| p > 0.0 && p < 100.0);
     if !PLAIN.contains(&stat) && !percentile {
-        issues.add(path, format!("`{stat}` is not a statistic"), "use Average, Sum, SampleCount, Minimum, Maximum or a percentile like p95");
+        issues.add(
+            path,
+            format!("`{stat}` is not a statistic"),
+            "use Average, Sum, SampleCount, Minimum, Maximum or a percentile like p95",
+        );
     }
 }
 
@@ -542,10 +595,14 @@ fn check_approval(gate: &ApprovalGate, path: &str, issues: &mut Issues) {
     if gate.timeout.is_zero() {
         issues.add(format!("{path}.timeout"), "is 0s", "give approvers time, e.g. 2h; an expired approval is a rejection");
     }
-    if let Some(hb) = gate.heartbeat {
-        if hb.is_zero() || hb >= gate.timeout {
-            issues.add(format!("{path}.heartbeat"), format!("{hb} must be positive and shorter than the timeout {}", gate.timeout), "use e.g. a tenth of the timeout, or remove it");
-        }
+    if let Some(hb) = gate.heartbeat
+        && (hb.is_zero() || hb >= gate.timeout)
+    {
+        issues.add(
+            format!("{path}.heartbeat"),
+            format!("{hb} must be positive and shorter than the timeout {}", gate.timeout),
+            "use e.g. a tenth of the timeout, or remove it",
+        );
     }
 }
 
@@ -571,7 +628,9 @@ mod tests {
 
     #[test]
     fn decreasing_weight_is_reported_as_in_the_docs() {
-        let issues = issues_of(&format!("{BASE}    - {{ weight: 10, bake: 5m }}\n    - {{ weight: 50, bake: 5m }}\n    - {{ weight: 30, bake: 5m }}\n"));
+        let issues = issues_of(&format!(
+            "{BASE}    - {{ weight: 10, bake: 5m }}\n    - {{ weight: 50, bake: 5m }}\n    - {{ weight: 30, bake: 5m }}\n"
+        ));
         assert_eq!(issues, vec!["traffic.steps[2].weight: 30 is below the previous step's 50; weights must not decrease"]);
     }
 
