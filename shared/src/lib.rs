@@ -8,6 +8,7 @@ pub mod bounds;
 pub mod checklist;
 pub mod duration;
 pub mod hash;
+pub mod metric_query;
 pub mod plan;
 
 pub use duration::HumanDuration;

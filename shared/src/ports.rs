@@ -64,3 +64,36 @@ pub trait ReleaseStore: Send + Sync {
     /// The release's events, oldest first.
     async fn events(&self, release_id: &str) -> Result<Vec<ReleaseEvent>, StoreError>;
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetricError {
+    #[error("cannot build the metric queries: {0}")]
+    Plan(String),
+    #[error(
+        "metric query {id} returned {status}: {message}; check the namespace, metric name, dimensions and the function's cloudwatch:GetMetricData permission"
+    )]
+    Query { id: String, status: String, message: String },
+    #[error("{operation} failed{}: {source}", if *.transient { " (transient; retry)" } else { "" })]
+    Backend {
+        operation: &'static str,
+        transient: bool,
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl MetricError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, MetricError::Backend { transient: true, .. })
+    }
+}
+
+/// Metric datapoints for a planned check (CloudWatch GetMetricData, or recorded data).
+#[async_trait]
+pub trait MetricSource: Send + Sync {
+    /// Datapoints of every result query of `plan` (by query id), within its time range.
+    async fn fetch(
+        &self,
+        plan: &crate::metric_query::QueryPlan,
+    ) -> Result<std::collections::BTreeMap<String, Vec<crate::gate::Datapoint>>, MetricError>;
+}

@@ -1,4 +1,5 @@
 //! Adapters of the ports: AWS ones and in-process ones for the simulator and unit tests.
 
+pub mod cloudwatch;
 pub mod dynamodb;
 pub mod memory;

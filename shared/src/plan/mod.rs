@@ -4,7 +4,7 @@
 //! every problem is reported at once with its path and a fix.
 
 mod load;
-mod validate;
+pub(crate) mod validate;
 
 use std::collections::BTreeMap;
 

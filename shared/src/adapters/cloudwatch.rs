@@ -1,0 +1,110 @@
+//! Metric datapoints from CloudWatch GetMetricData: one batched call per 500 queries, following
+//! NextToken; partial or failed queries are reported, never read as zeros.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_cloudwatch::Client;
+use aws_sdk_cloudwatch::error::SdkError;
+use aws_sdk_cloudwatch::primitives::DateTime as SmithyDateTime;
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StatusCode};
+use chrono::{TimeZone, Utc};
+
+use crate::gate::Datapoint;
+use crate::metric_query::{PlannedQuery, QueryBody, QueryPlan};
+use crate::ports::{MetricError, MetricSource};
+
+/// GetMetricData's limit of queries per request.
+pub const MAX_QUERIES: usize = 500;
+
+#[derive(Clone, Debug)]
+pub struct CloudWatchSource {
+    client: Client,
+}
+
+impl CloudWatchSource {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+fn to_query(q: &PlannedQuery) -> MetricDataQuery {
+    let builder = MetricDataQuery::builder().id(&q.id).return_data(q.return_data);
+    let builder = match &q.body {
+        QueryBody::Stat { namespace, name, stat, dimensions, period_secs } => {
+            let dimensions = dimensions.iter().map(|(k, v)| Dimension::builder().name(k).value(v).build()).collect();
+            let metric = Metric::builder().namespace(namespace).metric_name(name).set_dimensions(Some(dimensions)).build();
+            let stat = MetricStat::builder().metric(metric).period(i32::try_from(*period_secs).unwrap_or(60)).stat(stat).build();
+            builder.metric_stat(stat)
+        }
+        QueryBody::Expression { expression, period_secs } => {
+            builder.expression(expression).period(i32::try_from(*period_secs).unwrap_or(60))
+        }
+    };
+    builder.build()
+}
+
+#[async_trait]
+impl MetricSource for CloudWatchSource {
+    async fn fetch(&self, plan: &QueryPlan) -> Result<BTreeMap<String, Vec<Datapoint>>, MetricError> {
+        let mut out: BTreeMap<String, Vec<Datapoint>> = BTreeMap::new();
+        let start = SmithyDateTime::from_millis(plan.start.timestamp_millis());
+        let end = SmithyDateTime::from_millis(plan.end.timestamp_millis());
+        for batch in plan.batches(MAX_QUERIES) {
+            let queries: Vec<MetricDataQuery> = batch.into_iter().map(to_query).collect();
+            let mut token: Option<String> = None;
+            loop {
+                let page = self
+                    .client
+                    .get_metric_data()
+                    .start_time(start)
+                    .end_time(end)
+                    .set_metric_data_queries(Some(queries.clone()))
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                for result in page.metric_data_results() {
+                    let id = result.id().unwrap_or_default().to_string();
+                    match result.status_code() {
+                        Some(StatusCode::InternalError) | Some(StatusCode::Forbidden) => {
+                            let message = result.messages().iter().filter_map(|m| m.value()).collect::<Vec<_>>().join("; ");
+                            return Err(MetricError::Query { id, status: format!("{:?}", result.status_code()), message });
+                        }
+                        _ => {}
+                    }
+                    let points = out.entry(id).or_default();
+                    for (at, value) in result.timestamps().iter().zip(result.values()) {
+                        if let Some(at) = Utc.timestamp_millis_opt(at.to_millis().unwrap_or(0)).single() {
+                            points.push(Datapoint { at, value: *value });
+                        }
+                    }
+                }
+                match page.next_token() {
+                    Some(next) if !next.is_empty() => token = Some(next.to_string()),
+                    _ => break,
+                }
+            }
+        }
+        for points in out.values_mut() {
+            points.sort_by_key(|p| p.at);
+        }
+        Ok(out)
+    }
+}
+
+fn classify<E>(err: SdkError<E, aws_sdk_cloudwatch::config::http::HttpResponse>) -> MetricError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let transient = match &err {
+        SdkError::ServiceError(ctx) => ctx.raw().status().is_server_error() || ctx.raw().status().as_u16() == 429,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        _ => false,
+    };
+    MetricError::Backend {
+        operation: "GetMetricData",
+        transient,
+        source: aws_sdk_cloudwatch::error::DisplayErrorContext(err).to_string().into(),
+    }
+}

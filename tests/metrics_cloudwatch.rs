@@ -1,0 +1,99 @@
+//! Metric data put into CloudWatch on the test endpoint, read back through the adapter, judged.
+//! (The emulator computes no percentiles or metric math; those request shapes are unit-tested
+//! in `rollgate::metric_query`.)
+
+use aws_sdk_cloudwatch::primitives::DateTime as SmithyDateTime;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+use chrono::{Duration, DurationRound, Utc};
+use rollgate::adapters::cloudwatch::CloudWatchSource;
+use rollgate::gate::{GateOutcome, MetricOutcome, judge};
+use rollgate::metric_query::{QueryContext, observe};
+use rollgate::plan::{PlanFormat, parse_plan};
+use rollgate_tests::aws;
+
+async fn put(client: &aws_sdk_cloudwatch::Client, namespace: &str, version: &str, value: f64, minutes: i64, now: chrono::DateTime<Utc>) {
+    let data: Vec<MetricDatum> = (0..minutes)
+        .map(|i| {
+            let at = now - Duration::minutes(i) - Duration::seconds(30);
+            MetricDatum::builder()
+                .metric_name("Latency")
+                .dimensions(Dimension::builder().name("Service").value("checkout").build())
+                .dimensions(Dimension::builder().name("Version").value(version).build())
+                .timestamp(SmithyDateTime::from_millis(at.timestamp_millis()))
+                .value(value)
+                .build()
+        })
+        .collect();
+    client
+        .put_metric_data()
+        .namespace(namespace)
+        .set_metric_data(Some(data))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutMetricData: {e:?}"));
+}
+
+#[tokio::test]
+async fn canary_and_baseline_are_read_back_and_judged() {
+    let config = aws().await;
+    let client = aws_sdk_cloudwatch::Client::new(&config);
+    let namespace = format!("RollgateTest/{}", uuid::Uuid::new_v4().simple());
+    let now = Utc::now().duration_trunc(Duration::minutes(1)).unwrap_or_else(|_| Utc::now());
+    put(&client, &namespace, "42", 120.0, 15, now).await;
+    put(&client, &namespace, "41", 100.0, 15, now).await;
+
+    let plan = parse_plan(
+        &format!(
+            r#"
+name: checkout
+traffic:
+  router: {{ type: dry_run }}
+  steps: [{{ weight: 10, bake: 15m }}, {{ weight: 100, bake: 15m }}]
+analysis:
+  interval: 5m
+  window: 15m
+  min_samples: 5
+  metrics:
+    - name: latency
+      unit: ms
+      query:
+        metric: {{ namespace: "{namespace}", name: Latency, stat: Average, dimensions: {{ Service: checkout }} }}
+        canary: {{ Version: "{{version}}" }}
+        baseline: {{ Version: "{{stable_version}}" }}
+      must: {{ below: 200 }}
+      baseline: {{ max_increase: 10 }}
+    - name: errors
+      query:
+        metric: {{ namespace: "{namespace}", name: Errors, stat: Sum, dimensions: {{ Service: checkout }} }}
+        canary: {{ Version: "{{version}}" }}
+      must: {{ below: 1 }}
+"#
+        ),
+        PlanFormat::Yaml,
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let analysis = plan.analysis.unwrap_or_else(|| panic!("analysis"));
+    let context = QueryContext {
+        service: "checkout".into(),
+        environment: "production".into(),
+        version: "42".into(),
+        stable_version: Some("41".into()),
+    };
+    let source = CloudWatchSource::new(client);
+    let observation = observe(&source, &analysis, &context, now).await.unwrap_or_else(|e| panic!("{e}"));
+
+    let latency = &observation.readings["latency"];
+    assert_eq!(latency.canary.len(), 15, "{latency:?}");
+    assert!(latency.canary.iter().all(|p| p.value == 120.0));
+    let baseline = latency.baseline.as_ref().unwrap_or_else(|| panic!("baseline read"));
+    assert_eq!(baseline.len(), 15);
+    assert!(baseline.iter().all(|p| p.value == 100.0));
+    assert!(observation.readings["errors"].canary.is_empty(), "a metric with no data comes back empty, not as zeros");
+
+    let verdict = judge(&analysis, &observation);
+    assert_eq!(verdict.outcome, GateOutcome::Fail);
+    let latency = &verdict.metrics[0];
+    assert_eq!(latency.outcome, MetricOutcome::Fail);
+    assert!(latency.sentence.starts_with("latency 120 ms is 20 ms above baseline 100 ms, more than 10 ms"), "{}", latency.sentence);
+    assert_eq!(verdict.metrics[1].outcome, MetricOutcome::Inconclusive, "missing data is never a pass");
+}
