@@ -19,3 +19,4 @@ pub mod gate;
 pub mod ports;
 pub mod release;
 pub mod runtime;
+pub mod stats;
