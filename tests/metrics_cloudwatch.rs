@@ -19,6 +19,9 @@ async fn put(client: &aws_sdk_cloudwatch::Client, namespace: &str, version: &str
                 .metric_name("Latency")
                 .dimensions(Dimension::builder().name("Service").value("checkout").build())
                 .dimensions(Dimension::builder().name("Version").value(version).build())
+                // moto drops the namespace filter when a query has dimensions; a per-run
+                // dimension keeps the tests from reading each other's data.
+                .dimensions(Dimension::builder().name("Run").value(namespace).build())
                 .timestamp(SmithyDateTime::from_millis(at.timestamp_millis()))
                 .value(value)
                 .build()
@@ -57,14 +60,14 @@ analysis:
     - name: latency
       unit: ms
       query:
-        metric: {{ namespace: "{namespace}", name: Latency, stat: Average, dimensions: {{ Service: checkout }} }}
+        metric: {{ namespace: "{namespace}", name: Latency, stat: Average, dimensions: {{ Service: checkout, Run: "{namespace}" }} }}
         canary: {{ Version: "{{version}}" }}
         baseline: {{ Version: "{{stable_version}}" }}
       must: {{ below: 200 }}
       baseline: {{ max_increase: 10 }}
     - name: errors
       query:
-        metric: {{ namespace: "{namespace}", name: Errors, stat: Sum, dimensions: {{ Service: checkout }} }}
+        metric: {{ namespace: "{namespace}", name: Errors, stat: Sum, dimensions: {{ Service: checkout, Run: "{namespace}" }} }}
         canary: {{ Version: "{{version}}" }}
       must: {{ below: 1 }}
 "#

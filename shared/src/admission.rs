@@ -74,6 +74,7 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
                 plan: plan.clone(),
                 evidence: request.evidence.clone(),
                 step: None,
+                step_started_at: None,
                 canary_weight: 0,
                 created_at: now,
                 updated_at: now,
@@ -143,7 +144,18 @@ pub async fn close(
 }
 
 pub async fn record(store: &dyn ReleaseStore, release_id: &str, at: DateTime<Utc>, kind: EventKind) -> Result<ReleaseEvent, StoreError> {
-    store.append_event(ReleaseEvent { release_id: release_id.to_string(), at, seq: 0, actor: ACTOR.to_string(), kind }).await
+    record_as(store, ACTOR, release_id, at, kind).await
+}
+
+/// Appends an event to a release's audit trail on behalf of `actor`.
+pub async fn record_as(
+    store: &dyn ReleaseStore,
+    actor: &str,
+    release_id: &str,
+    at: DateTime<Utc>,
+    kind: EventKind,
+) -> Result<ReleaseEvent, StoreError> {
+    store.append_event(ReleaseEvent { release_id: release_id.to_string(), at, seq: 0, actor: actor.to_string(), kind }).await
 }
 
 async fn stored_verdict(store: &dyn ReleaseStore, id: &str) -> Result<Option<ChecklistVerdict>, StoreError> {

@@ -16,6 +16,7 @@ pub mod adapters;
 pub mod admission;
 pub mod decision;
 pub mod gate;
+pub mod gate_check;
 pub mod ports;
 pub mod release;
 pub mod runtime;

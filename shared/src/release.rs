@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::checklist::{ChecklistVerdict, Evidence, Override};
+use crate::decision::Decision;
+use crate::gate::GateVerdict;
 use crate::plan::Plan;
 
 /// What CI (or a person with the CLI) submits to start a release.
@@ -84,6 +86,9 @@ pub struct Release {
     /// Index of the current traffic step, once one is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<usize>,
+    /// When the current step's weight was set; its bake time counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_started_at: Option<DateTime<Utc>>,
     /// Percent of traffic on the new version.
     pub canary_weight: u32,
     pub created_at: DateTime<Utc>,
@@ -111,9 +116,26 @@ pub struct ReleaseEvent {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "detail", rename_all = "snake_case")]
 pub enum EventKind {
-    Admitted { service: String, environment: String, version: String, plan_name: String, plan_hash: String, lease_until: DateTime<Utc> },
+    Admitted {
+        service: String,
+        environment: String,
+        version: String,
+        plan_name: String,
+        plan_hash: String,
+        lease_until: DateTime<Utc>,
+    },
     ChecklistJudged(ChecklistVerdict),
-    Closed { status: ReleaseStatus, reason: String },
+    /// A metric check of a baking step, with every value it was judged on.
+    GateJudged {
+        step: usize,
+        verdict: GateVerdict,
+    },
+    /// What the release does next, and why.
+    Decided(Decision),
+    Closed {
+        status: ReleaseStatus,
+        reason: String,
+    },
 }
 
 impl EventKind {
@@ -121,6 +143,8 @@ impl EventKind {
         match self {
             EventKind::Admitted { .. } => "admitted",
             EventKind::ChecklistJudged(_) => "checklist_judged",
+            EventKind::GateJudged { .. } => "gate_judged",
+            EventKind::Decided(_) => "decided",
             EventKind::Closed { .. } => "closed",
         }
     }

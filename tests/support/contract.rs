@@ -58,6 +58,7 @@ fn release(id: &str) -> Release {
         plan,
         evidence: Default::default(),
         step: None,
+        step_started_at: None,
         canary_weight: 0,
         created_at: t0(),
         updated_at: t0(),

@@ -153,3 +153,99 @@ fn the_worst_metric_decides_and_every_metric_explains_itself() {
     assert_eq!(v.metrics[0].checks.iter().find(|c| c.criterion == Criterion::Must).map(|c| c.observed.as_str()), Some("0.2% (n=15)"));
     assert!(v.summary.starts_with("latency 700 ms ≥ 500 ms"), "{}", v.summary);
 }
+
+fn series(n: i64, base: f64) -> Vec<Datapoint> {
+    // Deterministic jitter so that the samples have spread but no drift.
+    (0..n).map(|i| Datapoint { at: now() - Duration::minutes(i), value: base + ((i * 7) % 11) as f64 }).collect()
+}
+
+fn compared(name: &str, critical: bool, critical_effect: Option<f64>, weight: f64) -> MetricGate {
+    let mut g = gate(name, "ms");
+    g.query.baseline = [("Version".to_string(), "{stable_version}".to_string())].into();
+    g.compare = Some(crate::plan::Comparison {
+        direction: crate::plan::Direction::Increase,
+        confidence: 0.98,
+        effect_measure: crate::plan::EffectMeasure::MeanRatio,
+        allowed_effect: Some(1.1),
+        critical_effect,
+        nan_strategy: crate::plan::NanStrategy::Remove,
+        remove_outliers: false,
+        weight,
+        critical,
+    });
+    g
+}
+
+fn scored(metrics: Vec<MetricGate>) -> Analysis {
+    Analysis { score: Some(crate::plan::ScoreThresholds { pass: 95.0, marginal: 75.0 }), ..analysis(metrics) }
+}
+
+#[test]
+fn an_unshifted_canary_scores_100() {
+    let a = scored(vec![compared("latency", false, None, 1.0)]);
+    let v = judge(&a, &observe("latency", series(15, 100.0), Some(series(15, 100.0))));
+    assert_eq!(v.outcome, GateOutcome::Pass, "{}", v.summary);
+    assert_eq!(v.score.as_ref().map(|s| s.value), Some(100.0));
+    let detail = v.metrics[0].checks.iter().find_map(|c| c.statistic.clone()).unwrap_or_else(|| panic!("statistic recorded"));
+    assert_eq!(detail.classification, Classification::Pass);
+    assert!(detail.ci_low <= 0.0 && detail.ci_high >= 0.0, "{detail:?}");
+}
+
+#[test]
+fn a_shifted_canary_is_high_and_lowers_the_score() {
+    let a = scored(vec![compared("latency", false, None, 1.0), compared("cpu", false, None, 3.0)]);
+    let mut obs = observe("latency", series(15, 130.0), Some(series(15, 100.0)));
+    obs.readings.insert("cpu".into(), MetricReading { canary: series(15, 40.0), baseline: Some(series(15, 40.0)) });
+    let v = judge(&a, &obs);
+    assert_eq!(v.score.as_ref().map(|s| s.value), Some(75.0));
+    assert_eq!(v.outcome, GateOutcome::Marginal, "{}", v.summary);
+    assert!(v.summary.contains("latency High"), "{}", v.summary);
+    assert!(v.summary.contains("98% CI"), "{}", v.summary);
+    let detail = v.metrics[0].checks.iter().find_map(|c| c.statistic.clone()).unwrap_or_else(|| panic!("statistic"));
+    assert_eq!(detail.classification, Classification::High);
+    assert!(detail.ci_low > 0.0 && detail.effect > 1.1, "{detail:?}");
+}
+
+#[test]
+fn a_critical_metric_that_shifts_zeroes_the_score() {
+    let a = scored(vec![compared("latency", true, None, 1.0), compared("cpu", false, None, 3.0)]);
+    let mut obs = observe("latency", series(15, 130.0), Some(series(15, 100.0)));
+    obs.readings.insert("cpu".into(), MetricReading { canary: series(15, 40.0), baseline: Some(series(15, 40.0)) });
+    let v = judge(&a, &obs);
+    assert_eq!(v.score.as_ref().map(|s| (s.value, s.zeroed_by.clone())), Some((0.0, Some("latency".into()))));
+    assert_eq!(v.outcome, GateOutcome::Fail);
+    assert!(v.summary.contains("critical metric latency shifted"), "{}", v.summary);
+}
+
+#[test]
+fn beyond_the_critical_effect_rolls_back_at_once() {
+    let a = scored(vec![compared("latency", false, Some(1.5), 1.0)]);
+    let v = judge(&a, &observe("latency", series(15, 200.0), Some(series(15, 100.0))));
+    assert_eq!(v.outcome, GateOutcome::Critical, "{}", v.summary);
+}
+
+#[test]
+fn comparison_without_enough_baseline_is_inconclusive() {
+    let a = scored(vec![compared("latency", false, None, 1.0)]);
+    let v = judge(&a, &observe("latency", series(15, 100.0), Some(series(3, 100.0))));
+    assert_eq!(v.outcome, GateOutcome::Inconclusive);
+    assert!(v.metrics[0].sentence.contains("3 baseline datapoints"), "{}", v.metrics[0].sentence);
+}
+
+#[test]
+fn outliers_can_be_removed_before_comparing() {
+    let mut g = compared("latency", false, None, 1.0);
+    let mut canary = series(15, 100.0);
+    for p in canary.iter_mut().take(3) {
+        p.value = 5000.0;
+    }
+    let with = judge(&scored(vec![g.clone()]), &observe("latency", canary.clone(), Some(series(15, 100.0))));
+    if let Some(c) = g.compare.as_mut() {
+        c.remove_outliers = true;
+    }
+    let without = judge(&scored(vec![g]), &observe("latency", canary, Some(series(15, 100.0))));
+    let removed = without.metrics[0].checks.iter().find_map(|c| c.statistic.clone()).map(|d| d.outliers_removed);
+    assert_eq!(removed, Some((3, 0)));
+    assert_eq!(without.outcome, GateOutcome::Pass, "{}", without.summary);
+    assert_ne!(with.metrics[0].checks.iter().find_map(|c| c.statistic.clone()).map(|d| d.canary_samples), Some(12));
+}

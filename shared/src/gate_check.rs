@@ -1,0 +1,101 @@
+//! One metric check of a baking step: read, judge, decide, record.
+
+use chrono::{DateTime, Utc};
+
+use crate::admission::record_as;
+use crate::decision::{Decision, StepProgress, decide};
+use crate::gate::{GateOutcome, GateVerdict, judge};
+use crate::metric_query::{QueryContext, observe};
+use crate::ports::{MetricError, MetricSource, ReleaseStore, StoreError};
+use crate::release::{EventKind, Lease, Release};
+
+/// Who writes these events in the audit trail.
+pub const ACTOR: &str = "metric-gate";
+
+#[derive(Clone, Debug)]
+pub struct CheckResult {
+    pub release: Release,
+    pub verdict: Option<GateVerdict>,
+    pub decision: Decision,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("release {0} was not found; check the id")]
+    ReleaseNotFound(String),
+    #[error("release {id} is already {status}; nothing to check")]
+    ReleaseClosed { id: String, status: &'static str },
+    #[error("release {0} has no traffic step set yet; set the first step's weight before checking it")]
+    NoStep(String),
+    #[error(transparent)]
+    Metrics(#[from] MetricError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Runs one check of release `id` at `now`.
+pub async fn run(store: &dyn ReleaseStore, metrics: &dyn MetricSource, id: &str, now: DateTime<Utc>) -> Result<CheckResult, CheckError> {
+    let release = store.release(id).await?.ok_or_else(|| CheckError::ReleaseNotFound(id.to_string()))?;
+    if release.status.is_final() {
+        return Err(CheckError::ReleaseClosed { id: id.to_string(), status: release.status.as_str() });
+    }
+    let (Some(step), Some(started_at)) = (release.step, release.step_started_at) else {
+        return Err(CheckError::NoStep(id.to_string()));
+    };
+    // Checking is touching: keep the lease, and stop if another release took it over.
+    let lease = Lease {
+        service: release.service.clone(),
+        environment: release.environment.clone(),
+        holder: release.id.clone(),
+        acquired_at: now,
+        expires_at: now + release.plan.lock_lease().chrono(),
+    };
+    store.acquire_lock(&lease, now).await.map_err(|e| match e {
+        StoreError::LockHeld { .. } => CheckError::Store(StoreError::LockLost {
+            service: release.service.clone(),
+            environment: release.environment.clone(),
+            release_id: release.id.clone(),
+        }),
+        other => CheckError::Store(other),
+    })?;
+
+    let verdict = match &release.plan.analysis {
+        None => None,
+        Some(analysis) => {
+            let context = QueryContext {
+                service: release.service.clone(),
+                environment: release.environment.clone(),
+                version: release.version.clone(),
+                stable_version: release.stable_version.clone(),
+            };
+            let observation = observe(metrics, analysis, &context, now).await?;
+            Some(judge(analysis, &observation))
+        }
+    };
+    let prior = step_history(store, &release, step, started_at).await?;
+    let decision = decide(&release.plan, &StepProgress { step, started_at, prior }, verdict.as_ref(), now);
+    if let Some(verdict) = &verdict {
+        record_as(store, ACTOR, id, now, EventKind::GateJudged { step, verdict: verdict.clone() }).await?;
+    }
+    record_as(store, ACTOR, id, now, EventKind::Decided(decision.clone())).await?;
+    Ok(CheckResult { release, verdict, decision })
+}
+
+/// Outcomes of the step's earlier checks, oldest first.
+async fn step_history(
+    store: &dyn ReleaseStore,
+    release: &Release,
+    step: usize,
+    since: DateTime<Utc>,
+) -> Result<Vec<GateOutcome>, StoreError> {
+    Ok(store
+        .events(&release.id)
+        .await?
+        .into_iter()
+        .filter(|e| e.at >= since)
+        .filter_map(|e| match e.kind {
+            EventKind::GateJudged { step: s, verdict } if s == step => Some(verdict.outcome),
+            _ => None,
+        })
+        .collect())
+}
