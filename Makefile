@@ -5,7 +5,7 @@ PYTHON ?= python3
 MOTO_PORT ?= 5055
 STAMP := $(VENV)/.installed-$(shell cksum tools/requirements.txt | cut -d' ' -f1)
 
-.PHONY: demo test tools emulator emulator-stop build schema lint fmt clean
+.PHONY: demo test tools emulator emulator-stop build schema lint fmt clean bench
 
 ## demo: the main job on the embedded default (no AWS account): validate the reference plans,
 ## show a broken plan's errors, and judge sample evidence.
@@ -39,6 +39,10 @@ build:
 ## schema: regenerate the checked-in JSON Schema of plan files.
 schema:
 	@cargo run --quiet -p rollgate -- schema > schema/plan.schema.json
+
+## bench: the time of one full metric check (criterion prints the figures).
+bench:
+	cargo bench --locked -p rollgate-core --bench gate_check
 
 lint:
 	cargo fmt --all --check

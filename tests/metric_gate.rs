@@ -10,7 +10,7 @@ use rollgate::decision::Action;
 use rollgate::gate::GateOutcome;
 use rollgate::ports::ReleaseStore;
 use rollgate::release::{EventKind, ReleaseRequest};
-use rollgate_tests::{TestTable, aws};
+use rollgate_tests::{TestTable, aws, read_json, repo};
 
 async fn put_latency(client: &aws_sdk_cloudwatch::Client, namespace: &str, version: &str, value: f64) {
     let now = Utc::now();
@@ -38,6 +38,10 @@ async fn put_latency(client: &aws_sdk_cloudwatch::Client, namespace: &str, versi
 
 /// Admits a release whose plan reads `namespace`, and puts it 20 minutes into its first step.
 async fn release_at_first_step(store: &dyn ReleaseStore, service: &str, namespace: &str) -> String {
+    release_with_id_at_first_step(store, None, service, namespace).await
+}
+
+async fn release_with_id_at_first_step(store: &dyn ReleaseStore, release_id: Option<&str>, service: &str, namespace: &str) -> String {
     let plan = serde_json::json!({
         "name": format!("{service}-canary"),
         "traffic": { "router": { "type": "dry_run" }, "steps": [ { "weight": 10, "bake": "15m" }, { "weight": 100, "bake": "15m" } ] },
@@ -56,7 +60,7 @@ async fn release_at_first_step(store: &dyn ReleaseStore, service: &str, namespac
         }
     });
     let request: ReleaseRequest = serde_json::from_value(serde_json::json!({
-        "service": service, "environment": "production", "version": "42", "stable_version": "41", "plan": plan
+        "release_id": release_id, "service": service, "environment": "production", "version": "42", "stable_version": "41", "plan": plan
     }))
     .unwrap_or_else(|e| panic!("{e}"));
     let admitted = admission::admit(store, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
@@ -76,11 +80,11 @@ async fn healthy_canary_advances_and_the_check_is_recorded() {
     let namespace = format!("RollgateTest/{}", uuid::Uuid::new_v4().simple());
     put_latency(&cloudwatch, &namespace, "42", 101.0).await;
     put_latency(&cloudwatch, &namespace, "41", 100.0).await;
-    let id = release_at_first_step(&table.store, "checkout-api", &namespace).await;
+    // The sample event in events/metric-gate/ names the release it checks.
+    let event = read_json(&repo().join("events/metric-gate/check.json"));
+    let id = release_with_id_at_first_step(&table.store, event["release_id"].as_str(), "checkout-api", &namespace).await;
 
-    let out = handler(serde_json::json!({ "release_id": id }), &table.store, &CloudWatchSource::new(cloudwatch))
-        .await
-        .unwrap_or_else(|e| panic!("{}: {e}", e.name()));
+    let out = handler(event, &table.store, &CloudWatchSource::new(cloudwatch)).await.unwrap_or_else(|e| panic!("{}: {e}", e.name()));
     assert_eq!((out.action, out.next_step, out.outcome), (Action::Advance, Some(1), Some(GateOutcome::Pass)), "{}", out.reason);
 
     let events = table.store.events(&id).await.unwrap_or_else(|e| panic!("{e}"));
@@ -139,6 +143,6 @@ async fn unknown_and_malformed_requests_get_named_errors() {
     let source = CloudWatchSource::new(aws_sdk_cloudwatch::Client::new(&aws().await));
     let missing = handler(serde_json::json!({ "release_id": "nope" }), &table.store, &source).await;
     assert!(matches!(missing, Err(GateError::ReleaseNotFound(_))), "{missing:?}");
-    let malformed = handler(serde_json::json!({ "release": "x" }), &table.store, &source).await;
+    let malformed = handler(read_json(&repo().join("events/metric-gate/invalid-request.json")), &table.store, &source).await;
     assert!(matches!(&malformed, Err(e @ GateError::InvalidRequest(_)) if e.name() == "InvalidRequest"), "{malformed:?}");
 }

@@ -88,8 +88,9 @@ pub fn format_number(value: f64) -> String {
     if value.fract() == 0.0 && value.abs() < 1e15 {
         return format!("{}", value as i64);
     }
-    let text = format!("{value:.4}");
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
+    // The shortest text of the value rounded to 4 decimals (fast, unlike fixed-precision output).
+    let rounded = (value * 1e4).round() / 1e4;
+    if rounded.is_finite() { format!("{rounded}") } else { format!("{value}") }
 }
 
 #[cfg(test)]

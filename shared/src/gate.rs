@@ -487,7 +487,7 @@ fn prepare(points: &[Datapoint], since: DateTime<Utc>, until: DateTime<Utc>, com
     if !compare.remove_outliers || values.len() < 4 {
         return (values, 0);
     }
-    values.sort_by(f64::total_cmp);
+    values.sort_unstable_by(f64::total_cmp);
     let (q1, q3) = (quantile(&values, 0.25), quantile(&values, 0.75));
     let iqr = q3 - q1;
     let (low, high) = (q1 - 1.5 * iqr, q3 + 1.5 * iqr);

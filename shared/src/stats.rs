@@ -53,14 +53,14 @@ pub fn mann_whitney(x: &[f64], y: &[f64], confidence: f64) -> Result<MannWhitney
     }
     let mut xs = x.to_vec();
     let mut ys = y.to_vec();
-    xs.sort_by(f64::total_cmp);
-    ys.sort_by(f64::total_cmp);
+    xs.sort_unstable_by(f64::total_cmp);
+    ys.sort_unstable_by(f64::total_cmp);
     let (m, n) = (xs.len(), ys.len());
     let (rank_sum, ties) = rank_sum_and_ties(&xs, &ys, 0.0);
     let u = rank_sum - (m * (m + 1)) as f64 / 2.0;
     let alpha = 1.0 - confidence;
     let estimate = hodges_lehmann(&xs, &ys);
-    if m < 50 && n < 50 && ties.is_empty() {
+    if m < 50 && n < 50 && ties == 0.0 {
         let dist = WilcoxonDistribution::new(m, n);
         let half = (m * n) as f64 / 2.0;
         let p = if u > half { 1.0 - dist.cdf(u - 1.0) } else { dist.cdf(u) };
@@ -74,7 +74,7 @@ pub fn mann_whitney(x: &[f64], y: &[f64], confidence: f64) -> Result<MannWhitney
         let ci_high = kth_difference(&xs, &ys, ql + 1);
         return Ok(MannWhitney { u, p_value: (2.0 * p).min(1.0), method: Method::Exact, estimate, ci_low, ci_high, confidence });
     }
-    let sigma = tie_corrected_sigma(m, n, &ties);
+    let sigma = tie_corrected_sigma(m, n, ties);
     if sigma == 0.0 {
         return Err(StatsError::NoVariance);
     }
@@ -97,13 +97,13 @@ fn sign(v: f64) -> f64 {
     }
 }
 
-/// Rank sum of `x − shift` among `x − shift` and `y` (mid-ranks for ties), and the sizes of the
-/// tie groups. Both inputs are sorted ascending.
-fn rank_sum_and_ties(xs: &[f64], ys: &[f64], shift: f64) -> (f64, Vec<usize>) {
+/// Rank sum of `x − shift` among `x − shift` and `y` (mid-ranks for ties), and the tie term
+/// Σ(t³ − t) over tie groups. Both inputs are sorted ascending.
+fn rank_sum_and_ties(xs: &[f64], ys: &[f64], shift: f64) -> (f64, f64) {
     let (mut i, mut j) = (0, 0);
     let mut position = 0usize;
     let mut rank_sum = 0.0;
-    let mut ties = Vec::new();
+    let mut ties = 0.0;
     while i < xs.len() || j < ys.len() {
         let next_x = xs.get(i).map(|v| v - shift);
         let value = match (next_x, ys.get(j)) {
@@ -126,87 +126,59 @@ fn rank_sum_and_ties(xs: &[f64], ys: &[f64], shift: f64) -> (f64, Vec<usize>) {
         let mid_rank = position as f64 + (group as f64 + 1.0) / 2.0;
         rank_sum += mid_rank * from_x as f64;
         if group > 1 {
-            ties.push(group);
+            ties += (group as f64).powi(3) - group as f64;
         }
         position += group;
     }
     (rank_sum, ties)
 }
 
-fn tie_corrected_sigma(m: usize, n: usize, ties: &[usize]) -> f64 {
+fn tie_corrected_sigma(m: usize, n: usize, ties: f64) -> f64 {
     let (mf, nf) = (m as f64, n as f64);
     let total = mf + nf;
-    let tie_term: f64 = ties.iter().map(|&t| (t as f64).powi(3) - t as f64).sum::<f64>() / (total * (total - 1.0));
+    let tie_term = ties / (total * (total - 1.0));
     ((mf * nf / 12.0) * ((total + 1.0) - tie_term)).max(0.0).sqrt()
 }
 
-/// R's `wdiff(d, zq)`: the continuity-corrected, tie-corrected z of x − d against y, minus zq.
-/// Non-increasing in d.
-fn wdiff(xs: &[f64], ys: &[f64], d: f64, zq: f64) -> f64 {
-    let (m, n) = (xs.len(), ys.len());
-    let (rank_sum, ties) = rank_sum_and_ties(xs, ys, d);
-    let dz = rank_sum - (m * (m + 1)) as f64 / 2.0 - (m * n) as f64 / 2.0;
-    let sigma = tie_corrected_sigma(m, n, &ties);
-    if sigma == 0.0 {
-        return f64::NAN;
-    }
-    (dz - 0.5 * sign(dz)) / sigma - zq
-}
-
-/// Where `wdiff(·, zq)` crosses zero between min(x)−max(y) and max(x)−min(y), as R's `root`.
+/// Where R's `wdiff(·, zq)` crosses zero: the continuity- and tie-corrected z of x − d against y,
+/// minus zq, is a non-increasing step function of d with jumps at the pairwise differences.
+/// Between jumps no x − d equals a y, so only ties within each sample remain and the variance
+/// is constant; wdiff then depends on d only through A(d) = #{differences ≤ d}, and crosses zero
+/// at the a*-th smallest difference, a* being the least A with wdiff ≤ 0. (R's checks of the two
+/// ends, `mumin` and `mumax`, give the first and last differences, which this yields as well.)
 fn wdiff_root(xs: &[f64], ys: &[f64], zq: f64) -> f64 {
-    let (Some(&x_min), Some(&x_max), Some(&y_min), Some(&y_max)) = (xs.first(), xs.last(), ys.first(), ys.last()) else {
-        return f64::NAN;
+    let (m, n) = (xs.len(), ys.len());
+    let total = m * n;
+    let sigma = tie_corrected_sigma(m, n, within_sample_ties(xs) + within_sample_ties(ys));
+    let crossed = |a: usize| {
+        let dz = (total - a) as f64 - total as f64 / 2.0;
+        (dz - 0.5 * sign(dz)) / sigma - zq <= 0.0
     };
-    let (mu_min, mu_max) = (x_min - y_max, x_max - y_min);
-    if wdiff(xs, ys, mu_min, zq) <= 0.0 {
-        return mu_min;
-    }
-    if wdiff(xs, ys, mu_max, zq) >= 0.0 {
-        return mu_max;
-    }
-    // A step function: bisect to the jump, which sits on one of the pairwise differences.
-    let (mut lo, mut hi) = (mu_min, mu_max);
-    for _ in 0..200 {
-        let mid = lo + (hi - lo) / 2.0;
-        if mid <= lo || mid >= hi {
-            break;
-        }
-        if wdiff(xs, ys, mid, zq) > 0.0 {
-            lo = mid;
-        } else {
+    let (mut lo, mut hi) = (0usize, total);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if crossed(mid) {
             hi = mid;
+        } else {
+            lo = mid + 1;
         }
     }
-    snap_to_difference(xs, ys, hi).unwrap_or(hi)
+    kth_difference(xs, ys, lo.max(1))
 }
 
-/// The pairwise difference nearest to `d` (the jump the bisection converged on).
-fn snap_to_difference(xs: &[f64], ys: &[f64], d: f64) -> Option<f64> {
-    let mut best: Option<f64> = None;
-    for &x in xs {
-        // The y nearest to x − d gives the difference nearest to d.
-        let target = x - d;
-        let at = ys.partition_point(|&y| y < target);
-        for j in [at.wrapping_sub(1), at] {
-            if let Some(&y) = ys.get(j) {
-                let diff = x - y;
-                if best.is_none_or(|b| (diff - d).abs() < (b - d).abs()) {
-                    best = Some(diff);
-                }
-            }
-        }
-    }
-    best
+/// Σ(t³ − t) over groups of equal values in a sorted sample.
+fn within_sample_ties(sorted: &[f64]) -> f64 {
+    sorted.chunk_by(|a, b| a == b).map(|group| group.len() as f64).filter(|t| *t > 1.0).map(|t| t.powi(3) - t).sum()
 }
 
-/// Number of pairwise differences x − y that are ≤ d (both sorted).
+/// Number of pairwise differences x − y that are ≤ d (both sorted). Every function here
+/// compares the computed `x − y` with the threshold, so counts and enumerations agree exactly.
 fn count_at_most(xs: &[f64], ys: &[f64], d: f64) -> usize {
-    // For each x, the ys with y ≥ x − d; as x grows the threshold grows, so one pointer suffices.
+    // For each x, the ys with x − y ≤ d form a suffix; as x grows the suffix starts later.
     let mut j = 0;
     let mut count = 0;
     for &x in xs {
-        while j < ys.len() && ys[j] < x - d {
+        while j < ys.len() && x - ys[j] > d {
             j += 1;
         }
         count += ys.len() - j;
@@ -214,48 +186,65 @@ fn count_at_most(xs: &[f64], ys: &[f64], d: f64) -> usize {
     count
 }
 
-/// The k-th smallest (1-based) pairwise difference x − y, exactly, in O((m+n) log range).
+/// The k-th smallest (1-based) pairwise difference x − y, exactly: bisect on the value until
+/// few differences remain in the bracket, then select among them.
 pub fn kth_difference(xs: &[f64], ys: &[f64], k: usize) -> f64 {
     let (m, n) = (xs.len(), ys.len());
-    if m * n <= 4096 {
-        let mut diffs: Vec<f64> = xs.iter().flat_map(|x| ys.iter().map(move |y| x - y)).collect();
-        diffs.sort_by(f64::total_cmp);
-        return diffs[k.clamp(1, diffs.len()) - 1];
-    }
+    let k = k.clamp(1, m * n);
     let (mut lo, mut hi) = (xs[0] - ys[n - 1], xs[m - 1] - ys[0]);
-    if count_at_most(xs, ys, lo) >= k {
+    let mut below = count_at_most(xs, ys, lo);
+    if below >= k {
         return lo;
     }
-    for _ in 0..200 {
+    let mut upto = m * n;
+    while upto - below > 64 {
         let mid = lo + (hi - lo) / 2.0;
         if mid <= lo || mid >= hi {
             break;
         }
-        if count_at_most(xs, ys, mid) >= k {
+        let count = count_at_most(xs, ys, mid);
+        if count >= k {
             hi = mid;
+            upto = count;
         } else {
             lo = mid;
+            below = count;
         }
     }
-    // The answer is the largest difference ≤ hi.
-    let mut best = f64::NEG_INFINITY;
+    // The differences in (lo, hi], in order; the answer is among them.
+    let mut window = Vec::with_capacity(upto - below);
     for &x in xs {
-        let at = ys.partition_point(|&y| y < x - hi);
-        if let Some(&y) = ys.get(at) {
-            best = best.max(x - y);
-        }
+        let start = ys.partition_point(|&y| x - y > hi);
+        let end = ys.partition_point(|&y| x - y > lo);
+        window.extend(ys[start..end].iter().map(|&y| x - y));
     }
-    best
+    window.sort_unstable_by(f64::total_cmp);
+    window.get(k - below - 1).copied().unwrap_or(hi)
 }
 
 /// Median of all pairwise differences x − y.
 pub fn hodges_lehmann(xs: &[f64], ys: &[f64]) -> f64 {
     let total = xs.len() * ys.len();
     if total % 2 == 1 {
-        kth_difference(xs, ys, total / 2 + 1)
-    } else {
-        (kth_difference(xs, ys, total / 2) + kth_difference(xs, ys, total / 2 + 1)) / 2.0
+        return kth_difference(xs, ys, total / 2 + 1);
     }
+    let lower = kth_difference(xs, ys, total / 2);
+    // The next order statistic is `lower` again if it repeats, else the next larger difference.
+    let upper = if count_at_most(xs, ys, lower) > total / 2 { lower } else { next_difference_above(xs, ys, lower) };
+    (lower + upper) / 2.0
+}
+
+/// The smallest pairwise difference greater than `d`.
+fn next_difference_above(xs: &[f64], ys: &[f64], d: f64) -> f64 {
+    let mut best = f64::INFINITY;
+    for &x in xs {
+        // ys[..at] have x − y > d; the last of them gives the smallest such difference.
+        let at = ys.partition_point(|&y| x - y > d);
+        if let Some(&y) = at.checked_sub(1).and_then(|j| ys.get(j)) {
+            best = best.min(x - y);
+        }
+    }
+    best
 }
 
 /// The exact null distribution of U for sample sizes m and n (R's `cwilcox`).
