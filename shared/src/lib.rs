@@ -9,6 +9,7 @@ pub mod checklist;
 pub mod duration;
 pub mod hash;
 pub mod metric_query;
+pub mod notify;
 pub mod plan;
 
 pub use duration::HumanDuration;
@@ -19,5 +20,7 @@ pub mod gate;
 pub mod gate_check;
 pub mod ports;
 pub mod release;
+pub mod rollback;
 pub mod runtime;
 pub mod stats;
+pub mod traffic;

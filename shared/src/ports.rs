@@ -22,6 +22,8 @@ pub enum StoreError {
     RevisionConflict { id: String, expected: u64 },
     #[error("release {0} was not found; check the id (`rollgate history` lists releases)")]
     ReleaseNotFound(String),
+    #[error("router {key} changed since version {expected:?} (another writer moved it); reload the release and retry")]
+    RouterConflict { key: String, expected: Option<u64> },
     #[error("stored item {key} cannot be read: {reason}")]
     Corrupt { key: String, reason: String },
     #[error("{operation} failed{}: {source}", if *.transient { " (transient; retry)" } else { "" })]
@@ -39,6 +41,8 @@ impl StoreError {
         match self {
             StoreError::Backend { transient, .. } => *transient,
             StoreError::RevisionConflict { .. } => true,
+            // A conflict means someone else moved the router: re-deciding is the caller's job.
+            StoreError::RouterConflict { .. } => false,
             _ => false,
         }
     }
@@ -63,6 +67,37 @@ pub trait ReleaseStore: Send + Sync {
     async fn append_event(&self, event: ReleaseEvent) -> Result<ReleaseEvent, StoreError>;
     /// The release's events, oldest first.
     async fn events(&self, release_id: &str) -> Result<Vec<ReleaseEvent>, StoreError>;
+
+    /// The router's state as last claimed (`ROUTE#<key>`).
+    async fn route(&self, key: &str) -> Result<Option<crate::traffic::RouteState>, StoreError>;
+    /// Stores `state` if the stored version is still `expected` (`None`: no state yet);
+    /// otherwise `RouterConflict`.
+    async fn claim_route(&self, state: &crate::traffic::RouteState, expected: Option<u64>) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    #[error("{router}: {message}")]
+    Rejected { router: String, message: String },
+    #[error("{router} is unreachable{}: {message}", if *.transient { " (transient; retry)" } else { "" })]
+    Unreachable { router: String, transient: bool, message: String },
+    #[error("{router} is not configured here: {message}")]
+    NotConfigured { router: String, message: String },
+}
+
+impl RouterError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, RouterError::Unreachable { transient: true, .. })
+    }
+}
+
+/// A traffic router (Lambda alias, ALB listener, a team's webhook).
+#[async_trait]
+pub trait TrafficRouter: Send + Sync {
+    /// Sends `weight`% of traffic to the canary and the rest to the stable version.
+    async fn set_weight(&self, target: &crate::traffic::RouteTarget, weight: u32) -> Result<(), RouterError>;
+    /// The canary's share as the router reports it now.
+    async fn current_weight(&self, target: &crate::traffic::RouteTarget) -> Result<u32, RouterError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,4 +131,18 @@ pub trait MetricSource: Send + Sync {
         &self,
         plan: &crate::metric_query::QueryPlan,
     ) -> Result<std::collections::BTreeMap<String, Vec<crate::gate::Datapoint>>, MetricError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("publishing the {event} notification failed{}: {message}", if *.transient { " (transient; retry)" } else { "" })]
+pub struct NotifyError {
+    pub event: String,
+    pub transient: bool,
+    pub message: String,
+}
+
+/// Where release notifications go (SNS; in-process for the simulator).
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn publish(&self, notification: &crate::notify::ReleaseNotification) -> Result<(), NotifyError>;
 }

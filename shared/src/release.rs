@@ -7,6 +7,8 @@ use crate::checklist::{ChecklistVerdict, Evidence, Override};
 use crate::decision::Decision;
 use crate::gate::GateVerdict;
 use crate::plan::Plan;
+use crate::rollback::RollbackRecord;
+use crate::traffic::WeightChange;
 
 /// What CI (or a person with the CLI) submits to start a release.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -132,6 +134,22 @@ pub enum EventKind {
     },
     /// What the release does next, and why.
     Decided(Decision),
+    /// Traffic moved, with before and after.
+    WeightChanged(WeightChange),
+    /// Traffic restored to the stable version, with the reason and the time it took.
+    RolledBack(RollbackRecord),
+    /// Restoring traffic failed; the release stays open and locked.
+    RollbackFailed {
+        reason: String,
+        error: String,
+    },
+    Notified {
+        event: String,
+    },
+    NotificationFailed {
+        event: String,
+        error: String,
+    },
     Closed {
         status: ReleaseStatus,
         reason: String,
@@ -145,6 +163,11 @@ impl EventKind {
             EventKind::ChecklistJudged(_) => "checklist_judged",
             EventKind::GateJudged { .. } => "gate_judged",
             EventKind::Decided(_) => "decided",
+            EventKind::WeightChanged(_) => "weight_changed",
+            EventKind::RolledBack(_) => "rolled_back",
+            EventKind::RollbackFailed { .. } => "rollback_failed",
+            EventKind::Notified { .. } => "notified",
+            EventKind::NotificationFailed { .. } => "notification_failed",
             EventKind::Closed { .. } => "closed",
         }
     }

@@ -28,3 +28,16 @@ pub fn dynamo_store(config: &aws_config::SdkConfig) -> Result<DynamoStore, Missi
     let table = std::env::var(TABLE_ENV).ok().filter(|t| !t.trim().is_empty()).ok_or(MissingTable)?;
     Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(config), table))
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} is not set; set it to the notification topic's ARN (the SAM template does this for deployed functions)",
+    crate::adapters::sns::TOPIC_ENV
+)]
+pub struct MissingTopic;
+
+/// The notifier on the topic named by `ROLLGATE_TOPIC_ARN`.
+pub fn sns_notifier(config: &aws_config::SdkConfig) -> Result<crate::adapters::sns::SnsNotifier, MissingTopic> {
+    let topic = std::env::var(crate::adapters::sns::TOPIC_ENV).ok().filter(|t| !t.trim().is_empty()).ok_or(MissingTopic)?;
+    Ok(crate::adapters::sns::SnsNotifier::new(aws_sdk_sns::Client::new(config), topic))
+}

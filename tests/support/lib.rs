@@ -61,3 +61,5 @@ pub fn read_json(path: &Path) -> serde_json::Value {
 }
 
 pub mod contract;
+pub mod fixtures;
+pub mod webhook_server;

@@ -7,7 +7,9 @@ use chrono::Utc;
 use lambda_runtime::Diagnostic;
 use rollgate::admission::{self, AdmissionError};
 use rollgate::checklist::Verdict;
-use rollgate::ports::{ReleaseStore, StoreError};
+use rollgate::notify::{ReleaseNotification, announce};
+use rollgate::plan::NotificationEvent;
+use rollgate::ports::{Notifier, ReleaseStore, StoreError};
 use rollgate::release::ReleaseRequest;
 use serde::{Deserialize, Serialize};
 
@@ -75,7 +77,11 @@ impl From<AdmissionError> for ChecklistError {
 }
 
 /// The handler: a release request in, the admitted release's checklist verdict out.
-pub async fn handler(event: serde_json::Value, store: &dyn ReleaseStore) -> Result<ChecklistOutput, ChecklistError> {
+pub async fn handler(
+    event: serde_json::Value,
+    store: &dyn ReleaseStore,
+    notifier: &dyn Notifier,
+) -> Result<ChecklistOutput, ChecklistError> {
     let request: ReleaseRequest = serde_path_to_error::deserialize(event).map_err(|e| {
         let path = e.path().to_string();
         ChecklistError::InvalidRequest(format!(
@@ -83,9 +89,23 @@ pub async fn handler(event: serde_json::Value, store: &dyn ReleaseStore) -> Resu
             e.into_inner()
         ))
     })?;
-    let admitted = admission::admit(store, request, Utc::now()).await?;
+    let now = Utc::now();
+    let admitted = admission::admit(store, request, now).await?;
     let verdict = admitted.verdict;
     tracing::info!(release = %admitted.release.id, verdict = ?verdict.verdict, summary = %verdict.summary, "checklist judged");
+    let (event, reason, explanation) = if verdict.is_blocked() {
+        let lines = verdict
+            .items
+            .iter()
+            .filter(|i| i.effect == rollgate::checklist::Effect::Blocked)
+            .map(|i| format!("{}: {} — {}", i.id, i.rule, i.detail))
+            .collect();
+        (NotificationEvent::Blocked, Some(verdict.summary.clone()), lines)
+    } else {
+        (NotificationEvent::Started, None, Vec::new())
+    };
+    let notification = ReleaseNotification::new(event, &admitted.release, reason, explanation, now);
+    announce(store, notifier, admission::ACTOR, &admitted.release, &notification).await.map_err(AdmissionError::Store)?;
     if verdict.is_blocked() {
         return Err(ChecklistError::ChecklistBlocked { release_id: admitted.release.id, summary: verdict.summary });
     }

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use super::memory::event_sort_key;
 use crate::ports::{ReleaseStore, StoreError};
 use crate::release::{Lease, Release, ReleaseEvent};
+use crate::traffic::RouteState;
 
 /// The GSI that serves the weekly review: events by ISO week.
 pub const WEEK_INDEX: &str = "by-week";
@@ -355,6 +356,42 @@ impl ReleaseStore for DynamoStore {
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => return Ok(events),
+            }
+        }
+    }
+
+    async fn route(&self, key: &str) -> Result<Option<RouteState>, StoreError> {
+        let pk = format!("ROUTE#{key}");
+        let Some(item) = self.get(&pk, "ROUTE").await? else { return Ok(None) };
+        let mut state: RouteState = from_body(&item, &pk)?;
+        if let Some(version) = item.get("version").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()) {
+            state.version = version;
+        }
+        Ok(Some(state))
+    }
+
+    async fn claim_route(&self, state: &RouteState, expected: Option<u64>) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("ROUTE#{}", state.key)))
+            .item("sk", s("ROUTE"))
+            .item("version", n(state.version))
+            .item("canary_weight", n(state.canary_weight))
+            .item("release_id", s(&state.release_id))
+            .item("body", body(state)?);
+        let request = match expected {
+            None => request.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => request.condition_expression("version = :expected").expression_attribute_values(":expected", n(v)),
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StoreError::RouterConflict { key: state.key.clone(), expected })
+            }
+            Err(err) => {
+                Err(classify("PutItem", err, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()))
             }
         }
     }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::ports::{ReleaseStore, StoreError};
 use crate::release::{Lease, Release, ReleaseEvent};
+use crate::traffic::RouteState;
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -20,6 +21,7 @@ struct State {
     releases: HashMap<String, Release>,
     /// Per release, keyed like the table's sort key so ordering matches.
     events: HashMap<String, BTreeMap<String, ReleaseEvent>>,
+    routes: HashMap<String, RouteState>,
 }
 
 impl MemoryStore {
@@ -109,5 +111,46 @@ impl ReleaseStore for MemoryStore {
 
     async fn events(&self, release_id: &str) -> Result<Vec<ReleaseEvent>, StoreError> {
         Ok(self.state().events.get(release_id).map(|t| t.values().cloned().collect()).unwrap_or_default())
+    }
+
+    async fn route(&self, key: &str) -> Result<Option<RouteState>, StoreError> {
+        Ok(self.state().routes.get(key).cloned())
+    }
+
+    async fn claim_route(&self, state: &RouteState, expected: Option<u64>) -> Result<(), StoreError> {
+        let mut all = self.state();
+        if all.routes.get(&state.key).map(|r| r.version) != expected {
+            return Err(StoreError::RouterConflict { key: state.key.clone(), expected });
+        }
+        all.routes.insert(state.key.clone(), state.clone());
+        Ok(())
+    }
+}
+
+/// Keeps published notifications in memory (simulator, unit tests); can be told to fail.
+#[derive(Default)]
+pub struct RecordingNotifier {
+    published: Mutex<Vec<crate::notify::ReleaseNotification>>,
+    pub fail: std::sync::atomic::AtomicBool,
+}
+
+impl RecordingNotifier {
+    pub fn published(&self) -> Vec<crate::notify::ReleaseNotification> {
+        self.published.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+#[async_trait]
+impl crate::ports::Notifier for RecordingNotifier {
+    async fn publish(&self, notification: &crate::notify::ReleaseNotification) -> Result<(), crate::ports::NotifyError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(crate::ports::NotifyError {
+                event: notification.event_name().into(),
+                transient: false,
+                message: "publishing is switched off".into(),
+            });
+        }
+        self.published.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(notification.clone());
+        Ok(())
     }
 }

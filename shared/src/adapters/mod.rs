@@ -3,3 +3,5 @@
 pub mod cloudwatch;
 pub mod dynamodb;
 pub mod memory;
+pub mod routers;
+pub mod sns;

@@ -1,0 +1,15 @@
+use lambda_runtime::{LambdaEvent, service_fn};
+use rollgate::adapters::routers::Routers;
+use rollgate::rollback::RestorePolicy;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    rollgate::runtime::init_tracing();
+    let config = rollgate::runtime::aws_config().await;
+    let (store, routers, notifier) =
+        (rollgate::runtime::dynamo_store(&config)?, Routers::from_config(&config), rollgate::runtime::sns_notifier(&config)?);
+    let handler = |event: LambdaEvent<serde_json::Value>| {
+        rollback_notifier::handler(event.payload, &store, &routers, &notifier, RestorePolicy::default())
+    };
+    lambda_runtime::run(service_fn(handler)).await
+}

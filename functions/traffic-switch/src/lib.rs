@@ -1,0 +1,142 @@
+//! traffic-switch: sets the weight of a plan step (or promotes) on the release's router.
+//! Idempotent: the weight a step already has is a no-op. A stale or concurrent writer gets
+//! `RouterConflict`; the router is read back after every change.
+
+use chrono::Utc;
+use lambda_runtime::Diagnostic;
+use rollgate::notify::{ReleaseNotification, announce};
+use rollgate::plan::NotificationEvent;
+use rollgate::ports::{Notifier, ReleaseStore, StoreError, TrafficRouter};
+use rollgate::traffic::{self, SwitchError, SwitchTarget};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchRequest {
+    pub release_id: String,
+    /// The plan step (0-based) whose weight to set.
+    #[serde(default)]
+    pub step: Option<usize>,
+    /// Send 100% to the new version and end the release promoted.
+    #[serde(default)]
+    pub promote: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwitchOutput {
+    pub release_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
+    pub weight: u32,
+    /// False when the router already had the weight.
+    pub changed: bool,
+    pub status: String,
+    /// Whether a further step follows this one.
+    pub has_next_step: bool,
+    /// The approval the plan asks for before the next step, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_approval: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchFunctionError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    ReleaseNotFound(String),
+    #[error("{0}")]
+    ReleaseClosed(String),
+    #[error("{0}")]
+    RouterConflict(String),
+    #[error("{0}")]
+    RouterFailed(String),
+    #[error("{0}")]
+    LockLost(String),
+    #[error("{0}")]
+    Transient(String),
+    #[error("{0}")]
+    StoreFailed(String),
+}
+
+impl SwitchFunctionError {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SwitchFunctionError::InvalidRequest(_) => "InvalidRequest",
+            SwitchFunctionError::ReleaseNotFound(_) => "ReleaseNotFound",
+            SwitchFunctionError::ReleaseClosed(_) => "ReleaseClosed",
+            SwitchFunctionError::RouterConflict(_) => "RouterConflict",
+            SwitchFunctionError::RouterFailed(_) => "RouterFailed",
+            SwitchFunctionError::LockLost(_) => "LockLost",
+            SwitchFunctionError::Transient(_) => "Transient",
+            SwitchFunctionError::StoreFailed(_) => "StoreFailed",
+        }
+    }
+}
+
+impl From<SwitchFunctionError> for Diagnostic {
+    fn from(err: SwitchFunctionError) -> Diagnostic {
+        Diagnostic { error_type: err.name().into(), error_message: err.to_string() }
+    }
+}
+
+impl From<SwitchError> for SwitchFunctionError {
+    fn from(err: SwitchError) -> Self {
+        let text = err.to_string();
+        let transient = err.is_transient();
+        match err {
+            SwitchError::ReleaseNotFound(_) => Self::ReleaseNotFound(text),
+            SwitchError::ReleaseClosed { .. } => Self::ReleaseClosed(text),
+            SwitchError::NoStableVersion(_) | SwitchError::NoSuchStep { .. } => Self::InvalidRequest(text),
+            SwitchError::Store(StoreError::RouterConflict { .. }) => Self::RouterConflict(text),
+            SwitchError::Store(StoreError::LockLost { .. }) => Self::LockLost(text),
+            _ if transient => Self::Transient(text),
+            SwitchError::Mismatch { .. } | SwitchError::Router(_) => Self::RouterFailed(text),
+            SwitchError::Store(_) => Self::StoreFailed(text),
+        }
+    }
+}
+
+impl From<StoreError> for SwitchFunctionError {
+    fn from(err: StoreError) -> Self {
+        SwitchError::Store(err).into()
+    }
+}
+
+pub async fn handler(
+    event: serde_json::Value,
+    store: &dyn ReleaseStore,
+    router: &dyn TrafficRouter,
+    notifier: &dyn Notifier,
+) -> Result<SwitchOutput, SwitchFunctionError> {
+    let request: SwitchRequest = serde_path_to_error::deserialize(event).map_err(|e| {
+        let path = e.path().to_string();
+        SwitchFunctionError::InvalidRequest(format!(
+            "switch request {path}: {}; send {{\"release_id\", \"step\"}} or {{\"release_id\", \"promote\": true}}",
+            e.into_inner()
+        ))
+    })?;
+    let target = match (request.step, request.promote) {
+        (Some(step), false) => SwitchTarget::Step(step),
+        (None, true) => SwitchTarget::Promote,
+        _ => return Err(SwitchFunctionError::InvalidRequest("give either `step` or `promote: true`".into())),
+    };
+    let now = Utc::now();
+    let outcome = traffic::switch(store, router, &request.release_id, target, now).await?;
+    let release = &outcome.release;
+    tracing::info!(release = %release.id, weight = outcome.weight, changed = outcome.change.is_some(), "traffic set");
+    if outcome.change.is_some() {
+        let event = if target == SwitchTarget::Promote { NotificationEvent::Promoted } else { NotificationEvent::StepAdvanced };
+        announce(store, notifier, traffic::ACTOR, release, &ReleaseNotification::new(event, release, None, Vec::new(), now)).await?;
+    }
+    let next = release.step.map_or(0, |s| s + 1);
+    let has_next_step = target != SwitchTarget::Promote && next < release.plan.traffic.steps.len();
+    Ok(SwitchOutput {
+        release_id: release.id.clone(),
+        step: release.step,
+        weight: outcome.weight,
+        changed: outcome.change.is_some(),
+        status: release.status.as_str().to_string(),
+        has_next_step,
+        next_approval: if has_next_step { release.plan.traffic.steps[next].approval.clone() } else { None },
+    })
+}

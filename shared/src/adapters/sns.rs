@@ -1,0 +1,41 @@
+//! Release notifications on an SNS topic, with attributes subscribers filter on.
+
+use async_trait::async_trait;
+use aws_sdk_sns::types::MessageAttributeValue;
+
+use crate::notify::ReleaseNotification;
+use crate::ports::{Notifier, NotifyError};
+
+/// Environment variable naming the topic (set by the SAM template).
+pub const TOPIC_ENV: &str = "ROLLGATE_TOPIC_ARN";
+
+pub struct SnsNotifier {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+}
+
+impl SnsNotifier {
+    pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
+        Self { client, topic_arn: topic_arn.into() }
+    }
+}
+
+#[async_trait]
+impl Notifier for SnsNotifier {
+    async fn publish(&self, notification: &ReleaseNotification) -> Result<(), NotifyError> {
+        let fail = |transient: bool, message: String| NotifyError { event: notification.event_name().into(), transient, message };
+        let mut request =
+            self.client.publish().topic_arn(&self.topic_arn).subject(notification.subject()).message(notification.body().to_string());
+        for (name, value) in notification.attributes() {
+            let attribute =
+                MessageAttributeValue::builder().data_type("String").string_value(value).build().map_err(|e| fail(false, e.to_string()))?;
+            request = request.message_attributes(name, attribute);
+        }
+        request.send().await.map_err(|e| {
+            let transient = e.as_service_error().is_some_and(|s| s.is_internal_error_exception() || s.is_kms_throttling_exception())
+                || matches!(e, aws_sdk_sns::error::SdkError::TimeoutError(_) | aws_sdk_sns::error::SdkError::DispatchFailure(_));
+            fail(transient, aws_sdk_sns::error::DisplayErrorContext(e).to_string())
+        })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,187 @@
+//! Rolling a release back: restore the stable version to 100%, verify it, close the release,
+//! release the lock, record the reason and the time to restore, and tell people.
+//!
+//! If publishing fails, the rollback stands and the failure is recorded. If restoring traffic
+//! fails, the release stays open and locked (nobody may start another release over it), the
+//! notification says so loudly, and the caller retries.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::admission::{close, record_as};
+use crate::decision::Action;
+use crate::notify::{ReleaseNotification, Severity, announce};
+use crate::plan::NotificationEvent;
+use crate::ports::{Notifier, ReleaseStore, StoreError, TrafficRouter};
+use crate::release::{EventKind, Release, ReleaseStatus};
+use crate::traffic::{RouteTarget, SwitchError, WeightChange, apply};
+
+/// Who writes these events in the audit trail.
+pub const ACTOR: &str = "rollback-notifier";
+
+/// The audit entry of a completed rollback.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RollbackRecord {
+    pub reason: String,
+    pub detected_at: DateTime<Utc>,
+    pub restored_at: DateTime<Utc>,
+    pub time_to_restore_secs: i64,
+    /// The plan's target (`rollback.restore_within`) and whether it was met.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_target: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_change: Option<WeightChange>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RollbackOutcome {
+    pub release: Release,
+    /// `None` when the release had already ended (a retried or late rollback).
+    pub record: Option<RollbackRecord>,
+    pub notified: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RollbackError {
+    #[error("release {0} was not found; check the id")]
+    ReleaseNotFound(String),
+    #[error(
+        "traffic of release {release_id} could not be restored to {stable}: {source}; the release stays open and locked until a retry succeeds"
+    )]
+    RestoreFailed {
+        release_id: String,
+        stable: String,
+        #[source]
+        source: SwitchError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How hard the rollback tries to restore traffic before it gives up (and the caller retries).
+#[derive(Clone, Copy, Debug)]
+pub struct RestorePolicy {
+    pub attempts: u32,
+    pub first_backoff: Duration,
+}
+
+impl Default for RestorePolicy {
+    fn default() -> Self {
+        Self { attempts: 3, first_backoff: Duration::from_secs(1) }
+    }
+}
+
+pub async fn roll_back(
+    store: &dyn ReleaseStore,
+    router: &dyn TrafficRouter,
+    notifier: &dyn Notifier,
+    release_id: &str,
+    reason: &str,
+    policy: RestorePolicy,
+    now: impl Fn() -> DateTime<Utc>,
+) -> Result<RollbackOutcome, RollbackError> {
+    let mut release = store.release(release_id).await?.ok_or_else(|| RollbackError::ReleaseNotFound(release_id.to_string()))?;
+    if release.status.is_final() {
+        // Already ended: a retried rollback, or a failure after the release was closed.
+        return Ok(RollbackOutcome { release, record: None, notified: false });
+    }
+    let detected_at = detection_time(store, &release).await?.unwrap_or_else(&now);
+    let restored = match restore(store, router, &release, policy, &now).await {
+        Ok(change) => change,
+        Err(source) => {
+            let stable = release.stable_version.clone().unwrap_or_else(|| "the stable version".into());
+            let text = format!(
+                "ROLLBACK INCOMPLETE: traffic is NOT restored to {stable} ({source}); rollgate keeps retrying. Reason for the rollback: {reason}"
+            );
+            record_as(
+                store,
+                ACTOR,
+                &release.id,
+                now(),
+                EventKind::RollbackFailed { reason: reason.to_string(), error: source.to_string() },
+            )
+            .await?;
+            let mut loud = ReleaseNotification::new(NotificationEvent::RolledBack, &release, Some(text), Vec::new(), now());
+            loud.severity = Severity::Critical;
+            loud.summary = format!(
+                "URGENT: rollback of {} {} in {} FAILED; traffic is still split. {}",
+                release.service, release.version, release.environment, loud.summary
+            );
+            announce(store, notifier, ACTOR, &release, &loud).await?;
+            return Err(RollbackError::RestoreFailed { release_id: release.id.clone(), stable, source });
+        }
+    };
+    let restored_at = now();
+    let target_secs = release.plan.rollback.restore_within.map(|d| d.as_secs());
+    let time_to_restore_secs = (restored_at - detected_at).num_seconds().max(0);
+    let record = RollbackRecord {
+        reason: reason.to_string(),
+        detected_at,
+        restored_at,
+        time_to_restore_secs,
+        target_secs,
+        within_target: target_secs.map(|t| time_to_restore_secs <= i64::try_from(t).unwrap_or(i64::MAX)),
+        weight_change: restored.clone(),
+    };
+    if let Some(change) = &restored {
+        record_as(store, ACTOR, &release.id, restored_at, EventKind::WeightChanged(change.clone())).await?;
+    }
+    record_as(store, ACTOR, &release.id, restored_at, EventKind::RolledBack(record.clone())).await?;
+    release.canary_weight = 0;
+    close(store, &mut release, ReleaseStatus::RolledBack, &format!("rolled back: {reason}"), restored_at).await?;
+
+    let explanation = last_explanation(store, &release.id).await?;
+    let notification =
+        ReleaseNotification::new(NotificationEvent::RolledBack, &release, Some(reason.to_string()), explanation, restored_at);
+    // The rollback stands whether or not the notification goes out; a failure is recorded.
+    let notified = announce(store, notifier, ACTOR, &release, &notification).await?;
+    Ok(RollbackOutcome { release, record: Some(record), notified })
+}
+
+async fn restore(
+    store: &dyn ReleaseStore,
+    router: &dyn TrafficRouter,
+    release: &Release,
+    policy: RestorePolicy,
+    now: &impl Fn() -> DateTime<Utc>,
+) -> Result<Option<WeightChange>, SwitchError> {
+    let route = RouteTarget::for_release(release, release.step)?;
+    let mut last = None;
+    for attempt in 0..policy.attempts.max(1) {
+        if attempt > 0 {
+            tokio::time::sleep(policy.first_backoff * 2u32.pow(attempt - 1)).await;
+        }
+        // A rollback must win: on a route conflict it re-reads the route and claims it again.
+        match apply(store, router, &route, 0, now()).await {
+            Ok(change) => return Ok(change),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or(SwitchError::NoStableVersion(release.id.clone())))
+}
+
+/// When the failure was detected: the latest rollback decision, if the gate made one.
+async fn detection_time(store: &dyn ReleaseStore, release: &Release) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(store.events(&release.id).await?.iter().rev().find_map(|e| match &e.kind {
+        EventKind::Decided(d) if d.action == Action::Rollback => Some(e.at),
+        _ => None,
+    }))
+}
+
+/// The last verdict's metric sentences, for the notification's "why".
+async fn last_explanation(store: &dyn ReleaseStore, release_id: &str) -> Result<Vec<String>, StoreError> {
+    Ok(store
+        .events(release_id)
+        .await?
+        .into_iter()
+        .rev()
+        .find_map(|e| match e.kind {
+            EventKind::GateJudged { verdict, .. } => Some(verdict.metrics.into_iter().map(|m| m.sentence).collect()),
+            _ => None,
+        })
+        .unwrap_or_default())
+}

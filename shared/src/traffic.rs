@@ -1,0 +1,244 @@
+//! Moving traffic: the router's desired state, claimed in the store before the router is
+//! touched (so a stale or concurrent writer gets `RouterConflict` and moves nothing), applied,
+//! read back, and recorded with before and after.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::admission::{close, record_as};
+use crate::plan::RouterSpec;
+use crate::ports::ReleaseStore;
+use crate::ports::{RouterError, StoreError, TrafficRouter};
+use crate::release::{EventKind, Lease, Release, ReleaseStatus};
+
+/// Who writes these events in the audit trail.
+pub const ACTOR: &str = "traffic-switch";
+
+/// What a router routes: the canary's share; the stable version gets the rest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RouteTarget {
+    pub router: RouterSpec,
+    pub release_id: String,
+    pub service: String,
+    pub environment: String,
+    pub stable_version: String,
+    pub canary_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_name: Option<String>,
+}
+
+impl RouteTarget {
+    pub fn for_release(release: &Release, step: Option<usize>) -> Result<Self, SwitchError> {
+        let stable_version = release.stable_version.clone().ok_or_else(|| SwitchError::NoStableVersion(release.id.clone()))?;
+        Ok(Self {
+            router: release.plan.traffic.router.clone(),
+            release_id: release.id.clone(),
+            service: release.service.clone(),
+            environment: release.environment.clone(),
+            stable_version,
+            canary_version: release.version.clone(),
+            step,
+            step_name: step.and_then(|s| release.plan.traffic.steps.get(s)).and_then(|s| s.name.clone()),
+        })
+    }
+}
+
+/// The key of a router's state item (`ROUTE#<key>`): one per physical router.
+pub fn route_key(router: &RouterSpec, service: &str, environment: &str) -> String {
+    match router {
+        RouterSpec::LambdaAlias { function_name, alias } => format!("lambda:{function_name}:{alias}"),
+        RouterSpec::Alb { listener_arn, rule_arn, .. } => format!("alb:{}", rule_arn.as_deref().unwrap_or(listener_arn)),
+        RouterSpec::Webhook { url, .. } => format!("webhook:{url}"),
+        RouterSpec::DryRun {} => format!("dry_run:{service}#{environment}"),
+    }
+}
+
+/// The router's state as rollgate last set it (`ROUTE#<key>`), versioned for conditional writes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteState {
+    pub key: String,
+    pub canary_weight: u32,
+    pub stable_version: String,
+    pub canary_version: String,
+    pub release_id: String,
+    pub version: u64,
+    /// False between the claim and the verified change: a claimed weight may never have
+    /// reached the router, so only an applied state counts as "already there".
+    pub applied: bool,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The audit entry of a weight change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WeightChange {
+    pub router: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
+    pub before: u32,
+    pub after: u32,
+    /// Read back from the router after the change.
+    pub verified: u32,
+    pub route_version: u64,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchError {
+    #[error("release {0} was not found; check the id")]
+    ReleaseNotFound(String),
+    #[error("release {id} is already {status}; its traffic is no longer rollgate's to move")]
+    ReleaseClosed { id: String, status: &'static str },
+    #[error("release {0} names no stable version; start releases with stable_version so that traffic can be split and restored")]
+    NoStableVersion(String),
+    #[error("step {step} does not exist; the plan has {steps} steps")]
+    NoSuchStep { step: usize, steps: usize },
+    #[error("router {router} reports {actual}% on the canary after setting {expected}%; check the router, then retry")]
+    Mismatch { router: String, expected: u32, actual: u32 },
+    #[error(transparent)]
+    Router(#[from] RouterError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SwitchError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SwitchError::Router(e) => e.is_transient(),
+            SwitchError::Store(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+/// Where to move a release's traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SwitchTarget {
+    /// The weight of a plan step.
+    Step(usize),
+    /// 100% to the new version, which becomes stable; the release ends promoted.
+    Promote,
+}
+
+#[derive(Clone, Debug)]
+pub struct SwitchOutcome {
+    pub release: Release,
+    /// `None` when the router already had the weight (a no-op).
+    pub change: Option<WeightChange>,
+    pub weight: u32,
+}
+
+/// Sets the traffic for `target`, idempotently.
+pub async fn switch(
+    store: &dyn ReleaseStore,
+    router: &dyn TrafficRouter,
+    release_id: &str,
+    target: SwitchTarget,
+    now: DateTime<Utc>,
+) -> Result<SwitchOutcome, SwitchError> {
+    let mut release = store.release(release_id).await?.ok_or_else(|| SwitchError::ReleaseNotFound(release_id.to_string()))?;
+    if release.status.is_final() {
+        return Err(SwitchError::ReleaseClosed { id: release.id.clone(), status: release.status.as_str() });
+    }
+    let steps = release.plan.traffic.steps.len();
+    let (step, weight) = match target {
+        SwitchTarget::Step(i) => {
+            let step = release.plan.traffic.steps.get(i).ok_or(SwitchError::NoSuchStep { step: i, steps })?;
+            (Some(i), step.weight)
+        }
+        SwitchTarget::Promote => (release.step, 100),
+    };
+    renew_lock(store, &release, now).await?;
+    let route = RouteTarget::for_release(&release, step)?;
+    let change = apply(store, router, &route, weight, now).await?;
+    if change.is_some() || release.step != step || release.canary_weight != weight {
+        if release.step != step {
+            release.step_started_at = Some(now);
+        }
+        release.step = step;
+        release.canary_weight = weight;
+        release.updated_at = now;
+        store.update_release(&mut release).await?;
+    }
+    if let Some(change) = &change {
+        record_as(store, ACTOR, &release.id, now, EventKind::WeightChanged(change.clone())).await?;
+    }
+    if target == SwitchTarget::Promote {
+        let reason = format!("promoted: {} serves 100% of {} in {}", release.version, release.service, release.environment);
+        close(store, &mut release, ReleaseStatus::Promoted, &reason, now).await?;
+    }
+    Ok(SwitchOutcome { release, change, weight })
+}
+
+async fn renew_lock(store: &dyn ReleaseStore, release: &Release, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let lease = Lease {
+        service: release.service.clone(),
+        environment: release.environment.clone(),
+        holder: release.id.clone(),
+        acquired_at: now,
+        expires_at: now + release.plan.lock_lease().chrono(),
+    };
+    store.acquire_lock(&lease, now).await.map_err(|e| match e {
+        StoreError::LockHeld { .. } => StoreError::LockLost {
+            service: release.service.clone(),
+            environment: release.environment.clone(),
+            release_id: release.id.clone(),
+        },
+        other => other,
+    })
+}
+
+/// Claims the route at its stored version, moves the router, reads it back. Returns `None` when
+/// the router already carries `weight` for this release.
+pub async fn apply(
+    store: &dyn ReleaseStore,
+    router: &dyn TrafficRouter,
+    route: &RouteTarget,
+    weight: u32,
+    now: DateTime<Utc>,
+) -> Result<Option<WeightChange>, SwitchError> {
+    let key = route_key(&route.router, &route.service, &route.environment);
+    let stored = store.route(&key).await?;
+    let same_versions =
+        stored.as_ref().is_some_and(|s| s.stable_version == route.stable_version && s.canary_version == route.canary_version);
+    let trusted = stored.as_ref().filter(|s| s.applied && same_versions);
+    if trusted.is_some_and(|s| s.canary_weight == weight) {
+        return Ok(None);
+    }
+    let dry_run = matches!(route.router, RouterSpec::DryRun {});
+    let before = match (trusted, dry_run) {
+        (Some(s), _) => s.canary_weight,
+        (None, true) => 0,
+        // Unknown or unfinished: ask the router what it routes now.
+        (None, false) => router.current_weight(route).await.unwrap_or(0),
+    };
+    let expected = stored.as_ref().map(|s| s.version);
+    let mut state = RouteState {
+        key: key.clone(),
+        canary_weight: weight,
+        stable_version: route.stable_version.clone(),
+        canary_version: route.canary_version.clone(),
+        release_id: route.release_id.clone(),
+        version: expected.map_or(1, |v| v + 1),
+        applied: false,
+        updated_at: now,
+    };
+    store.claim_route(&state, expected).await?;
+    let verified = if dry_run {
+        weight
+    } else {
+        router.set_weight(route, weight).await?;
+        let actual = router.current_weight(route).await?;
+        if actual != weight {
+            return Err(SwitchError::Mismatch { router: key, expected: weight, actual });
+        }
+        actual
+    };
+    let claimed = state.version;
+    state.version += 1;
+    state.applied = true;
+    store.claim_route(&state, Some(claimed)).await?;
+    Ok(Some(WeightChange { router: key, step: route.step, before, after: weight, verified, route_version: state.version, dry_run }))
+}

@@ -1,0 +1,127 @@
+//! A small HTTP server on loopback that plays a team's traffic webhook: it verifies rollgate's
+//! signature, remembers the weight, and can be told to be slow or to fail.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rollgate::adapters::routers::{SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookRequest, WebhookState, sign};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+#[derive(Clone, Debug, Default)]
+pub struct Behaviour {
+    /// Answer this many requests with HTTP 500 first.
+    pub fail_first: usize,
+    /// Wait this long before answering.
+    pub delay: Duration,
+    /// Answer POSTs with this weight instead of the one asked for.
+    pub answer_weight: Option<u32>,
+}
+
+#[derive(Default)]
+pub struct Seen {
+    pub requests: usize,
+    pub bad_signatures: usize,
+    pub weight: u32,
+    pub last: Option<WebhookRequest>,
+}
+
+pub struct WebhookServer {
+    pub url: String,
+    pub seen: Arc<Mutex<Seen>>,
+}
+
+impl WebhookServer {
+    pub async fn start(key: &str, behaviour: Behaviour) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
+        let url = format!("http://{}/rollgate/weights", listener.local_addr().map(|a| a.to_string()).unwrap_or_default());
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let (key, state) = (key.to_string(), Arc::clone(&seen));
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let (key, state, behaviour) = (key.clone(), Arc::clone(&state), behaviour.clone());
+                tokio::spawn(async move {
+                    let Some((method, headers, body)) = read_request(&mut socket).await else { return };
+                    let (status, answer) = respond(&key, &state, &behaviour, &method, &headers, &body).await;
+                    let reply = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    let _ = socket.write_all(reply.as_bytes()).await;
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        Self { url, seen }
+    }
+
+    pub fn seen<T>(&self, f: impl FnOnce(&Seen) -> T) -> T {
+        f(&self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
+async fn respond(
+    key: &str,
+    state: &Mutex<Seen>,
+    behaviour: &Behaviour,
+    method: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> (&'static str, String) {
+    let header = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    let count = {
+        let mut seen = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.requests += 1;
+        seen.requests
+    };
+    tokio::time::sleep(behaviour.delay).await;
+    let timestamp = header(TIMESTAMP_HEADER).and_then(|t| t.parse::<i64>().ok()).unwrap_or_default();
+    let fresh = (chrono::Utc::now().timestamp() - timestamp).abs() < 300;
+    let expected = sign(key.as_bytes(), timestamp, body).unwrap_or_default();
+    if !fresh || header(SIGNATURE_HEADER).as_deref() != Some(expected.as_str()) {
+        state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).bad_signatures += 1;
+        return ("401 Unauthorized", r#"{"error":"bad signature"}"#.into());
+    }
+    if count <= behaviour.fail_first {
+        return ("500 Internal Server Error", r#"{"error":"try again"}"#.into());
+    }
+    let mut seen = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if method == "POST" {
+        let Ok(request) = serde_json::from_slice::<WebhookRequest>(body) else {
+            return ("400 Bad Request", r#"{"error":"bad body"}"#.into());
+        };
+        seen.weight = behaviour.answer_weight.unwrap_or(request.canary_weight);
+        seen.last = Some(request);
+    }
+    ("200 OK", serde_json::to_string(&WebhookState { canary_weight: seen.weight }).unwrap_or_default())
+}
+
+async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<(String, Vec<(String, String)>, Vec<u8>)> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        let n = socket.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).to_string();
+    let mut lines = head.split("\r\n");
+    let method = lines.next()?.split(' ').next()?.to_string();
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
+    let length =
+        headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.parse::<usize>().ok()).unwrap_or(0);
+    while buffer.len() < head_end + length {
+        let n = socket.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+    Some((method, headers, buffer[head_end..].to_vec()))
+}
