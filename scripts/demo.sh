@@ -19,5 +19,17 @@ step "The same release a day earlier: blocked, and every line says why" \
   "rollgate check examples/greenlang-production-deploy.yaml -e examples/evidence/greenlang-release-not-ready.yaml --at 2025-11-13T08:00:00Z"
 $rollgate check examples/greenlang-production-deploy.yaml -e examples/evidence/greenlang-release-not-ready.yaml --at 2025-11-13T08:00:00Z \
   && { echo "expected the release to be blocked"; exit 1; }
+mkdir -p target/demo
+step "A healthy canary, simulated on a virtual clock (same code as the deployed functions)" \
+  "rollgate simulate examples/greenlang-production-deploy.yaml --scenario examples/scenarios/greenlang-production-deploy.healthy.yaml --chart target/demo/healthy.svg"
+$rollgate simulate examples/greenlang-production-deploy.yaml --scenario examples/scenarios/greenlang-production-deploy.healthy.yaml \
+  --chart target/demo/healthy.svg --expect promoted || exit 1
+
+step "A failing canary: the error rate spikes at 50% and the release rolls back at once" \
+  "rollgate simulate examples/greenlang-production-deploy.yaml --scenario examples/scenarios/greenlang-production-deploy.failing.yaml --chart target/demo/failing.svg"
+$rollgate simulate examples/greenlang-production-deploy.yaml --scenario examples/scenarios/greenlang-production-deploy.failing.yaml \
+  --chart target/demo/failing.svg --expect rolled_back || exit 1
+
 echo
-echo "demo finished: the plans validate, the broken plan and the unready release were stopped with reasons."
+echo "demo finished: the plans validate, the broken plan and the unready release were stopped with reasons,"
+echo "the healthy canary was promoted and the failing one rolled back (charts: target/demo/*.svg)."

@@ -35,6 +35,19 @@ enum Command {
         #[arg(long)]
         at: Option<String>,
     },
+    /// Run a plan on a virtual clock against a metric scenario: a timeline of every check and decision.
+    Simulate {
+        plan: PathBuf,
+        /// Scenario file (YAML or JSON): synthetic series, or datapoints recorded from CloudWatch.
+        #[arg(long, short)]
+        scenario: PathBuf,
+        /// Write an SVG chart of the weight and the metrics, with thresholds.
+        #[arg(long)]
+        chart: Option<PathBuf>,
+        /// Fail (exit 1) unless the simulation ends this way: promoted, rolled_back or blocked.
+        #[arg(long, value_parser = ["promoted", "rolled_back", "blocked"])]
+        expect: Option<String>,
+    },
     /// Print the JSON Schema of plan files (for editors).
     Schema,
 }
@@ -44,6 +57,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate { plans } => commands::validate(&plans, cli.json),
         Command::Check { plan, evidence, at } => commands::check(&plan, &evidence, at.as_deref(), cli.json),
+        Command::Simulate { plan, scenario, chart, expect } => commands::simulate::run(commands::simulate::SimulateArgs {
+            plan: &plan,
+            scenario: &scenario,
+            chart: chart.as_ref(),
+            expect: expect.as_deref(),
+            json: cli.json,
+        }),
         Command::Schema => commands::schema(),
     };
     match result {

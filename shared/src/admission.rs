@@ -75,6 +75,7 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
                 evidence: request.evidence.clone(),
                 step: None,
                 step_started_at: None,
+                step_outcomes: Vec::new(),
                 canary_weight: 0,
                 created_at: now,
                 updated_at: now,

@@ -183,7 +183,11 @@ fn judge_metric(analysis: &Analysis, metric: &MetricGate, reading: Option<&Metri
     let unit = metric.unit.as_deref();
     let window = analysis.window.unwrap_or(analysis.interval);
     let start = now - window.chrono();
-    let span = format!("{}–{}", start.format("%H:%M"), now.format("%H:%M"));
+    let span = if window.as_secs() >= 86_400 {
+        format!("{}–{}", start.format("%m-%d %H:%M"), now.format("%m-%d %H:%M"))
+    } else {
+        format!("{}–{}", start.format("%H:%M"), now.format("%H:%M"))
+    };
     let min_samples = metric.min_samples.unwrap_or(analysis.min_samples) as usize;
     let empty = MetricReading::default();
     let reading = reading.unwrap_or(&empty);

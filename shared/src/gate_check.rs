@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::admission::record_as;
 use crate::decision::{Decision, StepProgress, decide};
-use crate::gate::{GateOutcome, GateVerdict, judge};
+use crate::gate::{GateVerdict, judge};
 use crate::metric_query::{QueryContext, observe};
 use crate::ports::{MetricError, MetricSource, ReleaseStore, StoreError};
 use crate::release::{EventKind, Lease, Release};
@@ -72,30 +72,18 @@ pub async fn run(store: &dyn ReleaseStore, metrics: &dyn MetricSource, id: &str,
             Some(judge(analysis, &observation))
         }
     };
-    let prior = step_history(store, &release, step, started_at).await?;
+    let prior = release.step_outcomes.clone();
     let decision = decide(&release.plan, &StepProgress { step, started_at, prior }, verdict.as_ref(), now);
     if let Some(verdict) = &verdict {
         record_as(store, ACTOR, id, now, EventKind::GateJudged { step, verdict: verdict.clone() }).await?;
     }
     record_as(store, ACTOR, id, now, EventKind::Decided(decision.clone())).await?;
+    let mut release = release;
+    if let Some(verdict) = &verdict {
+        // The step's history travels with the release, so a check reads one item, not the trail.
+        release.step_outcomes.push(verdict.outcome);
+        release.updated_at = now;
+        store.update_release(&mut release).await?;
+    }
     Ok(CheckResult { release, verdict, decision })
-}
-
-/// Outcomes of the step's earlier checks, oldest first.
-async fn step_history(
-    store: &dyn ReleaseStore,
-    release: &Release,
-    step: usize,
-    since: DateTime<Utc>,
-) -> Result<Vec<GateOutcome>, StoreError> {
-    Ok(store
-        .events(&release.id)
-        .await?
-        .into_iter()
-        .filter(|e| e.at >= since)
-        .filter_map(|e| match e.kind {
-            EventKind::GateJudged { step: s, verdict } if s == step => Some(verdict.outcome),
-            _ => None,
-        })
-        .collect())
 }

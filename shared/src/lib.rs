@@ -22,5 +22,6 @@ pub mod ports;
 pub mod release;
 pub mod rollback;
 pub mod runtime;
+pub mod simulate;
 pub mod stats;
 pub mod traffic;

@@ -262,6 +262,7 @@ notifications: { mention_on_failure: [U0ONCALL], dashboard_url: https://grafana.
             evidence: Default::default(),
             step,
             step_started_at: None,
+            step_outcomes: Vec::new(),
             canary_weight: weight,
             created_at: t0,
             updated_at: t0,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checklist::{ChecklistVerdict, Evidence, Override};
 use crate::decision::Decision;
-use crate::gate::GateVerdict;
+use crate::gate::{GateOutcome, GateVerdict};
 use crate::plan::Plan;
 use crate::rollback::RollbackRecord;
 use crate::traffic::WeightChange;
@@ -91,6 +91,9 @@ pub struct Release {
     /// When the current step's weight was set; its bake time counts from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_started_at: Option<DateTime<Utc>>,
+    /// Outcomes of the current step's checks so far (the full verdicts are in the trail).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub step_outcomes: Vec<GateOutcome>,
     /// Percent of traffic on the new version.
     pub canary_weight: u32,
     pub created_at: DateTime<Utc>,

@@ -156,6 +156,7 @@ pub async fn switch(
     if change.is_some() || release.step != step || release.canary_weight != weight {
         if release.step != step {
             release.step_started_at = Some(now);
+            release.step_outcomes.clear();
         }
         release.step = step;
         release.canary_weight = weight;

@@ -59,6 +59,7 @@ fn release(id: &str) -> Release {
         evidence: Default::default(),
         step: None,
         step_started_at: None,
+        step_outcomes: Vec::new(),
         canary_weight: 0,
         created_at: t0(),
         updated_at: t0(),

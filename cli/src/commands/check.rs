@@ -10,13 +10,21 @@ use super::{CliError, print_json, read};
 
 /// The evidence part of a release request (a whole release request is accepted too).
 #[derive(Debug, Default, Deserialize)]
-struct EvidenceFile {
+pub struct EvidenceFile {
     #[serde(default)]
-    author: Option<String>,
+    pub author: Option<String>,
     #[serde(default)]
-    evidence: Evidence,
+    pub evidence: Evidence,
     #[serde(default)]
-    overrides: Vec<Override>,
+    pub overrides: Vec<Override>,
+}
+
+pub fn read_evidence(path: &Path) -> Result<EvidenceFile, CliError> {
+    let text = read(path)?;
+    serde_yaml::from_str(&text).map_err(|e| CliError::Parse {
+        path: path.display().to_string(),
+        problem: format!("{e}; expected {{author, evidence: {{...}}, overrides: [...]}}"),
+    })
 }
 
 pub fn check(plan_path: &Path, evidence_path: &Path, at: Option<&str>, as_json: bool) -> Result<ExitCode, CliError> {

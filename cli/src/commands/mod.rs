@@ -1,6 +1,7 @@
 //! One function per subcommand; each returns the process exit code.
 
-mod check;
+pub mod check;
+pub mod simulate;
 mod validate;
 
 use std::path::Path;

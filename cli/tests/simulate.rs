@@ -1,0 +1,80 @@
+//! `rollgate simulate` on every reference plan, healthy and failing, through the real binary.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn repo() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+fn simulate(plan: &str, scenario: &str, chart: Option<&Path>) -> (serde_json::Value, Duration) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rollgate"));
+    command.current_dir(repo()).args([
+        "--json",
+        "simulate",
+        &format!("examples/{plan}.yaml"),
+        "--scenario",
+        &format!("examples/scenarios/{scenario}.yaml"),
+    ]);
+    if let Some(path) = chart {
+        command.arg("--chart").arg(path);
+    }
+    let started = Instant::now();
+    let output = command.output().unwrap_or_else(|e| panic!("rollgate: {e}"));
+    let elapsed = started.elapsed();
+    assert!(output.status.success(), "{plan} / {scenario}: {}", String::from_utf8_lossy(&output.stderr));
+    (serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout))), elapsed)
+}
+
+fn check_failing(plan: &str, step: u64, reason_has: &[&str]) {
+    let (sim, elapsed) = simulate(plan, &format!("{plan}.failing"), None);
+    assert_eq!(sim["outcome"], "rolled_back", "{sim:#}");
+    assert_eq!(sim["final_step"], step, "{plan}: rolled back at the wrong step: {}", sim["reason"]);
+    let reason = sim["reason"].as_str().unwrap_or_default();
+    for part in reason_has {
+        assert!(reason.contains(part), "{plan}: reason `{reason}` lacks `{part}`");
+    }
+    assert!(elapsed < Duration::from_secs(1), "{plan}: {elapsed:?} of wall time");
+}
+
+#[test]
+fn failing_scenarios_roll_back_at_the_step_and_for_the_reason_they_imply() {
+    // Error rate 6.5% from minute 40: the 50% step (index 2), the critical tier (> 5%).
+    check_failing("greenlang-production-deploy", 2, &["critical: error_rate", "rollback condition > 5%"]);
+    // p99 climbs from 1h: the 25% step (index 2), the delta against blue.
+    check_failing("vision-to-code-production", 2, &["latency_p99", "above baseline", "more than 10 ms"]);
+    // Overrides at 30% half a day into soft enforcement: phase 3 (index 2).
+    check_failing("greenlang-first-enforcement", 2, &["override_rate", "≥ 10%"]);
+}
+
+#[test]
+fn healthy_scenarios_are_promoted_and_charted() {
+    for plan in ["greenlang-production-deploy", "vision-to-code-production", "greenlang-first-enforcement"] {
+        let chart = std::env::temp_dir().join(format!("rollgate-{plan}-{}.svg", std::process::id()));
+        let (sim, elapsed) = simulate(plan, &format!("{plan}.healthy"), Some(&chart));
+        assert_eq!(sim["outcome"], "promoted", "{plan}: {}", sim["reason"]);
+        assert!(elapsed < Duration::from_secs(1), "{plan}: {elapsed:?}");
+        let svg = std::fs::read_to_string(&chart).unwrap_or_default();
+        assert!(svg.starts_with("<svg") && svg.contains("<polyline") && svg.contains("canary weight"), "{plan}: chart");
+        let _ = std::fs::remove_file(&chart);
+    }
+}
+
+#[test]
+fn expect_fails_when_the_outcome_differs() {
+    let output = Command::new(env!("CARGO_BIN_EXE_rollgate"))
+        .current_dir(repo())
+        .args([
+            "simulate",
+            "examples/greenlang-production-deploy.yaml",
+            "-s",
+            "examples/scenarios/greenlang-production-deploy.failing.yaml",
+            "--expect",
+            "promoted",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("expected the simulation to end promoted, it ended rolled_back"));
+}
