@@ -3,9 +3,9 @@ SHELL := /bin/bash
 VENV := .venv
 PYTHON ?= python3
 MOTO_PORT ?= 5055
-STAMP := $(VENV)/.installed-$(shell cksum tools/requirements.txt | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat tools/requirements.txt tools/infra-requirements.txt tools/package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: demo test tools emulator emulator-stop build schema lint fmt clean bench
+.PHONY: demo test tools emulator emulator-stop build schema lint lint-infra fmt clean bench
 
 ## demo: the main job on the embedded default (no AWS account): validate the reference plans,
 ## show a broken plan's errors, and judge sample evidence.
@@ -19,11 +19,19 @@ test:
 ## tools: the project-local virtualenv with the emulator (and later the AWS build tools).
 tools: $(STAMP)
 
-$(STAMP): tools/requirements.txt
+$(STAMP): tools/requirements.txt tools/infra-requirements.txt tools/package.json tools/package-lock.json
 	@test -x $(VENV)/bin/pip || $(PYTHON) -m venv $(VENV)
-	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt -r tools/infra-requirements.txt
+	@cd tools && npm ci --no-audit --no-fund --silent
 	@rm -f $(VENV)/.installed-* && touch $@
-	@echo "tools installed in $(VENV)"
+	@echo "tools installed in $(VENV) and tools/node_modules"
+
+## lint-infra: the state machine and the SAM template, checked offline.
+lint-infra: tools
+	@tools/node_modules/.bin/asl-validator --json-path infra/statemachine/release.asl.json
+	@$(VENV)/bin/cfn-lint infra/template.yaml && echo "✓ cfn-lint: infra/template.yaml"
+	@AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline SAM_CLI_TELEMETRY=0 \
+		$(VENV)/bin/sam validate --lint --template-file infra/template.yaml --region us-east-1
 
 ## emulator / emulator-stop: run the AWS-compatible emulator on 127.0.0.1:$(MOTO_PORT).
 emulator: tools

@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+make --no-print-directory lint-infra
 if [ -z "${AWS_ENDPOINT_URL:-}" ]; then
-  make --no-print-directory tools
   export MOTO_PORT="${MOTO_PORT:-5055}"
   scripts/emulator.sh start
   trap 'scripts/emulator.sh stop' EXIT

@@ -139,6 +139,15 @@ pub enum EventKind {
     Decided(Decision),
     /// Traffic moved, with before and after.
     WeightChanged(WeightChange),
+    /// A Go/No-Go approval is pending; the task token resumes the execution.
+    ApprovalRequested {
+        approval: String,
+        step: usize,
+        approvers: Vec<String>,
+        quorum: u32,
+        expires_at: DateTime<Utc>,
+        task_token: String,
+    },
     /// Traffic restored to the stable version, with the reason and the time it took.
     RolledBack(RollbackRecord),
     /// Restoring traffic failed; the release stays open and locked.
@@ -167,6 +176,7 @@ impl EventKind {
             EventKind::GateJudged { .. } => "gate_judged",
             EventKind::Decided(_) => "decided",
             EventKind::WeightChanged(_) => "weight_changed",
+            EventKind::ApprovalRequested { .. } => "approval_requested",
             EventKind::RolledBack(_) => "rolled_back",
             EventKind::RollbackFailed { .. } => "rollback_failed",
             EventKind::Notified { .. } => "notified",

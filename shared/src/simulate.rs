@@ -311,8 +311,7 @@ pub async fn simulate(plan: &Plan, scenario: &Scenario, recorded: Option<serde_j
             format!("step {} of {steps}: {weight}% to the new version, bake {bake}", step + 1),
             vec![],
         );
-        let interval = plan.analysis.as_ref().map_or(bake, |a| a.interval);
-        now += interval.min(bake).chrono();
+        now += HumanDuration::from_secs(plan.first_check_after(step).unwrap_or(1)).chrono();
         loop {
             let result = crate::gate_check::run(&store, &source, &id, now).await.map_err(|e| run(&e))?;
             let metrics = result

@@ -153,7 +153,12 @@ pub async fn switch(
     renew_lock(store, &release, now).await?;
     let route = RouteTarget::for_release(&release, step)?;
     let change = apply(store, router, &route, weight, now).await?;
-    if change.is_some() || release.step != step || release.canary_weight != weight {
+    let resumed = release.status == ReleaseStatus::AwaitingApproval;
+    if resumed {
+        // Setting a step's weight means its approval (if any) was granted.
+        release.status = ReleaseStatus::Progressing;
+    }
+    if resumed || change.is_some() || release.step != step || release.canary_weight != weight {
         if release.step != step {
             release.step_started_at = Some(now);
             release.step_outcomes.clear();

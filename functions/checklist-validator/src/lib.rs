@@ -25,6 +25,11 @@ pub struct ChecklistOutput {
     /// Items that warned or were overridden, by id.
     pub flagged: Vec<String>,
     pub steps: usize,
+    /// The approval the plan asks for before the first step, and how long it may wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_timeout_secs: Option<u64>,
 }
 
 /// Errors carry stable names (`error_type`) that the state machine routes on.
@@ -124,5 +129,7 @@ pub async fn handler(
         summary: verdict.summary,
         flagged,
         steps: admitted.release.plan.traffic.steps.len(),
+        approval: admitted.release.plan.approval_for_step(0).map(|a| a.id.clone()),
+        approval_timeout_secs: admitted.release.plan.approval_for_step(0).map(|a| a.timeout.as_secs()),
     })
 }

@@ -37,7 +37,11 @@ impl RollbackRequest {
                     .ok()
                     .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_string))
                     .unwrap_or_else(|| caught.cause.clone());
-                let mut text = format!("a step failed with {}: {message}", caught.error);
+                let mut text = match caught.error.as_str() {
+                    "States.Timeout" => format!("the approval expired without a decision (an expired approval is a rejection): {message}"),
+                    "ApprovalRejected" => format!("the approval was rejected: {message}"),
+                    other => format!("a step failed with {other}: {message}"),
+                };
                 text.truncate(600);
                 text
             }

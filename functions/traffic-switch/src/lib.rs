@@ -33,9 +33,13 @@ pub struct SwitchOutput {
     pub status: String,
     /// Whether a further step follows this one.
     pub has_next_step: bool,
-    /// The approval the plan asks for before the next step, if any.
+    /// The approval the plan asks for before the next step, if any, and how long it may wait.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_approval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_approval_timeout_secs: Option<u64>,
+    /// When to check this step first: one analysis interval, or the bake if shorter (at least 1s).
+    pub first_check_in_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +141,8 @@ pub async fn handler(
         changed: outcome.change.is_some(),
         status: release.status.as_str().to_string(),
         has_next_step,
-        next_approval: if has_next_step { release.plan.traffic.steps[next].approval.clone() } else { None },
+        next_approval: if has_next_step { release.plan.approval_for_step(next).map(|a| a.id.clone()) } else { None },
+        next_approval_timeout_secs: if has_next_step { release.plan.approval_for_step(next).map(|a| a.timeout.as_secs()) } else { None },
+        first_check_in_secs: release.step.and_then(|s| release.plan.first_check_after(s)).unwrap_or(1),
     })
 }

@@ -595,6 +595,14 @@ impl Plan {
         self.approvals.iter().find(|a| a.id == id)
     }
 
+    /// Seconds from setting step `step`'s weight to its first check: one analysis interval, or
+    /// the bake if shorter; at least 1.
+    pub fn first_check_after(&self, step: usize) -> Option<u64> {
+        let bake = self.traffic.steps.get(step)?.bake;
+        let interval = self.analysis.as_ref().map_or(bake, |a| a.interval);
+        Some(interval.min(bake).as_secs().max(1))
+    }
+
     /// How long a release may go without touching its lock before another may take it:
     /// the longest unattended wait (a check interval or an approval), with margin.
     pub fn lock_lease(&self) -> HumanDuration {

@@ -1,0 +1,141 @@
+//! infra/ stays least-privilege and consistent with the state machine and the function crates.
+
+use std::path::{Path, PathBuf};
+
+use serde_yaml::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(repo().join("infra/template.yaml")).unwrap_or_else(|e| panic!("template: {e}"));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("template YAML: {e}"))
+}
+
+fn resources(template: &Value) -> Vec<(String, Value)> {
+    template["Resources"]
+        .as_mapping()
+        .map(|m| m.iter().map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+/// Actions AWS cannot scope to a resource, which may therefore use `Resource: "*"`.
+const UNSCOPABLE: [&str; 16] = [
+    "cloudwatch:GetMetricData",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeRules",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "sns:ListTopics",
+];
+
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(items) => items.iter().flat_map(strings).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn every_policy_is_least_privilege() {
+    let template = template();
+    let mut statements = 0;
+    for (name, resource) in resources(&template) {
+        let kind = resource["Type"].as_str().unwrap_or_default();
+        if !matches!(kind, "AWS::Serverless::Function" | "AWS::Serverless::StateMachine") {
+            continue;
+        }
+        let policies = resource["Properties"]["Policies"].as_sequence().cloned().unwrap_or_default();
+        assert!(!policies.is_empty(), "{name} has no policies; give it exactly what it uses");
+        for policy in policies {
+            if let Some(invoke) = policy.get("LambdaInvokePolicy") {
+                assert!(invoke.get("FunctionName").is_some(), "{name}: LambdaInvokePolicy must name one function");
+                continue;
+            }
+            let Some(list) = policy["Statement"].as_sequence() else {
+                panic!("{name}: only inline statements and LambdaInvokePolicy are allowed, found {policy:?}");
+            };
+            for statement in list {
+                statements += 1;
+                let actions = strings(&statement["Action"]);
+                assert!(!actions.is_empty(), "{name}: a statement without actions");
+                for action in &actions {
+                    assert!(action != "*" && !action.ends_with(":*"), "{name}: `{action}` grants a whole service; name the actions");
+                }
+                // A `Resource` given as !Ref/!GetAtt is a tagged value, i.e. scoped to one resource.
+                if strings(&statement["Resource"]).iter().any(|r| r == "*") {
+                    for action in &actions {
+                        assert!(
+                            UNSCOPABLE.contains(&action.as_str()),
+                            "{name}: `{action}` has Resource \"*\" but AWS allows a narrower resource"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(statements >= 6, "policies were found and checked");
+}
+
+#[test]
+fn the_state_machine_definition_is_fully_substituted() {
+    let template = template();
+    let substitutions =
+        template["Resources"]["ReleaseStateMachine"]["Properties"]["DefinitionSubstitutions"].as_mapping().cloned().unwrap_or_default();
+    let definition = std::fs::read_to_string(repo().join("infra/statemachine/release.asl.json")).unwrap_or_default();
+    let mut rest = definition.as_str();
+    let mut used = Vec::new();
+    while let Some(start) = rest.find("${") {
+        let end = rest[start..].find('}').map_or(rest.len(), |e| start + e);
+        used.push(rest[start + 2..end].to_string());
+        rest = &rest[end..];
+    }
+    assert!(!used.is_empty());
+    for placeholder in &used {
+        assert!(
+            substitutions.contains_key(placeholder.as_str()),
+            "{placeholder} is used in the definition but not substituted in the template"
+        );
+    }
+    for key in substitutions.keys() {
+        let key = key.as_str().unwrap_or_default();
+        assert!(used.iter().any(|u| u == key), "{key} is substituted but not used");
+    }
+}
+
+#[test]
+fn every_function_is_a_crate_with_a_log_group() {
+    let template = template();
+    let all = resources(&template);
+    let functions: Vec<(String, String)> = all
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(name, r)| (name.clone(), r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap_or_default().to_string()))
+        .collect();
+    assert!(functions.len() >= 5);
+    for (name, binary) in &functions {
+        assert_eq!(
+            all.iter().find(|(n, _)| n == name).map(|(_, r)| r["Metadata"]["BuildMethod"].as_str()),
+            Some(Some("rust-cargolambda")),
+            "{name}"
+        );
+        assert!(repo().join("functions").join(binary).join("src/main.rs").exists(), "{name}: no crate functions/{binary}");
+        let log_group = all.iter().any(|(_, r)| {
+            r["Type"].as_str() == Some("AWS::Logs::LogGroup")
+                && format!("{:?}", r["Properties"]["LogGroupName"]).contains(&format!("${{{name}}}"))
+        });
+        assert!(log_group, "{name} has no log group with retention");
+    }
+}
