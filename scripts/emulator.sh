@@ -17,9 +17,14 @@ case "${1:-}" in
   start)
     if ready; then echo "emulator already answering at $URL"; exit 0; fi
     [ -x .venv/bin/moto_server ] || { echo "error: .venv/bin/moto_server is missing; run \`make tools\` first" >&2; exit 1; }
+    rm -f "$PIDFILE"
     # setsid: the emulator must not die with the shell that started it, nor take it down.
-    setsid .venv/bin/moto_server -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 < /dev/null &
-    echo $! > "$PIDFILE"
+    # Its Step Functions interpreter invokes Lambda on the port in MOTO_PORT: the local stack's
+    # router when MOTO_LAMBDA_PORT is given, else the emulator itself.
+    # The new session's shell records its own pid, then becomes the server: the pid is the server's.
+    MOTO_PORT="${MOTO_LAMBDA_PORT:-$PORT}" setsid bash -c 'echo $$ > "$0"; exec .venv/bin/moto_server -H 127.0.0.1 -p "$1"' \
+      "$PIDFILE" "$PORT" >"$LOG" 2>&1 < /dev/null &
+    for _ in $(seq 1 50); do [ -s "$PIDFILE" ] && break; sleep 0.1; done
     for _ in $(seq 1 150); do
       if ready; then echo "emulator ready at $URL (pid $(cat "$PIDFILE"), log $LOG)"; exit 0; fi
       if ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then break; fi
@@ -31,7 +36,7 @@ case "${1:-}" in
     ;;
   stop)
     if [ -f "$PIDFILE" ]; then
-      kill "$(cat "$PIDFILE")" 2>/dev/null || true
+      kill -- "-$(cat "$PIDFILE")" 2>/dev/null || kill "$(cat "$PIDFILE")" 2>/dev/null || true
       rm -f "$PIDFILE"
       echo "emulator at $URL stopped"
     fi

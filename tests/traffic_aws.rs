@@ -97,7 +97,8 @@ async fn rollback_restores_the_stable_version_and_notifies_over_sns() {
     let routers = Routers::from_config(&config);
     let function = unique("payments");
     let (v1, v2) = fixtures::lambda_with_two_versions(&config, &function).await;
-    let subscription = fixtures::topic_with_queue(&config, &unique("rollgate-events")).await;
+    let name = unique("rollgate-events");
+    let subscription = fixtures::topic_with_queue(&config, &name, &name).await;
     let sns = SnsNotifier::new(aws_sdk_sns::Client::new(&config), &subscription.topic_arn);
     let id = admit(&table.store, &function, json!({ "type": "lambda_alias", "function_name": function, "alias": "live" }), &v1, &v2).await;
     switch(&table.store, &routers, &RecordingNotifier::default(), json!({ "release_id": id, "step": 1 })).await;

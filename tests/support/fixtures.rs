@@ -151,13 +151,13 @@ pub struct Subscription {
     pub queue_url: String,
 }
 
-/// A topic with an SQS queue subscribed to it.
-pub async fn topic_with_queue(config: &aws_config::SdkConfig, name: &str) -> Subscription {
+/// A topic (created if needed) with a new SQS queue subscribed to it.
+pub async fn topic_with_queue(config: &aws_config::SdkConfig, topic: &str, queue: &str) -> Subscription {
     let sns = aws_sdk_sns::Client::new(config);
     let sqs = aws_sdk_sqs::Client::new(config);
     let topic_arn = sns
         .create_topic()
-        .name(name)
+        .name(topic)
         .send()
         .await
         .unwrap_or_else(|e| panic!("CreateTopic: {e:?}"))
@@ -166,7 +166,7 @@ pub async fn topic_with_queue(config: &aws_config::SdkConfig, name: &str) -> Sub
         .to_string();
     let queue_url = sqs
         .create_queue()
-        .queue_name(name)
+        .queue_name(queue)
         .send()
         .await
         .unwrap_or_else(|e| panic!("CreateQueue: {e:?}"))

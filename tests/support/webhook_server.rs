@@ -16,6 +16,8 @@ pub struct Behaviour {
     pub delay: Duration,
     /// Answer POSTs with this weight instead of the one asked for.
     pub answer_weight: Option<u32>,
+    /// Fail (HTTP 500) every POST that asks for more than this weight; lower ones succeed.
+    pub fail_above: Option<u32>,
 }
 
 #[derive(Default)]
@@ -90,6 +92,9 @@ async fn respond(
         let Ok(request) = serde_json::from_slice::<WebhookRequest>(body) else {
             return ("400 Bad Request", r#"{"error":"bad body"}"#.into());
         };
+        if behaviour.fail_above.is_some_and(|limit| request.canary_weight > limit) {
+            return ("500 Internal Server Error", r#"{"error":"the mesh is unavailable"}"#.into());
+        }
         seen.weight = behaviour.answer_weight.unwrap_or(request.canary_weight);
         seen.last = Some(request);
     }

@@ -26,9 +26,11 @@ pub struct ChecklistOutput {
     pub flagged: Vec<String>,
     pub steps: usize,
     /// The approval the plan asks for before the first step, and how long it may wait.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Always present (null when absent): the state machine reads it.
+    #[serde(default)]
     pub approval: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Always present (null when absent): the state machine reads it.
+    #[serde(default)]
     pub approval_timeout_secs: Option<u64>,
 }
 

@@ -23,7 +23,8 @@ pub struct GateOutput {
     pub release_id: String,
     pub action: Action,
     pub step: usize,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Always present (null when absent): the state machine reads it.
+    #[serde(default)]
     pub next_step: Option<usize>,
     /// Seconds the state machine waits before the next check (`bake`), at least 1.
     pub next_check_in_secs: u64,

@@ -25,7 +25,8 @@ pub struct SwitchRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SwitchOutput {
     pub release_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Always present (null when absent): the state machine reads it.
+    #[serde(default)]
     pub step: Option<usize>,
     pub weight: u32,
     /// False when the router already had the weight.
@@ -34,9 +35,11 @@ pub struct SwitchOutput {
     /// Whether a further step follows this one.
     pub has_next_step: bool,
     /// The approval the plan asks for before the next step, if any, and how long it may wait.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Always present (null when absent): the state machine reads it.
+    #[serde(default)]
     pub next_approval: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Always present (null when absent): the state machine reads it.
+    #[serde(default)]
     pub next_approval_timeout_secs: Option<u64>,
     /// When to check this step first: one analysis interval, or the bake if shorter (at least 1s).
     pub first_check_in_secs: u64,

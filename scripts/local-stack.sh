@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The local stack, on loopback, as plain processes:
+#   the emulator (moto, with its Step Functions interpreter switched on),
+#   `cargo lambda watch` serving our real function binaries,
+#   and a router in front that sends the Lambda Invoke API to cargo lambda and the rest to the emulator.
+#   scripts/local-stack.sh start|stop
+# Ports: MOTO_PORT (emulator, default 5055), ROUTER_PORT (5056), FUNCTIONS_PORT (9055).
+# The functions use the table `rollgate-e2e` and the topic `rollgate-e2e` (tests create them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MOTO_PORT="${MOTO_PORT:-5055}"
+ROUTER_PORT="${ROUTER_PORT:-5056}"
+FUNCTIONS_PORT="${FUNCTIONS_PORT:-9055}"
+STATE=.local
+mkdir -p "$STATE"
+export PATH="$PWD/.venv/bin:$PATH"
+
+wait_for() { # url, name, pidfile, log
+  for _ in $(seq 1 600); do
+    if curl -s -o /dev/null "$1"; then return 0; fi
+    if ! kill -0 "$(cat "$3")" 2>/dev/null; then break; fi
+    sleep 0.2
+  done
+  echo "error: $2 did not come up at $1; its log says:" >&2
+  tail -n 30 "$4" >&2 || true
+  exit 1
+}
+
+case "${1:-}" in
+  start)
+    rm -f "$STATE/router.pid" "$STATE/functions.pid"
+    # The interpreter invokes Lambda on the emulator's "own" port, which is the router's.
+    MOTO_PORT="$MOTO_PORT" MOTO_LAMBDA_PORT="$ROUTER_PORT" scripts/emulator.sh start
+    curl -fsS -X POST -H 'content-type: application/json' \
+      -d '{"stepfunctions": {"execute_state_machine": true}}' "http://127.0.0.1:$MOTO_PORT/moto-api/config" >/dev/null
+    # Each process gets its own session; its shell records the pid and becomes the process.
+    setsid bash -c 'echo $$ > "$0"; exec .venv/bin/python scripts/lambda_router.py "$@"' "$STATE/router.pid" \
+      "$ROUTER_PORT" "http://127.0.0.1:$MOTO_PORT" "http://127.0.0.1:$FUNCTIONS_PORT" >"$STATE/router.log" 2>&1 </dev/null &
+    for _ in $(seq 1 50); do [ -s "$STATE/router.pid" ] && break; sleep 0.1; done
+    wait_for "http://127.0.0.1:$ROUTER_PORT/moto-api/data.json" router "$STATE/router.pid" "$STATE/router.log"
+    # Build the functions first so that the first invocation does not wait for the compiler.
+    cargo build --quiet --locked -p checklist-validator -p metric-gate -p traffic-switch -p rollback-notifier -p approval-request
+    setsid bash -c 'echo $$ > "$0"; exec "$@"' "$STATE/functions.pid" \
+      cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$FUNCTIONS_PORT" \
+      --env-var ROLLGATE_TABLE=rollgate-e2e \
+      --env-var "ROLLGATE_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:rollgate-e2e" \
+      --env-var "AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT" \
+      --env-var AWS_REGION=us-east-1 --env-var AWS_ACCESS_KEY_ID=test --env-var AWS_SECRET_ACCESS_KEY=test \
+      --env-var ROLLGATE_E2E_WEBHOOK_KEY=e2e-signing-key \
+      >"$STATE/functions.log" 2>&1 </dev/null &
+    for _ in $(seq 1 50); do [ -s "$STATE/functions.pid" ] && break; sleep 0.1; done
+    wait_for "http://127.0.0.1:$FUNCTIONS_PORT/" "cargo lambda watch" "$STATE/functions.pid" "$STATE/functions.log"
+    echo "local stack ready: emulator :$MOTO_PORT, router :$ROUTER_PORT, functions :$FUNCTIONS_PORT (logs in $STATE/)"
+    ;;
+  stop)
+    for name in functions router; do
+      if [ -f "$STATE/$name.pid" ]; then
+        kill -- "-$(cat "$STATE/$name.pid")" 2>/dev/null || kill "$(cat "$STATE/$name.pid")" 2>/dev/null || true
+        rm -f "$STATE/$name.pid"
+      fi
+    done
+    MOTO_PORT="$MOTO_PORT" scripts/emulator.sh stop
+    ;;
+  *)
+    echo "usage: $0 start|stop" >&2
+    exit 2
+    ;;
+esac

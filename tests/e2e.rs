@@ -1,0 +1,295 @@
+//! Whole releases on the local stack: the state machine from infra/ run by the emulator's Step
+//! Functions interpreter, invoking our real function binaries (cargo lambda) through the router.
+//! `make test` starts that stack (scripts/local-stack.sh).
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_cloudwatch::primitives::DateTime as SmithyDateTime;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+use chrono::Utc;
+use rollgate::adapters::dynamodb::DynamoStore;
+use rollgate::ports::ReleaseStore;
+use rollgate::release::{EventKind, ReleaseStatus};
+use rollgate_tests::webhook_server::{Behaviour, WebhookServer};
+use rollgate_tests::{aws, fixtures};
+use serde_json::{Value, json};
+
+const TABLE: &str = "rollgate-e2e";
+const TOPIC: &str = "rollgate-e2e";
+
+struct Stack {
+    config: aws_config::SdkConfig,
+    store: DynamoStore,
+    sfn: aws_sdk_sfn::Client,
+    state_machine: String,
+    queue_url: String,
+}
+
+async fn stack(name: &str) -> Stack {
+    assert_eq!(
+        std::env::var("ROLLGATE_LOCAL_STACK").as_deref(),
+        Ok("1"),
+        "the local stack is not running; run `make test`, which starts it (scripts/local-stack.sh)"
+    );
+    let config = aws().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let store = DynamoStore::new(dynamodb.clone(), TABLE);
+    if dynamodb.describe_table().table_name(TABLE).send().await.is_err() {
+        // Another test may create it at the same moment; either way it exists afterwards.
+        if let Err(e) = store.create_table().await {
+            dynamodb.describe_table().table_name(TABLE).send().await.unwrap_or_else(|_| panic!("cannot create {TABLE}: {e}"));
+        }
+    }
+    let subscription_name = format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let subscription = fixtures::topic_with_queue(&config, TOPIC, &subscription_name).await;
+    let definition = std::fs::read_to_string(rollgate_tests::repo().join("infra/statemachine/release.asl.json")).unwrap_or_default();
+    let definition = [
+        ("ChecklistValidatorFunctionArn", "checklist-validator"),
+        ("ApprovalRequestFunctionArn", "approval-request"),
+        ("TrafficSwitchFunctionArn", "traffic-switch"),
+        ("MetricGateFunctionArn", "metric-gate"),
+        ("RollbackNotifierFunctionArn", "rollback-notifier"),
+    ]
+    .iter()
+    .fold(definition, |d, (key, function)| {
+        d.replace(&format!("${{{key}}}"), &format!("arn:aws:lambda:us-east-1:123456789012:function:{function}"))
+    });
+    let sfn = aws_sdk_sfn::Client::new(&config);
+    let created = sfn
+        .create_state_machine()
+        .name(format!("rollgate-{subscription_name}"))
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/rollgate-state-machine")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateStateMachine: {e:?}"));
+    Stack { config, store, sfn, state_machine: created.state_machine_arn().to_string(), queue_url: subscription.queue_url }
+}
+
+struct Finished {
+    status: String,
+    error: Option<String>,
+    /// Names of the states entered, in order.
+    states: Vec<String>,
+    /// Lambda tasks scheduled per state name.
+    scheduled: Vec<String>,
+}
+
+async fn run(stack: &Stack, release_id: &str, input: Value, limit: Duration) -> Finished {
+    let execution = stack
+        .sfn
+        .start_execution()
+        .state_machine_arn(&stack.state_machine)
+        .name(release_id)
+        .input(input.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("StartExecution: {e:?}"));
+    let arn = execution.execution_arn().to_string();
+    let started = Instant::now();
+    let described = loop {
+        let described =
+            stack.sfn.describe_execution().execution_arn(&arn).send().await.unwrap_or_else(|e| panic!("DescribeExecution: {e:?}"));
+        if described.status().as_str() != "RUNNING" {
+            break described;
+        }
+        assert!(started.elapsed() < limit, "execution {release_id} still running after {limit:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let history = stack.sfn.get_execution_history().execution_arn(&arn).max_results(1000).send().await.unwrap_or_else(|e| panic!("{e:?}"));
+    let mut states = Vec::new();
+    let mut scheduled = Vec::new();
+    let mut current = String::new();
+    for event in history.events() {
+        if let Some(entered) = event.state_entered_event_details() {
+            current = entered.name().to_string();
+            states.push(current.clone());
+        }
+        if event.r#type().as_str().ends_with("Scheduled") {
+            scheduled.push(current.clone());
+        }
+    }
+    Finished { status: described.status().as_str().to_string(), error: described.error().map(str::to_string), states, scheduled }
+}
+
+async fn put_latency(config: &aws_config::SdkConfig, namespace: &str, version: &str, value: f64) {
+    let now = Utc::now();
+    let data: Vec<MetricDatum> = (0..15)
+        .map(|i| {
+            MetricDatum::builder()
+                .metric_name("Latency")
+                .dimensions(Dimension::builder().name("Version").value(version).build())
+                .dimensions(Dimension::builder().name("Run").value(namespace).build())
+                .timestamp(SmithyDateTime::from_millis(
+                    (now - chrono::Duration::minutes(i) - chrono::Duration::seconds(20)).timestamp_millis(),
+                ))
+                .value(value + (i % 3) as f64)
+                .build()
+        })
+        .collect();
+    aws_sdk_cloudwatch::Client::new(config)
+        .put_metric_data()
+        .namespace(namespace)
+        .set_metric_data(Some(data))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+}
+
+fn request(release_id: &str, service: &str, router: Value, namespace: &str, evidence: Value, stable: &str, version: &str) -> Value {
+    json!({
+        "release_id": release_id, "service": service, "environment": "e2e", "version": version, "stable_version": stable,
+        "author": "alice",
+        "evidence": evidence,
+        "plan": {
+            "name": format!("{service}-e2e"),
+            "checklist": { "items": [ { "id": "security-review", "require": { "kind": "attestation", "evidence": "security_review_done" } } ] },
+            "traffic": { "router": router, "steps": [ { "weight": 20, "bake": "2s" }, { "weight": 60, "bake": "2s" } ] },
+            "analysis": {
+                "interval": "2s", "window": "15m", "min_samples": 5,
+                "metrics": [ {
+                    "name": "latency", "unit": "ms",
+                    "query": {
+                        "metric": { "namespace": namespace, "name": "Latency", "stat": "Average", "dimensions": { "Run": namespace } },
+                        "canary": { "Version": "{version}" }, "baseline": { "Version": "{stable_version}" }
+                    },
+                    "must": { "below": 200 },
+                    "baseline": { "max_increase": 10 }
+                } ]
+            }
+        }
+    })
+}
+
+/// The events this release published, read from the queue subscribed to the topic.
+async fn published(stack: &Stack, service: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for _ in 0..3 {
+        for envelope in fixtures::received(&stack.config, &stack.queue_url).await {
+            let body: Value = serde_json::from_str(envelope["Message"].as_str().unwrap_or_default()).unwrap_or_default();
+            if body["service"] == service {
+                out.push((envelope["MessageAttributes"]["event"]["Value"].as_str().unwrap_or_default().to_string(), body));
+            }
+        }
+    }
+    out
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_a_healthy_canary_walks_every_step_and_is_promoted() {
+    let stack = stack("healthy").await;
+    let function = unique("checkout");
+    let (v1, v2) = fixtures::lambda_with_two_versions(&stack.config, &function).await;
+    let namespace = unique("E2E/Healthy");
+    put_latency(&stack.config, &namespace, &v2, 101.0).await;
+    put_latency(&stack.config, &namespace, &v1, 100.0).await;
+    let id = unique("rel");
+    let router = json!({ "type": "lambda_alias", "function_name": function, "alias": "live" });
+    let finished = run(
+        &stack,
+        &id,
+        request(&id, &function, router, &namespace, json!({ "security_review_done": true }), &v1, &v2),
+        Duration::from_secs(120),
+    )
+    .await;
+
+    assert_eq!(finished.status, "SUCCEEDED", "{:?} {:?}", finished.error, finished.states);
+    assert_eq!(finished.states.iter().filter(|s| *s == "SetWeight").count(), 2, "{:?}", finished.states);
+    assert!(finished.states.ends_with(&["Promote".to_string(), "Promoted".to_string()]), "{:?}", finished.states);
+    let release = stack.store.release(&id).await.ok().flatten().unwrap_or_else(|| panic!("release recorded"));
+    assert_eq!(release.status, ReleaseStatus::Promoted);
+    assert_eq!(fixtures::alias_routing(&stack.config, &function).await, (v2, vec![]));
+    assert_eq!(stack.store.lock(&function, "e2e").await.ok().flatten(), None);
+    let kinds: Vec<&str> =
+        stack.store.events(&id).await.unwrap_or_default().iter().map(|e| e.kind.name()).collect::<Vec<_>>().into_iter().collect();
+    assert!(kinds.contains(&"gate_judged") && kinds.contains(&"weight_changed"), "{kinds:?}");
+    let events: Vec<String> = published(&stack, &function).await.into_iter().map(|(e, _)| e).collect();
+    for expected in ["started", "step_advanced", "promoted"] {
+        assert!(events.iter().any(|e| e == expected), "{expected} not published: {events:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_a_bad_canary_is_rolled_back_at_the_first_step_with_the_reason() {
+    let stack = stack("bad").await;
+    let function = unique("search");
+    let (v1, v2) = fixtures::lambda_with_two_versions(&stack.config, &function).await;
+    let namespace = unique("E2E/Bad");
+    put_latency(&stack.config, &namespace, &v2, 150.0).await;
+    put_latency(&stack.config, &namespace, &v1, 100.0).await;
+    let id = unique("rel");
+    let router = json!({ "type": "lambda_alias", "function_name": function, "alias": "live" });
+    let finished = run(
+        &stack,
+        &id,
+        request(&id, &function, router, &namespace, json!({ "security_review_done": true }), &v1, &v2),
+        Duration::from_secs(120),
+    )
+    .await;
+
+    assert_eq!((finished.status.as_str(), finished.error.as_deref()), ("FAILED", Some("RolledBack")), "{:?}", finished.states);
+    assert_eq!(finished.states.iter().filter(|s| *s == "SetWeight").count(), 1, "rolled back at the first step: {:?}", finished.states);
+    let release = stack.store.release(&id).await.ok().flatten().unwrap_or_else(|| panic!("release"));
+    assert_eq!(release.status, ReleaseStatus::RolledBack);
+    let reason = release.closed_reason.unwrap_or_default();
+    assert!(reason.contains("latency") && reason.contains("above baseline"), "{reason}");
+    assert_eq!(fixtures::alias_routing(&stack.config, &function).await, (v1, vec![]), "traffic restored to the stable version");
+    assert_eq!(stack.store.lock(&function, "e2e").await.ok().flatten(), None);
+    let rolled = published(&stack, &function)
+        .await
+        .into_iter()
+        .find(|(e, _)| e == "rolled_back")
+        .unwrap_or_else(|| panic!("no rolled_back notification"));
+    assert!(rolled.1["reason"].as_str().is_some_and(|r| r.contains("latency")), "{}", rolled.1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_a_blocked_checklist_never_touches_traffic() {
+    let stack = stack("blocked").await;
+    let function = unique("ledger");
+    let (v1, v2) = fixtures::lambda_with_two_versions(&stack.config, &function).await;
+    let id = unique("rel");
+    let router = json!({ "type": "lambda_alias", "function_name": function, "alias": "live" });
+    let finished = run(&stack, &id, request(&id, &function, router, "E2E/Unused", json!({}), &v1, &v2), Duration::from_secs(60)).await;
+
+    assert_eq!((finished.status.as_str(), finished.error.as_deref()), ("FAILED", Some("ChecklistBlocked")), "{:?}", finished.states);
+    assert!(!finished.states.iter().any(|s| s == "SetWeight"), "{:?}", finished.states);
+    let release = stack.store.release(&id).await.ok().flatten().unwrap_or_else(|| panic!("release"));
+    assert_eq!(release.status, ReleaseStatus::Blocked);
+    assert!(!stack.store.events(&id).await.unwrap_or_default().iter().any(|e| matches!(e.kind, EventKind::WeightChanged(_))));
+    assert_eq!(fixtures::alias_routing(&stack.config, &function).await, (v1, vec![]), "the alias was never touched");
+    assert_eq!(stack.store.lock(&function, "e2e").await.ok().flatten(), None);
+    assert!(published(&stack, &function).await.iter().any(|(e, _)| e == "blocked"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_a_failing_task_is_retried_then_caught_and_the_release_ends_rolled_back() {
+    let stack = stack("retried").await;
+    // The mesh refuses every weight above 0: SetWeight fails (Transient) on every attempt, the
+    // state machine retries it, then catches it; restoring 0% works.
+    let server = WebhookServer::start("e2e-signing-key", Behaviour { fail_above: Some(0), ..Behaviour::default() }).await;
+    let service = unique("orders");
+    let id = unique("rel");
+    let router = json!({ "type": "webhook", "url": server.url, "secret_env": "ROLLGATE_E2E_WEBHOOK_KEY", "timeout": "2s" });
+    let finished = run(
+        &stack,
+        &id,
+        request(&id, &service, router, "E2E/Unused", json!({ "security_review_done": true }), "41", "42"),
+        Duration::from_secs(240),
+    )
+    .await;
+
+    assert_eq!((finished.status.as_str(), finished.error.as_deref()), ("FAILED", Some("RolledBack")), "{:?}", finished.states);
+    let attempts = finished.scheduled.iter().filter(|s| *s == "SetWeight").count();
+    assert!(attempts >= 2, "SetWeight was retried: {attempts} attempt(s), {:?}", finished.scheduled);
+    assert!(finished.states.contains(&"RollBack".to_string()));
+    let release = stack.store.release(&id).await.ok().flatten().unwrap_or_else(|| panic!("release"));
+    assert_eq!(release.status, ReleaseStatus::RolledBack);
+    assert!(release.closed_reason.as_deref().is_some_and(|r| r.contains("Transient")), "{:?}", release.closed_reason);
+    assert_eq!(stack.store.lock(&service, "e2e").await.ok().flatten(), None, "the lock is released");
+    assert_eq!(server.seen(|s| s.weight), 0, "the mesh ends at 0% on the new version");
+}
