@@ -48,6 +48,77 @@ enum Command {
         #[arg(long, value_parser = ["promoted", "rolled_back", "blocked"])]
         expect: Option<String>,
     },
+    /// Start a release: the plan and its evidence go to the release state machine.
+    Start {
+        plan: PathBuf,
+        /// Evidence file: `{author, evidence: {...}, overrides: [...]}`.
+        #[arg(long, short)]
+        evidence: Option<PathBuf>,
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        environment: String,
+        /// The new version.
+        #[arg(long)]
+        version: String,
+        /// The version serving now, which a rollback restores.
+        #[arg(long)]
+        stable_version: String,
+        /// Chosen id (an execution name); generated when absent.
+        #[arg(long)]
+        release_id: Option<String>,
+        #[arg(long, env = "ROLLGATE_STATE_MACHINE_ARN")]
+        state_machine: String,
+    },
+    /// Where a release stands: step, weights, last verdict.
+    Status {
+        release_id: String,
+        /// Refresh until the release ends.
+        #[arg(long)]
+        watch: bool,
+        #[arg(long, env = "ROLLGATE_TABLE")]
+        table: String,
+    },
+    /// Approve a release's pending Go/No-Go.
+    Approve {
+        release_id: String,
+        /// Your identity (as listed in the plan's approvers).
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        comment: Option<String>,
+        #[arg(long, env = "ROLLGATE_TABLE")]
+        table: String,
+    },
+    /// Reject a release's pending Go/No-Go; the release rolls back.
+    Reject {
+        release_id: String,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        comment: Option<String>,
+        #[arg(long, env = "ROLLGATE_TABLE")]
+        table: String,
+    },
+    /// Roll a release back now.
+    Abort {
+        release_id: String,
+        #[arg(long)]
+        by: String,
+        #[arg(long, default_value = "aborted by hand")]
+        reason: String,
+        #[arg(long, env = "ROLLGATE_TABLE")]
+        table: String,
+        /// Stop the release's execution too.
+        #[arg(long, env = "ROLLGATE_STATE_MACHINE_ARN")]
+        state_machine: Option<String>,
+    },
+    /// The audit trail of a release: every verdict, weight change, approval and notification.
+    History {
+        release_id: String,
+        #[arg(long, env = "ROLLGATE_TABLE")]
+        table: String,
+    },
     /// Print the JSON Schema of plan files (for editors).
     Schema,
 }
@@ -64,6 +135,38 @@ fn main() -> ExitCode {
             expect: expect.as_deref(),
             json: cli.json,
         }),
+        Command::Start { plan, evidence, service, environment, version, stable_version, release_id, state_machine } => {
+            commands::release::start(commands::release::StartArgs {
+                plan: &plan,
+                evidence: evidence.as_deref(),
+                service: &service,
+                environment: &environment,
+                version: &version,
+                stable_version: &stable_version,
+                release_id: release_id.as_deref(),
+                state_machine: &state_machine,
+                json: cli.json,
+            })
+        }
+        Command::Status { release_id, watch, table } => {
+            commands::release::status(commands::release::Target { table: &table, json: cli.json }, &release_id, watch)
+        }
+        Command::Approve { release_id, by, comment, table } => {
+            commands::release::decide(commands::release::Target { table: &table, json: cli.json }, &release_id, &by, true, comment)
+        }
+        Command::Reject { release_id, by, comment, table } => {
+            commands::release::decide(commands::release::Target { table: &table, json: cli.json }, &release_id, &by, false, comment)
+        }
+        Command::Abort { release_id, by, reason, table, state_machine } => commands::release::abort(
+            commands::release::Target { table: &table, json: cli.json },
+            &release_id,
+            &by,
+            &reason,
+            state_machine.as_deref(),
+        ),
+        Command::History { release_id, table } => {
+            commands::release::history(commands::release::Target { table: &table, json: cli.json }, &release_id)
+        }
         Command::Schema => commands::schema(),
     };
     match result {

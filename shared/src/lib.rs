@@ -15,6 +15,7 @@ pub mod plan;
 pub use duration::HumanDuration;
 pub mod adapters;
 pub mod admission;
+pub mod approval;
 pub mod decision;
 pub mod gate;
 pub mod gate_check;

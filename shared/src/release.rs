@@ -139,6 +139,14 @@ pub enum EventKind {
     Decided(Decision),
     /// Traffic moved, with before and after.
     WeightChanged(WeightChange),
+    /// A person decided on a pending approval.
+    ApprovalDecided {
+        approval: String,
+        by: String,
+        approved: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
     /// A Go/No-Go approval is pending; the task token resumes the execution.
     ApprovalRequested {
         approval: String,
@@ -169,6 +177,38 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// One line for people (`rollgate history`).
+    pub fn summary(&self) -> String {
+        match self {
+            EventKind::Admitted { version, plan_name, lease_until, .. } => {
+                format!("admitted {version} under plan `{plan_name}`, lock until {}", lease_until.format("%H:%M"))
+            }
+            EventKind::ChecklistJudged(v) => format!("checklist {:?}: {}", v.verdict, v.summary),
+            EventKind::GateJudged { step, verdict } => format!("step {} check {:?}: {}", step + 1, verdict.outcome, verdict.summary),
+            EventKind::Decided(d) => format!("decision {:?}: {}", d.action, d.reason),
+            EventKind::WeightChanged(c) => {
+                format!("traffic {}% → {}% (read back {}%){}", c.before, c.after, c.verified, if c.dry_run { " [dry run]" } else { "" })
+            }
+            EventKind::ApprovalRequested { approval, approvers, quorum, expires_at, .. } => {
+                format!(
+                    "approval `{approval}` requested from {} (quorum {quorum}), expires {}",
+                    approvers.join(", "),
+                    expires_at.format("%Y-%m-%d %H:%M")
+                )
+            }
+            EventKind::ApprovalDecided { approval, by, approved, comment } => format!(
+                "approval `{approval}` {} by {by}{}",
+                if *approved { "granted" } else { "REJECTED" },
+                comment.as_ref().map(|c| format!(": {c}")).unwrap_or_default()
+            ),
+            EventKind::RolledBack(r) => format!("rolled back in {}s: {}", r.time_to_restore_secs, r.reason),
+            EventKind::RollbackFailed { error, .. } => format!("ROLLBACK FAILED: {error}"),
+            EventKind::Notified { event } => format!("notified: {event}"),
+            EventKind::NotificationFailed { event, error } => format!("notification {event} FAILED: {error}"),
+            EventKind::Closed { status, reason } => format!("closed {}: {reason}", status.as_str()),
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             EventKind::Admitted { .. } => "admitted",
@@ -177,6 +217,7 @@ impl EventKind {
             EventKind::Decided(_) => "decided",
             EventKind::WeightChanged(_) => "weight_changed",
             EventKind::ApprovalRequested { .. } => "approval_requested",
+            EventKind::ApprovalDecided { .. } => "approval_decided",
             EventKind::RolledBack(_) => "rolled_back",
             EventKind::RollbackFailed { .. } => "rollback_failed",
             EventKind::Notified { .. } => "notified",

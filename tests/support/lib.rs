@@ -62,4 +62,5 @@ pub fn read_json(path: &Path) -> serde_json::Value {
 
 pub mod contract;
 pub mod fixtures;
+pub mod local_stack;
 pub mod webhook_server;

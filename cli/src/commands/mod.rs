@@ -1,6 +1,7 @@
 //! One function per subcommand; each returns the process exit code.
 
 pub mod check;
+pub mod release;
 pub mod simulate;
 mod validate;
 

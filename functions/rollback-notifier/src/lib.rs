@@ -5,6 +5,7 @@
 use chrono::Utc;
 use lambda_runtime::Diagnostic;
 use rollgate::ports::{Notifier, ReleaseStore, TrafficRouter};
+use rollgate::release::EventKind;
 use rollgate::rollback::{self, RestorePolicy, RollbackError};
 use serde::{Deserialize, Serialize};
 
@@ -13,8 +14,9 @@ use serde::{Deserialize, Serialize};
 pub struct CaughtError {
     #[serde(rename = "Error", default)]
     pub error: String,
+    /// Absent or null at times (a task failure without a cause).
     #[serde(rename = "Cause", default)]
-    pub cause: String,
+    pub cause: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -33,10 +35,11 @@ impl RollbackRequest {
             (Some(reason), _) => reason.clone(),
             (None, Some(caught)) => {
                 // A Lambda error's Cause is JSON with errorMessage; show that, briefly.
-                let message = serde_json::from_str::<serde_json::Value>(&caught.cause)
+                let cause = caught.cause.clone().unwrap_or_default();
+                let message = serde_json::from_str::<serde_json::Value>(&cause)
                     .ok()
                     .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_string))
-                    .unwrap_or_else(|| caught.cause.clone());
+                    .unwrap_or(cause);
                 let mut text = match caught.error.as_str() {
                     "States.Timeout" => format!("the approval expired without a decision (an expired approval is a rejection): {message}"),
                     "ApprovalRejected" => format!("the approval was rejected: {message}"),
@@ -107,6 +110,21 @@ impl From<RollbackError> for RollbackFunctionError {
     }
 }
 
+/// A rejected approval is explained by the decision in the audit trail (who, and why).
+async fn rejection(store: &dyn ReleaseStore, request: &RollbackRequest) -> Option<String> {
+    if request.reason.is_some() || request.error.as_ref().is_none_or(|e| e.error != "ApprovalRejected") {
+        return None;
+    }
+    let events = store.events(&request.release_id).await.ok()?;
+    events.iter().rev().find_map(|e| match &e.kind {
+        EventKind::ApprovalDecided { approval, by, approved: false, comment } => Some(format!(
+            "the approval `{approval}` was rejected by {by}{}",
+            comment.as_ref().map(|c| format!(": {c}")).unwrap_or_default()
+        )),
+        _ => None,
+    })
+}
+
 pub async fn handler(
     event: serde_json::Value,
     store: &dyn ReleaseStore,
@@ -118,7 +136,10 @@ pub async fn handler(
         let path = e.path().to_string();
         RollbackFunctionError::InvalidRequest(format!("rollback request {path}: {}; send {{\"release_id\", \"reason\"}}", e.into_inner()))
     })?;
-    let reason = request.reason();
+    let reason = match rejection(store, &request).await {
+        Some(decided) => decided,
+        None => request.reason(),
+    };
     let outcome = rollback::roll_back(store, router, notifier, &request.release_id, &reason, policy, Utc::now).await?;
     tracing::warn!(release = %outcome.release.id, reason = %reason, notified = outcome.notified, "rolled back");
     Ok(RollbackOutput {

@@ -1,0 +1,151 @@
+//! `rollgate start | status | approve | reject | abort | history` against the local stack, through
+//! the real binary. `make test` starts the stack.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use rollgate::ports::ReleaseStore;
+use rollgate_tests::local_stack::{Stack, TABLE, stack};
+use serde_json::Value;
+
+fn rollgate(stack: &Stack, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rollgate"))
+        .args(args)
+        .env("ROLLGATE_TABLE", TABLE)
+        .env("ROLLGATE_STATE_MACHINE_ARN", &stack.state_machine)
+        .output()
+        .unwrap_or_else(|e| panic!("rollgate: {e}"))
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "rollgate failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+fn plan_file(name: &str, body: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("{name}-{}.yaml", std::process::id()));
+    std::fs::write(&path, body).unwrap_or_else(|e| panic!("{e}"));
+    path
+}
+
+fn wait_for_status(stack: &Stack, id: &str, wanted: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let output = rollgate(stack, &["--json", "status", id]);
+        // Right after `start` the execution may not have admitted the release yet.
+        let status: Value = if output.status.success() { serde_json::from_slice(&output.stdout).unwrap_or_default() } else { Value::Null };
+        if status["status"] == wanted {
+            return status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(90), "release {id} never reached {wanted}: {status}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+const APPROVAL_PLAN: &str = r#"
+name: cli-approval
+traffic:
+  router: { type: dry_run }
+  steps:
+    - { weight: 10, bake: 2s, approval: go-no-go }
+    - { weight: 100, bake: 2s }
+approvals:
+  - { id: go-no-go, approvers: [bob, carol], quorum: 2, timeout: 10m }
+"#;
+
+fn start(stack: &Stack, plan: &std::path::Path, service: &str, id: &str) -> String {
+    ok(rollgate(
+        stack,
+        &[
+            "start",
+            plan.to_str().unwrap_or_default(),
+            "--service",
+            service,
+            "--environment",
+            "e2e",
+            "--version",
+            "42",
+            "--stable-version",
+            "41",
+            "--release-id",
+            id,
+        ],
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_a_release_is_approved_by_quorum_and_promoted() {
+    let stack = stack("cli-approve").await;
+    let plan = plan_file("approval", APPROVAL_PLAN);
+    let (service, id) = (unique("billing"), unique("rel"));
+    assert!(start(&stack, &plan, &service, &id).contains(&format!("started release {id}")));
+    wait_for_status(&stack, &id, "awaiting_approval");
+    let text = ok(rollgate(&stack, &["status", &id]));
+    assert!(text.contains("waiting: approval `go-no-go` requested from bob, carol (quorum 2)"), "{text}");
+
+    let stranger = rollgate(&stack, &["approve", &id, "--by", "mallory"]);
+    assert!(!stranger.status.success());
+    assert!(String::from_utf8_lossy(&stranger.stderr).contains("mallory is not an approver of `go-no-go`; approvers: bob, carol"));
+    assert!(ok(rollgate(&stack, &["approve", &id, "--by", "bob"])).contains("1 of 2 approvals"));
+    assert!(ok(rollgate(&stack, &["approve", &id, "--by", "carol", "--comment", "metrics look good"])).contains("approved by bob, carol"));
+
+    wait_for_status(&stack, &id, "promoted");
+    let history = ok(rollgate(&stack, &["history", &id]));
+    for line in ["approval `go-no-go` granted by bob", "approval `go-no-go` granted by carol: metrics look good", "closed promoted"] {
+        assert!(history.contains(line), "history lacks `{line}`:\n{history}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_a_rejected_release_rolls_back_with_the_reason() {
+    let stack = stack("cli-reject").await;
+    let plan = plan_file("reject", APPROVAL_PLAN);
+    let (service, id) = (unique("billing"), unique("rel"));
+    start(&stack, &plan, &service, &id);
+    wait_for_status(&stack, &id, "awaiting_approval");
+    assert!(ok(rollgate(&stack, &["reject", &id, "--by", "carol", "--comment", "freeze for the board demo"])).contains("rolls back"));
+    let status = wait_for_status(&stack, &id, "rolled_back");
+    let reason = status["closed_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("the approval `go-no-go` was rejected by carol: freeze for the board demo"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_abort_rolls_back_now_and_stops_the_execution() {
+    let stack = stack("cli-abort").await;
+    let plan = plan_file(
+        "abort",
+        "name: cli-abort\ntraffic:\n  router: { type: dry_run }\n  steps: [{ weight: 25, bake: 1h }, { weight: 100, bake: 1h }]\n",
+    );
+    let (service, id) = (unique("search"), unique("rel"));
+    start(&stack, &plan, &service, &id);
+    let progressing = wait_for_status(&stack, &id, "progressing");
+    let started = Instant::now();
+    while progressing["canary_weight"] != 25 {
+        let now: Value = serde_json::from_str(&ok(rollgate(&stack, &["--json", "status", &id]))).unwrap_or_default();
+        if now["canary_weight"] == 25 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{now}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        ok(rollgate(&stack, &["abort", &id, "--by", "ops", "--reason", "customer reports"]))
+            .contains("rolled back: aborted by ops: customer reports")
+    );
+    let status = wait_for_status(&stack, &id, "rolled_back");
+    assert_eq!(status["canary_weight"], 0);
+    let execution = format!("{}:{id}", stack.state_machine.replacen(":stateMachine:", ":execution:", 1));
+    let described = stack.sfn.describe_execution().execution_arn(execution).send().await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(described.status().as_str(), "ABORTED");
+    assert_eq!(stack.store.lock(&service, "e2e").await.ok().flatten(), None);
+}

@@ -1,0 +1,58 @@
+//! The local stack's shared pieces for end-to-end tests: the table and topic the functions under
+//! `cargo lambda watch` use, a queue on the topic, and a state machine from infra/.
+
+use rollgate::adapters::dynamodb::DynamoStore;
+
+use crate::{aws, fixtures};
+
+pub const TABLE: &str = "rollgate-e2e";
+pub const TOPIC: &str = "rollgate-e2e";
+
+pub struct Stack {
+    pub config: aws_config::SdkConfig,
+    pub store: DynamoStore,
+    pub sfn: aws_sdk_sfn::Client,
+    pub state_machine: String,
+    pub queue_url: String,
+}
+
+pub async fn stack(name: &str) -> Stack {
+    assert_eq!(
+        std::env::var("ROLLGATE_LOCAL_STACK").as_deref(),
+        Ok("1"),
+        "the local stack is not running; run `make test`, which starts it (scripts/local-stack.sh)"
+    );
+    let config = aws().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let store = DynamoStore::new(dynamodb.clone(), TABLE);
+    if dynamodb.describe_table().table_name(TABLE).send().await.is_err() {
+        // Another test may create it at the same moment; either way it exists afterwards.
+        if let Err(e) = store.create_table().await {
+            dynamodb.describe_table().table_name(TABLE).send().await.unwrap_or_else(|_| panic!("cannot create {TABLE}: {e}"));
+        }
+    }
+    let subscription_name = format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let subscription = fixtures::topic_with_queue(&config, TOPIC, &subscription_name).await;
+    let definition = std::fs::read_to_string(crate::repo().join("infra/statemachine/release.asl.json")).unwrap_or_default();
+    let definition = [
+        ("ChecklistValidatorFunctionArn", "checklist-validator"),
+        ("ApprovalRequestFunctionArn", "approval-request"),
+        ("TrafficSwitchFunctionArn", "traffic-switch"),
+        ("MetricGateFunctionArn", "metric-gate"),
+        ("RollbackNotifierFunctionArn", "rollback-notifier"),
+    ]
+    .iter()
+    .fold(definition, |d, (key, function)| {
+        d.replace(&format!("${{{key}}}"), &format!("arn:aws:lambda:us-east-1:123456789012:function:{function}"))
+    });
+    let sfn = aws_sdk_sfn::Client::new(&config);
+    let created = sfn
+        .create_state_machine()
+        .name(format!("rollgate-{subscription_name}"))
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/rollgate-state-machine")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateStateMachine: {e:?}"));
+    Stack { config, store, sfn, state_machine: created.state_machine_arn().to_string(), queue_url: subscription.queue_url }
+}
