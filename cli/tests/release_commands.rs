@@ -35,15 +35,19 @@ fn plan_file(name: &str, body: &str) -> PathBuf {
 }
 
 fn wait_for_status(stack: &Stack, id: &str, wanted: &str) -> Value {
+    wait_until(stack, id, wanted, |status| status["status"] == wanted)
+}
+
+fn wait_until(stack: &Stack, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     let started = Instant::now();
     loop {
         let output = rollgate(stack, &["--json", "status", id]);
         // Right after `start` the execution may not have admitted the release yet.
         let status: Value = if output.status.success() { serde_json::from_slice(&output.stdout).unwrap_or_default() } else { Value::Null };
-        if status["status"] == wanted {
+        if done(&status) {
             return status;
         }
-        assert!(started.elapsed() < Duration::from_secs(90), "release {id} never reached {wanted}: {status}");
+        assert!(started.elapsed() < Duration::from_secs(90), "release {id} never reached {what}: {status}");
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -128,16 +132,7 @@ async fn e2e_abort_rolls_back_now_and_stops_the_execution() {
     );
     let (service, id) = (unique("search"), unique("rel"));
     start(&stack, &plan, &service, &id);
-    let progressing = wait_for_status(&stack, &id, "progressing");
-    let started = Instant::now();
-    while progressing["canary_weight"] != 25 {
-        let now: Value = serde_json::from_str(&ok(rollgate(&stack, &["--json", "status", &id]))).unwrap_or_default();
-        if now["canary_weight"] == 25 {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "{now}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    wait_until(&stack, &id, "25% on the first step", |status| status["status"] == "progressing" && status["canary_weight"] == 25);
     assert!(
         ok(rollgate(&stack, &["abort", &id, "--by", "ops", "--reason", "customer reports"]))
             .contains("rolled back: aborted by ops: customer reports")

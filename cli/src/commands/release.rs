@@ -133,10 +133,9 @@ fn describe(release: &Release, events: &[ReleaseEvent]) -> String {
             }
         }
     }
-    if let Some(e) = events.iter().rev().find(|e| matches!(e.kind, EventKind::ApprovalRequested { .. })) {
-        if release.status == rollgate::release::ReleaseStatus::AwaitingApproval {
-            out.push_str(&format!("\n  waiting: {}", e.kind.summary()));
-        }
+    let waiting = release.status == rollgate::release::ReleaseStatus::AwaitingApproval;
+    if let Some(e) = events.iter().rev().find(|e| matches!(e.kind, EventKind::ApprovalRequested { .. })).filter(|_| waiting) {
+        out.push_str(&format!("\n  waiting: {}", e.kind.summary()));
     }
     if let Some(reason) = &release.closed_reason {
         out.push_str(&format!("\n  {reason}"));
