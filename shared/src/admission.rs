@@ -144,6 +144,26 @@ pub async fn close(
     Ok(())
 }
 
+/// Renews the release's lock for another lease; `LockLost` if another release took it over.
+/// Every step that touches a release's traffic or state keeps its lock this way.
+pub async fn renew_lock(store: &dyn ReleaseStore, release: &Release, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let lease = Lease {
+        service: release.service.clone(),
+        environment: release.environment.clone(),
+        holder: release.id.clone(),
+        acquired_at: now,
+        expires_at: now + release.plan.lock_lease().chrono(),
+    };
+    store.acquire_lock(&lease, now).await.map_err(|e| match e {
+        StoreError::LockHeld { .. } => StoreError::LockLost {
+            service: release.service.clone(),
+            environment: release.environment.clone(),
+            release_id: release.id.clone(),
+        },
+        other => other,
+    })
+}
+
 pub async fn record(store: &dyn ReleaseStore, release_id: &str, at: DateTime<Utc>, kind: EventKind) -> Result<ReleaseEvent, StoreError> {
     record_as(store, ACTOR, release_id, at, kind).await
 }

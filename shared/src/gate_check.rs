@@ -2,12 +2,12 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::admission::record_as;
+use crate::admission::{record_as, renew_lock};
 use crate::decision::{Decision, StepProgress, decide};
 use crate::gate::{GateVerdict, judge};
 use crate::metric_query::{QueryContext, observe};
 use crate::ports::{MetricError, MetricSource, ReleaseStore, StoreError};
-use crate::release::{EventKind, Lease, Release};
+use crate::release::{EventKind, Release};
 
 /// Who writes these events in the audit trail.
 pub const ACTOR: &str = "metric-gate";
@@ -43,21 +43,7 @@ pub async fn run(store: &dyn ReleaseStore, metrics: &dyn MetricSource, id: &str,
         return Err(CheckError::NoStep(id.to_string()));
     };
     // Checking is touching: keep the lease, and stop if another release took it over.
-    let lease = Lease {
-        service: release.service.clone(),
-        environment: release.environment.clone(),
-        holder: release.id.clone(),
-        acquired_at: now,
-        expires_at: now + release.plan.lock_lease().chrono(),
-    };
-    store.acquire_lock(&lease, now).await.map_err(|e| match e {
-        StoreError::LockHeld { .. } => CheckError::Store(StoreError::LockLost {
-            service: release.service.clone(),
-            environment: release.environment.clone(),
-            release_id: release.id.clone(),
-        }),
-        other => CheckError::Store(other),
-    })?;
+    renew_lock(store, &release, now).await?;
 
     let verdict = match &release.plan.analysis {
         None => None,

@@ -5,11 +5,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::admission::{close, record_as};
+use crate::admission::{close, record_as, renew_lock};
 use crate::plan::RouterSpec;
 use crate::ports::ReleaseStore;
 use crate::ports::{RouterError, StoreError, TrafficRouter};
-use crate::release::{EventKind, Lease, Release, ReleaseStatus};
+use crate::release::{EventKind, Release, ReleaseStatus};
 
 /// Who writes these events in the audit trail.
 pub const ACTOR: &str = "traffic-switch";
@@ -176,24 +176,6 @@ pub async fn switch(
         close(store, &mut release, ReleaseStatus::Promoted, &reason, now).await?;
     }
     Ok(SwitchOutcome { release, change, weight })
-}
-
-async fn renew_lock(store: &dyn ReleaseStore, release: &Release, now: DateTime<Utc>) -> Result<(), StoreError> {
-    let lease = Lease {
-        service: release.service.clone(),
-        environment: release.environment.clone(),
-        holder: release.id.clone(),
-        acquired_at: now,
-        expires_at: now + release.plan.lock_lease().chrono(),
-    };
-    store.acquire_lock(&lease, now).await.map_err(|e| match e {
-        StoreError::LockHeld { .. } => StoreError::LockLost {
-            service: release.service.clone(),
-            environment: release.environment.clone(),
-            release_id: release.id.clone(),
-        },
-        other => other,
-    })
 }
 
 /// Claims the route at its stored version, moves the router, reads it back. Returns `None` when
