@@ -4,6 +4,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 fn repo() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
@@ -77,4 +79,24 @@ fn expect_fails_when_the_outcome_differs() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("expected the simulation to end promoted, it ended rolled_back"));
+}
+
+#[test]
+fn recorded_datapoints_replay_an_incident() {
+    let (sim, elapsed) = simulate("greenlang-production-deploy", "greenlang-production-deploy.incident-replay", None);
+    assert_eq!(sim["outcome"], "rolled_back", "{sim:#}");
+    // The incident starts at 09:48, during the 50% step (index 2), and the plan catches it there.
+    assert_eq!(sim["final_step"], 2, "{}", sim["reason"]);
+    assert!(sim["reason"].as_str().is_some_and(|r| r.contains("error_rate")), "{}", sim["reason"]);
+    // Before the incident the replayed checks pass on the recorded values.
+    let checks: Vec<&Value> = sim["timeline"].as_array().into_iter().flatten().filter(|e| e["kind"] == "check").collect();
+    let first = checks
+        .first()
+        .and_then(|c| c["metrics"].as_array())
+        .and_then(|m| m.iter().find(|m| m["metric"] == "error_rate"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(first["outcome"], "pass", "{first}");
+    assert!(first["canary"].as_f64().is_some_and(|v| (0.2..0.4).contains(&v)), "{first}");
+    assert!(elapsed < Duration::from_secs(1));
 }
