@@ -4,8 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_cloudwatch::primitives::DateTime as SmithyDateTime;
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use chrono::Utc;
 use rollgate::ports::ReleaseStore;
 use rollgate::release::{EventKind, ReleaseStatus};
@@ -61,27 +59,22 @@ async fn run(stack: &Stack, release_id: &str, input: Value, limit: Duration) -> 
 }
 
 async fn put_latency(config: &aws_config::SdkConfig, namespace: &str, version: &str, value: f64) {
-    let now = Utc::now();
-    let data: Vec<MetricDatum> = (0..15)
-        .map(|i| {
-            MetricDatum::builder()
-                .metric_name("Latency")
-                .dimensions(Dimension::builder().name("Version").value(version).build())
-                .dimensions(Dimension::builder().name("Run").value(namespace).build())
-                .timestamp(SmithyDateTime::from_millis(
-                    (now - chrono::Duration::minutes(i) - chrono::Duration::seconds(20)).timestamp_millis(),
-                ))
-                .value(value + (i % 3) as f64)
-                .build()
-        })
-        .collect();
-    aws_sdk_cloudwatch::Client::new(config)
-        .put_metric_data()
-        .namespace(namespace)
-        .set_metric_data(Some(data))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    fixtures::put_latency(config, namespace, &[("Version", version), ("Run", namespace)], Utc::now(), |i| value + (i % 3) as f64).await;
+}
+
+/// A canary release of a Lambda alias whose new version answers in `canary_ms` (the stable one in
+/// 100 ms), run to its end.
+async fn canary_release(stack: &Stack, prefix: &str, canary_ms: f64) -> (String, String, String, String, Finished) {
+    let function = unique(prefix);
+    let (v1, v2) = fixtures::lambda_with_two_versions(&stack.config, &function).await;
+    let namespace = unique("E2E/Canary");
+    put_latency(&stack.config, &namespace, &v2, canary_ms).await;
+    put_latency(&stack.config, &namespace, &v1, 100.0).await;
+    let id = unique("rel");
+    let router = json!({ "type": "lambda_alias", "function_name": function, "alias": "live" });
+    let input = request(&id, &function, router, &namespace, json!({ "security_review_done": true }), &v1, &v2);
+    let finished = run(stack, &id, input, Duration::from_secs(120)).await;
+    (function, v1, v2, id, finished)
 }
 
 fn request(release_id: &str, service: &str, router: Value, namespace: &str, evidence: Value, stable: &str, version: &str) -> Value {
@@ -130,20 +123,7 @@ fn unique(prefix: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn e2e_a_healthy_canary_walks_every_step_and_is_promoted() {
     let stack = stack("healthy").await;
-    let function = unique("checkout");
-    let (v1, v2) = fixtures::lambda_with_two_versions(&stack.config, &function).await;
-    let namespace = unique("E2E/Healthy");
-    put_latency(&stack.config, &namespace, &v2, 101.0).await;
-    put_latency(&stack.config, &namespace, &v1, 100.0).await;
-    let id = unique("rel");
-    let router = json!({ "type": "lambda_alias", "function_name": function, "alias": "live" });
-    let finished = run(
-        &stack,
-        &id,
-        request(&id, &function, router, &namespace, json!({ "security_review_done": true }), &v1, &v2),
-        Duration::from_secs(120),
-    )
-    .await;
+    let (function, _, v2, id, finished) = canary_release(&stack, "checkout", 101.0).await;
 
     assert_eq!(finished.status, "SUCCEEDED", "{:?} {:?}", finished.error, finished.states);
     assert_eq!(finished.states.iter().filter(|s| *s == "SetWeight").count(), 2, "{:?}", finished.states);
@@ -164,20 +144,7 @@ async fn e2e_a_healthy_canary_walks_every_step_and_is_promoted() {
 #[tokio::test(flavor = "multi_thread")]
 async fn e2e_a_bad_canary_is_rolled_back_at_the_first_step_with_the_reason() {
     let stack = stack("bad").await;
-    let function = unique("search");
-    let (v1, v2) = fixtures::lambda_with_two_versions(&stack.config, &function).await;
-    let namespace = unique("E2E/Bad");
-    put_latency(&stack.config, &namespace, &v2, 150.0).await;
-    put_latency(&stack.config, &namespace, &v1, 100.0).await;
-    let id = unique("rel");
-    let router = json!({ "type": "lambda_alias", "function_name": function, "alias": "live" });
-    let finished = run(
-        &stack,
-        &id,
-        request(&id, &function, router, &namespace, json!({ "security_review_done": true }), &v1, &v2),
-        Duration::from_secs(120),
-    )
-    .await;
+    let (function, v1, _, id, finished) = canary_release(&stack, "search", 150.0).await;
 
     assert_eq!((finished.status.as_str(), finished.error.as_deref()), ("FAILED", Some("RolledBack")), "{:?}", finished.states);
     assert_eq!(finished.states.iter().filter(|s| *s == "SetWeight").count(), 1, "rolled back at the first step: {:?}", finished.states);

@@ -1,7 +1,5 @@
 //! The metric-gate handler against DynamoDB and CloudWatch on the test endpoint.
 
-use aws_sdk_cloudwatch::primitives::DateTime as SmithyDateTime;
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use chrono::{Duration, DurationRound, Utc};
 use metric_gate::{GateError, handler};
 use rollgate::adapters::cloudwatch::CloudWatchSource;
@@ -10,30 +8,10 @@ use rollgate::decision::Action;
 use rollgate::gate::GateOutcome;
 use rollgate::ports::ReleaseStore;
 use rollgate::release::{EventKind, ReleaseRequest};
-use rollgate_tests::{TestTable, aws, read_json, repo};
+use rollgate_tests::{TestTable, aws, fixtures, read_json, repo};
 
-async fn put_latency(client: &aws_sdk_cloudwatch::Client, namespace: &str, version: &str, value: f64) {
-    let now = Utc::now();
-    let data: Vec<MetricDatum> = (0..15)
-        .map(|i| {
-            MetricDatum::builder()
-                .metric_name("Latency")
-                .dimensions(Dimension::builder().name("Version").value(version).build())
-                // moto drops the namespace filter when a query has dimensions; a per-run
-                // dimension keeps the tests from reading each other's data.
-                .dimensions(Dimension::builder().name("Run").value(namespace).build())
-                .timestamp(SmithyDateTime::from_millis((now - Duration::minutes(i) - Duration::seconds(20)).timestamp_millis()))
-                .value(value + (i % 3) as f64)
-                .build()
-        })
-        .collect();
-    client
-        .put_metric_data()
-        .namespace(namespace)
-        .set_metric_data(Some(data))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutMetricData: {e:?}"));
+async fn put_latency(config: &aws_config::SdkConfig, namespace: &str, version: &str, value: f64) {
+    fixtures::put_latency(config, namespace, &[("Version", version), ("Run", namespace)], Utc::now(), |i| value + (i % 3) as f64).await;
 }
 
 /// Admits a release whose plan reads `namespace`, and puts it 20 minutes into its first step.
@@ -76,10 +54,11 @@ async fn release_with_id_at_first_step(store: &dyn ReleaseStore, release_id: Opt
 #[tokio::test]
 async fn healthy_canary_advances_and_the_check_is_recorded() {
     let table = TestTable::create().await;
-    let cloudwatch = aws_sdk_cloudwatch::Client::new(&aws().await);
+    let config = aws().await;
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
     let namespace = format!("RollgateTest/{}", uuid::Uuid::new_v4().simple());
-    put_latency(&cloudwatch, &namespace, "42", 101.0).await;
-    put_latency(&cloudwatch, &namespace, "41", 100.0).await;
+    put_latency(&config, &namespace, "42", 101.0).await;
+    put_latency(&config, &namespace, "41", 100.0).await;
     // The sample event in events/metric-gate/ names the release it checks.
     let event = read_json(&repo().join("events/metric-gate/check.json"));
     let id = release_with_id_at_first_step(&table.store, event["release_id"].as_str(), "checkout-api", &namespace).await;
@@ -106,10 +85,11 @@ async fn healthy_canary_advances_and_the_check_is_recorded() {
 #[tokio::test]
 async fn a_regressed_canary_is_rolled_back_with_the_reason() {
     let table = TestTable::create().await;
-    let cloudwatch = aws_sdk_cloudwatch::Client::new(&aws().await);
+    let config = aws().await;
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
     let namespace = format!("RollgateTest/{}", uuid::Uuid::new_v4().simple());
-    put_latency(&cloudwatch, &namespace, "42", 130.0).await;
-    put_latency(&cloudwatch, &namespace, "41", 100.0).await;
+    put_latency(&config, &namespace, "42", 130.0).await;
+    put_latency(&config, &namespace, "41", 100.0).await;
     let id = release_at_first_step(&table.store, "search-api", &namespace).await;
     let out = handler(serde_json::json!({ "release_id": id }), &table.store, &CloudWatchSource::new(cloudwatch))
         .await
@@ -122,7 +102,8 @@ async fn a_regressed_canary_is_rolled_back_with_the_reason() {
 #[tokio::test]
 async fn missing_metrics_are_inconclusive_never_a_pass() {
     let table = TestTable::create().await;
-    let cloudwatch = aws_sdk_cloudwatch::Client::new(&aws().await);
+    let config = aws().await;
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
     let namespace = format!("RollgateTest/{}", uuid::Uuid::new_v4().simple());
     let id = release_at_first_step(&table.store, "ledger-api", &namespace).await;
     let source = CloudWatchSource::new(cloudwatch);

@@ -2,39 +2,12 @@
 //! (The emulator computes no percentiles or metric math; those request shapes are unit-tested
 //! in `rollgate::metric_query`.)
 
-use aws_sdk_cloudwatch::primitives::DateTime as SmithyDateTime;
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use chrono::{Duration, DurationRound, Utc};
 use rollgate::adapters::cloudwatch::CloudWatchSource;
 use rollgate::gate::{GateOutcome, MetricOutcome, judge};
 use rollgate::metric_query::{QueryContext, observe};
 use rollgate::plan::{PlanFormat, parse_plan};
-use rollgate_tests::aws;
-
-async fn put(client: &aws_sdk_cloudwatch::Client, namespace: &str, version: &str, value: f64, minutes: i64, now: chrono::DateTime<Utc>) {
-    let data: Vec<MetricDatum> = (0..minutes)
-        .map(|i| {
-            let at = now - Duration::minutes(i) - Duration::seconds(30);
-            MetricDatum::builder()
-                .metric_name("Latency")
-                .dimensions(Dimension::builder().name("Service").value("checkout").build())
-                .dimensions(Dimension::builder().name("Version").value(version).build())
-                // moto drops the namespace filter when a query has dimensions; a per-run
-                // dimension keeps the tests from reading each other's data.
-                .dimensions(Dimension::builder().name("Run").value(namespace).build())
-                .timestamp(SmithyDateTime::from_millis(at.timestamp_millis()))
-                .value(value)
-                .build()
-        })
-        .collect();
-    client
-        .put_metric_data()
-        .namespace(namespace)
-        .set_metric_data(Some(data))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutMetricData: {e:?}"));
-}
+use rollgate_tests::{aws, fixtures};
 
 #[tokio::test]
 async fn canary_and_baseline_are_read_back_and_judged() {
@@ -42,8 +15,10 @@ async fn canary_and_baseline_are_read_back_and_judged() {
     let client = aws_sdk_cloudwatch::Client::new(&config);
     let namespace = format!("RollgateTest/{}", uuid::Uuid::new_v4().simple());
     let now = Utc::now().duration_trunc(Duration::minutes(1)).unwrap_or_else(|_| Utc::now());
-    put(&client, &namespace, "42", 120.0, 15, now).await;
-    put(&client, &namespace, "41", 100.0, 15, now).await;
+    for (version, value) in [("42", 120.0), ("41", 100.0)] {
+        fixtures::put_latency(&config, &namespace, &[("Service", "checkout"), ("Version", version), ("Run", &namespace)], now, |_| value)
+            .await;
+    }
 
     let plan = parse_plan(
         &format!(

@@ -252,3 +252,35 @@ fn crc32(data: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// Puts one `Latency` datapoint a minute for the 15 minutes before `now` (stamped 20s into each
+/// minute), with `value(i)` for the i-th minute back. The emulator drops the namespace filter
+/// when a query has dimensions, so callers add a per-run dimension to keep tests apart.
+pub async fn put_latency(
+    config: &aws_config::SdkConfig,
+    namespace: &str,
+    dimensions: &[(&str, &str)],
+    now: chrono::DateTime<chrono::Utc>,
+    value: impl Fn(i64) -> f64,
+) {
+    use aws_sdk_cloudwatch::primitives::DateTime as SmithyDateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let data: Vec<MetricDatum> = (0..15)
+        .map(|i| {
+            let at = now - chrono::Duration::minutes(i) - chrono::Duration::seconds(20);
+            let mut datum =
+                MetricDatum::builder().metric_name("Latency").timestamp(SmithyDateTime::from_millis(at.timestamp_millis())).value(value(i));
+            for (name, dimension) in dimensions {
+                datum = datum.dimensions(Dimension::builder().name(*name).value(*dimension).build());
+            }
+            datum.build()
+        })
+        .collect();
+    aws_sdk_cloudwatch::Client::new(config)
+        .put_metric_data()
+        .namespace(namespace)
+        .set_metric_data(Some(data))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutMetricData: {e:?}"));
+}
