@@ -15,7 +15,7 @@ use crate::decision::Action;
 use crate::notify::{ReleaseNotification, Severity, announce};
 use crate::plan::NotificationEvent;
 use crate::ports::{Notifier, ReleaseStore, StoreError, TrafficRouter};
-use crate::release::{EventKind, Release, ReleaseStatus};
+use crate::release::{EventKind, Release, ReleaseEvent, ReleaseStatus};
 use crate::traffic::{RouteTarget, SwitchError, WeightChange, apply};
 
 /// Who writes these events in the audit trail.
@@ -89,7 +89,9 @@ pub async fn roll_back(
         // Already ended: a retried rollback, or a failure after the release was closed.
         return Ok(RollbackOutcome { release, record: None, notified: false });
     }
-    let detected_at = detection_time(store, &release).await?.unwrap_or_else(&now);
+    // One read of the trail serves the detection time and the notification's explanation.
+    let trail = store.events(&release.id).await?;
+    let detected_at = detection_time(&trail).unwrap_or_else(&now);
     let restored = match restore(store, router, &release, policy, &now).await {
         Ok(change) => change,
         Err(source) => {
@@ -134,7 +136,7 @@ pub async fn roll_back(
     release.canary_weight = 0;
     close(store, &mut release, ReleaseStatus::RolledBack, &format!("rolled back: {reason}"), restored_at).await?;
 
-    let explanation = last_explanation(store, &release.id).await?;
+    let explanation = last_explanation(&trail);
     let notification =
         ReleaseNotification::new(NotificationEvent::RolledBack, &release, Some(reason.to_string()), explanation, restored_at);
     // The rollback stands whether or not the notification goes out; a failure is recorded.
@@ -165,23 +167,21 @@ async fn restore(
 }
 
 /// When the failure was detected: the latest rollback decision, if the gate made one.
-async fn detection_time(store: &dyn ReleaseStore, release: &Release) -> Result<Option<DateTime<Utc>>, StoreError> {
-    Ok(store.events(&release.id).await?.iter().rev().find_map(|e| match &e.kind {
+fn detection_time(trail: &[ReleaseEvent]) -> Option<DateTime<Utc>> {
+    trail.iter().rev().find_map(|e| match &e.kind {
         EventKind::Decided(d) if d.action == Action::Rollback => Some(e.at),
         _ => None,
-    }))
+    })
 }
 
 /// The last verdict's metric sentences, for the notification's "why".
-async fn last_explanation(store: &dyn ReleaseStore, release_id: &str) -> Result<Vec<String>, StoreError> {
-    Ok(store
-        .events(release_id)
-        .await?
-        .into_iter()
+fn last_explanation(trail: &[ReleaseEvent]) -> Vec<String> {
+    trail
+        .iter()
         .rev()
-        .find_map(|e| match e.kind {
-            EventKind::GateJudged { verdict, .. } => Some(verdict.metrics.into_iter().map(|m| m.sentence).collect()),
+        .find_map(|e| match &e.kind {
+            EventKind::GateJudged { verdict, .. } => Some(verdict.metrics.iter().map(|m| m.sentence.clone()).collect()),
             _ => None,
         })
-        .unwrap_or_default())
+        .unwrap_or_default()
 }
