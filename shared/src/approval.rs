@@ -1,11 +1,16 @@
-//! Deciding a pending Go/No-Go: who may decide, the quorum, and what the waiting execution is
-//! told. Plain Rust over the release's audit trail; the caller resumes the execution.
+//! Deciding a pending Go/No-Go: who may decide, the quorum, and telling the waiting execution.
+//! Plain Rust over the release's audit trail and the [`Workflow`] port; the CLI and the Slack
+//! webhook both come through here.
 
 use chrono::{DateTime, Utc};
+use serde_json::json;
 
 use crate::admission::record_as;
-use crate::ports::{ReleaseStore, StoreError};
-use crate::release::EventKind;
+use crate::ports::{ReleaseStore, StoreError, Workflow, WorkflowError};
+use crate::release::{EventKind, ReleaseEvent, ReleaseStatus};
+
+/// The error name the state machine sees when an approver rejects.
+pub const REJECTED_ERROR: &str = "ApprovalRejected";
 
 /// What the waiting execution should be told.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,8 +23,42 @@ pub enum Resolution {
     Pending { approvals: usize, quorum: u32 },
 }
 
+impl Resolution {
+    /// One line for the person who decided.
+    pub fn describe(&self) -> String {
+        match self {
+            Resolution::Approved { approvers, .. } => format!("approved by {}; the release continues", approvers.join(", ")),
+            Resolution::Rejected { reason, .. } => format!("{reason}; the release rolls back"),
+            Resolution::Pending { approvals, quorum } => format!("recorded; {approvals} of {quorum} approvals so far"),
+        }
+    }
+}
+
+/// Which approval a vote was cast on: the plan's approval id and the step it guards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApprovalRef {
+    pub approval: String,
+    pub step: usize,
+}
+
+/// One person's decision on a release's pending approval.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vote {
+    pub release_id: String,
+    /// Every name the person goes by (a Slack user id, a user name); the first one the approval
+    /// lists is the one recorded.
+    pub identities: Vec<String>,
+    pub approved: bool,
+    pub comment: Option<String>,
+    /// The approval the voter was shown (a Slack button); a vote on an earlier one is refused,
+    /// so an old message cannot approve a later step.
+    pub on: Option<ApprovalRef>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApprovalError {
+    #[error("this vote was for `{voted}` at step {}, but release {release_id} now waits on `{pending}` at step {}; decide on the newest message", .voted_step + 1, .pending_step + 1)]
+    Superseded { release_id: String, voted: String, voted_step: usize, pending: String, pending_step: usize },
     #[error("release {0} has no pending approval; `rollgate status {0}` shows where it is")]
     NothingPending(String),
     #[error("{by} is not an approver of `{approval}`; approvers: {approvers}")]
@@ -28,69 +67,140 @@ pub enum ApprovalError {
     Expired { approval: String, expires_at: DateTime<Utc> },
     #[error("{by} is the release's author and cannot approve it")]
     SelfApproval { by: String },
+    #[error("the decision was recorded, but {0}")]
+    Workflow(#[from] WorkflowError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Records `by`'s decision on the release's pending approval and says whether the execution
-/// may resume.
-pub async fn decide(
-    store: &dyn ReleaseStore,
-    actor: &str,
-    release_id: &str,
-    by: &str,
-    approved: bool,
-    comment: Option<String>,
-    now: DateTime<Utc>,
-) -> Result<Resolution, ApprovalError> {
+impl ApprovalError {
+    /// Worth retrying as it is (a throttled store or Step Functions).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ApprovalError::Workflow(e) => e.is_transient(),
+            ApprovalError::Store(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+/// The pending approval as `approval-request` recorded it.
+struct Pending {
+    requested_at: DateTime<Utc>,
+    approval: String,
+    step: usize,
+    approvers: Vec<String>,
+    quorum: u32,
+    expires_at: DateTime<Utc>,
+    task_token: String,
+}
+
+fn pending(events: &[ReleaseEvent]) -> Option<Pending> {
+    events.iter().rev().find_map(|e| match &e.kind {
+        EventKind::ApprovalRequested { approval, step, approvers, quorum, expires_at, task_token } => Some(Pending {
+            requested_at: e.at,
+            approval: approval.clone(),
+            step: *step,
+            approvers: approvers.clone(),
+            quorum: *quorum,
+            expires_at: *expires_at,
+            task_token: task_token.clone(),
+        }),
+        _ => None,
+    })
+}
+
+/// Distinct approvers who said yes to `pending` so far.
+fn approvals(events: &[ReleaseEvent], pending: &Pending) -> Vec<String> {
+    let mut yes: Vec<String> = events
+        .iter()
+        .filter(|e| e.at >= pending.requested_at)
+        .filter_map(|e| match &e.kind {
+            EventKind::ApprovalDecided { approval, by, approved: true, .. } if *approval == pending.approval => Some(by.to_lowercase()),
+            _ => None,
+        })
+        .collect();
+    yes.sort();
+    yes.dedup();
+    yes
+}
+
+/// Records `vote` on the release's pending approval and says whether the execution may resume.
+pub async fn decide(store: &dyn ReleaseStore, actor: &str, vote: &Vote, now: DateTime<Utc>) -> Result<Resolution, ApprovalError> {
+    let release_id = vote.release_id.as_str();
     let release = store.release(release_id).await?.ok_or_else(|| ApprovalError::NothingPending(release_id.to_string()))?;
     let events = store.events(release_id).await?;
-    let Some((at, approval, approvers, quorum, expires_at, token)) = events.iter().rev().find_map(|e| match &e.kind {
-        EventKind::ApprovalRequested { approval, approvers, quorum, expires_at, task_token, .. } => {
-            Some((e.at, approval.clone(), approvers.clone(), *quorum, *expires_at, task_token.clone()))
-        }
-        _ => None,
-    }) else {
+    let Some(pending) = pending(&events) else {
         return Err(ApprovalError::NothingPending(release_id.to_string()));
     };
-    if release.status != crate::release::ReleaseStatus::AwaitingApproval {
+    if release.status != ReleaseStatus::AwaitingApproval {
         return Err(ApprovalError::NothingPending(release_id.to_string()));
     }
-    if now > expires_at {
-        return Err(ApprovalError::Expired { approval, expires_at });
+    if let Some(on) = &vote.on
+        && (on.approval != pending.approval || on.step != pending.step)
+    {
+        return Err(ApprovalError::Superseded {
+            release_id: release_id.to_string(),
+            voted: on.approval.clone(),
+            voted_step: on.step,
+            pending: pending.approval,
+            pending_step: pending.step,
+        });
     }
-    if !approvers.iter().any(|a| a.eq_ignore_ascii_case(by)) {
-        return Err(ApprovalError::NotAnApprover { by: by.to_string(), approval, approvers: approvers.join(", ") });
+    if now > pending.expires_at {
+        return Err(ApprovalError::Expired { approval: pending.approval, expires_at: pending.expires_at });
     }
-    if approved && release.author.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(by)) {
-        return Err(ApprovalError::SelfApproval { by: by.to_string() });
+    let identities = &vote.identities;
+    let Some(by) = identities.iter().find(|id| pending.approvers.iter().any(|a| a.eq_ignore_ascii_case(id))).cloned() else {
+        return Err(ApprovalError::NotAnApprover {
+            by: identities.join(" / "),
+            approval: pending.approval,
+            approvers: pending.approvers.join(", "),
+        });
+    };
+    if vote.approved && release.author.as_deref().is_some_and(|a| identities.iter().any(|id| a.eq_ignore_ascii_case(id))) {
+        return Err(ApprovalError::SelfApproval { by });
     }
+    let (approved, comment) = (vote.approved, vote.comment.clone());
     record_as(
         store,
         actor,
         release_id,
         now,
-        EventKind::ApprovalDecided { approval: approval.clone(), by: by.to_string(), approved, comment: comment.clone() },
+        EventKind::ApprovalDecided { approval: pending.approval.clone(), by: by.clone(), approved, comment: comment.clone() },
     )
     .await?;
     if !approved {
         let reason = format!("rejected by {by}{}", comment.map(|c| format!(": {c}")).unwrap_or_default());
-        return Ok(Resolution::Rejected { task_token: token, by: by.to_string(), reason });
+        return Ok(Resolution::Rejected { task_token: pending.task_token, by, reason });
     }
-    let mut yes: Vec<String> = events
-        .iter()
-        .filter(|e| e.at >= at)
-        .filter_map(|e| match &e.kind {
-            EventKind::ApprovalDecided { approval: a, by, approved: true, .. } if *a == approval => Some(by.to_lowercase()),
-            _ => None,
-        })
-        .collect();
-    yes.push(by.to_lowercase());
-    yes.sort();
-    yes.dedup();
-    if yes.len() >= quorum as usize {
-        Ok(Resolution::Approved { task_token: token, approvers: yes })
+    // Counted from the trail as it is *after* our write: of two approvers deciding at once, the
+    // later reader sees both votes, so a quorum is never missed.
+    let yes = approvals(&store.events(release_id).await?, &pending);
+    if yes.len() >= pending.quorum as usize {
+        Ok(Resolution::Approved { task_token: pending.task_token, approvers: yes })
     } else {
-        Ok(Resolution::Pending { approvals: yes.len(), quorum })
+        Ok(Resolution::Pending { approvals: yes.len(), quorum: pending.quorum })
     }
 }
+
+/// [`decide`], then tells the waiting execution: success with the approvers once the quorum is
+/// reached, failure named [`REJECTED_ERROR`] on a rejection.
+pub async fn resolve(
+    store: &dyn ReleaseStore,
+    workflow: &dyn Workflow,
+    actor: &str,
+    vote: &Vote,
+    now: DateTime<Utc>,
+) -> Result<Resolution, ApprovalError> {
+    let resolution = decide(store, actor, vote, now).await?;
+    match &resolution {
+        Resolution::Approved { task_token, approvers } => workflow.resume(task_token, &json!({ "approved_by": approvers })).await?,
+        Resolution::Rejected { task_token, reason, .. } => workflow.fail(task_token, REJECTED_ERROR, reason).await?,
+        Resolution::Pending { .. } => {}
+    }
+    Ok(resolution)
+}
+
+#[cfg(test)]
+mod tests;

@@ -24,5 +24,6 @@ pub mod release;
 pub mod rollback;
 pub mod runtime;
 pub mod simulate;
+pub mod slack;
 pub mod stats;
 pub mod traffic;

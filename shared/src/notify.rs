@@ -57,6 +57,16 @@ pub struct ReleaseNotification {
     pub slack_channel: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mentions: Vec<String>,
+    /// The approval a `waiting_for_approval` message asks for; Slack shows its buttons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalAsk>,
+}
+
+/// The pending approval: the plan's approval id and the (0-based) step it guards.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalAsk {
+    pub id: String,
+    pub step: usize,
 }
 
 impl ReleaseNotification {
@@ -120,6 +130,7 @@ impl ReleaseNotification {
             dashboard_url: release.plan.notifications.dashboard_url.clone(),
             slack_channel: release.plan.notifications.slack_channel.clone(),
             mentions,
+            approval: None,
         }
     }
 
@@ -177,6 +188,9 @@ impl ReleaseNotification {
         if !self.explanation.is_empty() {
             let lines = self.explanation.iter().map(|l| format!("• {l}")).collect::<Vec<_>>().join("\n");
             blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*Why*\n{lines}")}}));
+        }
+        if let (NotificationEvent::WaitingForApproval, Some(ask)) = (self.event, &self.approval) {
+            blocks.push(crate::slack::approval_buttons(&self.release_id, &ask.id, ask.step));
         }
         let mut context =
             vec![json!({"type": "mrkdwn", "text": format!("release `{}` · {}", self.release_id, self.at.format("%Y-%m-%d %H:%M UTC"))})];
@@ -317,5 +331,19 @@ notifications: { mention_on_failure: [U0ONCALL], dashboard_url: https://grafana.
         assert!(slack.to_string().contains("*Why*"), "the explanation is shown");
         assert!(slack.to_string().contains("<https://grafana.example/d/deploy|Dashboard>"));
         assert_eq!(n.body()["slack"], slack);
+    }
+
+    #[test]
+    fn an_approval_request_carries_its_buttons() {
+        let mut n = ReleaseNotification::new(NotificationEvent::WaitingForApproval, &release(Some(0), 10), None, vec![], at());
+        assert!(!n.slack().to_string().contains("rollgate_approve"), "no buttons without an approval to decide");
+        n.approval = Some(ApprovalAsk { id: "go-no-go".into(), step: 1 });
+        let blocks = n.slack()["blocks"].as_array().cloned().unwrap_or_default();
+        let actions = blocks.iter().find(|b| b["type"] == "actions").cloned().unwrap_or_default();
+        let value = actions["elements"][0]["value"].as_str().unwrap_or_default();
+        assert_eq!(
+            serde_json::from_str::<crate::slack::ButtonValue>(value).ok(),
+            Some(crate::slack::ButtonValue { release_id: "greenlang-api-1.2.3".into(), approval: "go-no-go".into(), step: 1 })
+        );
     }
 }

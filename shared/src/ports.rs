@@ -146,3 +146,27 @@ pub struct NotifyError {
 pub trait Notifier: Send + Sync {
     async fn publish(&self, notification: &crate::notify::ReleaseNotification) -> Result<(), NotifyError>;
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    /// The waiting task is gone: it timed out (an expired approval), was already resumed, or its
+    /// execution ended.
+    #[error("the waiting execution no longer accepts this decision ({0}); `rollgate status` shows where the release is")]
+    TaskGone(String),
+    #[error("resuming the execution failed{}: {message}", if *.transient { " (transient; retry)" } else { "" })]
+    Backend { transient: bool, message: String },
+}
+
+impl WorkflowError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, WorkflowError::Backend { transient: true, .. })
+    }
+}
+
+/// The execution waiting on a task token (Step Functions SendTaskSuccess/SendTaskFailure).
+#[async_trait]
+pub trait Workflow: Send + Sync {
+    async fn resume(&self, task_token: &str, output: &serde_json::Value) -> Result<(), WorkflowError>;
+    /// Fails the waiting task with a stable error name the state machine routes on.
+    async fn fail(&self, task_token: &str, error: &str, cause: &str) -> Result<(), WorkflowError>;
+}

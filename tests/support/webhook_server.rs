@@ -79,7 +79,7 @@ async fn respond(
     tokio::time::sleep(behaviour.delay).await;
     let timestamp = header(TIMESTAMP_HEADER).and_then(|t| t.parse::<i64>().ok()).unwrap_or_default();
     let fresh = (chrono::Utc::now().timestamp() - timestamp).abs() < 300;
-    let expected = sign(key.as_bytes(), timestamp, body).unwrap_or_default();
+    let expected = sign(key.as_bytes(), timestamp, body);
     if !fresh || header(SIGNATURE_HEADER).as_deref() != Some(expected.as_str()) {
         state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).bad_signatures += 1;
         return ("401 Unauthorized", r#"{"error":"bad signature"}"#.into());

@@ -8,7 +8,8 @@ use std::time::Duration;
 use chrono::Utc;
 use rollgate::adapters::dynamodb::DynamoStore;
 use rollgate::adapters::routers::Routers;
-use rollgate::approval::{self, Resolution};
+use rollgate::adapters::sfn::StepFunctionsWorkflow;
+use rollgate::approval::{self, Vote};
 use rollgate::notify::ReleaseNotification;
 use rollgate::plan::parse_plan_file;
 use rollgate::ports::{Notifier, NotifyError, ReleaseStore};
@@ -201,33 +202,12 @@ pub fn history(target: Target<'_>, release_id: &str) -> Result<ExitCode, CliErro
 pub fn decide(target: Target<'_>, release_id: &str, by: &str, approved: bool, comment: Option<String>) -> Result<ExitCode, CliError> {
     runtime()?.block_on(async {
         let (config, store) = store(target.table).await;
-        let resolution = approval::decide(&store, ACTOR, release_id, by, approved, comment, Utc::now())
+        let workflow = StepFunctionsWorkflow::new(aws_sdk_sfn::Client::new(&config));
+        let vote = Vote { release_id: release_id.to_string(), identities: vec![by.to_string()], approved, comment, on: None };
+        let resolution = approval::resolve(&store, &workflow, ACTOR, &vote, Utc::now())
             .await
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        let sfn = aws_sdk_sfn::Client::new(&config);
-        let message = match &resolution {
-            Resolution::Approved { task_token, approvers } => {
-                let output = json!({"approved_by": approvers}).to_string();
-                sfn.send_task_success()
-                    .task_token(task_token)
-                    .output(output)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("SendTaskSuccess", aws_sdk_sfn::error::DisplayErrorContext(e)))?;
-                format!("approved by {}; the release continues", approvers.join(", "))
-            }
-            Resolution::Rejected { task_token, reason, .. } => {
-                sfn.send_task_failure()
-                    .task_token(task_token)
-                    .error("ApprovalRejected")
-                    .cause(reason)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("SendTaskFailure", aws_sdk_sfn::error::DisplayErrorContext(e)))?;
-                format!("{reason}; the release rolls back")
-            }
-            Resolution::Pending { approvals, quorum } => format!("recorded; {approvals} of {quorum} approvals so far"),
-        };
+            .map_err(|e| if e.is_transient() { aws_error("recording the decision", e) } else { CliError::Usage(e.to_string()) })?;
+        let message = resolution.describe();
         if target.json {
             print_json(&json!({"release_id": release_id, "result": message}));
         } else {

@@ -6,7 +6,7 @@
 use chrono::Utc;
 use lambda_runtime::Diagnostic;
 use rollgate::admission::record_as;
-use rollgate::notify::{ReleaseNotification, announce};
+use rollgate::notify::{ApprovalAsk, ReleaseNotification, announce};
 use rollgate::plan::NotificationEvent;
 use rollgate::ports::{Notifier, ReleaseStore, StoreError};
 use rollgate::release::{EventKind, ReleaseStatus};
@@ -122,7 +122,12 @@ pub async fn handler(event: serde_json::Value, store: &dyn ReleaseStore, notifie
         release.plan.traffic.steps.get(request.step).map_or(0, |s| s.weight),
         expires_at.format("%Y-%m-%d %H:%M UTC")
     );
-    let notification = ReleaseNotification::new(NotificationEvent::WaitingForApproval, &release, Some(reason), gate.criteria.clone(), now);
+    let mut notification =
+        ReleaseNotification::new(NotificationEvent::WaitingForApproval, &release, Some(reason), gate.criteria.clone(), now);
+    notification.approval = Some(ApprovalAsk { id: gate.id.clone(), step: request.step });
+    if gate.channel.is_some() {
+        notification.slack_channel = gate.channel.clone();
+    }
     announce(store, notifier, ACTOR, &release, &notification).await?;
     Ok(ApprovalOutput { release_id: release.id, approval: gate.id, expires_at })
 }

@@ -154,3 +154,43 @@ impl crate::ports::Notifier for RecordingNotifier {
         Ok(())
     }
 }
+
+/// What an in-process workflow was told about a task token.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TaskOutcome {
+    Resumed(serde_json::Value),
+    Failed { error: String, cause: String },
+}
+
+/// Waiting tasks in memory: a token is answered once; answering it again finds it gone, as in
+/// Step Functions.
+#[derive(Default)]
+pub struct RecordingWorkflow {
+    answered: Mutex<BTreeMap<String, TaskOutcome>>,
+}
+
+impl RecordingWorkflow {
+    pub fn outcome(&self, task_token: &str) -> Option<TaskOutcome> {
+        self.answered.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(task_token).cloned()
+    }
+
+    fn answer(&self, task_token: &str, outcome: TaskOutcome) -> Result<(), crate::ports::WorkflowError> {
+        let mut answered = self.answered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if answered.contains_key(task_token) {
+            return Err(crate::ports::WorkflowError::TaskGone("the task was already resumed or its execution ended".into()));
+        }
+        answered.insert(task_token.to_string(), outcome);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::ports::Workflow for RecordingWorkflow {
+    async fn resume(&self, task_token: &str, output: &serde_json::Value) -> Result<(), crate::ports::WorkflowError> {
+        self.answer(task_token, TaskOutcome::Resumed(output.clone()))
+    }
+
+    async fn fail(&self, task_token: &str, error: &str, cause: &str) -> Result<(), crate::ports::WorkflowError> {
+        self.answer(task_token, TaskOutcome::Failed { error: error.into(), cause: cause.into() })
+    }
+}

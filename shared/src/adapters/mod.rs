@@ -4,4 +4,5 @@ pub mod cloudwatch;
 pub mod dynamodb;
 pub mod memory;
 pub mod routers;
+pub mod sfn;
 pub mod sns;

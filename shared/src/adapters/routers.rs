@@ -7,9 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple};
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use crate::plan::RouterSpec;
 use crate::ports::{RouterError, TrafficRouter};
@@ -238,13 +236,8 @@ pub const SIGNATURE_HEADER: &str = "X-Rollgate-Signature";
 pub const TIMESTAMP_HEADER: &str = "X-Rollgate-Timestamp";
 
 /// `v1=<hex>` over `"<timestamp>.<body>"`.
-pub fn sign(key: &[u8], timestamp: i64, body: &[u8]) -> Result<String, hmac::digest::InvalidLength> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)?;
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    Ok(format!("v1={}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+pub fn sign(key: &[u8], timestamp: i64, body: &[u8]) -> String {
+    format!("v1={}", crate::hash::hmac_sha256_hex(key, &[timestamp.to_string().as_bytes(), b".", body]))
 }
 
 /// Looks up a signing key by name (the plan's `secret_env`).
@@ -292,7 +285,7 @@ impl WebhookRouter {
                 tokio::time::sleep(self.first_backoff * 2u32.pow(attempt - 1)).await;
             }
             let timestamp = chrono::Utc::now().timestamp();
-            let signature = sign(key.as_bytes(), timestamp, &payload).map_err(|e| unreachable(&name, e, false))?;
+            let signature = sign(key.as_bytes(), timestamp, &payload);
             let request = if body.is_some() { self.client.post(url) } else { self.client.get(url) };
             let sent = request
                 .timeout(timeout)

@@ -1,0 +1,65 @@
+//! Resuming a waiting Step Functions task (`.waitForTaskToken`).
+
+use async_trait::async_trait;
+use aws_sdk_sfn::error::{DisplayErrorContext, SdkError};
+
+use crate::ports::{Workflow, WorkflowError};
+
+pub struct StepFunctionsWorkflow {
+    client: aws_sdk_sfn::Client,
+}
+
+impl StepFunctionsWorkflow {
+    pub fn new(client: aws_sdk_sfn::Client) -> Self {
+        Self { client }
+    }
+}
+
+/// What the service said about a task token, whichever call was made.
+struct TokenAnswer {
+    timed_out: bool,
+    gone: bool,
+    throttled: bool,
+}
+
+/// A timed-out, finished or unknown task is gone; transport failures and throttling are worth a retry.
+fn classify<E, R>(err: SdkError<E, R>, answer: impl Fn(&E) -> TokenAnswer) -> WorkflowError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let answer = err.as_service_error().map(answer);
+    match answer {
+        Some(TokenAnswer { timed_out: true, .. }) => WorkflowError::TaskGone("the task timed out".into()),
+        Some(TokenAnswer { gone: true, .. }) => WorkflowError::TaskGone("the task was already resumed or its execution ended".into()),
+        _ => {
+            let transient = answer.is_some_and(|a| a.throttled) || matches!(err, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_));
+            WorkflowError::Backend { transient, message: DisplayErrorContext(err).to_string() }
+        }
+    }
+}
+
+#[async_trait]
+impl Workflow for StepFunctionsWorkflow {
+    async fn resume(&self, task_token: &str, output: &serde_json::Value) -> Result<(), WorkflowError> {
+        self.client.send_task_success().task_token(task_token).output(output.to_string()).send().await.map_err(|err| {
+            classify(err, |e| TokenAnswer {
+                timed_out: e.is_task_timed_out(),
+                gone: e.is_task_does_not_exist() || e.is_invalid_token(),
+                throttled: e.is_kms_throttling_exception(),
+            })
+        })?;
+        Ok(())
+    }
+
+    async fn fail(&self, task_token: &str, error: &str, cause: &str) -> Result<(), WorkflowError> {
+        self.client.send_task_failure().task_token(task_token).error(error).cause(cause).send().await.map_err(|err| {
+            classify(err, |e| TokenAnswer {
+                timed_out: e.is_task_timed_out(),
+                gone: e.is_task_does_not_exist() || e.is_invalid_token(),
+                throttled: e.is_kms_throttling_exception(),
+            })
+        })?;
+        Ok(())
+    }
+}

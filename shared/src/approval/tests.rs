@@ -1,0 +1,139 @@
+use chrono::{Duration, TimeZone};
+use serde_json::json;
+
+use super::*;
+use crate::adapters::memory::{MemoryStore, RecordingWorkflow, TaskOutcome};
+use crate::admission::admit;
+use crate::release::ReleaseRequest;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).single().unwrap_or_default()
+}
+
+/// A release waiting on approval `go` (approvers alice, bob, U0CAROL; quorum `quorum`).
+async fn waiting(store: &MemoryStore, quorum: u32) -> String {
+    let plan = json!({
+        "name": "p",
+        "traffic": {"router": {"type": "dry_run"}, "steps": [{"weight": 10, "bake": "5m", "approval": "go"}, {"weight": 100, "bake": "5m"}]},
+        "approvals": [{"id": "go", "approvers": ["alice", "bob", "U0CAROL"], "quorum": quorum, "timeout": "1h"}]
+    });
+    let request = ReleaseRequest {
+        release_id: Some("r1".into()),
+        service: "svc".into(),
+        environment: "prod".into(),
+        version: "2".into(),
+        stable_version: Some("1".into()),
+        author: Some("bob".into()),
+        requested_by: None,
+        plan,
+        evidence: Default::default(),
+        overrides: vec![],
+    };
+    let mut release = admit(store, request, t0()).await.unwrap_or_else(|e| panic!("{e}")).release;
+    record_as(
+        store,
+        "approval-request",
+        &release.id,
+        t0(),
+        EventKind::ApprovalRequested {
+            approval: "go".into(),
+            step: 0,
+            approvers: vec!["alice".into(), "bob".into(), "U0CAROL".into()],
+            quorum,
+            expires_at: t0() + Duration::hours(1),
+            task_token: "token-1".into(),
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    release.status = ReleaseStatus::AwaitingApproval;
+    store.update_release(&mut release).await.unwrap_or_else(|e| panic!("{e}"));
+    release.id
+}
+
+fn ids(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+fn vote(id: &str, names: &[&str], approved: bool) -> Vote {
+    Vote { release_id: id.into(), identities: ids(names), approved, comment: None, on: None }
+}
+
+#[tokio::test]
+async fn quorum_of_two_resumes_the_execution_with_both_names() {
+    let (store, workflow) = (MemoryStore::new(), RecordingWorkflow::default());
+    let id = waiting(&store, 2).await;
+    let now = t0() + Duration::minutes(5);
+    let first = resolve(&store, &workflow, "cli", &vote(&id, &["alice"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first, Resolution::Pending { approvals: 1, quorum: 2 });
+    assert_eq!(workflow.outcome("token-1"), None, "one of two approvals does not resume");
+    // The same person twice is still one approval.
+    let again = resolve(&store, &workflow, "cli", &vote(&id, &["Alice"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again, Resolution::Pending { approvals: 1, quorum: 2 });
+    // A Slack user is matched by any of their names; the listed one is recorded.
+    let second = resolve(&store, &workflow, "slack", &vote(&id, &["U0CAROL", "carol"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(second, Resolution::Approved { task_token: "token-1".into(), approvers: ids(&["alice", "u0carol"]) });
+    assert_eq!(workflow.outcome("token-1"), Some(TaskOutcome::Resumed(json!({"approved_by": ["alice", "u0carol"]}))));
+}
+
+#[tokio::test]
+async fn a_rejection_fails_the_task_with_the_reason() {
+    let (store, workflow) = (MemoryStore::new(), RecordingWorkflow::default());
+    let id = waiting(&store, 2).await;
+    let now = t0() + Duration::minutes(5);
+    let rejected =
+        resolve(&store, &workflow, "cli", &Vote { comment: Some("error budget spent".into()), ..vote(&id, &["alice"], false) }, now)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(rejected, Resolution::Rejected { ref reason, .. } if reason == "rejected by alice: error budget spent"));
+    assert_eq!(
+        workflow.outcome("token-1"),
+        Some(TaskOutcome::Failed { error: REJECTED_ERROR.into(), cause: "rejected by alice: error budget spent".into() })
+    );
+    let trail = store.events(&id).await.unwrap_or_default();
+    assert!(trail.iter().any(|e| matches!(&e.kind, EventKind::ApprovalDecided { by, approved: false, .. } if by == "alice")));
+}
+
+#[tokio::test]
+async fn strangers_authors_and_late_deciders_are_refused_and_nothing_is_recorded() {
+    let (store, workflow) = (MemoryStore::new(), RecordingWorkflow::default());
+    let id = waiting(&store, 1).await;
+    let before = store.events(&id).await.unwrap_or_default().len();
+    let now = t0() + Duration::minutes(5);
+    let stranger = resolve(&store, &workflow, "slack", &vote(&id, &["U0MALLORY", "mallory"], true), now).await;
+    assert!(matches!(stranger, Err(ApprovalError::NotAnApprover { ref by, .. }) if by == "U0MALLORY / mallory"), "{stranger:?}");
+    let author = resolve(&store, &workflow, "cli", &vote(&id, &["bob"], true), now).await;
+    assert!(matches!(author, Err(ApprovalError::SelfApproval { .. })), "{author:?}");
+    let late = resolve(&store, &workflow, "cli", &vote(&id, &["alice"], true), t0() + Duration::hours(2)).await;
+    assert!(matches!(late, Err(ApprovalError::Expired { .. })), "an expired approval is never a pass: {late:?}");
+    assert_eq!(store.events(&id).await.unwrap_or_default().len(), before);
+    assert_eq!(workflow.outcome("token-1"), None);
+    let unknown = resolve(&store, &workflow, "cli", &vote("nope", &["alice"], true), now).await;
+    assert!(matches!(unknown, Err(ApprovalError::NothingPending(_))));
+}
+
+#[tokio::test]
+async fn a_task_already_answered_is_reported_not_hidden() {
+    let (store, workflow) = (MemoryStore::new(), RecordingWorkflow::default());
+    let id = waiting(&store, 1).await;
+    let now = t0() + Duration::minutes(5);
+    resolve(&store, &workflow, "cli", &vote(&id, &["alice"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
+    // The release is still awaiting approval until traffic-switch moves it on; a second click
+    // finds the task gone.
+    let twice = resolve(&store, &workflow, "cli", &vote(&id, &["U0CAROL"], true), now).await;
+    assert!(matches!(twice, Err(ApprovalError::Workflow(WorkflowError::TaskGone(_)))), "{twice:?}");
+}
+
+#[tokio::test]
+async fn a_vote_on_an_earlier_approval_does_not_count_for_the_pending_one() {
+    let (store, workflow) = (MemoryStore::new(), RecordingWorkflow::default());
+    let id = waiting(&store, 1).await;
+    let now = t0() + Duration::minutes(5);
+    let old_button = Vote { on: Some(ApprovalRef { approval: "go".into(), step: 3 }), ..vote(&id, &["alice"], true) };
+    let refused = resolve(&store, &workflow, "slack", &old_button, now).await;
+    assert!(matches!(refused, Err(ApprovalError::Superseded { voted_step: 3, pending_step: 0, .. })), "{refused:?}");
+    assert_eq!(workflow.outcome("token-1"), None);
+    let current = Vote { on: Some(ApprovalRef { approval: "go".into(), step: 0 }), ..vote(&id, &["alice"], true) };
+    let approved = resolve(&store, &workflow, "slack", &current, now).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(approved, Resolution::Approved { .. }));
+}
