@@ -60,6 +60,7 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
+pub mod capture_server;
 pub mod contract;
 pub mod fixtures;
 pub mod local_stack;

@@ -1,0 +1,236 @@
+//! approval-webhook: Slack calls this (API Gateway HTTP API) when an approver clicks Approve or
+//! Reject. It verifies the request came from Slack, records the decision, resumes the waiting
+//! release, and updates the Slack message. Every refusal is a 4xx with the reason; only an
+//! unavailable backend is a 503, which Slack shows as a failed click to try again.
+
+use async_trait::async_trait;
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::{HeaderMap, HeaderValue, header};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use rollgate::approval::{ApprovalError, Vote, resolve};
+use rollgate::ports::{ReleaseStore, Workflow, WorkflowError};
+use rollgate::slack::{self, ButtonClick, SlackError};
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+pub const ACTOR: &str = "approval-webhook";
+/// The Secrets Manager secret holding the Slack app's signing secret (set by the SAM template).
+pub const SIGNING_SECRET_ENV: &str = "ROLLGATE_SLACK_SIGNING_SECRET_ARN";
+/// Comma-separated URL prefixes a `response_url` may have (default: Slack's own hosts).
+pub const RESPONSE_URL_PREFIXES_ENV: &str = "ROLLGATE_SLACK_RESPONSE_URL_PREFIXES";
+const SLACK_RESPONSE_URL_PREFIXES: &str = "https://hooks.slack.com/,https://hooks.slack-gov.com/";
+
+#[derive(Debug, thiserror::Error)]
+#[error("the Slack signing secret cannot be read{}: {message}", if *.transient { " (transient; retry)" } else { "" })]
+pub struct SecretError {
+    pub transient: bool,
+    pub message: String,
+}
+
+/// Where the Slack app's signing secret comes from.
+#[async_trait]
+pub trait SigningSecret: Send + Sync {
+    async fn get(&self) -> Result<String, SecretError>;
+}
+
+/// The signing secret in Secrets Manager, read on first use and kept for the container's life.
+pub struct SecretsManagerSecret {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+    value: OnceCell<String>,
+}
+
+impl SecretsManagerSecret {
+    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
+        Self { client, secret_id: secret_id.into(), value: OnceCell::new() }
+    }
+
+    /// From the secret named by [`SIGNING_SECRET_ENV`].
+    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, SecretError> {
+        let id = std::env::var(SIGNING_SECRET_ENV).ok().filter(|v| !v.trim().is_empty()).ok_or_else(|| SecretError {
+            transient: false,
+            message: format!("{SIGNING_SECRET_ENV} is not set; set it to the secret holding the Slack app's signing secret"),
+        })?;
+        Ok(Self::new(aws_sdk_secretsmanager::Client::new(config), id))
+    }
+}
+
+#[async_trait]
+impl SigningSecret for SecretsManagerSecret {
+    async fn get(&self) -> Result<String, SecretError> {
+        self.value
+            .get_or_try_init(|| async {
+                let out = self.client.get_secret_value().secret_id(&self.secret_id).send().await.map_err(|e| {
+                    let transient = e.as_service_error().is_some_and(|s| s.is_internal_service_error())
+                        || matches!(
+                            e,
+                            aws_sdk_secretsmanager::error::SdkError::TimeoutError(_)
+                                | aws_sdk_secretsmanager::error::SdkError::DispatchFailure(_)
+                        );
+                    SecretError { transient, message: aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string() }
+                })?;
+                out.secret_string().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).ok_or_else(|| SecretError {
+                    transient: false,
+                    message: format!("secret {} has no string value; store the signing secret as plain text", self.secret_id),
+                })
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// A fixed signing secret (local runs and tests).
+pub struct FixedSecret(pub String);
+
+#[async_trait]
+impl SigningSecret for FixedSecret {
+    async fn get(&self) -> Result<String, SecretError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// Posts replies to an interaction's `response_url`, only on Slack's hosts.
+pub struct SlackReplies {
+    client: reqwest::Client,
+    allowed_prefixes: Vec<String>,
+}
+
+impl SlackReplies {
+    pub fn new(allowed_prefixes: Vec<String>) -> Self {
+        // Slack wants the click answered within 3 seconds; the reply must not hold it up.
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_millis(1500)).build().unwrap_or_default();
+        Self { client, allowed_prefixes }
+    }
+
+    pub fn from_env() -> Self {
+        let prefixes = std::env::var(RESPONSE_URL_PREFIXES_ENV).unwrap_or_else(|_| SLACK_RESPONSE_URL_PREFIXES.to_string());
+        Self::new(prefixes.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect())
+    }
+
+    /// Best effort: the decision is already recorded, so a failed reply is logged, not returned.
+    async fn post(&self, response_url: Option<&str>, message: &Value) {
+        let Some(url) = response_url else { return };
+        if !self.allowed_prefixes.iter().any(|p| url.starts_with(p.as_str())) {
+            tracing::warn!(url, "response_url is not on an allowed Slack host; not replying there");
+            return;
+        }
+        match self.client.post(url).json(message).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => tracing::warn!(status = %r.status(), "Slack refused the reply"),
+            Err(e) => tracing::warn!(error = %e, "posting the reply to Slack failed"),
+        }
+    }
+}
+
+pub struct Deps<'a> {
+    pub store: &'a dyn ReleaseStore,
+    pub workflow: &'a dyn Workflow,
+    pub secret: &'a dyn SigningSecret,
+    pub replies: &'a SlackReplies,
+}
+
+/// Why a request was refused, with its HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error(transparent)]
+    Unauthenticated(SlackError),
+    #[error(transparent)]
+    BadRequest(SlackError),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Gone(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl WebhookError {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Unauthenticated(_) => 401,
+            Self::BadRequest(_) => 400,
+            Self::Forbidden(_) => 403,
+            Self::Conflict(_) => 409,
+            Self::Gone(_) => 410,
+            Self::Unavailable(_) => 503,
+        }
+    }
+}
+
+impl From<ApprovalError> for WebhookError {
+    fn from(err: ApprovalError) -> Self {
+        let message = err.to_string();
+        match err {
+            ApprovalError::NotAnApprover { .. } | ApprovalError::SelfApproval { .. } => Self::Forbidden(message),
+            ApprovalError::NothingPending(_) | ApprovalError::Superseded { .. } => Self::Conflict(message),
+            ApprovalError::Expired { .. } | ApprovalError::Workflow(WorkflowError::TaskGone(_)) => Self::Gone(message),
+            ApprovalError::Workflow(_) | ApprovalError::Store(_) => Self::Unavailable(message),
+        }
+    }
+}
+
+fn response(status: u16, body: &Value) -> ApiGatewayV2httpResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let mut response = ApiGatewayV2httpResponse::default();
+    response.status_code = i64::from(status);
+    response.headers = headers;
+    response.body = Some(Body::Text(body.to_string()));
+    response
+}
+
+fn request_body(request: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, WebhookError> {
+    let body = request.body.as_deref().unwrap_or_default();
+    if request.is_base64_encoded {
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|e| WebhookError::BadRequest(SlackError::Malformed(format!("the body is not valid base64 ({e})"))))
+    } else {
+        Ok(body.as_bytes().to_vec())
+    }
+}
+
+/// Verifies and reads the click; nothing is recorded for a request that fails here.
+async fn authenticated_click(request: &ApiGatewayV2httpRequest, deps: &Deps<'_>, now: DateTime<Utc>) -> Result<ButtonClick, WebhookError> {
+    let body = request_body(request)?;
+    let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
+    let secret = deps.secret.get().await.map_err(|e| WebhookError::Unavailable(e.to_string()))?;
+    slack::verify(secret.as_bytes(), header(slack::TIMESTAMP_HEADER), header(slack::SIGNATURE_HEADER), &body, now)
+        .map_err(WebhookError::Unauthenticated)?;
+    slack::parse_click(&body).map_err(WebhookError::BadRequest)
+}
+
+pub async fn handler(request: ApiGatewayV2httpRequest, deps: &Deps<'_>) -> ApiGatewayV2httpResponse {
+    let now = Utc::now();
+    let click = match authenticated_click(&request, deps, now).await {
+        Ok(click) => click,
+        Err(err) => {
+            tracing::warn!(status = err.status(), error = %err, "refused a webhook request");
+            return response(err.status(), &json!({"error": err.to_string()}));
+        }
+    };
+    let vote = Vote {
+        release_id: click.release_id.clone(),
+        identities: click.identities.clone(),
+        approved: click.approved,
+        comment: Some("via Slack".into()),
+        on: Some(click.on.clone()),
+    };
+    match resolve(deps.store, deps.workflow, ACTOR, &vote, now).await {
+        Ok(resolution) => {
+            tracing::info!(release = %click.release_id, result = %resolution.describe(), "recorded a Slack decision");
+            deps.replies.post(click.response_url.as_deref(), &slack::reply(&click, Ok(&resolution))).await;
+            response(200, &json!({"release_id": click.release_id, "result": resolution.describe()}))
+        }
+        Err(err) => {
+            let err = WebhookError::from(err);
+            tracing::warn!(release = %click.release_id, status = err.status(), error = %err, "refused a Slack decision");
+            deps.replies.post(click.response_url.as_deref(), &slack::reply(&click, Err(err.to_string()))).await;
+            response(err.status(), &json!({"release_id": click.release_id, "error": err.to_string()}))
+        }
+    }
+}

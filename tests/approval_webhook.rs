@@ -1,0 +1,223 @@
+//! The Slack webhook on the sample click (events/approval-webhook/), against DynamoDB and Secrets
+//! Manager on the test endpoint: approval-request records the pending approval and posts the
+//! buttons; a signed click on those buttons resumes the waiting task; every refusal is a 4xx with
+//! the reason and records nothing.
+
+use approval_webhook::{Deps, SecretsManagerSecret, SlackReplies, handler};
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use base64::Engine;
+use chrono::Utc;
+use rollgate::adapters::memory::{RecordingNotifier, RecordingWorkflow, TaskOutcome};
+use rollgate::admission::admit;
+use rollgate::ports::ReleaseStore;
+use rollgate::release::{EventKind, ReleaseRequest};
+use rollgate::slack;
+use rollgate_tests::capture_server::CaptureServer;
+use rollgate_tests::{TestTable, aws, read_json, repo};
+use serde_json::{Value, json};
+
+const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
+struct Setup {
+    table: TestTable,
+    secret: SecretsManagerSecret,
+    workflow: RecordingWorkflow,
+    replies: SlackReplies,
+    slack: CaptureServer,
+    release_id: String,
+    /// The value of the buttons approval-request posted.
+    button: String,
+}
+
+impl Setup {
+    fn deps(&self) -> Deps<'_> {
+        Deps { store: &self.table.store, workflow: &self.workflow, secret: &self.secret, replies: &self.replies }
+    }
+}
+
+/// A release waiting on approval `go-no-go` (approvers U0BOB and carol, quorum `quorum`), as
+/// approval-request leaves it, with the signing secret stored in Secrets Manager.
+async fn setup(quorum: u32, timeout: &str) -> Setup {
+    let table = TestTable::create().await;
+    let config = aws().await;
+    let secret_name = format!("rollgate-slack-{}", uuid::Uuid::new_v4().simple());
+    aws_sdk_secretsmanager::Client::new(&config)
+        .create_secret()
+        .name(&secret_name)
+        .secret_string(SIGNING_SECRET)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateSecret: {e:?}"));
+    let release_id = format!("checkout-{}", uuid::Uuid::new_v4().simple());
+    let request = ReleaseRequest {
+        release_id: Some(release_id.clone()),
+        service: "checkout-api".into(),
+        environment: format!("production-{}", &release_id[9..17]),
+        version: "2.4.0".into(),
+        stable_version: Some("2.3.9".into()),
+        author: Some("alice".into()),
+        requested_by: None,
+        plan: json!({
+            "name": "checkout",
+            "traffic": {"router": {"type": "dry_run"}, "steps": [{"weight": 10, "bake": "5m", "approval": "go-no-go"}, {"weight": 100, "bake": "5m"}]},
+            "approvals": [{"id": "go-no-go", "approvers": ["U0BOB", "carol"], "quorum": quorum, "timeout": timeout}],
+            "notifications": {"events": ["waiting_for_approval"]}
+        }),
+        evidence: Default::default(),
+        overrides: vec![],
+    };
+    admit(&table.store, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let notifier = RecordingNotifier::default();
+    let ask = json!({"release_id": release_id, "step": 0, "approval": "go-no-go", "task_token": "task-token-1"});
+    approval_request::handler(ask, &table.store, &notifier).await.unwrap_or_else(|e| panic!("{e}"));
+    let posted = notifier.published().last().map(|n| n.slack()).unwrap_or_default();
+    let actions = posted["blocks"].as_array().and_then(|b| b.iter().find(|b| b["type"] == "actions").cloned()).unwrap_or_default();
+    let button = actions["elements"][0]["value"].as_str().unwrap_or_else(|| panic!("no buttons were posted: {posted}")).to_string();
+    let slack = CaptureServer::start().await;
+    Setup {
+        table,
+        secret: SecretsManagerSecret::new(aws_sdk_secretsmanager::Client::new(&config), secret_name),
+        workflow: RecordingWorkflow::default(),
+        replies: SlackReplies::new(vec![format!("{}/actions/", slack.url)]),
+        slack,
+        release_id,
+        button,
+    }
+}
+
+/// The sample click, by `user`, on `button`, answered at `response_url`.
+fn click(user: &str, action: &str, button: &str, response_url: &str) -> String {
+    let event = read_json(&repo().join("events/approval-webhook/approve-click.json"));
+    let form: Vec<(String, String)> = serde_urlencoded::from_str(event["body"].as_str().unwrap_or_default()).unwrap_or_default();
+    let mut payload: Value = serde_json::from_str(&form[0].1).unwrap_or_default();
+    payload["user"] = json!({"id": user, "username": user.to_lowercase(), "name": user.to_lowercase()});
+    payload["actions"][0]["action_id"] = json!(action);
+    payload["actions"][0]["value"] = json!(button);
+    payload["response_url"] = json!(response_url);
+    serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap_or_default()
+}
+
+/// The sample event carrying `body`, signed with `secret` at `at` (seconds).
+fn request(body: &str, secret: &str, at: i64) -> ApiGatewayV2httpRequest {
+    let mut event = read_json(&repo().join("events/approval-webhook/approve-click.json"));
+    event["body"] = json!(body);
+    event["headers"][slack::TIMESTAMP_HEADER] = json!(at.to_string());
+    event["headers"][slack::SIGNATURE_HEADER] = json!(slack::sign(secret.as_bytes(), &at.to_string(), body.as_bytes()));
+    serde_json::from_value(event).unwrap_or_else(|e| panic!("the sample event is not an HTTP API event: {e}"))
+}
+
+fn answer(response: &ApiGatewayV2httpResponse) -> (i64, Value) {
+    let body = match &response.body {
+        Some(Body::Text(t)) => serde_json::from_str(t).unwrap_or_default(),
+        _ => Value::Null,
+    };
+    (response.status_code, body)
+}
+
+#[tokio::test]
+async fn a_signed_click_on_the_posted_button_resumes_the_release() {
+    let s = setup(1, "1h").await;
+    let body = click("U0BOB", slack::APPROVE_ACTION, &s.button, &format!("{}/actions/T0/1/abc", s.slack.url));
+    let (status, answer) = answer(&handler(request(&body, SIGNING_SECRET, Utc::now().timestamp()), &s.deps()).await);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["result"], "approved by u0bob; the release continues");
+    assert_eq!(s.workflow.outcome("task-token-1"), Some(TaskOutcome::Resumed(json!({"approved_by": ["u0bob"]}))));
+    let trail = s.table.store.events(&s.release_id).await.unwrap_or_default();
+    let decided = trail.iter().find(|e| matches!(e.kind, EventKind::ApprovalDecided { .. })).map(|e| (e.actor.clone(), e.kind.summary()));
+    assert_eq!(decided, Some(("approval-webhook".into(), "approval `go-no-go` granted by U0BOB: via Slack".into())));
+    let replies = s.slack.bodies();
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(replies[0]["replace_original"], true, "the settled approval replaces the buttons: {}", replies[0]);
+}
+
+#[tokio::test]
+async fn a_base64_body_and_a_vote_short_of_the_quorum() {
+    let s = setup(2, "1h").await;
+    let body = click("carol", slack::APPROVE_ACTION, &s.button, &format!("{}/actions/T0/2/def", s.slack.url));
+    let mut request = request(&body, SIGNING_SECRET, Utc::now().timestamp());
+    request.body = Some(base64::engine::general_purpose::STANDARD.encode(&body));
+    request.is_base64_encoded = true;
+    let (status, answer) = answer(&handler(request, &s.deps()).await);
+    assert_eq!((status, answer["result"].as_str()), (200, Some("recorded; 1 of 2 approvals so far")));
+    assert_eq!(s.workflow.outcome("task-token-1"), None);
+    assert_eq!(s.slack.bodies()[0]["response_type"], "ephemeral", "only the clicker sees a partial vote");
+}
+
+#[tokio::test]
+async fn refusals_are_4xx_with_reasons_and_record_nothing() {
+    let s = setup(1, "1h").await;
+    let now = Utc::now().timestamp();
+    let reply_to = format!("{}/actions/T0/3/ghi", s.slack.url);
+    let approve = click("U0BOB", slack::APPROVE_ACTION, &s.button, &reply_to);
+    let before = s.table.store.events(&s.release_id).await.unwrap_or_default().len();
+    let old_button = s.button.replace("\"step\":0", "\"step\":3");
+    let other_release = s.button.replace(&s.release_id, "no-such-release");
+    let cases: Vec<(&str, ApiGatewayV2httpRequest, i64, &str)> = vec![
+        ("forged", request(&approve, "not-the-secret", now), 401, "signature does not match"),
+        ("replayed", request(&approve, SIGNING_SECRET, now - 600), 401, "replayed or delayed"),
+        (
+            "unsigned",
+            {
+                let mut r = request(&approve, SIGNING_SECRET, now);
+                r.headers.clear();
+                r
+            },
+            401,
+            "header is missing",
+        ),
+        ("not a click", request("payload=%7B%7D", SIGNING_SECRET, now), 400, "not a Slack interaction"),
+        (
+            "not our button",
+            request(&click("U0BOB", "other", &s.button, &reply_to), SIGNING_SECRET, now),
+            400,
+            "not one of rollgate's buttons",
+        ),
+        (
+            "stranger",
+            request(&click("U0MALLORY", slack::APPROVE_ACTION, &s.button, &reply_to), SIGNING_SECRET, now),
+            403,
+            "not an approver",
+        ),
+        (
+            "old message",
+            request(&click("U0BOB", slack::APPROVE_ACTION, &old_button, &reply_to), SIGNING_SECRET, now),
+            409,
+            "decide on the newest message",
+        ),
+        (
+            "unknown release",
+            request(&click("U0BOB", slack::APPROVE_ACTION, &other_release, &reply_to), SIGNING_SECRET, now),
+            409,
+            "has no pending approval",
+        ),
+    ];
+    for (name, request, want, reason) in cases {
+        let (status, answer) = answer(&handler(request, &s.deps()).await);
+        assert_eq!(status, want, "{name}: {answer}");
+        assert!(answer["error"].as_str().is_some_and(|e| e.contains(reason)), "{name}: `{answer}` lacks `{reason}`");
+    }
+    assert_eq!(s.table.store.events(&s.release_id).await.unwrap_or_default().len(), before, "a refusal records nothing");
+    assert_eq!(s.workflow.outcome("task-token-1"), None, "a refusal resumes nothing");
+    // Authenticated refusals are explained to the clicker in Slack; forged ones get no reply.
+    let replies = s.slack.bodies();
+    assert_eq!(replies.len(), 3, "{replies:?}");
+    assert!(
+        replies
+            .iter()
+            .all(|r| r["response_type"] == "ephemeral" && r["text"].as_str().is_some_and(|t| t.starts_with(":warning: Not recorded")))
+    );
+}
+
+#[tokio::test]
+async fn an_expired_approval_is_gone_and_replies_go_only_to_slack() {
+    let s = setup(1, "1s").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // A response_url off Slack's hosts is never called, whatever the request says.
+    let body = click("U0BOB", slack::APPROVE_ACTION, &s.button, "http://169.254.169.254/latest/meta-data");
+    let (status, answer) = answer(&handler(request(&body, SIGNING_SECRET, Utc::now().timestamp()), &s.deps()).await);
+    assert_eq!(status, 410, "{answer}");
+    assert!(answer["error"].as_str().is_some_and(|e| e.contains("an expired approval is a rejection")), "{answer}");
+    assert_eq!(s.workflow.outcome("task-token-1"), None, "an expired approval is never a pass");
+    assert!(s.slack.bodies().is_empty());
+}
