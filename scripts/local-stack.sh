@@ -5,7 +5,8 @@
 #   and a router in front that sends the Lambda Invoke API to cargo lambda and the rest to the emulator.
 #   scripts/local-stack.sh start|stop
 # Ports: MOTO_PORT (emulator, default 5055), ROUTER_PORT (5056), FUNCTIONS_PORT (9055).
-# The functions use the table `rollgate-e2e` and the topic `rollgate-e2e` (tests create them).
+# The functions use the table `rollgate-e2e`, the topic `rollgate-e2e` and the Slack signing secret
+# `rollgate-e2e-slack` (tests create them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MOTO_PORT="${MOTO_PORT:-5055}"
@@ -39,7 +40,7 @@ case "${1:-}" in
     for _ in $(seq 1 50); do [ -s "$STATE/router.pid" ] && break; sleep 0.1; done
     wait_for "http://127.0.0.1:$ROUTER_PORT/moto-api/data.json" router "$STATE/router.pid" "$STATE/router.log"
     # Build the functions first so that the first invocation does not wait for the compiler.
-    cargo build --quiet --locked -p checklist-validator -p metric-gate -p traffic-switch -p rollback-notifier -p approval-request
+    cargo build --quiet --locked -p checklist-validator -p metric-gate -p traffic-switch -p rollback-notifier -p approval-request -p approval-webhook
     setsid bash -c 'echo $$ > "$0"; exec "$@"' "$STATE/functions.pid" \
       cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$FUNCTIONS_PORT" \
       --env-var ROLLGATE_TABLE=rollgate-e2e \
@@ -47,6 +48,8 @@ case "${1:-}" in
       --env-var "AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT" \
       --env-var AWS_REGION=us-east-1 --env-var AWS_ACCESS_KEY_ID=test --env-var AWS_SECRET_ACCESS_KEY=test \
       --env-var ROLLGATE_E2E_WEBHOOK_KEY=e2e-signing-key \
+      --env-var ROLLGATE_SLACK_SIGNING_SECRET_ARN=rollgate-e2e-slack \
+      --env-var "ROLLGATE_SLACK_RESPONSE_URL_PREFIXES=http://127.0.0.1:" \
       >"$STATE/functions.log" 2>&1 </dev/null &
     for _ in $(seq 1 50); do [ -s "$STATE/functions.pid" ] && break; sleep 0.1; done
     wait_for "http://127.0.0.1:$FUNCTIONS_PORT/" "cargo lambda watch" "$STATE/functions.pid" "$STATE/functions.log"

@@ -14,7 +14,8 @@ use rollgate::ports::ReleaseStore;
 use rollgate::release::{EventKind, ReleaseRequest};
 use rollgate::slack;
 use rollgate_tests::capture_server::CaptureServer;
-use rollgate_tests::{TestTable, aws, read_json, repo};
+use rollgate_tests::slack_events::{self, click};
+use rollgate_tests::{TestTable, aws};
 use serde_json::{Value, json};
 
 const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
@@ -71,9 +72,8 @@ async fn setup(quorum: u32, timeout: &str) -> Setup {
     let notifier = RecordingNotifier::default();
     let ask = json!({"release_id": release_id, "step": 0, "approval": "go-no-go", "task_token": "task-token-1"});
     approval_request::handler(ask, &table.store, &notifier).await.unwrap_or_else(|e| panic!("{e}"));
-    let posted = notifier.published().last().map(|n| n.slack()).unwrap_or_default();
-    let actions = posted["blocks"].as_array().and_then(|b| b.iter().find(|b| b["type"] == "actions").cloned()).unwrap_or_default();
-    let button = actions["elements"][0]["value"].as_str().unwrap_or_else(|| panic!("no buttons were posted: {posted}")).to_string();
+    let posted = notifier.published().last().map(|n| n.body()).unwrap_or_default();
+    let button = slack_events::approve_button(&posted).unwrap_or_else(|| panic!("no buttons were posted: {posted}"));
     let slack = CaptureServer::start().await;
     Setup {
         table,
@@ -86,25 +86,9 @@ async fn setup(quorum: u32, timeout: &str) -> Setup {
     }
 }
 
-/// The sample click, by `user`, on `button`, answered at `response_url`.
-fn click(user: &str, action: &str, button: &str, response_url: &str) -> String {
-    let event = read_json(&repo().join("events/approval-webhook/approve-click.json"));
-    let form: Vec<(String, String)> = serde_urlencoded::from_str(event["body"].as_str().unwrap_or_default()).unwrap_or_default();
-    let mut payload: Value = serde_json::from_str(&form[0].1).unwrap_or_default();
-    payload["user"] = json!({"id": user, "username": user.to_lowercase(), "name": user.to_lowercase()});
-    payload["actions"][0]["action_id"] = json!(action);
-    payload["actions"][0]["value"] = json!(button);
-    payload["response_url"] = json!(response_url);
-    serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap_or_default()
-}
-
-/// The sample event carrying `body`, signed with `secret` at `at` (seconds).
 fn request(body: &str, secret: &str, at: i64) -> ApiGatewayV2httpRequest {
-    let mut event = read_json(&repo().join("events/approval-webhook/approve-click.json"));
-    event["body"] = json!(body);
-    event["headers"][slack::TIMESTAMP_HEADER] = json!(at.to_string());
-    event["headers"][slack::SIGNATURE_HEADER] = json!(slack::sign(secret.as_bytes(), &at.to_string(), body.as_bytes()));
-    serde_json::from_value(event).unwrap_or_else(|e| panic!("the sample event is not an HTTP API event: {e}"))
+    serde_json::from_value(slack_events::signed(body, secret, at))
+        .unwrap_or_else(|e| panic!("the sample event is not an HTTP API event: {e}"))
 }
 
 fn answer(response: &ApiGatewayV2httpResponse) -> (i64, Value) {

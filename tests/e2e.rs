@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use rollgate::ports::ReleaseStore;
 use rollgate::release::{EventKind, ReleaseStatus};
-use rollgate_tests::fixtures;
+use rollgate_tests::capture_server::CaptureServer;
 use rollgate_tests::local_stack::{Stack, stack};
 use rollgate_tests::webhook_server::{Behaviour, WebhookServer};
+use rollgate_tests::{fixtures, slack_events};
 use serde_json::{Value, json};
 
 struct Finished {
@@ -22,6 +23,11 @@ struct Finished {
 }
 
 async fn run(stack: &Stack, release_id: &str, input: Value, limit: Duration) -> Finished {
+    let arn = start(stack, release_id, input).await;
+    finish(stack, release_id, &arn, limit).await
+}
+
+async fn start(stack: &Stack, release_id: &str, input: Value) -> String {
     let execution = stack
         .sfn
         .start_execution()
@@ -31,18 +37,21 @@ async fn run(stack: &Stack, release_id: &str, input: Value, limit: Duration) -> 
         .send()
         .await
         .unwrap_or_else(|e| panic!("StartExecution: {e:?}"));
-    let arn = execution.execution_arn().to_string();
+    execution.execution_arn().to_string()
+}
+
+async fn finish(stack: &Stack, release_id: &str, arn: &str, limit: Duration) -> Finished {
     let started = Instant::now();
     let described = loop {
         let described =
-            stack.sfn.describe_execution().execution_arn(&arn).send().await.unwrap_or_else(|e| panic!("DescribeExecution: {e:?}"));
+            stack.sfn.describe_execution().execution_arn(arn).send().await.unwrap_or_else(|e| panic!("DescribeExecution: {e:?}"));
         if described.status().as_str() != "RUNNING" {
             break described;
         }
         assert!(started.elapsed() < limit, "execution {release_id} still running after {limit:?}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let history = stack.sfn.get_execution_history().execution_arn(&arn).max_results(1000).send().await.unwrap_or_else(|e| panic!("{e:?}"));
+    let history = stack.sfn.get_execution_history().execution_arn(arn).max_results(1000).send().await.unwrap_or_else(|e| panic!("{e:?}"));
     let mut states = Vec::new();
     let mut scheduled = Vec::new();
     let mut current = String::new();
@@ -207,4 +216,81 @@ async fn e2e_a_failing_task_is_retried_then_caught_and_the_release_ends_rolled_b
     assert!(release.closed_reason.as_deref().is_some_and(|r| r.contains("Transient")), "{:?}", release.closed_reason);
     assert_eq!(stack.store.lock(&service, "e2e").await.ok().flatten(), None, "the lock is released");
     assert_eq!(server.seen(|s| s.weight), 0, "the mesh ends at 0% on the new version");
+}
+
+/// The Slack signing secret the local stack's approval-webhook reads (scripts/local-stack.sh).
+const E2E_SLACK_SECRET_ID: &str = "rollgate-e2e-slack";
+const E2E_SLACK_SIGNING_SECRET: &str = "e2e-slack-signing-secret";
+
+async fn ensure_slack_secret(config: &aws_config::SdkConfig) {
+    let created = aws_sdk_secretsmanager::Client::new(config)
+        .create_secret()
+        .name(E2E_SLACK_SECRET_ID)
+        .secret_string(E2E_SLACK_SIGNING_SECRET)
+        .send()
+        .await;
+    if let Err(e) = created {
+        assert!(e.as_service_error().is_some_and(|s| s.is_resource_exists_exception()), "CreateSecret: {e:?}");
+    }
+}
+
+/// Invokes approval-webhook as API Gateway would, through the Lambda API of the local stack.
+async fn call_webhook(stack: &Stack, event: &Value) -> Value {
+    let router = format!("http://127.0.0.1:{}", std::env::var("ROUTER_PORT").unwrap_or_else(|_| "5056".into()));
+    let lambda = aws_sdk_lambda::Client::from_conf(aws_sdk_lambda::config::Builder::from(&stack.config).endpoint_url(router).build());
+    let out = lambda
+        .invoke()
+        .function_name("approval-webhook")
+        .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("Invoke approval-webhook: {e:?}"));
+    assert_eq!(out.function_error(), None, "the webhook answers every request with an HTTP response");
+    serde_json::from_slice(out.payload().map(|p| p.as_ref()).unwrap_or_default()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_a_slack_click_resumes_the_waiting_release_which_is_then_promoted() {
+    let stack = stack("slack").await;
+    ensure_slack_secret(&stack.config).await;
+    let (service, id) = (unique("payments"), unique("rel"));
+    let input = json!({
+        "release_id": id, "service": service, "environment": "e2e", "version": "8", "stable_version": "7", "author": "alice",
+        "plan": {
+            "name": "slack-e2e",
+            "traffic": { "router": { "type": "dry_run" }, "steps": [ { "weight": 10, "bake": "2s", "approval": "go-no-go" }, { "weight": 100, "bake": "2s" } ] },
+            "approvals": [ { "id": "go-no-go", "approvers": ["U0BOB"], "timeout": "10m" } ]
+        }
+    });
+    let arn = start(&stack, &id, input).await;
+    let started = Instant::now();
+    while stack.store.release(&id).await.ok().flatten().map(|r| r.status) != Some(ReleaseStatus::AwaitingApproval) {
+        assert!(started.elapsed() < Duration::from_secs(60), "release {id} never waited for its approval");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let asked = published(&stack, &service).await.into_iter().find(|(event, _)| event == "waiting_for_approval").map(|(_, body)| body);
+    let button = asked.as_ref().and_then(slack_events::approve_button).unwrap_or_else(|| panic!("no Approve button published: {asked:?}"));
+
+    let now = Utc::now().timestamp();
+    // The local stack lets replies go to loopback (ROLLGATE_SLACK_RESPONSE_URL_PREFIXES), where this server plays Slack.
+    let slack = CaptureServer::start().await;
+    let by_bob = slack_events::click("U0BOB", rollgate::slack::APPROVE_ACTION, &button, &format!("{}/actions/T0/1/e2e", slack.url));
+    let forged = call_webhook(&stack, &slack_events::signed(&by_bob, "guessed", now)).await;
+    assert_eq!(forged["statusCode"], 401, "{forged}");
+    let answer = call_webhook(&stack, &slack_events::signed(&by_bob, E2E_SLACK_SIGNING_SECRET, now)).await;
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+
+    let finished = finish(&stack, &id, &arn, Duration::from_secs(90)).await;
+    assert_eq!(finished.status, "SUCCEEDED", "{:?} {:?}", finished.error, finished.states);
+    assert_eq!(stack.store.release(&id).await.ok().flatten().map(|r| r.status), Some(ReleaseStatus::Promoted));
+    let trail = stack.store.events(&id).await.unwrap_or_default();
+    assert!(
+        trail
+            .iter()
+            .any(|e| e.actor == "approval-webhook"
+                && matches!(&e.kind, EventKind::ApprovalDecided { by, approved: true, .. } if by == "U0BOB")),
+        "the Slack decision is in the audit trail"
+    );
+    let replies = slack.bodies();
+    assert!(replies.iter().any(|r| r["replace_original"] == true), "the Slack message shows the decision: {replies:?}");
 }

@@ -64,4 +64,5 @@ pub mod capture_server;
 pub mod contract;
 pub mod fixtures;
 pub mod local_stack;
+pub mod slack_events;
 pub mod webhook_server;
