@@ -501,7 +501,7 @@ fn prepare(points: &[Datapoint], since: DateTime<Utc>, until: DateTime<Utc>, com
 }
 
 /// Quantile of sorted values with linear interpolation (R's type 7).
-fn quantile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], p: f64) -> f64 {
     let h = (sorted.len() - 1) as f64 * p;
     let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
     sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])

@@ -21,6 +21,7 @@ pub mod gate;
 pub mod gate_check;
 pub mod ports;
 pub mod release;
+pub mod review;
 pub mod rollback;
 pub mod runtime;
 pub mod simulate;

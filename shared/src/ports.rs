@@ -170,3 +170,15 @@ pub trait Workflow: Send + Sync {
     /// Fails the waiting task with a stable error name the state machine routes on.
     async fn fail(&self, task_token: &str, error: &str, cause: &str) -> Result<(), WorkflowError>;
 }
+
+/// The audit trail by time: every release's events of one week (the table's `by-week` index).
+#[async_trait]
+pub trait WeeklyEvents: Send + Sync {
+    async fn events_in_week(&self, week: crate::review::ReviewWeek) -> Result<Vec<ReleaseEvent>, StoreError>;
+}
+
+/// Where the weekly policy review goes (SNS; in memory for tests).
+#[async_trait]
+pub trait ReviewPublisher: Send + Sync {
+    async fn publish_review(&self, review: &crate::review::WeeklyReview) -> Result<(), NotifyError>;
+}

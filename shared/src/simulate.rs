@@ -15,7 +15,7 @@ use crate::duration::HumanDuration;
 use crate::gate::Datapoint;
 use crate::metric_query::{QueryPlan, Side};
 use crate::plan::Plan;
-use crate::ports::{MetricError, MetricSource, RouterError, TrafficRouter};
+use crate::ports::{MetricError, MetricSource, ReleaseStore, RouterError, TrafficRouter};
 use crate::rollback::{RestorePolicy, roll_back};
 use crate::traffic::{RouteTarget, SwitchTarget, switch};
 
@@ -197,6 +197,9 @@ pub struct Simulation {
     pub timeline: Vec<TimelineEntry>,
     /// Plan bounds per metric, for charts: (metric, label, value).
     pub thresholds: Vec<(String, String, f64)>,
+    /// The simulated release's audit trail, as the real functions would have written it.
+    #[serde(skip)]
+    pub trail: Vec<crate::release::ReleaseEvent>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -210,10 +213,40 @@ pub enum SimulationError {
 /// Runs `plan` against `scenario` on a virtual clock. `recorded` holds the parsed recorded file,
 /// when the scenario names one.
 pub async fn simulate(plan: &Plan, scenario: &Scenario, recorded: Option<serde_json::Value>) -> Result<Simulation, SimulationError> {
+    let store = MemoryStore::new();
+    let identity = SimulatedRelease::default();
+    let mut simulation = simulate_into(&store, &identity, plan, scenario, recorded).await?;
+    simulation.trail = store.events(&identity.id).await.map_err(|e| SimulationError::Run(e.to_string()))?;
+    Ok(simulation)
+}
+
+/// Who the simulated release is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimulatedRelease {
+    pub id: String,
+    pub service: String,
+    pub environment: String,
+    pub version: String,
+}
+
+impl Default for SimulatedRelease {
+    fn default() -> Self {
+        Self { id: "simulated".into(), service: "simulated-service".into(), environment: "simulation".into(), version: "new".into() }
+    }
+}
+
+/// [`simulate`], writing the release and its audit trail into `store` as the real functions
+/// would: how a week of releases is replayed into a table (the weekly review's tests).
+pub async fn simulate_into(
+    store: &dyn ReleaseStore,
+    identity: &SimulatedRelease,
+    plan: &Plan,
+    scenario: &Scenario,
+    recorded: Option<serde_json::Value>,
+) -> Result<Simulation, SimulationError> {
     let start = scenario
         .start
         .unwrap_or_else(|| DateTime::parse_from_rfc3339("2025-11-14T09:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default());
-    let store = MemoryStore::new();
     let notifier = RecordingNotifier::default();
     let router = SimRouter::default();
     let source = ScenarioSource::new(scenario, start, recorded)?;
@@ -232,10 +265,10 @@ pub async fn simulate(plan: &Plan, scenario: &Scenario, recorded: Option<serde_j
     };
 
     let request = crate::release::ReleaseRequest {
-        release_id: Some("simulated".into()),
-        service: "simulated-service".into(),
-        environment: "simulation".into(),
-        version: "new".into(),
+        release_id: Some(identity.id.clone()),
+        service: identity.service.clone(),
+        environment: identity.environment.clone(),
+        version: identity.version.clone(),
         stable_version: Some("stable".into()),
         author: scenario.author.clone(),
         requested_by: Some("rollgate simulate".into()),
@@ -243,7 +276,7 @@ pub async fn simulate(plan: &Plan, scenario: &Scenario, recorded: Option<serde_j
         evidence: scenario.evidence.clone(),
         overrides: scenario.overrides.clone(),
     };
-    let admitted = crate::admission::admit(&store, request, now).await.map_err(|e| run(&e))?;
+    let admitted = crate::admission::admit(store, request, now).await.map_err(|e| run(&e))?;
     let id = admitted.release.id.clone();
     if plan.checklist.items.is_empty() {
         entry(&mut timeline, now, None, 0, EntryKind::Checklist, "no checklist in the plan".into(), vec![]);
@@ -295,11 +328,11 @@ pub async fn simulate(plan: &Plan, scenario: &Scenario, recorded: Option<serde_j
                 ),
                 Some(reason) => {
                     entry(&mut timeline, now, Some(step), weight, EntryKind::Approval, reason.clone(), vec![]);
-                    return rolled_back(&store, &router, &notifier, &id, plan, scenario, step, reason, start, now, timeline).await;
+                    return rolled_back(store, &router, &notifier, &id, plan, scenario, step, reason, start, now, timeline).await;
                 }
             }
         }
-        let moved = switch(&store, &router, &id, SwitchTarget::Step(step), now).await.map_err(|e| run(&e))?;
+        let moved = switch(store, &router, &id, SwitchTarget::Step(step), now).await.map_err(|e| run(&e))?;
         weight = moved.weight;
         let bake = plan.traffic.steps[step].bake;
         entry(
@@ -313,7 +346,7 @@ pub async fn simulate(plan: &Plan, scenario: &Scenario, recorded: Option<serde_j
         );
         now += HumanDuration::from_secs(plan.first_check_after(step).unwrap_or(1)).chrono();
         loop {
-            let result = crate::gate_check::run(&store, &source, &id, now).await.map_err(|e| run(&e))?;
+            let result = crate::gate_check::run(store, &source, &id, now).await.map_err(|e| run(&e))?;
             let metrics = result
                 .verdict
                 .as_ref()
@@ -338,13 +371,13 @@ pub async fn simulate(plan: &Plan, scenario: &Scenario, recorded: Option<serde_j
                 Action::Bake => now += HumanDuration::from_secs(decision.next_check_in_secs.unwrap_or(60)).chrono(),
                 Action::Advance => break,
                 Action::Promote => {
-                    let promoted = switch(&store, &router, &id, SwitchTarget::Promote, now).await.map_err(|e| run(&e))?;
+                    let promoted = switch(store, &router, &id, SwitchTarget::Promote, now).await.map_err(|e| run(&e))?;
                     let text = format!("promoted: 100% on the new version after {}", fmt(now - start));
                     entry(&mut timeline, now, Some(step), promoted.weight, EntryKind::Promoted, text.clone(), vec![]);
                     return Ok(finish(plan, scenario, SimOutcome::Promoted, Some(step), text, start, now, timeline));
                 }
                 Action::Rollback => {
-                    return rolled_back(&store, &router, &notifier, &id, plan, scenario, step, decision.reason, start, now, timeline).await;
+                    return rolled_back(store, &router, &notifier, &id, plan, scenario, step, decision.reason, start, now, timeline).await;
                 }
             }
         }
@@ -354,7 +387,7 @@ pub async fn simulate(plan: &Plan, scenario: &Scenario, recorded: Option<serde_j
 
 #[allow(clippy::too_many_arguments)]
 async fn rolled_back(
-    store: &MemoryStore,
+    store: &dyn ReleaseStore,
     router: &SimRouter,
     notifier: &RecordingNotifier,
     id: &str,
@@ -412,6 +445,7 @@ fn finish(
         duration_secs: u64::try_from((end - start).num_seconds().max(0)).unwrap_or(0),
         timeline,
         thresholds,
+        trail: Vec::new(),
     }
 }
 

@@ -11,13 +11,14 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, TableStatus, TimeToLiveSpecification,
 };
-use chrono::{DateTime, Datelike, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::memory::event_sort_key;
-use crate::ports::{ReleaseStore, StoreError};
+use crate::ports::{ReleaseStore, StoreError, WeeklyEvents};
 use crate::release::{Lease, Release, ReleaseEvent};
+use crate::review::ReviewWeek;
 use crate::traffic::RouteState;
 
 /// The GSI that serves the weekly review: events by ISO week.
@@ -95,6 +96,43 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Every event matching `condition`, following pagination; `context` names the items in errors.
+    async fn query_events(
+        &self,
+        index: Option<&str>,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+        context: &str,
+    ) -> Result<Vec<ReleaseEvent>, StoreError> {
+        let mut events = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(index.map(String::from))
+                .key_condition_expression(condition)
+                // Strongly consistent reads exist on the table only, not on its indexes.
+                .consistent_read(index.is_none())
+                .set_exclusive_start_key(start.take());
+            for (name, value) in values {
+                query = query.expression_attribute_values(*name, value.clone());
+            }
+            let page = query
+                .send()
+                .await
+                .map_err(|e| classify("Query", e, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()))?;
+            for item in page.items() {
+                events.push(from_body(item, context)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(events),
+            }
+        }
+    }
+
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         let out =
             self.client.get_item().table_name(&self.table).key("pk", s(pk)).key("sk", s(sk)).consistent_read(true).send().await.map_err(
@@ -169,8 +207,16 @@ fn lease_from(item: &Item, key: &str) -> Result<Lease, StoreError> {
 
 /// ISO week bucket of the weekly review index, e.g. `WEEK#2025-W46`.
 pub fn week_bucket(at: DateTime<Utc>) -> String {
-    let week = at.iso_week();
-    format!("WEEK#{}-W{:02}", week.year(), week.week())
+    format!("WEEK#{}", ReviewWeek::containing(at))
+}
+
+#[async_trait]
+impl WeeklyEvents for DynamoStore {
+    async fn events_in_week(&self, week: ReviewWeek) -> Result<Vec<ReleaseEvent>, StoreError> {
+        let bucket = format!("WEEK#{week}");
+        // Index reads are eventually consistent; a review runs after the week has ended.
+        self.query_events(Some(WEEK_INDEX), "gsi1pk = :week", &[(":week", s(&bucket))], &bucket).await
+    }
 }
 
 #[async_trait]
@@ -335,29 +381,8 @@ impl ReleaseStore for DynamoStore {
 
     async fn events(&self, release_id: &str) -> Result<Vec<ReleaseEvent>, StoreError> {
         let pk = release_key(release_id);
-        let mut events = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :evt)")
-                .expression_attribute_values(":pk", s(&pk))
-                .expression_attribute_values(":evt", s("EVT#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("Query", e, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()))?;
-            for item in page.items() {
-                events.push(from_body(item, &pk)?);
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(events),
-            }
-        }
+        let values = [(":pk", s(&pk)), (":evt", s("EVT#"))];
+        self.query_events(None, "pk = :pk AND begins_with(sk, :evt)", &values, &pk).await
     }
 
     async fn route(&self, key: &str) -> Result<Option<RouteState>, StoreError> {

@@ -127,16 +127,44 @@ impl ReleaseStore for MemoryStore {
     }
 }
 
+#[async_trait]
+impl crate::ports::WeeklyEvents for MemoryStore {
+    async fn events_in_week(&self, week: crate::review::ReviewWeek) -> Result<Vec<ReleaseEvent>, StoreError> {
+        let (from, to) = (week.start(), week.end());
+        Ok(self.state().events.values().flat_map(|t| t.values()).filter(|e| e.at >= from && e.at < to).cloned().collect())
+    }
+}
+
 /// Keeps published notifications in memory (simulator, unit tests); can be told to fail.
 #[derive(Default)]
 pub struct RecordingNotifier {
     published: Mutex<Vec<crate::notify::ReleaseNotification>>,
+    reviews: Mutex<Vec<crate::review::WeeklyReview>>,
     pub fail: std::sync::atomic::AtomicBool,
 }
 
 impl RecordingNotifier {
     pub fn published(&self) -> Vec<crate::notify::ReleaseNotification> {
         self.published.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    pub fn reviews(&self) -> Vec<crate::review::WeeklyReview> {
+        self.reviews.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+#[async_trait]
+impl crate::ports::ReviewPublisher for RecordingNotifier {
+    async fn publish_review(&self, review: &crate::review::WeeklyReview) -> Result<(), crate::ports::NotifyError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(crate::ports::NotifyError {
+                event: "weekly_review".into(),
+                transient: false,
+                message: "publishing is switched off".into(),
+            });
+        }
+        self.reviews.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(review.clone());
+        Ok(())
     }
 }
 

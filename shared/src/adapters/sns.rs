@@ -1,10 +1,12 @@
-//! Release notifications on an SNS topic, with attributes subscribers filter on.
+//! Release notifications and the weekly review on an SNS topic, with attributes subscribers
+//! filter on.
 
 use async_trait::async_trait;
 use aws_sdk_sns::types::MessageAttributeValue;
 
 use crate::notify::ReleaseNotification;
-use crate::ports::{Notifier, NotifyError};
+use crate::ports::{Notifier, NotifyError, ReviewPublisher};
+use crate::review::WeeklyReview;
 
 /// Environment variable naming the topic (set by the SAM template).
 pub const TOPIC_ENV: &str = "ROLLGATE_TOPIC_ARN";
@@ -18,18 +20,14 @@ impl SnsNotifier {
     pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
         Self { client, topic_arn: topic_arn.into() }
     }
-}
 
-#[async_trait]
-impl Notifier for SnsNotifier {
-    async fn publish(&self, notification: &ReleaseNotification) -> Result<(), NotifyError> {
-        let fail = |transient: bool, message: String| NotifyError { event: notification.event_name().into(), transient, message };
-        let mut request =
-            self.client.publish().topic_arn(&self.topic_arn).subject(notification.subject()).message(notification.body().to_string());
-        for (name, value) in notification.attributes() {
+    async fn send(&self, event: &str, subject: String, message: String, attributes: &[(&str, String)]) -> Result<(), NotifyError> {
+        let fail = |transient: bool, message: String| NotifyError { event: event.into(), transient, message };
+        let mut request = self.client.publish().topic_arn(&self.topic_arn).subject(subject).message(message);
+        for (name, value) in attributes {
             let attribute =
                 MessageAttributeValue::builder().data_type("String").string_value(value).build().map_err(|e| fail(false, e.to_string()))?;
-            request = request.message_attributes(name, attribute);
+            request = request.message_attributes(*name, attribute);
         }
         request.send().await.map_err(|e| {
             let transient = e.as_service_error().is_some_and(|s| s.is_internal_error_exception() || s.is_kms_throttling_exception())
@@ -37,5 +35,22 @@ impl Notifier for SnsNotifier {
             fail(transient, aws_sdk_sns::error::DisplayErrorContext(e).to_string())
         })?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Notifier for SnsNotifier {
+    async fn publish(&self, notification: &ReleaseNotification) -> Result<(), NotifyError> {
+        self.send(notification.event_name(), notification.subject(), notification.body().to_string(), &notification.attributes()).await
+    }
+}
+
+#[async_trait]
+impl ReviewPublisher for SnsNotifier {
+    /// The review as JSON (`review`) with the report for people beside it (`text`).
+    async fn publish_review(&self, review: &WeeklyReview) -> Result<(), NotifyError> {
+        let body = serde_json::json!({ "event": "weekly_review", "summary": review.text(), "review": review });
+        let attributes = [("event", "weekly_review".to_string()), ("severity", "info".to_string())];
+        self.send("weekly_review", review.subject(), body.to_string(), &attributes).await
     }
 }

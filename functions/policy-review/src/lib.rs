@@ -1,0 +1,120 @@
+//! policy-review: a weekly EventBridge schedule runs it on Monday morning. It reads the past
+//! week's decisions from the audit trail (the table's `by-week` index), reviews them (gate
+//! failure rates, overrides, likely false positives, rollback times, approvals) and publishes
+//! the report on the release topic. `{"week": "2026-W47"}` reviews a given week instead.
+
+use chrono::{DateTime, Utc};
+use lambda_runtime::Diagnostic;
+use rollgate::ports::{ReleaseStore, ReviewPublisher, StoreError, WeeklyEvents};
+use rollgate::review::{ReviewWeek, compile};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewOutput {
+    pub week: ReviewWeek,
+    pub releases: usize,
+    pub rolled_back: usize,
+    pub likely_false_positives: usize,
+    pub recommendations: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    Transient(String),
+    #[error("{0}")]
+    StoreFailed(String),
+    #[error("{0}")]
+    PublishFailed(String),
+}
+
+impl ReviewError {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "InvalidRequest",
+            Self::Transient(_) => "Transient",
+            Self::StoreFailed(_) => "StoreFailed",
+            Self::PublishFailed(_) => "PublishFailed",
+        }
+    }
+}
+
+impl From<ReviewError> for Diagnostic {
+    fn from(err: ReviewError) -> Diagnostic {
+        Diagnostic { error_type: err.name().into(), error_message: err.to_string() }
+    }
+}
+
+impl From<StoreError> for ReviewError {
+    fn from(err: StoreError) -> Self {
+        if err.is_transient() { Self::Transient(err.to_string()) } else { Self::StoreFailed(err.to_string()) }
+    }
+}
+
+/// The week to review: `week` when given, else the week before the schedule's `time`.
+fn week_of(event: &serde_json::Value, now: DateTime<Utc>) -> Result<ReviewWeek, ReviewError> {
+    if let Some(week) = event.get("week") {
+        let text = week.as_str().ok_or_else(|| ReviewError::InvalidRequest("week: must be a string like \"2026-W47\"".into()))?;
+        return text.parse().map_err(|e| ReviewError::InvalidRequest(format!("week: {e}")));
+    }
+    match event.get("time").and_then(|t| t.as_str()) {
+        Some(time) => DateTime::parse_from_rfc3339(time)
+            .map(|t| ReviewWeek::before(t.with_timezone(&Utc)))
+            .map_err(|e| ReviewError::InvalidRequest(format!("time: `{time}` is not an RFC 3339 time ({e})"))),
+        None if event.as_object().is_some_and(|o| o.is_empty()) || event.is_null() => Ok(ReviewWeek::before(now)),
+        None => Err(ReviewError::InvalidRequest(
+            "send an EventBridge scheduled event (with `time`), `{\"week\": \"2026-W47\"}`, or `{}` for last week".into(),
+        )),
+    }
+}
+
+pub async fn handler(
+    event: serde_json::Value,
+    index: &dyn WeeklyEvents,
+    store: &dyn ReleaseStore,
+    publisher: &dyn ReviewPublisher,
+) -> Result<ReviewOutput, ReviewError> {
+    let now = Utc::now();
+    let week = week_of(&event, now)?;
+    let review = compile(index, store, week, now).await?;
+    // Publishing is the job's whole point: a failure fails the run, which Lambda retries.
+    publisher
+        .publish_review(&review)
+        .await
+        .map_err(|e| if e.transient { ReviewError::Transient(e.to_string()) } else { ReviewError::PublishFailed(e.to_string()) })?;
+    tracing::info!(week = %week, releases = review.releases, "published the weekly review");
+    Ok(ReviewOutput {
+        week,
+        releases: review.releases,
+        rolled_back: review.outcomes.rolled_back,
+        likely_false_positives: review.likely_false_positives.len(),
+        recommendations: review.recommendations,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_schedule_reviews_the_week_before_its_time() {
+        let scheduled = serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events", "time": "2026-11-23T08:00:00Z"});
+        assert_eq!(week_of(&scheduled, now()).map(|w| w.to_string()).ok(), Some("2026-W47".into()));
+        assert_eq!(week_of(&serde_json::json!({"week": "2026-W40"}), now()).map(|w| w.to_string()).ok(), Some("2026-W40".into()));
+        assert_eq!(week_of(&serde_json::json!({}), now()).map(|w| w.to_string()).ok(), Some("2026-W47".into()));
+        for bad in [
+            serde_json::json!({"week": 47}),
+            serde_json::json!({"week": "47"}),
+            serde_json::json!({"time": "monday"}),
+            serde_json::json!({"x": 1}),
+        ] {
+            assert!(matches!(week_of(&bad, now()), Err(ReviewError::InvalidRequest(_))), "{bad}");
+        }
+    }
+}
