@@ -3,12 +3,14 @@
 //! buttons; a signed click on those buttons resumes the waiting task; every refusal is a 4xx with
 //! the reason and records nothing.
 
-use approval_webhook::{Deps, SecretsManagerSecret, SlackReplies, handler};
+use approval_webhook::{Deps, SlackReplies, handler};
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use base64::Engine;
 use chrono::Utc;
 use rollgate::adapters::memory::{RecordingNotifier, RecordingWorkflow, TaskOutcome};
+use rollgate::adapters::secrets::{FixedSecret, SecretsManagerSecret};
+use rollgate::adapters::slack::SlackNotifier;
 use rollgate::admission::admit;
 use rollgate::ports::ReleaseStore;
 use rollgate::release::{EventKind, ReleaseRequest};
@@ -32,6 +34,11 @@ struct Setup {
 }
 
 impl Setup {
+    /// What the webhook posted to response URLs (not the approval request's chat.postMessage).
+    fn replies(&self) -> Vec<Value> {
+        self.slack.requests().into_iter().filter(|r| r.request_line.contains("/actions/")).map(|r| r.body).collect()
+    }
+
     fn deps(&self) -> Deps<'_> {
         Deps { store: &self.table.store, workflow: &self.workflow, secret: &self.secret, replies: &self.replies }
     }
@@ -62,19 +69,25 @@ async fn setup(quorum: u32, timeout: &str) -> Setup {
         plan: json!({
             "name": "checkout",
             "traffic": {"router": {"type": "dry_run"}, "steps": [{"weight": 10, "bake": "5m", "approval": "go-no-go"}, {"weight": 100, "bake": "5m"}]},
-            "approvals": [{"id": "go-no-go", "approvers": ["U0BOB", "carol"], "quorum": quorum, "timeout": timeout}],
+            "approvals": [{"id": "go-no-go", "approvers": ["U0BOB", "carol"], "quorum": quorum, "timeout": timeout, "channel": "C0DEPLOYS"}],
             "notifications": {"events": ["waiting_for_approval"]}
         }),
         evidence: Default::default(),
         overrides: vec![],
     };
     admit(&table.store, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
-    let notifier = RecordingNotifier::default();
-    let ask = json!({"release_id": release_id, "step": 0, "approval": "go-no-go", "task_token": "task-token-1"});
-    approval_request::handler(ask, &table.store, &notifier).await.unwrap_or_else(|e| panic!("{e}"));
-    let posted = notifier.published().last().map(|n| n.body()).unwrap_or_default();
-    let button = slack_events::approve_button(&posted).unwrap_or_else(|| panic!("no buttons were posted: {posted}"));
+    // approval-request posts the buttons to Slack (played by a loopback server).
     let slack = CaptureServer::start().await;
+    let chat = SlackNotifier::new(Box::new(FixedSecret("xoxb-test-token".into())), format!("{}/api", slack.url));
+    let (notifier, ask) =
+        (RecordingNotifier::default(), json!({"release_id": release_id, "step": 0, "approval": "go-no-go", "task_token": "task-token-1"}));
+    let deps = approval_request::Deps { store: &table.store, notifier: &notifier, slack: Some(&chat) };
+    approval_request::handler(ask, &deps).await.unwrap_or_else(|e| panic!("{e}"));
+    let posted = slack.requests().pop().unwrap_or_else(|| panic!("nothing was posted to Slack"));
+    assert_eq!(posted.request_line, "POST /api/chat.postMessage");
+    assert_eq!(posted.authorization.as_deref(), Some("Bearer xoxb-test-token"));
+    assert_eq!(posted.body["channel"], "C0DEPLOYS", "the approval's channel");
+    let button = slack_events::approve_button(&posted.body).unwrap_or_else(|| panic!("no buttons were posted: {}", posted.body));
     Setup {
         table,
         secret: SecretsManagerSecret::new(aws_sdk_secretsmanager::Client::new(&config), secret_name),
@@ -110,7 +123,7 @@ async fn a_signed_click_on_the_posted_button_resumes_the_release() {
     let trail = s.table.store.events(&s.release_id).await.unwrap_or_default();
     let decided = trail.iter().find(|e| matches!(e.kind, EventKind::ApprovalDecided { .. })).map(|e| (e.actor.clone(), e.kind.summary()));
     assert_eq!(decided, Some(("approval-webhook".into(), "approval `go-no-go` granted by U0BOB: via Slack".into())));
-    let replies = s.slack.bodies();
+    let replies = s.replies();
     assert_eq!(replies.len(), 1, "{replies:?}");
     assert_eq!(replies[0]["replace_original"], true, "the settled approval replaces the buttons: {}", replies[0]);
 }
@@ -125,7 +138,7 @@ async fn a_base64_body_and_a_vote_short_of_the_quorum() {
     let (status, answer) = answer(&handler(request, &s.deps()).await);
     assert_eq!((status, answer["result"].as_str()), (200, Some("recorded; 1 of 2 approvals so far")));
     assert_eq!(s.workflow.outcome("task-token-1"), None);
-    assert_eq!(s.slack.bodies()[0]["response_type"], "ephemeral", "only the clicker sees a partial vote");
+    assert_eq!(s.replies()[0]["response_type"], "ephemeral", "only the clicker sees a partial vote");
 }
 
 #[tokio::test]
@@ -184,7 +197,7 @@ async fn refusals_are_4xx_with_reasons_and_record_nothing() {
     assert_eq!(s.table.store.events(&s.release_id).await.unwrap_or_default().len(), before, "a refusal records nothing");
     assert_eq!(s.workflow.outcome("task-token-1"), None, "a refusal resumes nothing");
     // Authenticated refusals are explained to the clicker in Slack; forged ones get no reply.
-    let replies = s.slack.bodies();
+    let replies = s.replies();
     assert_eq!(replies.len(), 3, "{replies:?}");
     assert!(
         replies
@@ -203,5 +216,43 @@ async fn an_expired_approval_is_gone_and_replies_go_only_to_slack() {
     assert_eq!(status, 410, "{answer}");
     assert!(answer["error"].as_str().is_some_and(|e| e.contains("an expired approval is a rejection")), "{answer}");
     assert_eq!(s.workflow.outcome("task-token-1"), None, "an expired approval is never a pass");
-    assert!(s.slack.bodies().is_empty());
+    assert!(s.replies().is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_slack_post_is_recorded_and_the_approval_still_waits() {
+    let table = TestTable::create().await;
+    let release_id = format!("refused-{}", uuid::Uuid::new_v4().simple());
+    let request = ReleaseRequest {
+        release_id: Some(release_id.clone()),
+        service: "checkout-api".into(),
+        environment: release_id.clone(),
+        version: "2.4.0".into(),
+        stable_version: None,
+        author: None,
+        requested_by: None,
+        plan: json!({
+            "name": "checkout",
+            "traffic": {"router": {"type": "dry_run"}, "steps": [{"weight": 10, "bake": "5m", "approval": "go"}, {"weight": 100, "bake": "5m"}]},
+            "approvals": [{"id": "go", "approvers": ["U0BOB"], "timeout": "1h", "channel": "C0GONE"}]
+        }),
+        evidence: Default::default(),
+        overrides: vec![],
+    };
+    admit(&table.store, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let slack = CaptureServer::answering(r#"{"ok":false,"error":"channel_not_found"}"#).await;
+    let chat = SlackNotifier::new(Box::new(FixedSecret("xoxb-test-token".into())), format!("{}/api", slack.url));
+    let notifier = RecordingNotifier::default();
+    let deps = approval_request::Deps { store: &table.store, notifier: &notifier, slack: Some(&chat) };
+    let ask = json!({"release_id": release_id, "step": 0, "approval": "go", "task_token": "t"});
+    approval_request::handler(ask, &deps).await.unwrap_or_else(|e| panic!("a failed Slack post does not fail the approval: {e}"));
+    let trail = table.store.events(&release_id).await.unwrap_or_default();
+    let failed = trail.iter().find(|e| matches!(e.kind, EventKind::NotificationFailed { .. })).map(|e| e.kind.summary());
+    assert_eq!(
+        failed.as_deref(),
+        Some(
+            "notification waiting_for_approval via slack FAILED: publishing the waiting_for_approval notification failed: chat.postMessage refused: channel_not_found"
+        )
+    );
+    assert!(trail.iter().any(|e| matches!(e.kind, EventKind::ApprovalRequested { .. })), "the approval is pending all the same");
 }

@@ -269,7 +269,10 @@ async fn e2e_a_slack_click_resumes_the_waiting_release_which_is_then_promoted() 
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let asked = published(&stack, &service).await.into_iter().find(|(event, _)| event == "waiting_for_approval").map(|(_, body)| body);
-    let button = asked.as_ref().and_then(slack_events::approve_button).unwrap_or_else(|| panic!("no Approve button published: {asked:?}"));
+    let button = asked
+        .as_ref()
+        .and_then(|body| slack_events::approve_button(&body["slack"]))
+        .unwrap_or_else(|| panic!("no Approve button published: {asked:?}"));
 
     let now = Utc::now().timestamp();
     // The local stack lets replies go to loopback (ROLLGATE_SLACK_RESPONSE_URL_PREFIXES), where this server plays Slack.

@@ -232,14 +232,26 @@ pub async fn announce(
     release: &Release,
     notification: &ReleaseNotification,
 ) -> Result<bool, crate::ports::StoreError> {
-    use crate::release::EventKind;
     if !release.plan.notifications.events.contains(&notification.event) {
         return Ok(false);
     }
+    deliver(store, notifier, actor, release, notification).await
+}
+
+/// Publishes `notification` whatever the plan's event list says (an approval's buttons must
+/// reach the approvers), and records the outcome in the audit trail.
+pub async fn deliver(
+    store: &dyn crate::ports::ReleaseStore,
+    notifier: &dyn crate::ports::Notifier,
+    actor: &str,
+    release: &Release,
+    notification: &ReleaseNotification,
+) -> Result<bool, crate::ports::StoreError> {
+    use crate::release::EventKind;
     let event = notification.event_name().to_string();
     let kind = match notifier.publish(notification).await {
-        Ok(()) => EventKind::Notified { event },
-        Err(e) => EventKind::NotificationFailed { event, error: e.to_string() },
+        Ok(()) => EventKind::Notified { event, via: Some(notifier.channel().into()) },
+        Err(e) => EventKind::NotificationFailed { event, error: e.to_string(), via: Some(notifier.channel().into()) },
     };
     let published = matches!(kind, EventKind::Notified { .. });
     crate::admission::record_as(store, actor, &release.id, notification.at, kind).await?;

@@ -144,6 +144,10 @@ pub struct NotifyError {
 /// Where release notifications go (SNS; in-process for the simulator).
 #[async_trait]
 pub trait Notifier: Send + Sync {
+    /// Where it publishes (`sns`, `slack`), as the audit trail records it.
+    fn channel(&self) -> &'static str {
+        "sns"
+    }
     async fn publish(&self, notification: &crate::notify::ReleaseNotification) -> Result<(), NotifyError>;
 }
 
@@ -181,4 +185,18 @@ pub trait WeeklyEvents: Send + Sync {
 #[async_trait]
 pub trait ReviewPublisher: Send + Sync {
     async fn publish_review(&self, review: &crate::review::WeeklyReview) -> Result<(), NotifyError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the secret {name} cannot be read{}: {message}", if *.transient { " (transient; retry)" } else { "" })]
+pub struct SecretError {
+    pub name: String,
+    pub transient: bool,
+    pub message: String,
+}
+
+/// A secret value (a Slack signing secret, a bot token).
+#[async_trait]
+pub trait SecretSource: Send + Sync {
+    async fn get(&self) -> Result<String, SecretError>;
 }

@@ -165,10 +165,15 @@ pub enum EventKind {
     },
     Notified {
         event: String,
+        /// The channel (`sns`, `slack`); absent in trails written before there was a choice.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
     },
     NotificationFailed {
         event: String,
         error: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
     },
     Closed {
         status: ReleaseStatus,
@@ -203,8 +208,12 @@ impl EventKind {
             ),
             EventKind::RolledBack(r) => format!("rolled back in {}s: {}", r.time_to_restore_secs, r.reason),
             EventKind::RollbackFailed { error, .. } => format!("ROLLBACK FAILED: {error}"),
-            EventKind::Notified { event } => format!("notified: {event}"),
-            EventKind::NotificationFailed { event, error } => format!("notification {event} FAILED: {error}"),
+            EventKind::Notified { event, via } => {
+                format!("notified{}: {event}", via.as_ref().map(|v| format!(" via {v}")).unwrap_or_default())
+            }
+            EventKind::NotificationFailed { event, error, via } => {
+                format!("notification {event}{} FAILED: {error}", via.as_ref().map(|v| format!(" via {v}")).unwrap_or_default())
+            }
             EventKind::Closed { status, reason } => format!("closed {}: {reason}", status.as_str()),
         }
     }

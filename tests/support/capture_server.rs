@@ -1,38 +1,62 @@
-//! A loopback HTTP server that answers 200 to everything and keeps what was posted (Slack's
-//! `response_url`, for one).
+//! A loopback HTTP server that answers every request with a fixed JSON body and keeps what was
+//! posted: it plays Slack (`chat.postMessage`, an interaction's `response_url`).
 
 use std::sync::{Arc, Mutex};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
+#[derive(Clone, Debug)]
+pub struct Captured {
+    /// `POST /api/chat.postMessage`
+    pub request_line: String,
+    pub authorization: Option<String>,
+    pub body: serde_json::Value,
+}
+
 pub struct CaptureServer {
     /// `http://127.0.0.1:<port>`
     pub url: String,
-    bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+    seen: Arc<Mutex<Vec<Captured>>>,
 }
 
 impl CaptureServer {
+    /// Answers `{"ok": true}`, as Slack does.
     pub async fn start() -> Self {
+        Self::answering(r#"{"ok":true}"#).await
+    }
+
+    pub async fn answering(answer: &'static str) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
         let url = format!("http://{}", listener.local_addr().map(|a| a.to_string()).unwrap_or_default());
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&bodies);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&seen);
         tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
-                let seen = Arc::clone(&seen);
+                let record = Arc::clone(&record);
                 tokio::spawn(async move {
-                    let Some((_, _, body)) = crate::webhook_server::read_request(&mut socket).await else { return };
-                    seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(serde_json::from_slice(&body).unwrap_or_default());
-                    let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok").await;
+                    let Some((request_line, headers, body)) = crate::webhook_server::read_request(&mut socket).await else { return };
+                    let authorization = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")).map(|(_, v)| v.clone());
+                    let body = serde_json::from_slice(&body).unwrap_or_default();
+                    record.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Captured { request_line, authorization, body });
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    let _ = socket.write_all(reply.as_bytes()).await;
                     let _ = socket.shutdown().await;
                 });
             }
         });
-        Self { url, bodies }
+        Self { url, seen }
     }
 
+    pub fn requests(&self) -> Vec<Captured> {
+        self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The bodies of what was posted.
     pub fn bodies(&self) -> Vec<serde_json::Value> {
-        self.bodies.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.requests().into_iter().map(|c| c.body).collect()
     }
 }

@@ -30,9 +30,9 @@ pub fn signed(body: &str, secret: &str, at: i64) -> Value {
     event
 }
 
-/// The value of the Approve button in a published notification body (its `slack` rendering).
-pub fn approve_button(notification: &Value) -> Option<String> {
-    let blocks = notification["slack"]["blocks"].as_array()?;
+/// The value of the Approve button in a Slack message (`{text, blocks}`).
+pub fn approve_button(message: &Value) -> Option<String> {
+    let blocks = message["blocks"].as_array()?;
     let actions = blocks.iter().find(|b| b["type"] == "actions")?;
     actions["elements"].as_array()?.iter().find(|e| e["action_id"] == rollgate::slack::APPROVE_ACTION)?["value"].as_str().map(String::from)
 }

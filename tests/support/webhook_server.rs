@@ -43,7 +43,8 @@ impl WebhookServer {
             while let Ok((mut socket, _)) = listener.accept().await {
                 let (key, state, behaviour) = (key.clone(), Arc::clone(&state), behaviour.clone());
                 tokio::spawn(async move {
-                    let Some((method, headers, body)) = read_request(&mut socket).await else { return };
+                    let Some((request_line, headers, body)) = read_request(&mut socket).await else { return };
+                    let method = request_line.split(' ').next().unwrap_or_default().to_string();
                     let (status, answer) = respond(&key, &state, &behaviour, &method, &headers, &body).await;
                     let reply = format!(
                         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
@@ -101,6 +102,7 @@ async fn respond(
     ("200 OK", serde_json::to_string(&WebhookState { canary_weight: seen.weight }).unwrap_or_default())
 }
 
+/// Reads one request: `(method path, headers, body)`.
 pub(crate) async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<(String, Vec<(String, String)>, Vec<u8>)> {
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -116,7 +118,7 @@ pub(crate) async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<(
     };
     let head = String::from_utf8_lossy(&buffer[..head_end]).to_string();
     let mut lines = head.split("\r\n");
-    let method = lines.next()?.split(' ').next()?.to_string();
+    let request_line = lines.next()?.to_string();
     let headers: Vec<(String, String)> =
         lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
     let length =
@@ -128,5 +130,7 @@ pub(crate) async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<(
         }
         buffer.extend_from_slice(&chunk[..n]);
     }
-    Some((method, headers, buffer[head_end..].to_vec()))
+    let mut parts = request_line.split(' ');
+    let method_and_path = format!("{} {}", parts.next()?, parts.next().unwrap_or("/"));
+    Some((method_and_path, headers, buffer[head_end..].to_vec()))
 }

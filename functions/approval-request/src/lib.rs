@@ -6,7 +6,7 @@
 use chrono::Utc;
 use lambda_runtime::Diagnostic;
 use rollgate::admission::record_as;
-use rollgate::notify::{ApprovalAsk, ReleaseNotification, announce};
+use rollgate::notify::{ApprovalAsk, ReleaseNotification, announce, deliver};
 use rollgate::plan::NotificationEvent;
 use rollgate::ports::{Notifier, ReleaseStore, StoreError};
 use rollgate::release::{EventKind, ReleaseStatus};
@@ -71,7 +71,17 @@ impl From<StoreError> for ApprovalError {
     }
 }
 
-pub async fn handler(event: serde_json::Value, store: &dyn ReleaseStore, notifier: &dyn Notifier) -> Result<ApprovalOutput, ApprovalError> {
+pub struct Deps<'a> {
+    pub store: &'a dyn ReleaseStore,
+    /// The release topic.
+    pub notifier: &'a dyn Notifier,
+    /// Slack, when the app's bot token is configured: the approvers get the message with its
+    /// Approve / Reject buttons.
+    pub slack: Option<&'a dyn Notifier>,
+}
+
+pub async fn handler(event: serde_json::Value, deps: &Deps<'_>) -> Result<ApprovalOutput, ApprovalError> {
+    let store = deps.store;
     let request: ApprovalRequest = serde_path_to_error::deserialize(event).map_err(|e| {
         let path = e.path().to_string();
         ApprovalError::InvalidRequest(format!(
@@ -128,6 +138,11 @@ pub async fn handler(event: serde_json::Value, store: &dyn ReleaseStore, notifie
     if gate.channel.is_some() {
         notification.slack_channel = gate.channel.clone();
     }
-    announce(store, notifier, ACTOR, &release, &notification).await?;
+    announce(store, deps.notifier, ACTOR, &release, &notification).await?;
+    if let Some(slack) = deps.slack {
+        // A failed post is recorded in the trail; the CLI can still decide, and the timeout
+        // still rejects, so the release is never stuck silently.
+        deliver(store, slack, ACTOR, &release, &notification).await?;
+    }
     Ok(ApprovalOutput { release_id: release.id, approval: gate.id, expires_at })
 }

@@ -3,17 +3,15 @@
 //! release, and updates the Slack message. Every refusal is a 4xx with the reason; only an
 //! unavailable backend is a 503, which Slack shows as a failed click to try again.
 
-use async_trait::async_trait;
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::{HeaderMap, HeaderValue, header};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use rollgate::approval::{ApprovalError, Vote, resolve};
-use rollgate::ports::{ReleaseStore, Workflow, WorkflowError};
+use rollgate::ports::{ReleaseStore, SecretSource, Workflow, WorkflowError};
 use rollgate::slack::{self, ButtonClick, SlackError};
 use serde_json::{Value, json};
-use tokio::sync::OnceCell;
 
 pub const ACTOR: &str = "approval-webhook";
 /// The Secrets Manager secret holding the Slack app's signing secret (set by the SAM template).
@@ -21,75 +19,6 @@ pub const SIGNING_SECRET_ENV: &str = "ROLLGATE_SLACK_SIGNING_SECRET_ARN";
 /// Comma-separated URL prefixes a `response_url` may have (default: Slack's own hosts).
 pub const RESPONSE_URL_PREFIXES_ENV: &str = "ROLLGATE_SLACK_RESPONSE_URL_PREFIXES";
 const SLACK_RESPONSE_URL_PREFIXES: &str = "https://hooks.slack.com/,https://hooks.slack-gov.com/";
-
-#[derive(Debug, thiserror::Error)]
-#[error("the Slack signing secret cannot be read{}: {message}", if *.transient { " (transient; retry)" } else { "" })]
-pub struct SecretError {
-    pub transient: bool,
-    pub message: String,
-}
-
-/// Where the Slack app's signing secret comes from.
-#[async_trait]
-pub trait SigningSecret: Send + Sync {
-    async fn get(&self) -> Result<String, SecretError>;
-}
-
-/// The signing secret in Secrets Manager, read on first use and kept for the container's life.
-pub struct SecretsManagerSecret {
-    client: aws_sdk_secretsmanager::Client,
-    secret_id: String,
-    value: OnceCell<String>,
-}
-
-impl SecretsManagerSecret {
-    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
-        Self { client, secret_id: secret_id.into(), value: OnceCell::new() }
-    }
-
-    /// From the secret named by [`SIGNING_SECRET_ENV`].
-    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, SecretError> {
-        let id = std::env::var(SIGNING_SECRET_ENV).ok().filter(|v| !v.trim().is_empty()).ok_or_else(|| SecretError {
-            transient: false,
-            message: format!("{SIGNING_SECRET_ENV} is not set; set it to the secret holding the Slack app's signing secret"),
-        })?;
-        Ok(Self::new(aws_sdk_secretsmanager::Client::new(config), id))
-    }
-}
-
-#[async_trait]
-impl SigningSecret for SecretsManagerSecret {
-    async fn get(&self) -> Result<String, SecretError> {
-        self.value
-            .get_or_try_init(|| async {
-                let out = self.client.get_secret_value().secret_id(&self.secret_id).send().await.map_err(|e| {
-                    let transient = e.as_service_error().is_some_and(|s| s.is_internal_service_error())
-                        || matches!(
-                            e,
-                            aws_sdk_secretsmanager::error::SdkError::TimeoutError(_)
-                                | aws_sdk_secretsmanager::error::SdkError::DispatchFailure(_)
-                        );
-                    SecretError { transient, message: aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string() }
-                })?;
-                out.secret_string().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).ok_or_else(|| SecretError {
-                    transient: false,
-                    message: format!("secret {} has no string value; store the signing secret as plain text", self.secret_id),
-                })
-            })
-            .await
-            .cloned()
-    }
-}
-
-/// A fixed signing secret (local runs and tests).
-pub struct FixedSecret(pub String);
-
-#[async_trait]
-impl SigningSecret for FixedSecret {
-    async fn get(&self) -> Result<String, SecretError> {
-        Ok(self.0.clone())
-    }
-}
 
 /// Posts replies to an interaction's `response_url`, only on Slack's hosts.
 pub struct SlackReplies {
@@ -127,7 +56,7 @@ impl SlackReplies {
 pub struct Deps<'a> {
     pub store: &'a dyn ReleaseStore,
     pub workflow: &'a dyn Workflow,
-    pub secret: &'a dyn SigningSecret,
+    pub secret: &'a dyn SecretSource,
     pub replies: &'a SlackReplies,
 }
 
@@ -198,7 +127,7 @@ fn request_body(request: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, WebhookErr
 async fn authenticated_click(request: &ApiGatewayV2httpRequest, deps: &Deps<'_>, now: DateTime<Utc>) -> Result<ButtonClick, WebhookError> {
     let body = request_body(request)?;
     let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
-    let secret = deps.secret.get().await.map_err(|e| WebhookError::Unavailable(e.to_string()))?;
+    let secret = deps.secret.get().await.map_err(|e| WebhookError::Unavailable(format!("cannot verify Slack requests: {e}")))?;
     slack::verify(secret.as_bytes(), header(slack::TIMESTAMP_HEADER), header(slack::SIGNATURE_HEADER), &body, now)
         .map_err(WebhookError::Unauthenticated)?;
     slack::parse_click(&body).map_err(WebhookError::BadRequest)

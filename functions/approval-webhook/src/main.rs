@@ -1,13 +1,16 @@
-use approval_webhook::{Deps, SecretsManagerSecret, SlackReplies, handler};
+use approval_webhook::{Deps, SIGNING_SECRET_ENV, SlackReplies, handler};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_runtime::{LambdaEvent, service_fn};
+use rollgate::adapters::secrets::SecretsManagerSecret;
 use rollgate::adapters::sfn::StepFunctionsWorkflow;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     rollgate::runtime::init_tracing();
     let config = rollgate::runtime::aws_config().await;
-    let (store, secret) = (rollgate::runtime::dynamo_store(&config)?, SecretsManagerSecret::from_env(&config)?);
+    let secret = SecretsManagerSecret::from_env(&config, SIGNING_SECRET_ENV)
+        .ok_or_else(|| format!("{SIGNING_SECRET_ENV} is not set; set it to the secret holding the Slack app's signing secret"))?;
+    let store = rollgate::runtime::dynamo_store(&config)?;
     let (workflow, replies) = (StepFunctionsWorkflow::new(aws_sdk_sfn::Client::new(&config)), SlackReplies::from_env());
     let deps = Deps { store: &store, workflow: &workflow, secret: &secret, replies: &replies };
     lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2httpRequest>| async {

@@ -4,5 +4,7 @@ pub mod cloudwatch;
 pub mod dynamodb;
 pub mod memory;
 pub mod routers;
+pub mod secrets;
 pub mod sfn;
+pub mod slack;
 pub mod sns;

@@ -1,8 +1,8 @@
 use chrono::TimeZone;
 
 use super::*;
-use crate::plan::{Plan, PlanFormat, parse_plan};
 use crate::adapters::memory::MemoryStore;
+use crate::plan::{Plan, PlanFormat, parse_plan};
 use crate::simulate::{Scenario, SimOutcome, SimulatedRelease, simulate_into};
 
 const PLAN: &str = r#"
@@ -40,7 +40,8 @@ fn at(day: u32, hour: u32) -> DateTime<Utc> {
 async fn release(store: &MemoryStore, id: &str, version: &str, start: DateTime<Utc>, scenario: &str) -> SimOutcome {
     let mut scenario: Scenario = serde_yaml::from_str(scenario).unwrap_or_else(|e| panic!("{e}"));
     scenario.start = Some(start);
-    let identity = SimulatedRelease { id: id.into(), service: "checkout".into(), environment: "production".into(), version: version.into() };
+    let identity =
+        SimulatedRelease { id: id.into(), service: "checkout".into(), environment: "production".into(), version: version.into() };
     simulate_into(store, &identity, &plan(), &scenario, None).await.unwrap_or_else(|e| panic!("{e}")).outcome
 }
 

@@ -1,0 +1,67 @@
+//! Posting to Slack with the app's bot token (`chat.postMessage`): how an approval's buttons
+//! reach the approvers.
+
+use async_trait::async_trait;
+
+use crate::notify::ReleaseNotification;
+use crate::ports::{Notifier, NotifyError, SecretSource};
+
+/// The Secrets Manager secret holding the Slack app's bot token (set by the SAM template).
+pub const BOT_TOKEN_ENV: &str = "ROLLGATE_SLACK_BOT_TOKEN_ARN";
+/// Slack's Web API base URL (default `https://slack.com/api`).
+pub const API_URL_ENV: &str = "ROLLGATE_SLACK_API_URL";
+const SLACK_API: &str = "https://slack.com/api";
+
+pub struct SlackNotifier {
+    client: reqwest::Client,
+    api: String,
+    token: Box<dyn SecretSource>,
+}
+
+impl SlackNotifier {
+    pub fn new(token: Box<dyn SecretSource>, api: impl Into<String>) -> Self {
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().unwrap_or_default();
+        Self { client, api: api.into().trim_end_matches('/').to_string(), token }
+    }
+
+    /// With the bot token named by [`BOT_TOKEN_ENV`]; `None` when Slack is not configured.
+    pub fn from_env(config: &aws_config::SdkConfig) -> Option<Self> {
+        let token = super::secrets::SecretsManagerSecret::from_env(config, BOT_TOKEN_ENV)?;
+        Some(Self::new(Box::new(token), std::env::var(API_URL_ENV).unwrap_or_else(|_| SLACK_API.into())))
+    }
+}
+
+#[async_trait]
+impl Notifier for SlackNotifier {
+    fn channel(&self) -> &'static str {
+        "slack"
+    }
+
+    async fn publish(&self, notification: &ReleaseNotification) -> Result<(), NotifyError> {
+        let fail = |transient: bool, message: String| NotifyError { event: notification.event_name().into(), transient, message };
+        let message = notification.slack();
+        if message.get("channel").is_none() {
+            return Err(fail(false, "no Slack channel: set notifications.slack_channel (or the approval's channel) in the plan".into()));
+        }
+        let token = self.token.get().await.map_err(|e| fail(e.transient, e.to_string()))?;
+        let response = self
+            .client
+            .post(format!("{}/chat.postMessage", self.api))
+            .bearer_auth(token)
+            .json(&message)
+            .send()
+            .await
+            .map_err(|e| fail(e.is_timeout() || e.is_connect(), format!("Slack is unreachable: {e}")))?;
+        let status = response.status();
+        if status.as_u16() == 429 || status.is_server_error() {
+            return Err(fail(true, format!("Slack answered {status}")));
+        }
+        // Slack answers 200 with `ok: false` and an error code for refusals.
+        let answer: serde_json::Value = response.json().await.map_err(|e| fail(false, format!("Slack's answer is not JSON: {e}")))?;
+        if answer["ok"] != true {
+            let error = answer["error"].as_str().unwrap_or("unknown_error");
+            return Err(fail(error == "ratelimited", format!("chat.postMessage refused: {error}")));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,81 @@
+//! The weekly policy review on the test endpoint: a week of releases is simulated into DynamoDB
+//! (trails written as the functions write them, bucketed in the `by-week` index), then the
+//! policy-review handler runs on the sample scheduled event and its report arrives over SNS.
+
+use policy_review::handler;
+use rollgate::adapters::sns::SnsNotifier;
+use rollgate::plan::{PlanFormat, parse_plan};
+use rollgate::simulate::{Scenario, SimOutcome, SimulatedRelease, simulate_into};
+use rollgate_tests::{TestTable, aws, fixtures, read_json, repo};
+use serde_json::Value;
+
+const PLAN: &str = r#"
+name: search
+traffic:
+  router: { type: dry_run }
+  steps: [{ weight: 20, bake: 20m }, { weight: 100, bake: 20m }]
+rollback: { restore_within: 2m }
+analysis:
+  interval: 5m
+  min_samples: 3
+  metrics:
+    - name: latency_p99
+      unit: ms
+      query: { metric: { namespace: Search, name: Latency, stat: p99 }, canary: { Version: "{version}" } }
+      must: { below: 800 }
+"#;
+
+async fn simulate(table: &TestTable, id: &str, version: &str, start: &str, scenario: &str) -> SimOutcome {
+    let plan = parse_plan(PLAN, PlanFormat::Yaml).unwrap_or_else(|e| panic!("{e:?}"));
+    let mut scenario: Scenario = serde_yaml::from_str(scenario).unwrap_or_else(|e| panic!("{e}"));
+    scenario.start = Some(start.parse().unwrap_or_else(|e| panic!("{e}")));
+    let identity = SimulatedRelease { id: id.into(), service: "search".into(), environment: "production".into(), version: version.into() };
+    simulate_into(&table.store, &identity, &plan, &scenario, None).await.unwrap_or_else(|e| panic!("{e}")).outcome
+}
+
+#[tokio::test]
+async fn the_scheduled_review_publishes_last_weeks_report() {
+    let table = TestTable::create().await;
+    let config = aws().await;
+    let slow = "metrics: { latency_p99: { canary: { level: 450, noise: 20, change: { at: 25m, to: 900 } } } }";
+    let fine = "metrics: { latency_p99: { canary: { level: 450, noise: 20 } } }";
+    // 2026-W47: 7.1 rolled back on Tuesday, then the same 7.1 promoted on Thursday.
+    assert_eq!(simulate(&table, "search-tue", "7.1", "2026-11-17T10:00:00Z", slow).await, SimOutcome::RolledBack);
+    assert_eq!(simulate(&table, "search-thu", "7.1", "2026-11-19T10:00:00Z", fine).await, SimOutcome::Promoted);
+    // The week before and the week after are other reviews' business.
+    assert_eq!(simulate(&table, "search-w46", "7.0", "2026-11-12T10:00:00Z", fine).await, SimOutcome::Promoted);
+    assert_eq!(simulate(&table, "search-w48", "7.2", "2026-11-24T10:00:00Z", fine).await, SimOutcome::Promoted);
+
+    let topic = format!("rollgate-review-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let subscription = fixtures::topic_with_queue(&config, &topic, &topic).await;
+    let publisher = SnsNotifier::new(aws_sdk_sns::Client::new(&config), &subscription.topic_arn);
+    let scheduled = read_json(&repo().join("events/policy-review/scheduled.json"));
+    let out = handler(scheduled, &table.store, &table.store, &publisher).await.unwrap_or_else(|e| panic!("{}: {e}", e.name()));
+    assert_eq!((out.week.to_string(), out.releases, out.rolled_back, out.likely_false_positives), ("2026-W47".into(), 2, 1, 1));
+
+    let envelopes = fixtures::received(&config, &subscription.queue_url).await;
+    assert_eq!(envelopes.len(), 1, "{envelopes:?}");
+    assert_eq!(envelopes[0]["Subject"], "[rollgate] weekly review 2026-W47: 2 releases, 1 rolled back, 0 blocked");
+    assert_eq!(envelopes[0]["MessageAttributes"]["event"]["Value"], "weekly_review");
+    let body: Value = serde_json::from_str(envelopes[0]["Message"].as_str().unwrap_or_default()).unwrap_or_default();
+    assert_eq!(body["review"]["outcomes"]["promoted"], 1);
+    assert_eq!(body["review"]["metrics"]["latency_p99"]["rollbacks"], 1);
+    let summary = body["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("search-tue (latency_p99): the same version 7.1 was released again unchanged and promoted (search-thu)"),
+        "{summary}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_request_is_refused_and_nothing_is_published() {
+    let table = TestTable::create().await;
+    let config = aws().await;
+    let topic = format!("rollgate-review-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let subscription = fixtures::topic_with_queue(&config, &topic, &topic).await;
+    let publisher = SnsNotifier::new(aws_sdk_sns::Client::new(&config), &subscription.topic_arn);
+    let err = handler(serde_json::json!({"week": "last"}), &table.store, &table.store, &publisher).await.err();
+    assert_eq!(err.as_ref().map(|e| e.name()), Some("InvalidRequest"));
+    assert!(err.is_some_and(|e| e.to_string().contains("like 2026-W47")));
+    assert!(fixtures::received(&config, &subscription.queue_url).await.is_empty());
+}
