@@ -139,3 +139,46 @@ fn every_function_is_a_crate_with_a_log_group() {
         assert!(log_group, "{name} has no log group with retention");
     }
 }
+
+#[test]
+fn every_function_crate_is_deployed() {
+    let template = template();
+    let binaries: Vec<String> = resources(&template)
+        .iter()
+        .filter_map(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"].as_str().map(String::from))
+        .collect();
+    let crates = std::fs::read_dir(repo().join("functions")).unwrap_or_else(|e| panic!("functions/: {e}"));
+    for entry in crates.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        assert!(binaries.contains(&name), "functions/{name} is not in infra/template.yaml");
+    }
+}
+
+#[test]
+fn slack_reaches_the_webhook_and_the_review_runs_weekly() {
+    let template = template();
+    let webhook = &template["Resources"]["ApprovalWebhookFunction"]["Properties"];
+    let route = &webhook["Events"]["SlackInteraction"];
+    assert_eq!(route["Type"].as_str(), Some("HttpApi"));
+    assert_eq!((route["Properties"]["Method"].as_str(), route["Properties"]["Path"].as_str()), (Some("POST"), Some("/slack/interactions")));
+    let schedule = &template["Resources"]["PolicyReviewFunction"]["Properties"]["Events"]["Weekly"];
+    assert_eq!(schedule["Type"].as_str(), Some("Schedule"));
+    let default = template["Parameters"]["ReviewSchedule"]["Default"].as_str().unwrap_or_default();
+    assert!(default.starts_with("cron(") && default.contains("MON"), "weekly on Mondays: {default}");
+    // Each function that reads a secret may read exactly that secret.
+    for (function, env, secret) in [
+        ("ApprovalWebhookFunction", "ROLLGATE_SLACK_SIGNING_SECRET_ARN", "SlackSigningSecret"),
+        ("ApprovalRequestFunction", "ROLLGATE_SLACK_BOT_TOKEN_ARN", "SlackBotToken"),
+    ] {
+        let properties = &template["Resources"][function]["Properties"];
+        assert_eq!(format!("{:?}", properties["Environment"]["Variables"][env]), format!("{:?}", reference(secret)), "{function}.{env}");
+        let statements = properties["Policies"][0]["Statement"].as_sequence().cloned().unwrap_or_default();
+        let grants = statements.iter().find(|s| strings(&s["Action"]).contains(&"secretsmanager:GetSecretValue".to_string()));
+        assert_eq!(grants.map(|g| format!("{:?}", g["Resource"])), Some(format!("{:?}", reference(secret))), "{function}");
+    }
+}
+
+/// `!Ref name` as serde_yaml reads it.
+fn reference(name: &str) -> Value {
+    serde_yaml::from_str(&format!("!Ref {name}")).unwrap_or(Value::Null)
+}
