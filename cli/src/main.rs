@@ -119,6 +119,15 @@ enum Command {
         #[arg(long, env = "ROLLGATE_TABLE")]
         table: String,
     },
+    /// The weekly policy review: gate failure rates, overrides, likely false positives, rollback
+    /// times and approvals of one ISO week, read from the audit trail.
+    Review {
+        /// The week, e.g. 2026-W47 (default: the last full week).
+        #[arg(long)]
+        week: Option<String>,
+        #[arg(long, env = "ROLLGATE_TABLE")]
+        table: String,
+    },
     /// Print the JSON Schema of plan files (for editors).
     Schema,
 }
@@ -166,6 +175,9 @@ fn main() -> ExitCode {
         ),
         Command::History { release_id, table } => {
             commands::release::history(commands::release::Target { table: &table, json: cli.json }, &release_id)
+        }
+        Command::Review { week, table } => {
+            commands::release::review(commands::release::Target { table: &table, json: cli.json }, week.as_deref())
         }
         Command::Schema => commands::schema(),
     };

@@ -143,10 +143,8 @@ fn every_function_is_a_crate_with_a_log_group() {
 #[test]
 fn every_function_crate_is_deployed() {
     let template = template();
-    let binaries: Vec<String> = resources(&template)
-        .iter()
-        .filter_map(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"].as_str().map(String::from))
-        .collect();
+    let binaries: Vec<String> =
+        resources(&template).iter().filter_map(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"].as_str().map(String::from)).collect();
     let crates = std::fs::read_dir(repo().join("functions")).unwrap_or_else(|e| panic!("functions/: {e}"));
     for entry in crates.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();

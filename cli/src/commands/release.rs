@@ -14,6 +14,7 @@ use rollgate::notify::ReleaseNotification;
 use rollgate::plan::parse_plan_file;
 use rollgate::ports::{Notifier, NotifyError, ReleaseStore};
 use rollgate::release::{EventKind, Release, ReleaseEvent};
+use rollgate::review::ReviewWeek;
 use rollgate::rollback::{RestorePolicy, roll_back};
 use serde_json::json;
 
@@ -212,6 +213,25 @@ pub fn decide(target: Target<'_>, release_id: &str, by: &str, approved: bool, co
             print_json(&json!({"release_id": release_id, "result": message}));
         } else {
             println!("{message}");
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn review(target: Target<'_>, week: Option<&str>) -> Result<ExitCode, CliError> {
+    let now = Utc::now();
+    let week = match week {
+        Some(w) => w.parse::<ReviewWeek>().map_err(CliError::Usage)?,
+        None => ReviewWeek::before(now),
+    };
+    runtime()?.block_on(async {
+        let (_, store) = store(target.table).await;
+        let review =
+            rollgate::review::compile(&store, &store, week, now).await.map_err(|e| aws_error("reading the week's audit trail", e))?;
+        if target.json {
+            print_json(&review);
+        } else {
+            println!("{}", review.text());
         }
         Ok(ExitCode::SUCCESS)
     })
