@@ -183,6 +183,9 @@ fn judge_metric(analysis: &Analysis, metric: &MetricGate, reading: Option<&Metri
     let unit = metric.unit.as_deref();
     let window = analysis.window.unwrap_or(analysis.interval);
     let start = now - window.chrono();
+    // A datapoint is stamped with the start of its period: one stamped less than a period ago
+    // describes a period still in progress (a partial sum, a few requests), so it is left out.
+    let complete = now - chrono::Duration::seconds(i64::from(crate::metric_query::period(metric)));
     let span = if window.as_secs() >= 86_400 {
         format!("{}–{}", start.format("%m-%d %H:%M"), now.format("%m-%d %H:%M"))
     } else {
@@ -191,9 +194,9 @@ fn judge_metric(analysis: &Analysis, metric: &MetricGate, reading: Option<&Metri
     let min_samples = metric.min_samples.unwrap_or(analysis.min_samples) as usize;
     let empty = MetricReading::default();
     let reading = reading.unwrap_or(&empty);
-    let canary_values = finite(&reading.canary, start, now);
+    let canary_values = finite(&reading.canary, start, complete);
     let canary = mean(&canary_values).map(|value| SideSummary { value, samples: canary_values.len() });
-    let baseline_values = reading.baseline.as_ref().map(|b| finite(b, start, now));
+    let baseline_values = reading.baseline.as_ref().map(|b| finite(b, start, complete));
     let baseline = baseline_values.as_ref().and_then(|v| mean(v).map(|value| SideSummary { value, samples: v.len() }));
 
     let mut checks = Vec::new();
@@ -225,7 +228,7 @@ fn judge_metric(analysis: &Analysis, metric: &MetricGate, reading: Option<&Metri
         let since = now - sustained.duration.chrono();
         let period = metric.query.period.unwrap_or(HumanDuration::from_secs(60)).as_secs().max(1);
         let needed = ((sustained.duration.as_secs() / period) * 9 / 10).max(1) as usize;
-        let values = finite(&reading.canary, since, now);
+        let values = finite(&reading.canary, since, complete);
         let cond = sustained.bounds();
         let all_meet = values.len() >= needed && values.iter().all(|v| cond.holds(*v));
         checks.push(CriterionCheck {
@@ -321,7 +324,7 @@ fn judge_metric(analysis: &Analysis, metric: &MetricGate, reading: Option<&Metri
     }
 
     if let Some(compare) = &metric.compare {
-        let (check, classification) = judge_compare(name, compare, reading, start, now, min_samples, unit);
+        let (check, classification) = judge_compare(name, compare, reading, start, complete, min_samples, unit);
         match classification {
             Classification::NoData => {
                 outcome = outcome.max(MetricOutcome::Inconclusive);
@@ -512,7 +515,7 @@ fn judge_compare(
     compare: &Comparison,
     reading: &MetricReading,
     start: DateTime<Utc>,
-    now: DateTime<Utc>,
+    until: DateTime<Utc>,
     min_samples: usize,
     unit: Option<&str>,
 ) -> (CriterionCheck, Classification) {
@@ -527,8 +530,8 @@ fn judge_compare(
         compare.effect_measure,
         format_number(compare.allowed_effect.unwrap_or(neutral(compare.effect_measure)))
     );
-    let (canary, canary_outliers) = prepare(&reading.canary, start, now, compare);
-    let (baseline, baseline_outliers) = prepare(reading.baseline.as_deref().unwrap_or_default(), start, now, compare);
+    let (canary, canary_outliers) = prepare(&reading.canary, start, until, compare);
+    let (baseline, baseline_outliers) = prepare(reading.baseline.as_deref().unwrap_or_default(), start, until, compare);
     let no_data = |observed: String| {
         (
             CriterionCheck { criterion: Criterion::Compare, held: false, bound: bound.clone(), observed, statistic: None },

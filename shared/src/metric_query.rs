@@ -101,7 +101,8 @@ pub fn plan_queries(analysis: &Analysis, context: &QueryContext, now: DateTime<U
     Ok(plan)
 }
 
-fn period(metric: &MetricGate) -> u32 {
+/// The metric's CloudWatch period in seconds (default one minute).
+pub(crate) fn period(metric: &MetricGate) -> u32 {
     u32::try_from(metric.query.period.unwrap_or(HumanDuration::from_secs(60)).as_secs()).unwrap_or(60)
 }
 

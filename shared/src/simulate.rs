@@ -551,7 +551,7 @@ impl MetricSource for ScenarioSource {
         let mut out = BTreeMap::new();
         for (id, (metric, side)) in &plan.results {
             if let Some(points) = self.recorded.get(&(metric.clone(), *side)) {
-                out.insert(id.clone(), points.iter().filter(|p| p.at > plan.start && p.at <= plan.end).copied().collect());
+                out.insert(id.clone(), points.iter().filter(|p| p.at >= plan.start && p.at < plan.end).copied().collect());
                 continue;
             }
             let Some(spec) = self.metrics.get(metric) else { continue };
@@ -573,10 +573,11 @@ impl MetricSource for ScenarioSource {
             let salt =
                 metric.bytes().fold(if *side == Side::Canary { 1u64 } else { 2 }, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
             let mut points = Vec::new();
-            // One datapoint per period, aligned to the start, within (start of the window, now].
-            let first = ((plan.start - self.start).num_seconds().max(0) / period + 1) * period;
-            let mut offset = first;
-            while self.start + chrono::Duration::seconds(offset) <= plan.end {
+            // One datapoint per period, stamped with the period's start as CloudWatch stamps them,
+            // within [start of the window, now).
+            let since = (plan.start - self.start).num_seconds().max(0);
+            let mut offset = (since + period - 1) / period * period;
+            while self.start + chrono::Duration::seconds(offset) < plan.end {
                 let at = self.start + chrono::Duration::seconds(offset);
                 points.push(Datapoint { at, value: self.value(series, at, salt) });
                 offset += period;

@@ -51,9 +51,9 @@ fn analysis(metrics: Vec<MetricGate>) -> Analysis {
     }
 }
 
-/// One datapoint a minute for the last `n` minutes, all `value`.
+/// One datapoint for each of the last `n` complete minutes, all `value`.
 fn points(n: i64, value: f64) -> Vec<Datapoint> {
-    (0..n).map(|i| Datapoint { at: now() - Duration::minutes(i), value }).collect()
+    (1..=n).map(|i| Datapoint { at: now() - Duration::minutes(i), value }).collect()
 }
 
 fn observe(name: &str, canary: Vec<Datapoint>, baseline: Option<Vec<Datapoint>>) -> Observation {
@@ -154,9 +154,10 @@ fn the_worst_metric_decides_and_every_metric_explains_itself() {
     assert!(v.summary.starts_with("latency 700 ms ≥ 500 ms"), "{}", v.summary);
 }
 
+/// One datapoint for each of the last `n` complete minutes, jittered.
 fn series(n: i64, base: f64) -> Vec<Datapoint> {
     // Deterministic jitter so that the samples have spread but no drift.
-    (0..n).map(|i| Datapoint { at: now() - Duration::minutes(i), value: base + ((i * 7) % 11) as f64 }).collect()
+    (1..=n).map(|i| Datapoint { at: now() - Duration::minutes(i), value: base + ((i * 7) % 11) as f64 }).collect()
 }
 
 fn compared(name: &str, critical: bool, critical_effect: Option<f64>, weight: f64) -> MetricGate {
@@ -248,4 +249,17 @@ fn outliers_can_be_removed_before_comparing() {
     assert_eq!(removed, Some((3, 0)));
     assert_eq!(without.outcome, GateOutcome::Pass, "{}", without.summary);
     assert_ne!(with.metrics[0].checks.iter().find_map(|c| c.statistic.clone()).map(|d| d.canary_samples), Some(12));
+}
+
+#[test]
+fn a_period_still_in_progress_is_not_judged() {
+    // CloudWatch stamps a datapoint with the start of its period: the one stamped 30 s ago holds
+    // half a minute of errors and must not decide anything yet.
+    let mut errors = gate("errors", "count");
+    errors.must = Some(Bounds { below: Some(10.0), ..Default::default() });
+    let mut canary = points(15, 2.0);
+    canary.push(Datapoint { at: now() - Duration::seconds(30), value: 500.0 });
+    let verdict = judge(&analysis(vec![errors]), &observe("errors", canary, None));
+    assert_eq!(verdict.outcome, GateOutcome::Pass, "{}", verdict.summary);
+    assert_eq!(verdict.metrics[0].canary.map(|c| c.samples), Some(15));
 }
