@@ -1,13 +1,15 @@
-//! Deciding a pending Go/No-Go: who may decide, the quorum, and telling the waiting execution.
-//! Plain Rust over the release's audit trail and the [`Workflow`] port; the CLI and the Slack
-//! webhook both come through here.
+//! Go/No-Go approvals: asking for one, who may decide, the quorum, and telling the waiting
+//! execution. Plain Rust over the release's audit trail and the [`Workflow`] port; the
+//! approval-request function, the Slack webhook, the CLI and the simulator all come through here.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::admission::record_as;
+use crate::notify::{ApprovalAsk, ReleaseNotification};
+use crate::plan::NotificationEvent;
 use crate::ports::{ReleaseStore, StoreError, Workflow, WorkflowError};
-use crate::release::{EventKind, ReleaseEvent, ReleaseStatus};
+use crate::release::{EventKind, Release, ReleaseEvent, ReleaseStatus};
 
 /// The error name the state machine sees when an approver rejects.
 pub const REJECTED_ERROR: &str = "ApprovalRejected";
@@ -123,6 +125,83 @@ fn approvals(events: &[ReleaseEvent], pending: &Pending) -> Vec<String> {
     yes.sort();
     yes.dedup();
     yes
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("release {0} was not found; check the id")]
+    ReleaseNotFound(String),
+    #[error("release {id} is already {status}; there is nothing to approve")]
+    ReleaseClosed { id: String, status: &'static str },
+    #[error("the plan has no approval `{approval}`; its approvals: {known}")]
+    UnknownApproval { approval: String, known: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A Go/No-Go now pending, and the message that asks for it (with its Slack buttons).
+#[derive(Clone, Debug)]
+pub struct Requested {
+    pub release: Release,
+    pub approval: String,
+    pub expires_at: DateTime<Utc>,
+    pub notification: ReleaseNotification,
+}
+
+/// Records that the release waits on the plan's approval `approval` before `step`, with the
+/// execution's task token, and marks it as awaiting approval. The caller announces it.
+pub async fn request(
+    store: &dyn ReleaseStore,
+    actor: &str,
+    release_id: &str,
+    step: usize,
+    approval: &str,
+    task_token: &str,
+    now: DateTime<Utc>,
+) -> Result<Requested, RequestError> {
+    let mut release = store.release(release_id).await?.ok_or_else(|| RequestError::ReleaseNotFound(release_id.to_string()))?;
+    if release.status.is_final() {
+        return Err(RequestError::ReleaseClosed { id: release.id, status: release.status.as_str() });
+    }
+    let Some(gate) = release.plan.approvals.iter().find(|a| a.id == approval).cloned() else {
+        let known = release.plan.approvals.iter().map(|a| a.id.as_str()).collect::<Vec<_>>().join(", ");
+        return Err(RequestError::UnknownApproval { approval: approval.to_string(), known });
+    };
+    let expires_at = now + gate.timeout.chrono();
+    record_as(
+        store,
+        actor,
+        &release.id,
+        now,
+        EventKind::ApprovalRequested {
+            approval: gate.id.clone(),
+            step,
+            approvers: gate.approvers.clone(),
+            quorum: gate.quorum,
+            expires_at,
+            task_token: task_token.to_string(),
+        },
+    )
+    .await?;
+    release.status = ReleaseStatus::AwaitingApproval;
+    release.updated_at = now;
+    store.update_release(&mut release).await?;
+    let title = gate.title.clone().unwrap_or_else(|| gate.id.clone());
+    let reason = format!(
+        "{title}: {} of {} must approve before step {} ({}%), by {}",
+        gate.quorum,
+        gate.approvers.join(", "),
+        step + 1,
+        release.plan.traffic.steps.get(step).map_or(0, |s| s.weight),
+        expires_at.format("%Y-%m-%d %H:%M UTC")
+    );
+    let mut notification =
+        ReleaseNotification::new(NotificationEvent::WaitingForApproval, &release, Some(reason), gate.criteria.clone(), now);
+    notification.approval = Some(ApprovalAsk { id: gate.id.clone(), step });
+    if gate.channel.is_some() {
+        notification.slack_channel = gate.channel.clone();
+    }
+    Ok(Requested { release, approval: gate.id, expires_at, notification })
 }
 
 /// Records `vote` on the release's pending approval and says whether the execution may resume.

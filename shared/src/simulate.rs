@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::memory::{MemoryStore, RecordingNotifier};
+use crate::adapters::memory::{MemoryStore, RecordingNotifier, RecordingWorkflow};
 use crate::checklist::{Evidence, Override};
 use crate::decision::Action;
 use crate::duration::HumanDuration;
@@ -248,6 +248,7 @@ pub async fn simulate_into(
         .start
         .unwrap_or_else(|| DateTime::parse_from_rfc3339("2025-11-14T09:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default());
     let notifier = RecordingNotifier::default();
+    let workflow = RecordingWorkflow::default();
     let router = SimRouter::default();
     let source = ScenarioSource::new(scenario, start, recorded)?;
     let run = |e: &dyn std::fmt::Display| SimulationError::Run(e.to_string());
@@ -300,36 +301,62 @@ pub async fn simulate_into(
     let mut weight = 0;
     loop {
         if let Some(gate) = plan.approval_for_step(step) {
+            // The same path as the deployed flow: approval-request records the pending approval,
+            // each approver's vote goes through the approval domain, the quorum resumes the task.
+            let token = format!("simulated-task-{step}");
+            let asked = crate::approval::request(store, "approval-request", &id, step, &gate.id, &token, now).await.map_err(|e| run(&e))?;
+            crate::notify::announce(store, &notifier, "approval-request", &asked.release, &asked.notification)
+                .await
+                .map_err(|e| run(&e))?;
             let decided = scenario.approvals.get(&gate.id).cloned().unwrap_or(ApprovalScenario {
                 decision: ApprovalDecision::Approve,
                 after: five_minutes(),
                 by: None,
             });
-            let waited = if decided.decision == ApprovalDecision::Timeout { gate.timeout } else { decided.after.min(gate.timeout) };
-            now += waited.chrono();
-            let who = decided.by.clone().unwrap_or_else(|| gate.approvers.join(", "));
-            let failure = match (decided.decision, decided.after > gate.timeout) {
-                (ApprovalDecision::Approve, false) => None,
-                (ApprovalDecision::Reject, false) => Some(format!("approval `{}` rejected by {who}", gate.id)),
-                _ => Some(format!(
+            let voters: Vec<String> = match &decided.by {
+                Some(by) => by.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect(),
+                None => gate.approvers.iter().take(gate.quorum as usize).cloned().collect(),
+            };
+            let in_time = decided.decision != ApprovalDecision::Timeout && decided.after <= gate.timeout;
+            let mut failure = None;
+            if in_time {
+                now += decided.after.chrono();
+                for voter in &voters {
+                    let vote = crate::approval::Vote {
+                        release_id: id.clone(),
+                        identities: vec![voter.clone()],
+                        approved: decided.decision == ApprovalDecision::Approve,
+                        comment: None,
+                        on: Some(crate::approval::ApprovalRef { approval: gate.id.clone(), step }),
+                    };
+                    let resolution = crate::approval::resolve(store, &workflow, voter, &vote, now)
+                        .await
+                        .map_err(|e| SimulationError::Scenario(format!("approvals.{}.by: {e}", gate.id)))?;
+                    match resolution {
+                        crate::approval::Resolution::Approved { .. } => break,
+                        crate::approval::Resolution::Rejected { reason, .. } => {
+                            failure = Some(format!("approval `{}` {reason}", gate.id));
+                            break;
+                        }
+                        crate::approval::Resolution::Pending { .. } => {}
+                    }
+                }
+            }
+            if failure.is_none() && workflow.outcome(&token).is_none() {
+                // Nobody (or too few) decided in time: the state machine's timeout fires.
+                now = asked.expires_at;
+                failure = Some(format!(
                     "approval `{}` expired after {} without a decision; an expired approval is a rejection",
                     gate.id, gate.timeout
-                )),
+                ));
+            }
+            let text = match &failure {
+                None => format!("approval `{}` granted by {} after {}", gate.id, voters.join(", "), decided.after),
+                Some(reason) => reason.clone(),
             };
-            match failure {
-                None => entry(
-                    &mut timeline,
-                    now,
-                    Some(step),
-                    weight,
-                    EntryKind::Approval,
-                    format!("approval `{}` granted by {who} after {waited}", gate.id),
-                    vec![],
-                ),
-                Some(reason) => {
-                    entry(&mut timeline, now, Some(step), weight, EntryKind::Approval, reason.clone(), vec![]);
-                    return rolled_back(store, &router, &notifier, &id, plan, scenario, step, reason, start, now, timeline).await;
-                }
+            entry(&mut timeline, now, Some(step), weight, EntryKind::Approval, text, vec![]);
+            if let Some(reason) = failure {
+                return rolled_back(store, &router, &notifier, &id, plan, scenario, step, reason, start, now, timeline).await;
             }
         }
         let moved = switch(store, &router, &id, SwitchTarget::Step(step), now).await.map_err(|e| run(&e))?;
@@ -587,3 +614,6 @@ impl MetricSource for ScenarioSource {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,11 +5,9 @@
 
 use chrono::Utc;
 use lambda_runtime::Diagnostic;
-use rollgate::admission::record_as;
-use rollgate::notify::{ApprovalAsk, ReleaseNotification, announce, deliver};
-use rollgate::plan::NotificationEvent;
+use rollgate::approval::{RequestError, Requested, request};
+use rollgate::notify::{announce, deliver};
 use rollgate::ports::{Notifier, ReleaseStore, StoreError};
-use rollgate::release::{EventKind, ReleaseStatus};
 use serde::{Deserialize, Serialize};
 
 pub const ACTOR: &str = "approval-request";
@@ -82,7 +80,7 @@ pub struct Deps<'a> {
 
 pub async fn handler(event: serde_json::Value, deps: &Deps<'_>) -> Result<ApprovalOutput, ApprovalError> {
     let store = deps.store;
-    let request: ApprovalRequest = serde_path_to_error::deserialize(event).map_err(|e| {
+    let ask: ApprovalRequest = serde_path_to_error::deserialize(event).map_err(|e| {
         let path = e.path().to_string();
         ApprovalError::InvalidRequest(format!(
             "approval request {path}: {}; send {{release_id, step, approval, task_token}}",
@@ -90,59 +88,18 @@ pub async fn handler(event: serde_json::Value, deps: &Deps<'_>) -> Result<Approv
         ))
     })?;
     let now = Utc::now();
-    let mut release = store
-        .release(&request.release_id)
-        .await?
-        .ok_or_else(|| ApprovalError::ReleaseNotFound(format!("release {} was not found", request.release_id)))?;
-    if release.status.is_final() {
-        return Err(ApprovalError::ReleaseClosed(format!("release {} is already {}", release.id, release.status.as_str())));
-    }
-    let gate = release
-        .plan
-        .approvals
-        .iter()
-        .find(|a| a.id == request.approval)
-        .cloned()
-        .ok_or_else(|| ApprovalError::InvalidRequest(format!("the plan has no approval `{}`", request.approval)))?;
-    let expires_at = now + gate.timeout.chrono();
-    record_as(
-        store,
-        ACTOR,
-        &release.id,
-        now,
-        EventKind::ApprovalRequested {
-            approval: gate.id.clone(),
-            step: request.step,
-            approvers: gate.approvers.clone(),
-            quorum: gate.quorum,
-            expires_at,
-            task_token: request.task_token,
-        },
-    )
-    .await?;
-    release.status = ReleaseStatus::AwaitingApproval;
-    release.updated_at = now;
-    store.update_release(&mut release).await?;
-    let title = gate.title.clone().unwrap_or_else(|| gate.id.clone());
-    let reason = format!(
-        "{title}: {} of {} must approve before step {} ({}%), by {}",
-        gate.quorum,
-        gate.approvers.join(", "),
-        request.step + 1,
-        release.plan.traffic.steps.get(request.step).map_or(0, |s| s.weight),
-        expires_at.format("%Y-%m-%d %H:%M UTC")
-    );
-    let mut notification =
-        ReleaseNotification::new(NotificationEvent::WaitingForApproval, &release, Some(reason), gate.criteria.clone(), now);
-    notification.approval = Some(ApprovalAsk { id: gate.id.clone(), step: request.step });
-    if gate.channel.is_some() {
-        notification.slack_channel = gate.channel.clone();
-    }
+    let Requested { release, approval, expires_at, notification } =
+        request(store, ACTOR, &ask.release_id, ask.step, &ask.approval, &ask.task_token, now).await.map_err(|e| match e {
+            RequestError::ReleaseNotFound(_) => ApprovalError::ReleaseNotFound(e.to_string()),
+            RequestError::ReleaseClosed { .. } => ApprovalError::ReleaseClosed(e.to_string()),
+            RequestError::UnknownApproval { .. } => ApprovalError::InvalidRequest(e.to_string()),
+            RequestError::Store(e) => e.into(),
+        })?;
     announce(store, deps.notifier, ACTOR, &release, &notification).await?;
     if let Some(slack) = deps.slack {
         // A failed post is recorded in the trail; the CLI can still decide, and the timeout
         // still rejects, so the release is never stuck silently.
         deliver(store, slack, ACTOR, &release, &notification).await?;
     }
-    Ok(ApprovalOutput { release_id: release.id, approval: gate.id, expires_at })
+    Ok(ApprovalOutput { release_id: release.id, approval, expires_at })
 }
