@@ -27,4 +27,5 @@ pub mod runtime;
 pub mod simulate;
 pub mod slack;
 pub mod stats;
+pub mod task_error;
 pub mod traffic;

@@ -4,7 +4,6 @@
 //! approval that expires is a rejection: the state machine's timeout routes it to rollback.
 
 use chrono::Utc;
-use lambda_runtime::Diagnostic;
 use rollgate::approval::{RequestError, Requested, request};
 use rollgate::notify::{announce, deliver};
 use rollgate::ports::{Notifier, ReleaseStore, StoreError};
@@ -31,35 +30,13 @@ pub struct ApprovalOutput {
     pub expires_at: chrono::DateTime<Utc>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ApprovalError {
-    #[error("{0}")]
-    InvalidRequest(String),
-    #[error("{0}")]
-    ReleaseNotFound(String),
-    #[error("{0}")]
-    ReleaseClosed(String),
-    #[error("{0}")]
-    Transient(String),
-    #[error("{0}")]
-    StoreFailed(String),
-}
-
-impl ApprovalError {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::InvalidRequest(_) => "InvalidRequest",
-            Self::ReleaseNotFound(_) => "ReleaseNotFound",
-            Self::ReleaseClosed(_) => "ReleaseClosed",
-            Self::Transient(_) => "Transient",
-            Self::StoreFailed(_) => "StoreFailed",
-        }
-    }
-}
-
-impl From<ApprovalError> for Diagnostic {
-    fn from(err: ApprovalError) -> Diagnostic {
-        Diagnostic { error_type: err.name().into(), error_message: err.to_string() }
+rollgate::task_errors! {
+    pub enum ApprovalError {
+        InvalidRequest,
+        ReleaseNotFound,
+        ReleaseClosed,
+        Transient,
+        StoreFailed,
     }
 }
 

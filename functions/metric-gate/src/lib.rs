@@ -3,7 +3,6 @@
 //! `action` and waits `next_check_in_secs`; the verdict and the decision are in the audit trail.
 
 use chrono::Utc;
-use lambda_runtime::Diagnostic;
 use rollgate::decision::Action;
 use rollgate::gate::GateOutcome;
 use rollgate::gate_check::{self, CheckError};
@@ -33,43 +32,17 @@ pub struct GateOutput {
     pub reason: String,
 }
 
-/// Stable error names for Retry/Catch.
-#[derive(Debug, thiserror::Error)]
-pub enum GateError {
-    #[error("{0}")]
-    InvalidRequest(String),
-    #[error("{0}")]
-    ReleaseNotFound(String),
-    #[error("{0}")]
-    ReleaseClosed(String),
-    #[error("{0}")]
-    LockLost(String),
-    /// Metrics could not be read and retrying will not help: fail closed (rollback).
-    #[error("{0}")]
-    MetricsUnavailable(String),
-    #[error("{0}")]
-    Transient(String),
-    #[error("{0}")]
-    StoreFailed(String),
-}
-
-impl GateError {
-    pub fn name(&self) -> &'static str {
-        match self {
-            GateError::InvalidRequest(_) => "InvalidRequest",
-            GateError::ReleaseNotFound(_) => "ReleaseNotFound",
-            GateError::ReleaseClosed(_) => "ReleaseClosed",
-            GateError::LockLost(_) => "LockLost",
-            GateError::MetricsUnavailable(_) => "MetricsUnavailable",
-            GateError::Transient(_) => "Transient",
-            GateError::StoreFailed(_) => "StoreFailed",
-        }
-    }
-}
-
-impl From<GateError> for Diagnostic {
-    fn from(err: GateError) -> Diagnostic {
-        Diagnostic { error_type: err.name().into(), error_message: err.to_string() }
+rollgate::task_errors! {
+    /// Stable error names for Retry/Catch.
+    pub enum GateError {
+        InvalidRequest,
+        ReleaseNotFound,
+        ReleaseClosed,
+        LockLost,
+        /// Metrics could not be read and retrying will not help: fail closed (rollback).
+        MetricsUnavailable,
+        Transient,
+        StoreFailed,
     }
 }
 

@@ -4,7 +4,6 @@
 //! the report on the release topic. `{"week": "2026-W47"}` reviews a given week instead.
 
 use chrono::{DateTime, Utc};
-use lambda_runtime::Diagnostic;
 use rollgate::ports::{ReleaseStore, ReviewPublisher, StoreError, WeeklyEvents};
 use rollgate::review::{ReviewWeek, compile};
 use serde::{Deserialize, Serialize};
@@ -18,32 +17,12 @@ pub struct ReviewOutput {
     pub recommendations: Vec<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ReviewError {
-    #[error("{0}")]
-    InvalidRequest(String),
-    #[error("{0}")]
-    Transient(String),
-    #[error("{0}")]
-    StoreFailed(String),
-    #[error("{0}")]
-    PublishFailed(String),
-}
-
-impl ReviewError {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::InvalidRequest(_) => "InvalidRequest",
-            Self::Transient(_) => "Transient",
-            Self::StoreFailed(_) => "StoreFailed",
-            Self::PublishFailed(_) => "PublishFailed",
-        }
-    }
-}
-
-impl From<ReviewError> for Diagnostic {
-    fn from(err: ReviewError) -> Diagnostic {
-        Diagnostic { error_type: err.name().into(), error_message: err.to_string() }
+rollgate::task_errors! {
+    pub enum ReviewError {
+        InvalidRequest,
+        Transient,
+        StoreFailed,
+        PublishFailed,
     }
 }
 

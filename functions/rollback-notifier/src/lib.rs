@@ -3,7 +3,6 @@
 //! publish the notification. Catch of every Task in the state machine.
 
 use chrono::Utc;
-use lambda_runtime::Diagnostic;
 use rollgate::ports::{Notifier, ReleaseStore, TrafficRouter};
 use rollgate::release::EventKind;
 use rollgate::rollback::{self, RestorePolicy, RollbackError};
@@ -65,36 +64,14 @@ pub struct RollbackOutput {
     pub notified: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RollbackFunctionError {
-    #[error("{0}")]
-    InvalidRequest(String),
-    #[error("{0}")]
-    ReleaseNotFound(String),
-    /// Traffic is not restored yet: the state machine retries this.
-    #[error("{0}")]
-    RestoreFailed(String),
-    #[error("{0}")]
-    Transient(String),
-    #[error("{0}")]
-    StoreFailed(String),
-}
-
-impl RollbackFunctionError {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::InvalidRequest(_) => "InvalidRequest",
-            Self::ReleaseNotFound(_) => "ReleaseNotFound",
-            Self::RestoreFailed(_) => "RestoreFailed",
-            Self::Transient(_) => "Transient",
-            Self::StoreFailed(_) => "StoreFailed",
-        }
-    }
-}
-
-impl From<RollbackFunctionError> for Diagnostic {
-    fn from(err: RollbackFunctionError) -> Diagnostic {
-        Diagnostic { error_type: err.name().into(), error_message: err.to_string() }
+rollgate::task_errors! {
+    pub enum RollbackFunctionError {
+        InvalidRequest,
+        ReleaseNotFound,
+        /// Traffic is not restored yet: the state machine retries this.
+        RestoreFailed,
+        Transient,
+        StoreFailed,
     }
 }
 

@@ -3,7 +3,6 @@
 //! `RouterConflict`; the router is read back after every change.
 
 use chrono::Utc;
-use lambda_runtime::Diagnostic;
 use rollgate::notify::{ReleaseNotification, announce};
 use rollgate::plan::NotificationEvent;
 use rollgate::ports::{Notifier, ReleaseStore, StoreError, TrafficRouter};
@@ -45,44 +44,16 @@ pub struct SwitchOutput {
     pub first_check_in_secs: u64,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SwitchFunctionError {
-    #[error("{0}")]
-    InvalidRequest(String),
-    #[error("{0}")]
-    ReleaseNotFound(String),
-    #[error("{0}")]
-    ReleaseClosed(String),
-    #[error("{0}")]
-    RouterConflict(String),
-    #[error("{0}")]
-    RouterFailed(String),
-    #[error("{0}")]
-    LockLost(String),
-    #[error("{0}")]
-    Transient(String),
-    #[error("{0}")]
-    StoreFailed(String),
-}
-
-impl SwitchFunctionError {
-    pub fn name(&self) -> &'static str {
-        match self {
-            SwitchFunctionError::InvalidRequest(_) => "InvalidRequest",
-            SwitchFunctionError::ReleaseNotFound(_) => "ReleaseNotFound",
-            SwitchFunctionError::ReleaseClosed(_) => "ReleaseClosed",
-            SwitchFunctionError::RouterConflict(_) => "RouterConflict",
-            SwitchFunctionError::RouterFailed(_) => "RouterFailed",
-            SwitchFunctionError::LockLost(_) => "LockLost",
-            SwitchFunctionError::Transient(_) => "Transient",
-            SwitchFunctionError::StoreFailed(_) => "StoreFailed",
-        }
-    }
-}
-
-impl From<SwitchFunctionError> for Diagnostic {
-    fn from(err: SwitchFunctionError) -> Diagnostic {
-        Diagnostic { error_type: err.name().into(), error_message: err.to_string() }
+rollgate::task_errors! {
+    pub enum SwitchFunctionError {
+        InvalidRequest,
+        ReleaseNotFound,
+        ReleaseClosed,
+        RouterConflict,
+        RouterFailed,
+        LockLost,
+        Transient,
+        StoreFailed,
     }
 }
 
