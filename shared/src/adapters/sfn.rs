@@ -22,13 +22,37 @@ struct TokenAnswer {
     throttled: bool,
 }
 
+/// SendTaskSuccess and SendTaskFailure answer with the same errors, in two types.
+trait TokenError {
+    fn answer(&self) -> TokenAnswer;
+}
+
+macro_rules! token_error {
+    ($($error:ty),+) => {$(
+        impl TokenError for $error {
+            fn answer(&self) -> TokenAnswer {
+                TokenAnswer {
+                    timed_out: self.is_task_timed_out(),
+                    gone: self.is_task_does_not_exist() || self.is_invalid_token(),
+                    throttled: self.is_kms_throttling_exception(),
+                }
+            }
+        }
+    )+};
+}
+
+token_error!(
+    aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError,
+    aws_sdk_sfn::operation::send_task_failure::SendTaskFailureError
+);
+
 /// A timed-out, finished or unknown task is gone; transport failures and throttling are worth a retry.
-fn classify<E, R>(err: SdkError<E, R>, answer: impl Fn(&E) -> TokenAnswer) -> WorkflowError
+fn classify<E, R>(err: SdkError<E, R>) -> WorkflowError
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: TokenError + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
 {
-    let answer = err.as_service_error().map(answer);
+    let answer = err.as_service_error().map(TokenError::answer);
     match answer {
         Some(TokenAnswer { timed_out: true, .. }) => WorkflowError::TaskGone("the task timed out".into()),
         Some(TokenAnswer { gone: true, .. }) => WorkflowError::TaskGone("the task was already resumed or its execution ended".into()),
@@ -42,24 +66,12 @@ where
 #[async_trait]
 impl Workflow for StepFunctionsWorkflow {
     async fn resume(&self, task_token: &str, output: &serde_json::Value) -> Result<(), WorkflowError> {
-        self.client.send_task_success().task_token(task_token).output(output.to_string()).send().await.map_err(|err| {
-            classify(err, |e| TokenAnswer {
-                timed_out: e.is_task_timed_out(),
-                gone: e.is_task_does_not_exist() || e.is_invalid_token(),
-                throttled: e.is_kms_throttling_exception(),
-            })
-        })?;
+        self.client.send_task_success().task_token(task_token).output(output.to_string()).send().await.map_err(classify)?;
         Ok(())
     }
 
     async fn fail(&self, task_token: &str, error: &str, cause: &str) -> Result<(), WorkflowError> {
-        self.client.send_task_failure().task_token(task_token).error(error).cause(cause).send().await.map_err(|err| {
-            classify(err, |e| TokenAnswer {
-                timed_out: e.is_task_timed_out(),
-                gone: e.is_task_does_not_exist() || e.is_invalid_token(),
-                throttled: e.is_kms_throttling_exception(),
-            })
-        })?;
+        self.client.send_task_failure().task_token(task_token).error(error).cause(cause).send().await.map_err(classify)?;
         Ok(())
     }
 }
