@@ -9,6 +9,7 @@ use std::fmt;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 
+use crate::bounds::with_unit;
 use crate::checklist::Effect;
 use crate::decision::Action;
 use crate::gate::MetricOutcome;
@@ -206,18 +207,23 @@ pub fn review(week: ReviewWeek, events: &[ReleaseEvent], facts: &[ReleaseFacts],
     let mut approvals = ApprovalStats::default();
     let mut minutes_to_decide = Vec::new();
     let mut promoted_at: Vec<(&str, DateTime<Utc>)> = Vec::new();
+    let mut likely_false_positives = Vec::new();
 
     for (&id, trail) in &by_release {
         let service = facts.get(id).map_or("", |f| f.service.as_str()).to_string();
         let mut failed_here: BTreeSet<String> = BTreeSet::new();
         let mut last_failing: Vec<String> = Vec::new();
         let mut rollback_metrics: Vec<String> = Vec::new();
+        // Failing absolute bounds that the stable version breached just as much, in the last check.
+        let mut last_shared: Vec<String> = Vec::new();
+        let mut rollback_shared: Vec<String> = Vec::new();
         let mut ended = false;
         let mut pending: Option<(DateTime<Utc>, DateTime<Utc>, bool)> = None; // requested, expires, decided
         for e in trail {
             match &e.kind {
                 EventKind::GateJudged { verdict, .. } => {
                     last_failing.clear();
+                    last_shared.clear();
                     for m in &verdict.metrics {
                         let stats = metrics.entry(m.metric.clone()).or_default();
                         stats.checks += 1;
@@ -226,13 +232,19 @@ pub fn review(week: ReviewWeek, events: &[ReleaseEvent], facts: &[ReleaseFacts],
                                 stats.failures += 1;
                                 failed_here.insert(m.metric.clone());
                                 last_failing.push(m.metric.clone());
+                                if let Some(line) = shared_failure(m) {
+                                    last_shared.push(line);
+                                }
                             }
                             MetricOutcome::Inconclusive => stats.inconclusive += 1,
                             MetricOutcome::Pass => {}
                         }
                     }
                 }
-                EventKind::Decided(d) if d.action == Action::Rollback => rollback_metrics = last_failing.clone(),
+                EventKind::Decided(d) if d.action == Action::Rollback => {
+                    rollback_metrics = last_failing.clone();
+                    rollback_shared = last_shared.clone();
+                }
                 EventKind::ChecklistJudged(v) => {
                     for item in &v.items {
                         let stats = checklist.entry(item.id.clone()).or_default();
@@ -276,15 +288,25 @@ pub fn review(week: ReviewWeek, events: &[ReleaseEvent], facts: &[ReleaseFacts],
                         approvals.rejected += 1;
                     }
                 }
-                EventKind::RolledBack(r) => rollbacks.push(RollbackSummary {
-                    release_id: id.to_string(),
-                    service: service.clone(),
-                    reason: r.reason.clone(),
-                    metrics: rollback_metrics.clone(),
-                    time_to_restore_secs: r.time_to_restore_secs,
-                    target_secs: r.target_secs,
-                    within_target: r.within_target,
-                }),
+                EventKind::RolledBack(r) => {
+                    rollbacks.push(RollbackSummary {
+                        release_id: id.to_string(),
+                        service: service.clone(),
+                        reason: r.reason.clone(),
+                        metrics: rollback_metrics.clone(),
+                        time_to_restore_secs: r.time_to_restore_secs,
+                        target_secs: r.target_secs,
+                        within_target: r.within_target,
+                    });
+                    if !rollback_shared.is_empty() {
+                        likely_false_positives.push(SuspectRollback {
+                            release_id: id.to_string(),
+                            service: service.clone(),
+                            metrics: rollback_metrics.clone(),
+                            evidence: format!("the stable version measured the same: {}", rollback_shared.join("; ")),
+                        });
+                    }
+                }
                 EventKind::Closed { status, .. } => {
                     ended = true;
                     match status {
@@ -324,8 +346,10 @@ pub fn review(week: ReviewWeek, events: &[ReleaseEvent], facts: &[ReleaseFacts],
 
     // A gate rollback of a version that later went out unchanged and was promoted: the gate
     // stopped a release that turned out fine.
-    let mut likely_false_positives = Vec::new();
     for r in rollbacks.iter().filter(|r| !r.metrics.is_empty()) {
+        if likely_false_positives.iter().any(|s: &SuspectRollback| s.release_id == r.release_id) {
+            continue;
+        }
         let Some(rolled) = facts.get(r.release_id.as_str()) else { continue };
         let rolled_at = by_release.get(r.release_id.as_str()).and_then(|t| t.last()).map_or(from, |e| e.at);
         let later = promoted_at.iter().find(|(id, at)| {
@@ -365,6 +389,21 @@ pub fn review(week: ReviewWeek, events: &[ReleaseEvent], facts: &[ReleaseFacts],
     review
 }
 
+/// A failed absolute bound (`must`, `rollback_if`, `sustained`) where the baseline is within 5%
+/// of the canary: the stable version would have failed it too, so the bound, not the release,
+/// looks wrong (or the environment was bad for both).
+fn shared_failure(m: &crate::gate::MetricVerdict) -> Option<String> {
+    use crate::gate::Criterion;
+    let (canary, baseline) = (m.canary?, m.baseline?);
+    let absolute =
+        m.checks.iter().any(|c| !c.held && matches!(c.criterion, Criterion::Must | Criterion::RollbackIf | Criterion::Sustained));
+    let close = (canary.value - baseline.value).abs() <= 0.05 * baseline.value.abs().max(f64::EPSILON);
+    (absolute && close).then(|| {
+        let unit = m.unit.as_deref();
+        format!("{} canary {} vs. baseline {}", m.metric, with_unit(canary.value, unit), with_unit(baseline.value, unit))
+    })
+}
+
 fn percent(rate: f64) -> String {
     format!("{:.0}%", rate * 100.0)
 }
@@ -375,7 +414,7 @@ fn recommendations(r: &WeeklyReview) -> Vec<String> {
         let suspects = r.likely_false_positives.iter().filter(|s| s.metrics.contains(name)).count();
         if suspects > 0 {
             out.push(format!(
-                "`{name}` caused {suspects} rollback(s) of versions later promoted unchanged ({} of {} checks failed, {}): review its bound or add a baseline comparison",
+                "`{name}` caused {suspects} rollback(s) that look like false positives ({} of {} checks failed, {}): review its bound, or judge it against the baseline instead",
                 m.failures, m.checks, percent(m.failure_rate)
             ));
         } else if m.checks >= 5 && m.failure_rate >= 0.2 {

@@ -108,7 +108,7 @@ async fn a_rollback_of_a_version_later_promoted_unchanged_is_a_likely_false_posi
     assert_eq!(r.likely_false_positives.len(), 1);
     assert!(r.likely_false_positives[0].evidence.contains("2.0 was released again unchanged and promoted (r-tue)"));
     assert!(
-        r.recommendations.iter().any(|s| s.starts_with("`error_rate` caused 1 rollback(s) of versions later promoted unchanged")),
+        r.recommendations.iter().any(|s| s.starts_with("`error_rate` caused 1 rollback(s) that look like false positives")),
         "{:?}",
         r.recommendations
     );
@@ -154,4 +154,29 @@ fn an_empty_week_says_so() {
     let r = review("2026-W47".parse().unwrap_or_else(|e| panic!("{e}")), &[], &[], at(23, 8));
     assert_eq!(r.releases, 0);
     assert!(r.text().ends_with("Nothing to tune this week."));
+}
+
+#[tokio::test]
+async fn a_bound_the_stable_version_breaks_too_is_a_likely_false_positive() {
+    let plan = parse_plan(
+        "name: shared\ntraffic: { router: { type: dry_run }, steps: [{ weight: 50, bake: 20m }, { weight: 100, bake: 10m }] }\n\
+analysis: { interval: 5m, min_samples: 3, metrics: [{ name: latency, unit: ms, \
+query: { metric: { namespace: App, name: Latency, stat: p99 }, canary: { Version: '{version}' }, baseline: { Version: '{stable_version}' } }, \
+must: { below: 500 } }] }\n",
+        PlanFormat::Yaml,
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    // A slow dependency makes both versions slow from 10 minutes in.
+    let scenario: Scenario = serde_yaml::from_str(
+        "start: 2026-11-18T10:00:00Z\nmetrics: { latency: { canary: { level: 300, change: { at: 10m, to: 650 } }, baseline: { level: 300, change: { at: 10m, to: 640 } } } }",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let store = MemoryStore::new();
+    let identity = SimulatedRelease { id: "r1".into(), service: "api".into(), environment: "prod".into(), version: "3".into() };
+    let sim = simulate_into(&store, &identity, &plan, &scenario, None).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sim.outcome, SimOutcome::RolledBack);
+    let r =
+        compile(&store, &store, "2026-W47".parse().unwrap_or_else(|e| panic!("{e}")), at(23, 8)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.likely_false_positives.len(), 1, "{:?}", r.likely_false_positives);
+    assert_eq!(r.likely_false_positives[0].evidence, "the stable version measured the same: latency canary 650 ms vs. baseline 640 ms");
 }
