@@ -5,7 +5,7 @@ PYTHON ?= python3
 MOTO_PORT ?= 5055
 STAMP := $(VENV)/.installed-$(shell cat tools/requirements.txt tools/infra-requirements.txt tools/package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: demo test tools emulator emulator-stop build schema lint lint-infra fmt clean bench
+.PHONY: demo test tools emulator emulator-stop build package schema lint lint-infra fmt clean bench
 
 ## demo: the main job on the embedded default (no AWS account): validate the reference plans,
 ## show a broken plan's errors, and judge sample evidence.
@@ -43,6 +43,12 @@ emulator-stop:
 
 build:
 	@cargo build --locked --quiet -p rollgate
+
+## package: `sam build`: every function cross-compiled for arm64 (cargo-lambda with zig) into
+## .aws-sam/build, ready for `sam deploy --template-file .aws-sam/build/template.yaml`.
+package: tools
+	@rustup target add aarch64-unknown-linux-gnu >/dev/null
+	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 		$(VENV)/bin/sam build --template-file infra/template.yaml --beta-features --build-dir .aws-sam/build
 
 ## schema: regenerate the checked-in JSON Schema of plan files.
 schema:
