@@ -10,7 +10,7 @@ use base64::Engine;
 use chrono::Utc;
 use rollgate::adapters::memory::{RecordingNotifier, RecordingWorkflow, TaskOutcome};
 use rollgate::adapters::secrets::{FixedSecret, SecretsManagerSecret};
-use rollgate::adapters::slack::SlackNotifier;
+use rollgate::adapters::slack::{SlackApi, SlackNotifier};
 use rollgate::admission::admit;
 use rollgate::ports::ReleaseStore;
 use rollgate::release::{EventKind, ReleaseRequest};
@@ -40,8 +40,13 @@ impl Setup {
     }
 
     fn deps(&self) -> Deps<'_> {
-        Deps { store: &self.table.store, workflow: &self.workflow, secret: &self.secret, replies: &self.replies }
+        Deps { store: &self.table.store, workflow: &self.workflow, secret: &self.secret, replies: &self.replies, slack: None }
     }
+}
+
+/// Slack's Web API played by `server`.
+fn slack_api(server: &CaptureServer) -> SlackApi {
+    SlackApi::new(Box::new(FixedSecret("xoxb-test-token".into())), format!("{}/api", server.url), std::time::Duration::from_secs(5))
 }
 
 /// A release waiting on approval `go-no-go` (approvers U0BOB and carol, quorum `quorum`), as
@@ -78,7 +83,7 @@ async fn setup(quorum: u32, timeout: &str) -> Setup {
     admit(&table.store, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
     // approval-request posts the buttons to Slack (played by a loopback server).
     let slack = CaptureServer::start().await;
-    let chat = SlackNotifier::new(Box::new(FixedSecret("xoxb-test-token".into())), format!("{}/api", slack.url));
+    let chat = SlackNotifier::new(slack_api(&slack));
     let (notifier, ask) =
         (RecordingNotifier::default(), json!({"release_id": release_id, "step": 0, "approval": "go-no-go", "task_token": "task-token-1"}));
     let deps = approval_request::Deps { store: &table.store, notifier: &notifier, slack: Some(&chat) };
@@ -241,7 +246,7 @@ async fn a_refused_slack_post_is_recorded_and_the_approval_still_waits() {
     };
     admit(&table.store, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
     let slack = CaptureServer::answering(r#"{"ok":false,"error":"channel_not_found"}"#).await;
-    let chat = SlackNotifier::new(Box::new(FixedSecret("xoxb-test-token".into())), format!("{}/api", slack.url));
+    let chat = SlackNotifier::new(slack_api(&slack));
     let notifier = RecordingNotifier::default();
     let deps = approval_request::Deps { store: &table.store, notifier: &notifier, slack: Some(&chat) };
     let ask = json!({"release_id": release_id, "step": 0, "approval": "go", "task_token": "t"});
@@ -251,8 +256,57 @@ async fn a_refused_slack_post_is_recorded_and_the_approval_still_waits() {
     assert_eq!(
         failed.as_deref(),
         Some(
-            "notification waiting_for_approval via slack FAILED: publishing the waiting_for_approval notification failed: chat.postMessage refused: channel_not_found"
+            "notification waiting_for_approval via slack FAILED: publishing the waiting_for_approval notification failed: Slack chat.postMessage failed: refused: channel_not_found"
         )
     );
     assert!(trail.iter().any(|e| matches!(e.kind, EventKind::ApprovalRequested { .. })), "the approval is pending all the same");
+}
+
+#[tokio::test]
+async fn a_reject_click_asks_why_and_the_reason_goes_into_the_trail() {
+    let s = setup(1, "1h").await;
+    let api = slack_api(&s.slack);
+    let deps = Deps { slack: Some(&api), ..s.deps() };
+    let reject = s.button.clone();
+    let now = Utc::now().timestamp();
+
+    // Someone who may not decide is refused at once, without a form.
+    let stranger = click("U0MALLORY", slack::REJECT_ACTION, &reject, &format!("{}/actions/T0/9/x", s.slack.url));
+    let (status, _) = answer(&handler(request(&stranger, SIGNING_SECRET, now), &deps).await);
+    assert_eq!(status, 403);
+    assert!(!s.slack.requests().iter().any(|r| r.request_line.ends_with("views.open")));
+
+    // An approver's Reject opens the reason form; nothing is decided yet.
+    let by_carol = click("carol", slack::REJECT_ACTION, &reject, &format!("{}/actions/T0/4/jkl", s.slack.url));
+    let (status, answer_body) = answer(&handler(request(&by_carol, SIGNING_SECRET, now), &deps).await);
+    assert_eq!((status, answer_body["result"].as_str()), (200, Some("asked for the reason")));
+    assert_eq!(s.workflow.outcome("task-token-1"), None);
+    let opened = s.slack.requests().into_iter().find(|r| r.request_line.ends_with("views.open")).map(|r| r.body).unwrap_or_default();
+    assert_eq!(opened["trigger_id"], "1234567890.0987654321.abcdef", "the sample click's trigger");
+    assert_eq!(opened["view"]["callback_id"], slack::REJECT_CALLBACK);
+
+    // The submitted form rejects with the reason, closes, and the original message shows it.
+    let submission = json!({
+        "type": "view_submission",
+        "user": {"id": "U0CAROL", "username": "carol", "name": "carol"},
+        "view": {"callback_id": slack::REJECT_CALLBACK, "private_metadata": opened["view"]["private_metadata"],
+                 "state": {"values": {"reason": {"reason": {"type": "plain_text_input", "value": "error budget spent"}}}}}
+    });
+    let body = serde_urlencoded::to_string([("payload", submission.to_string())]).unwrap_or_default();
+    let (status, answer_body) = answer(&handler(request(&body, SIGNING_SECRET, Utc::now().timestamp()), &deps).await);
+    assert_eq!((status, answer_body), (200, json!({"response_action": "clear"})));
+    assert_eq!(
+        s.workflow.outcome("task-token-1"),
+        Some(TaskOutcome::Failed { error: "ApprovalRejected".into(), cause: "rejected by carol: error budget spent".into() })
+    );
+    let updated = s.slack.requests().into_iter().find(|r| r.request_line.ends_with("chat.update")).map(|r| r.body).unwrap_or_default();
+    assert_eq!((updated["channel"].as_str(), updated["ts"].as_str()), (Some("C0DEPLOYS"), Some("1763900000.000100")));
+    assert!(updated["text"].as_str().is_some_and(|t| t.contains("rejected by carol: error budget spent")), "{updated}");
+
+    // Submitting again records nothing more; the execution no longer waits, and the form shows why,
+    // as Slack requires (HTTP 200 with `response_action: errors`).
+    let (status, again) = answer(&handler(request(&body, SIGNING_SECRET, Utc::now().timestamp()), &deps).await);
+    assert_eq!(status, 200);
+    assert_eq!(again["response_action"], "errors");
+    assert!(again["errors"]["reason"].as_str().is_some_and(|e| e.starts_with("Not recorded (410)")), "{again}");
 }

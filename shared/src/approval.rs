@@ -204,8 +204,17 @@ pub async fn request(
     Ok(Requested { release, approval: gate.id, expires_at, notification })
 }
 
-/// Records `vote` on the release's pending approval and says whether the execution may resume.
-pub async fn decide(store: &dyn ReleaseStore, actor: &str, vote: &Vote, now: DateTime<Utc>) -> Result<Resolution, ApprovalError> {
+/// Whether `vote` may be cast now: what [`decide`] checks before it records anything. The Slack
+/// webhook asks before it opens the reason form, so a stranger is refused at once.
+pub async fn check(store: &dyn ReleaseStore, vote: &Vote, now: DateTime<Utc>) -> Result<(), ApprovalError> {
+    eligible(store, vote, now).await.map(|_| ())
+}
+
+/// What [`eligible`] found: the pending approval, the name the vote counts under, the trail.
+type Eligible = (Pending, String, Vec<ReleaseEvent>);
+
+/// The pending approval and the name `vote` counts under, if it may be cast now.
+async fn eligible(store: &dyn ReleaseStore, vote: &Vote, now: DateTime<Utc>) -> Result<Eligible, ApprovalError> {
     let release_id = vote.release_id.as_str();
     let release = store.release(release_id).await?.ok_or_else(|| ApprovalError::NothingPending(release_id.to_string()))?;
     let events = store.events(release_id).await?;
@@ -240,15 +249,39 @@ pub async fn decide(store: &dyn ReleaseStore, actor: &str, vote: &Vote, now: Dat
     if vote.approved && release.author.as_deref().is_some_and(|a| identities.iter().any(|id| a.eq_ignore_ascii_case(id))) {
         return Err(ApprovalError::SelfApproval { by });
     }
-    let (approved, comment) = (vote.approved, vote.comment.clone());
-    record_as(
-        store,
-        actor,
-        release_id,
-        now,
-        EventKind::ApprovalDecided { approval: pending.approval.clone(), by: by.clone(), approved, comment: comment.clone() },
-    )
-    .await?;
+    Ok((pending, by, events))
+}
+
+/// Records `vote` on the release's pending approval and says whether the execution may resume.
+pub async fn decide(store: &dyn ReleaseStore, actor: &str, vote: &Vote, now: DateTime<Utc>) -> Result<Resolution, ApprovalError> {
+    let release_id = vote.release_id.as_str();
+    let (pending, by, events) = eligible(store, vote, now).await?;
+    let approved = vote.approved;
+    // The same vote again (Slack retrying a slow answer, a second click) is recorded once; the
+    // execution is told again, and says whether it still waits.
+    let earlier = events.iter().filter(|e| e.at >= pending.requested_at).find_map(|e| match &e.kind {
+        EventKind::ApprovalDecided { approval, by: who, approved: same, comment }
+            if *approval == pending.approval && who.eq_ignore_ascii_case(&by) && *same == approved =>
+        {
+            Some(comment.clone())
+        }
+        _ => None,
+    });
+    let comment = match earlier {
+        Some(comment) => comment,
+        None => {
+            let comment = vote.comment.clone();
+            record_as(
+                store,
+                actor,
+                release_id,
+                now,
+                EventKind::ApprovalDecided { approval: pending.approval.clone(), by: by.clone(), approved, comment: comment.clone() },
+            )
+            .await?;
+            comment
+        }
+    };
     if !approved {
         let reason = format!("rejected by {by}{}", comment.map(|c| format!(": {c}")).unwrap_or_default());
         return Ok(Resolution::Rejected { task_token: pending.task_token, by, reason });

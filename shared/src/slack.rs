@@ -15,6 +15,9 @@ pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 pub const MAX_SKEW_SECS: i64 = 300;
 pub const APPROVE_ACTION: &str = "rollgate_approve";
 pub const REJECT_ACTION: &str = "rollgate_reject";
+/// The modal that asks a rejecting approver why.
+pub const REJECT_CALLBACK: &str = "rollgate_reject_reason";
+const REASON_BLOCK: &str = "reason";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SlackError {
@@ -83,6 +86,13 @@ pub fn approval_buttons(release_id: &str, approval: &str, step: usize) -> Value 
     })
 }
 
+/// A Slack message: its channel and timestamp.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRef {
+    pub channel: String,
+    pub ts: String,
+}
+
 /// A click on one of rollgate's buttons.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ButtonClick {
@@ -92,6 +102,42 @@ pub struct ButtonClick {
     /// Every name the user goes by, most specific first (user id, user name, name).
     pub identities: Vec<String>,
     pub response_url: Option<String>,
+    /// For opening a modal (valid for 3 seconds).
+    pub trigger_id: Option<String>,
+    /// The message the buttons are on.
+    pub message: Option<MessageRef>,
+    /// Why, for a rejection given through the reason modal.
+    pub reason: Option<String>,
+}
+
+/// What the reason modal carries from the click to its submission.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct ModalMetadata {
+    #[serde(flatten)]
+    button: ButtonValue,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<MessageRef>,
+}
+
+/// The modal that asks a rejecting approver for the reason (`views.open`).
+pub fn reject_modal(click: &ButtonClick) -> Value {
+    let metadata = ModalMetadata {
+        button: ButtonValue { release_id: click.release_id.clone(), approval: click.on.approval.clone(), step: click.on.step },
+        message: click.message.clone(),
+    };
+    json!({
+        "type": "modal",
+        "callback_id": REJECT_CALLBACK,
+        "private_metadata": serde_json::to_string(&metadata).unwrap_or_default(),
+        "title": {"type": "plain_text", "text": "Reject the release"},
+        "submit": {"type": "plain_text", "text": "Reject and roll back"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": format!("Release `{}` rolls back to the stable version (`{}`).", click.release_id, click.on.approval)}},
+            {"type": "input", "block_id": REASON_BLOCK, "label": {"type": "plain_text", "text": "Why? (kept in the audit trail)"},
+             "element": {"type": "plain_text_input", "action_id": REASON_BLOCK, "multiline": true, "min_length": 3}}
+        ]
+    })
 }
 
 #[derive(Deserialize)]
@@ -103,6 +149,30 @@ struct Payload {
     actions: Vec<ActionPayload>,
     #[serde(default)]
     response_url: Option<String>,
+    #[serde(default)]
+    trigger_id: Option<String>,
+    #[serde(default)]
+    container: Option<Container>,
+    #[serde(default)]
+    view: Option<View>,
+}
+
+#[derive(Deserialize)]
+struct Container {
+    #[serde(default)]
+    channel_id: Option<String>,
+    #[serde(default)]
+    message_ts: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct View {
+    #[serde(default)]
+    callback_id: String,
+    #[serde(default)]
+    private_metadata: String,
+    #[serde(default)]
+    state: Value,
 }
 
 #[derive(Deserialize)]
@@ -121,7 +191,8 @@ struct ActionPayload {
     value: Option<String>,
 }
 
-/// Reads an interaction request body (`application/x-www-form-urlencoded`, the JSON under `payload`).
+/// Reads an interaction request body (`application/x-www-form-urlencoded`, the JSON under
+/// `payload`): a click on our buttons, or the submitted reason modal.
 pub fn parse_click(body: &[u8]) -> Result<ButtonClick, SlackError> {
     let form: Vec<(String, String)> =
         serde_urlencoded::from_bytes(body).map_err(|e| SlackError::Malformed(format!("the body is not a form ({e})")))?;
@@ -131,35 +202,62 @@ pub fn parse_click(body: &[u8]) -> Result<ButtonClick, SlackError> {
         .ok_or_else(|| SlackError::Malformed("the form has no `payload` field".into()))?;
     let payload: Payload =
         serde_json::from_str(&payload).map_err(|e| SlackError::Malformed(format!("`payload` is not an interaction ({e})")))?;
-    if payload.kind != "block_actions" {
-        return Err(SlackError::Malformed(format!(
-            "interaction type `{}` is not handled; only button clicks (block_actions) are",
-            payload.kind
-        )));
-    }
-    let action = payload.actions.first().ok_or_else(|| SlackError::Malformed("the interaction has no action".into()))?;
-    let approved = match action.action_id.as_str() {
-        APPROVE_ACTION => true,
-        REJECT_ACTION => false,
-        other => return Err(SlackError::UnknownAction(other.to_string())),
-    };
-    let value: ButtonValue =
-        action.value.as_deref().ok_or_else(|| SlackError::Malformed("the button has no value".into())).and_then(|v| {
-            serde_json::from_str(v).map_err(|e| SlackError::Malformed(format!("the button's value is not rollgate's ({e})")))
-        })?;
     let mut identities = vec![payload.user.id];
     for name in [payload.user.username, payload.user.name].into_iter().flatten() {
         if !identities.iter().any(|i| i.eq_ignore_ascii_case(&name)) {
             identities.push(name);
         }
     }
-    Ok(ButtonClick {
-        approved,
-        release_id: value.release_id,
-        on: ApprovalRef { approval: value.approval, step: value.step },
-        identities,
-        response_url: payload.response_url,
-    })
+    match payload.kind.as_str() {
+        "block_actions" => {
+            let action = payload.actions.first().ok_or_else(|| SlackError::Malformed("the interaction has no action".into()))?;
+            let approved = match action.action_id.as_str() {
+                APPROVE_ACTION => true,
+                REJECT_ACTION => false,
+                other => return Err(SlackError::UnknownAction(other.to_string())),
+            };
+            let value: ButtonValue =
+                action.value.as_deref().ok_or_else(|| SlackError::Malformed("the button has no value".into())).and_then(|v| {
+                    serde_json::from_str(v).map_err(|e| SlackError::Malformed(format!("the button's value is not rollgate's ({e})")))
+                })?;
+            let message = payload.container.and_then(|c| Some(MessageRef { channel: c.channel_id?, ts: c.message_ts? }));
+            Ok(ButtonClick {
+                approved,
+                release_id: value.release_id,
+                on: ApprovalRef { approval: value.approval, step: value.step },
+                identities,
+                response_url: payload.response_url,
+                trigger_id: payload.trigger_id,
+                message,
+                reason: None,
+            })
+        }
+        "view_submission" => {
+            let view = payload.view.ok_or_else(|| SlackError::Malformed("the submission has no view".into()))?;
+            if view.callback_id != REJECT_CALLBACK {
+                return Err(SlackError::UnknownAction(view.callback_id));
+            }
+            let metadata: ModalMetadata = serde_json::from_str(&view.private_metadata)
+                .map_err(|e| SlackError::Malformed(format!("the modal's metadata is not rollgate's ({e})")))?;
+            let reason = view.state["values"][REASON_BLOCK][REASON_BLOCK]["value"].as_str().map(str::trim).unwrap_or_default();
+            if reason.is_empty() {
+                return Err(SlackError::Malformed("the rejection has no reason".into()));
+            }
+            Ok(ButtonClick {
+                approved: false,
+                release_id: metadata.button.release_id,
+                on: ApprovalRef { approval: metadata.button.approval, step: metadata.button.step },
+                identities,
+                response_url: None,
+                trigger_id: None,
+                message: metadata.message,
+                reason: Some(reason.to_string()),
+            })
+        }
+        other => Err(SlackError::Malformed(format!(
+            "interaction type `{other}` is not handled; only button clicks (block_actions) and the reason modal (view_submission) are"
+        ))),
+    }
 }
 
 /// The message posted to the interaction's `response_url`: a settled approval replaces the
@@ -178,6 +276,12 @@ pub fn reply(click: &ButtonClick, outcome: Result<&Resolution, String>) -> Value
             json!({"response_type": "ephemeral", "replace_original": false, "text": format!(":warning: Not recorded: {reason}")})
         }
     }
+}
+
+/// `chat.update` of the original message with a settled reply (the modal path has no
+/// `response_url`).
+pub fn message_update(message: &MessageRef, reply: &Value) -> Value {
+    json!({"channel": message.channel, "ts": message.ts, "text": reply["text"], "blocks": reply["blocks"]})
 }
 
 #[cfg(test)]
@@ -227,7 +331,9 @@ mod tests {
             "type": "block_actions",
             "user": {"id": "U0CAROL", "username": "carol", "name": "carol", "team_id": "T1"},
             "actions": [{"type": "button", "action_id": action_id, "block_id": "rollgate-go", "value": value, "action_ts": "1"}],
-            "response_url": "https://hooks.slack.com/actions/T1/1/abc"
+            "response_url": "https://hooks.slack.com/actions/T1/1/abc",
+            "trigger_id": "trigger-1",
+            "container": {"type": "message", "channel_id": "C0DEPLOYS", "message_ts": "1763900000.000100"}
         })
     }
 
@@ -244,6 +350,9 @@ mod tests {
                 on: ApprovalRef { approval: "go-no-go".into(), step: 2 },
                 identities: vec!["U0CAROL".into(), "carol".into()],
                 response_url: Some("https://hooks.slack.com/actions/T1/1/abc".into()),
+                trigger_id: Some("trigger-1".into()),
+                message: Some(MessageRef { channel: "C0DEPLOYS".into(), ts: "1763900000.000100".into() }),
+                reason: None,
             }
         );
         let reject = parse_click(&form(&click_payload(REJECT_ACTION, &value))).unwrap_or_else(|e| panic!("{e}"));
@@ -261,6 +370,28 @@ mod tests {
     }
 
     #[test]
+    fn the_reason_modal_carries_the_click_to_its_submission() {
+        let value = approval_buttons("r1", "go-no-go", 2)["elements"][1]["value"].as_str().unwrap_or_default().to_string();
+        let click = parse_click(&form(&click_payload(REJECT_ACTION, &value))).unwrap_or_else(|e| panic!("{e}"));
+        let modal = reject_modal(&click);
+        assert_eq!(modal["callback_id"], REJECT_CALLBACK);
+        let submission = json!({
+            "type": "view_submission",
+            "user": {"id": "U0CAROL", "username": "carol"},
+            "view": {"callback_id": REJECT_CALLBACK, "private_metadata": modal["private_metadata"],
+                     "state": {"values": {"reason": {"reason": {"type": "plain_text_input", "value": "  error budget spent  "}}}}}
+        });
+        let submitted = parse_click(&form(&submission)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(submitted, ButtonClick { reason: Some("error budget spent".into()), response_url: None, trigger_id: None, ..click });
+        let mut empty = submission.clone();
+        empty["view"]["state"]["values"]["reason"]["reason"]["value"] = json!(" ");
+        assert!(matches!(parse_click(&form(&empty)), Err(SlackError::Malformed(m)) if m.contains("no reason")));
+        let mut other = submission;
+        other["view"]["callback_id"] = json!("someone_elses_modal");
+        assert_eq!(parse_click(&form(&other)), Err(SlackError::UnknownAction("someone_elses_modal".into())));
+    }
+
+    #[test]
     fn replies_replace_the_buttons_only_once_settled() {
         let click = ButtonClick {
             approved: true,
@@ -268,6 +399,9 @@ mod tests {
             on: ApprovalRef { approval: "go".into(), step: 0 },
             identities: vec!["U1".into()],
             response_url: None,
+            trigger_id: None,
+            message: None,
+            reason: None,
         };
         let pending = reply(&click, Ok(&Resolution::Pending { approvals: 1, quorum: 2 }));
         assert_eq!(pending["response_type"], "ephemeral");

@@ -163,16 +163,31 @@ fn slack_reaches_the_webhook_and_the_review_runs_weekly() {
     assert_eq!(schedule["Type"].as_str(), Some("Schedule"));
     let default = template["Parameters"]["ReviewSchedule"]["Default"].as_str().unwrap_or_default();
     assert!(default.starts_with("cron(") && default.contains("MON"), "weekly on Mondays: {default}");
-    // Each function that reads a secret may read exactly that secret.
-    for (function, env, secret) in [
-        ("ApprovalWebhookFunction", "ROLLGATE_SLACK_SIGNING_SECRET_ARN", "SlackSigningSecret"),
-        ("ApprovalRequestFunction", "ROLLGATE_SLACK_BOT_TOKEN_ARN", "SlackBotToken"),
+    // Each function that reads secrets may read exactly those it is given.
+    for (function, secrets) in [
+        (
+            "ApprovalWebhookFunction",
+            &[("ROLLGATE_SLACK_SIGNING_SECRET_ARN", "SlackSigningSecret"), ("ROLLGATE_SLACK_BOT_TOKEN_ARN", "SlackBotToken")][..],
+        ),
+        ("ApprovalRequestFunction", &[("ROLLGATE_SLACK_BOT_TOKEN_ARN", "SlackBotToken")][..]),
     ] {
         let properties = &template["Resources"][function]["Properties"];
-        assert_eq!(format!("{:?}", properties["Environment"]["Variables"][env]), format!("{:?}", reference(secret)), "{function}.{env}");
+        for (env, secret) in secrets {
+            assert_eq!(
+                format!("{:?}", properties["Environment"]["Variables"][env]),
+                format!("{:?}", reference(secret)),
+                "{function}.{env}"
+            );
+        }
         let statements = properties["Policies"][0]["Statement"].as_sequence().cloned().unwrap_or_default();
         let grants = statements.iter().find(|s| strings(&s["Action"]).contains(&"secretsmanager:GetSecretValue".to_string()));
-        assert_eq!(grants.map(|g| format!("{:?}", g["Resource"])), Some(format!("{:?}", reference(secret))), "{function}");
+        let granted: Vec<String> = match grants.map(|g| &g["Resource"]) {
+            Some(Value::Sequence(items)) => items.iter().map(|i| format!("{i:?}")).collect(),
+            Some(one) => vec![format!("{one:?}")],
+            None => Vec::new(),
+        };
+        let wanted: Vec<String> = secrets.iter().map(|(_, secret)| format!("{:?}", reference(secret))).collect();
+        assert_eq!(granted, wanted, "{function} may read exactly its secrets");
     }
 }
 

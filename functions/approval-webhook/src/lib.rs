@@ -8,7 +8,8 @@ use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::{HeaderMap, HeaderValue, header};
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use rollgate::approval::{ApprovalError, Vote, resolve};
+use rollgate::adapters::slack::SlackApi;
+use rollgate::approval::{ApprovalError, Vote, check, resolve};
 use rollgate::ports::{ReleaseStore, SecretSource, Workflow, WorkflowError};
 use rollgate::slack::{self, ButtonClick, SlackError};
 use serde_json::{Value, json};
@@ -58,6 +59,9 @@ pub struct Deps<'a> {
     pub workflow: &'a dyn Workflow,
     pub secret: &'a dyn SecretSource,
     pub replies: &'a SlackReplies,
+    /// Slack's Web API with the bot token, when configured: a Reject click then opens a form
+    /// asking why, and the reason goes into the audit trail. Without it, Reject rejects at once.
+    pub slack: Option<&'a SlackApi>,
 }
 
 /// Why a request was refused, with its HTTP status.
@@ -146,20 +150,71 @@ pub async fn handler(request: ApiGatewayV2httpRequest, deps: &Deps<'_>) -> ApiGa
         release_id: click.release_id.clone(),
         identities: click.identities.clone(),
         approved: click.approved,
-        comment: Some("via Slack".into()),
+        comment: Some(click.reason.clone().unwrap_or_else(|| "via Slack".to_string())),
         on: Some(click.on.clone()),
     };
+    if let (false, None, Some(slack), Some(trigger)) = (click.approved, &click.reason, deps.slack, &click.trigger_id) {
+        return ask_for_the_reason(&click, &vote, slack, trigger, deps, now).await;
+    }
+    let submitted = click.reason.is_some();
     match resolve(deps.store, deps.workflow, ACTOR, &vote, now).await {
         Ok(resolution) => {
             tracing::info!(release = %click.release_id, result = %resolution.describe(), "recorded a Slack decision");
-            deps.replies.post(click.response_url.as_deref(), &slack::reply(&click, Ok(&resolution))).await;
+            let reply = slack::reply(&click, Ok(&resolution));
+            match (submitted, deps.slack, &click.message) {
+                // The modal has no response_url: the original message is updated through the API.
+                (true, Some(slack), Some(message)) => {
+                    if let Err(e) = slack.call("chat.update", &slack::message_update(message, &reply)).await {
+                        tracing::warn!(error = %e, "updating the Slack message failed");
+                    }
+                }
+                _ => deps.replies.post(click.response_url.as_deref(), &reply).await,
+            }
+            if submitted {
+                // Closes the modal.
+                return response(200, &json!({"response_action": "clear"}));
+            }
             response(200, &json!({"release_id": click.release_id, "result": resolution.describe()}))
         }
         Err(err) => {
             let err = WebhookError::from(err);
             tracing::warn!(release = %click.release_id, status = err.status(), error = %err, "refused a Slack decision");
+            if submitted {
+                return refused_in_the_modal(&err);
+            }
             deps.replies.post(click.response_url.as_deref(), &slack::reply(&click, Err(err.to_string()))).await;
             response(err.status(), &json!({"release_id": click.release_id, "error": err.to_string()}))
         }
     }
+}
+
+/// A Reject click: refuse at once if the clicker may not decide, else open the reason form.
+async fn ask_for_the_reason(
+    click: &ButtonClick,
+    vote: &Vote,
+    slack: &SlackApi,
+    trigger: &str,
+    deps: &Deps<'_>,
+    now: chrono::DateTime<Utc>,
+) -> ApiGatewayV2httpResponse {
+    if let Err(err) = check(deps.store, vote, now).await {
+        let err = WebhookError::from(err);
+        tracing::warn!(release = %click.release_id, status = err.status(), error = %err, "refused a Slack rejection");
+        deps.replies.post(click.response_url.as_deref(), &slack::reply(click, Err(err.to_string()))).await;
+        return response(err.status(), &json!({"release_id": click.release_id, "error": err.to_string()}));
+    }
+    match slack.call("views.open", &json!({"trigger_id": trigger, "view": slack::reject_modal(click)})).await {
+        Ok(_) => response(200, &json!({"release_id": click.release_id, "result": "asked for the reason"})),
+        Err(e) => {
+            let err = WebhookError::Unavailable(format!("{e}; reject with `rollgate reject {} --comment ...`", click.release_id));
+            deps.replies.post(click.response_url.as_deref(), &slack::reply(click, Err(err.to_string()))).await;
+            response(err.status(), &json!({"release_id": click.release_id, "error": err.to_string()}))
+        }
+    }
+}
+
+/// Slack shows a modal's errors only from an HTTP 200 with `response_action: errors`; any other
+/// status is a generic failure to the person, so a refused submission answers that way.
+fn refused_in_the_modal(err: &WebhookError) -> ApiGatewayV2httpResponse {
+    response(200, &json!({"response_action": "errors", "errors": {"reason": format!("Not recorded ({}): {err}", err.status())}}))
 }

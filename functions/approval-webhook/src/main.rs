@@ -3,6 +3,7 @@ use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_runtime::{LambdaEvent, service_fn};
 use rollgate::adapters::secrets::SecretsManagerSecret;
 use rollgate::adapters::sfn::StepFunctionsWorkflow;
+use rollgate::adapters::slack::SlackApi;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -12,7 +13,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .ok_or_else(|| format!("{SIGNING_SECRET_ENV} is not set; set it to the secret holding the Slack app's signing secret"))?;
     let store = rollgate::runtime::dynamo_store(&config)?;
     let (workflow, replies) = (StepFunctionsWorkflow::new(aws_sdk_sfn::Client::new(&config)), SlackReplies::from_env());
-    let deps = Deps { store: &store, workflow: &workflow, secret: &secret, replies: &replies };
+    // Slack wants every interaction answered within 3 seconds.
+    let slack = SlackApi::from_env(&config, std::time::Duration::from_millis(1500));
+    let deps = Deps { store: &store, workflow: &workflow, secret: &secret, replies: &replies, slack: slack.as_ref() };
     lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2httpRequest>| async {
         Ok::<_, std::convert::Infallible>(handler(event.payload, &deps).await)
     }))

@@ -1,7 +1,9 @@
-//! Posting to Slack with the app's bot token (`chat.postMessage`): how an approval's buttons
-//! reach the approvers.
+//! Slack's Web API with the app's bot token: posting an approval with its buttons
+//! (`chat.postMessage`), asking for a rejection's reason (`views.open`), and showing the outcome
+//! on the original message (`chat.update`).
 
 use async_trait::async_trait;
+use serde_json::Value;
 
 use crate::notify::ReleaseNotification;
 use crate::ports::{Notifier, NotifyError, SecretSource};
@@ -12,22 +14,66 @@ pub const BOT_TOKEN_ENV: &str = "ROLLGATE_SLACK_BOT_TOKEN_ARN";
 pub const API_URL_ENV: &str = "ROLLGATE_SLACK_API_URL";
 const SLACK_API: &str = "https://slack.com/api";
 
-pub struct SlackNotifier {
+#[derive(Debug, thiserror::Error)]
+#[error("Slack {method} failed{}: {message}", if *.transient { " (transient; retry)" } else { "" })]
+pub struct SlackApiError {
+    pub method: String,
+    pub transient: bool,
+    pub message: String,
+}
+
+pub struct SlackApi {
     client: reqwest::Client,
     api: String,
     token: Box<dyn SecretSource>,
 }
 
-impl SlackNotifier {
-    pub fn new(token: Box<dyn SecretSource>, api: impl Into<String>) -> Self {
-        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().unwrap_or_default();
+impl SlackApi {
+    pub fn new(token: Box<dyn SecretSource>, api: impl Into<String>, timeout: std::time::Duration) -> Self {
+        let client = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
         Self { client, api: api.into().trim_end_matches('/').to_string(), token }
     }
 
     /// With the bot token named by [`BOT_TOKEN_ENV`]; `None` when Slack is not configured.
-    pub fn from_env(config: &aws_config::SdkConfig) -> Option<Self> {
+    pub fn from_env(config: &aws_config::SdkConfig, timeout: std::time::Duration) -> Option<Self> {
         let token = super::secrets::SecretsManagerSecret::from_env(config, BOT_TOKEN_ENV)?;
-        Some(Self::new(Box::new(token), std::env::var(API_URL_ENV).unwrap_or_else(|_| SLACK_API.into())))
+        Some(Self::new(Box::new(token), std::env::var(API_URL_ENV).unwrap_or_else(|_| SLACK_API.into()), timeout))
+    }
+
+    /// Calls a Web API method with a JSON body; Slack's `ok: false` answers are errors.
+    pub async fn call(&self, method: &str, body: &Value) -> Result<Value, SlackApiError> {
+        let fail = |transient: bool, message: String| SlackApiError { method: method.to_string(), transient, message };
+        let token = self.token.get().await.map_err(|e| fail(e.transient, e.to_string()))?;
+        let response = self
+            .client
+            .post(format!("{}/{method}", self.api))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| fail(e.is_timeout() || e.is_connect(), format!("Slack is unreachable: {e}")))?;
+        let status = response.status();
+        if status.as_u16() == 429 || status.is_server_error() {
+            return Err(fail(true, format!("Slack answered {status}")));
+        }
+        // Slack answers 200 with `ok: false` and an error code for refusals.
+        let answer: Value = response.json().await.map_err(|e| fail(false, format!("Slack's answer is not JSON: {e}")))?;
+        if answer["ok"] != true {
+            let error = answer["error"].as_str().unwrap_or("unknown_error");
+            return Err(fail(error == "ratelimited", format!("refused: {error}")));
+        }
+        Ok(answer)
+    }
+}
+
+/// Release notifications posted to Slack.
+pub struct SlackNotifier {
+    api: SlackApi,
+}
+
+impl SlackNotifier {
+    pub fn new(api: SlackApi) -> Self {
+        Self { api }
     }
 }
 
@@ -43,25 +89,7 @@ impl Notifier for SlackNotifier {
         if message.get("channel").is_none() {
             return Err(fail(false, "no Slack channel: set notifications.slack_channel (or the approval's channel) in the plan".into()));
         }
-        let token = self.token.get().await.map_err(|e| fail(e.transient, e.to_string()))?;
-        let response = self
-            .client
-            .post(format!("{}/chat.postMessage", self.api))
-            .bearer_auth(token)
-            .json(&message)
-            .send()
-            .await
-            .map_err(|e| fail(e.is_timeout() || e.is_connect(), format!("Slack is unreachable: {e}")))?;
-        let status = response.status();
-        if status.as_u16() == 429 || status.is_server_error() {
-            return Err(fail(true, format!("Slack answered {status}")));
-        }
-        // Slack answers 200 with `ok: false` and an error code for refusals.
-        let answer: serde_json::Value = response.json().await.map_err(|e| fail(false, format!("Slack's answer is not JSON: {e}")))?;
-        if answer["ok"] != true {
-            let error = answer["error"].as_str().unwrap_or("unknown_error");
-            return Err(fail(error == "ratelimited", format!("chat.postMessage refused: {error}")));
-        }
+        self.api.call("chat.postMessage", &message).await.map_err(|e| fail(e.transient, e.to_string()))?;
         Ok(())
     }
 }

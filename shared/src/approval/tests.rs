@@ -125,6 +125,20 @@ async fn a_task_already_answered_is_reported_not_hidden() {
 }
 
 #[tokio::test]
+async fn the_same_vote_twice_is_recorded_once() {
+    let (store, workflow) = (MemoryStore::new(), RecordingWorkflow::default());
+    let id = waiting(&store, 1).await;
+    let now = t0() + Duration::minutes(5);
+    let no = Vote { comment: Some("not today".into()), ..vote(&id, &["alice"], false) };
+    resolve(&store, &workflow, "slack", &no, now).await.unwrap_or_else(|e| panic!("{e}"));
+    let retried = resolve(&store, &workflow, "slack", &Vote { comment: Some("retry".into()), ..no }, now).await;
+    assert!(matches!(retried, Err(ApprovalError::Workflow(WorkflowError::TaskGone(_)))), "{retried:?}");
+    let decisions =
+        store.events(&id).await.unwrap_or_default().into_iter().filter(|e| matches!(e.kind, EventKind::ApprovalDecided { .. })).count();
+    assert_eq!(decisions, 1);
+}
+
+#[tokio::test]
 async fn a_vote_on_an_earlier_approval_does_not_count_for_the_pending_one() {
     let (store, workflow) = (MemoryStore::new(), RecordingWorkflow::default());
     let id = waiting(&store, 1).await;
