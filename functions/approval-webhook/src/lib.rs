@@ -1,7 +1,9 @@
 //! approval-webhook: Slack calls this (API Gateway HTTP API) when an approver clicks Approve or
-//! Reject. It verifies the request came from Slack, records the decision, resumes the waiting
-//! release, and updates the Slack message. Every refusal is a 4xx with the reason; only an
-//! unavailable backend is a 503, which Slack shows as a failed click to try again.
+//! Reject, or submits the form that asks a rejection's reason. It verifies the request came from
+//! Slack, records the decision, resumes the waiting release, and updates the Slack message.
+//! Every refusal is a 4xx with the reason (a form submission's refusal is the exception Slack
+//! imposes: HTTP 200 with `response_action: errors`); only an unavailable backend is a 503, which
+//! Slack shows as a failed click to try again.
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
