@@ -101,6 +101,8 @@ async fn e2e_a_release_is_approved_by_quorum_and_promoted() {
     assert!(!stranger.status.success());
     assert!(String::from_utf8_lossy(&stranger.stderr).contains("mallory is not an approver of `go-no-go`; approvers: bob, carol"));
     assert!(ok(rollgate(&stack, &["approve", &id, "--by", "bob"])).contains("1 of 2 approvals"));
+    let text = ok(rollgate(&stack, &["status", &id]));
+    assert!(text.contains("votes so far: bob approved"), "{text}");
     assert!(ok(rollgate(&stack, &["approve", &id, "--by", "carol", "--comment", "metrics look good"])).contains("approved by bob, carol"));
 
     wait_for_status(&stack, &id, "promoted");

@@ -138,6 +138,19 @@ fn describe(release: &Release, events: &[ReleaseEvent]) -> String {
     let waiting = release.status == rollgate::release::ReleaseStatus::AwaitingApproval;
     if let Some(e) = events.iter().rev().find(|e| matches!(e.kind, EventKind::ApprovalRequested { .. })).filter(|_| waiting) {
         out.push_str(&format!("\n  waiting: {}", e.kind.summary()));
+        let votes: Vec<String> = events
+            .iter()
+            .filter(|v| v.at >= e.at)
+            .filter_map(|v| match &v.kind {
+                EventKind::ApprovalDecided { by, approved, .. } => {
+                    Some(format!("{by} {}", if *approved { "approved" } else { "rejected" }))
+                }
+                _ => None,
+            })
+            .collect();
+        if !votes.is_empty() {
+            out.push_str(&format!("\n  votes so far: {}", votes.join(", ")));
+        }
     }
     if let Some(reason) = &release.closed_reason {
         out.push_str(&format!("\n  {reason}"));
