@@ -3,7 +3,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 #[derive(Clone, Debug)]
@@ -39,12 +38,7 @@ impl CaptureServer {
                     let authorization = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")).map(|(_, v)| v.clone());
                     let body = serde_json::from_slice(&body).unwrap_or_default();
                     record.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Captured { request_line, authorization, body });
-                    let reply = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                        answer.len()
-                    );
-                    let _ = socket.write_all(reply.as_bytes()).await;
-                    let _ = socket.shutdown().await;
+                    crate::webhook_server::write_json(&mut socket, "200 OK", answer).await;
                 });
             }
         });

@@ -46,12 +46,7 @@ impl WebhookServer {
                     let Some((request_line, headers, body)) = read_request(&mut socket).await else { return };
                     let method = request_line.split(' ').next().unwrap_or_default().to_string();
                     let (status, answer) = respond(&key, &state, &behaviour, &method, &headers, &body).await;
-                    let reply = format!(
-                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                        answer.len()
-                    );
-                    let _ = socket.write_all(reply.as_bytes()).await;
-                    let _ = socket.shutdown().await;
+                    write_json(&mut socket, status, &answer).await;
                 });
             }
         });
@@ -100,6 +95,14 @@ async fn respond(
         seen.last = Some(request);
     }
     ("200 OK", serde_json::to_string(&WebhookState { canary_weight: seen.weight }).unwrap_or_default())
+}
+
+/// Answers with `status` (e.g. `200 OK`) and a JSON body, then closes.
+pub(crate) async fn write_json(socket: &mut tokio::net::TcpStream, status: &str, body: &str) {
+    let reply =
+        format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+    let _ = socket.write_all(reply.as_bytes()).await;
+    let _ = socket.shutdown().await;
 }
 
 /// Reads one request: `(method path, headers, body)`.
