@@ -289,6 +289,9 @@ pub fn review(week: ReviewWeek, events: &[ReleaseEvent], facts: &[ReleaseFacts],
                     }
                 }
                 EventKind::RolledBack(r) => {
+                    for m in &rollback_metrics {
+                        metrics.entry(m.clone()).or_default().rollbacks += 1;
+                    }
                     rollbacks.push(RollbackSummary {
                         release_id: id.to_string(),
                         service: service.clone(),
@@ -333,11 +336,6 @@ pub fn review(week: ReviewWeek, events: &[ReleaseEvent], facts: &[ReleaseFacts],
         }
         for metric in failed_here {
             metrics.entry(metric).or_default().releases_failed += 1;
-        }
-        for r in rollbacks.iter().filter(|r| r.release_id == id) {
-            for m in &r.metrics {
-                metrics.entry(m.clone()).or_default().rollbacks += 1;
-            }
         }
     }
     for stats in metrics.values_mut() {

@@ -178,16 +178,20 @@ pub async fn handler(request: ApiGatewayV2httpRequest, deps: &Deps<'_>) -> ApiGa
             }
             response(200, &json!({"release_id": click.release_id, "result": resolution.describe()}))
         }
-        Err(err) => {
+        Err(err) if submitted => {
             let err = WebhookError::from(err);
-            tracing::warn!(release = %click.release_id, status = err.status(), error = %err, "refused a Slack decision");
-            if submitted {
-                return refused_in_the_modal(&err);
-            }
-            deps.replies.post(click.response_url.as_deref(), &slack::reply(&click, Err(err.to_string()))).await;
-            response(err.status(), &json!({"release_id": click.release_id, "error": err.to_string()}))
+            tracing::warn!(release = %click.release_id, status = err.status(), error = %err, "refused a Slack rejection's form");
+            refused_in_the_modal(&err)
         }
+        Err(err) => refuse_click(&click, WebhookError::from(err), deps).await,
     }
+}
+
+/// Refuses a click: the clicker is told why in Slack, the answer is the error's status.
+async fn refuse_click(click: &ButtonClick, err: WebhookError, deps: &Deps<'_>) -> ApiGatewayV2httpResponse {
+    tracing::warn!(release = %click.release_id, status = err.status(), error = %err, "refused a Slack decision");
+    deps.replies.post(click.response_url.as_deref(), &slack::reply(click, Err(err.to_string()))).await;
+    response(err.status(), &json!({"release_id": click.release_id, "error": err.to_string()}))
 }
 
 /// A Reject click: refuse at once if the clicker may not decide, else open the reason form.
@@ -200,17 +204,13 @@ async fn ask_for_the_reason(
     now: chrono::DateTime<Utc>,
 ) -> ApiGatewayV2httpResponse {
     if let Err(err) = check(deps.store, vote, now).await {
-        let err = WebhookError::from(err);
-        tracing::warn!(release = %click.release_id, status = err.status(), error = %err, "refused a Slack rejection");
-        deps.replies.post(click.response_url.as_deref(), &slack::reply(click, Err(err.to_string()))).await;
-        return response(err.status(), &json!({"release_id": click.release_id, "error": err.to_string()}));
+        return refuse_click(click, WebhookError::from(err), deps).await;
     }
     match slack.call("views.open", &json!({"trigger_id": trigger, "view": slack::reject_modal(click)})).await {
         Ok(_) => response(200, &json!({"release_id": click.release_id, "result": "asked for the reason"})),
         Err(e) => {
             let err = WebhookError::Unavailable(format!("{e}; reject with `rollgate reject {} --comment ...`", click.release_id));
-            deps.replies.post(click.response_url.as_deref(), &slack::reply(click, Err(err.to_string()))).await;
-            response(err.status(), &json!({"release_id": click.release_id, "error": err.to_string()}))
+            refuse_click(click, err, deps).await
         }
     }
 }
