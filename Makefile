@@ -42,7 +42,7 @@ emulator-stop:
 	@MOTO_PORT=$(MOTO_PORT) scripts/emulator.sh stop
 
 build:
-	@cargo build --locked --quiet -p rollgate
+	@cargo build --locked --quiet -p rollgate-cli
 
 ## package: `sam build`: every function cross-compiled for arm64 (cargo-lambda with zig) into
 ## .aws-sam/build, ready for `sam deploy --template-file .aws-sam/build/template.yaml`.
@@ -52,11 +52,11 @@ package: tools
 
 ## schema: regenerate the checked-in JSON Schema of plan files.
 schema:
-	@cargo run --quiet -p rollgate -- schema > schema/plan.schema.json
+	@cargo run --quiet -p rollgate-cli -- schema > schema/plan.schema.json
 
 ## bench: the time of one full metric check (criterion prints the figures).
 bench:
-	cargo bench --locked -p rollgate-core --bench gate_check
+	cargo bench --locked -p rollgate --bench gate_check
 
 lint:
 	cargo fmt --all --check

@@ -1,9 +1,10 @@
 //! Invokes the checklist-validator handler on every sample event in events/, against DynamoDB
 //! on the test endpoint, and checks the verdict and what was recorded.
 
-use checklist_validator::{ChecklistError, handler};
+use checklist_validator::handler;
 use rollgate::adapters::memory::RecordingNotifier;
-use rollgate::checklist::{Effect, Verdict};
+use rollgate::boundary::{ErrorName, TaskError};
+use rollgate::domain::checklist::{Effect, Verdict};
 use rollgate::ports::ReleaseStore;
 use rollgate::release::{EventKind, ReleaseStatus};
 use rollgate_tests::{TestTable, read_json, repo};
@@ -13,7 +14,7 @@ struct Invoked {
     notifier: RecordingNotifier,
 }
 
-async fn invoke(name: &str) -> (Invoked, String, Result<checklist_validator::ChecklistOutput, ChecklistError>) {
+async fn invoke(name: &str) -> (Invoked, String, Result<checklist_validator::ChecklistOutput, TaskError>) {
     let table = TestTable::create().await;
     let notifier = RecordingNotifier::default();
     let event = read_json(&repo().join("events/checklist-validator").join(name));
@@ -26,7 +27,7 @@ fn published(invoked: &Invoked) -> Vec<&'static str> {
     invoked.notifier.published().iter().map(|n| n.event_name()).collect()
 }
 
-async fn verdict_event(store: &dyn ReleaseStore, id: &str) -> rollgate::checklist::ChecklistVerdict {
+async fn verdict_event(store: &dyn ReleaseStore, id: &str) -> rollgate::domain::checklist::ChecklistVerdict {
     let events = store.events(id).await.unwrap_or_else(|e| panic!("{e}"));
     events
         .into_iter()
@@ -76,7 +77,7 @@ async fn assert_blocked_and_closed(invoked: &Invoked, id: &str, service: &str) {
 async fn blocked_for_missing_evidence() {
     let (invoked, id, result) = invoke("blocked-missing-evidence.json").await;
     match result {
-        Err(e @ ChecklistError::ChecklistBlocked { .. }) => {
+        Err(e @ TaskError { name: ErrorName::ChecklistBlocked, .. }) => {
             assert_eq!(e.name(), "ChecklistBlocked");
             assert!(e.to_string().contains("no evidence `new_code_coverage_pct` was submitted"), "{e}");
         }
@@ -89,7 +90,7 @@ async fn blocked_for_missing_evidence() {
 async fn blocked_for_a_freeze_window() {
     let (invoked, id, result) = invoke("blocked-freeze.json").await;
     let message = match result {
-        Err(e @ ChecklistError::ChecklistBlocked { .. }) => e.to_string(),
+        Err(e @ TaskError { name: ErrorName::ChecklistBlocked, .. }) => e.to_string(),
         other => panic!("expected ChecklistBlocked, got {other:?}"),
     };
     assert!(message.contains("inside freeze `platform migration freeze (until further notice)`"), "{message}");
@@ -120,12 +121,14 @@ async fn a_malformed_request_is_refused_with_its_path() {
     let mut event = read_json(&repo().join("events/checklist-validator/pass.json"));
     event["plan"]["traffic"]["steps"][1]["weight"] = serde_json::json!(5);
     match handler(event, &table.store, &notifier).await {
-        Err(e @ ChecklistError::PlanInvalid(_)) => {
+        Err(e @ TaskError { name: ErrorName::PlanInvalid, .. }) => {
             assert!(e.to_string().contains("traffic.steps[1].weight: 5 is below the previous step's 10"), "{e}")
         }
         other => panic!("expected PlanInvalid, got {other:?}"),
     }
     let mut event = read_json(&repo().join("events/checklist-validator/pass.json"));
     event["version"] = serde_json::json!(42);
-    assert!(matches!(handler(event, &table.store, &notifier).await, Err(ChecklistError::InvalidRequest(m)) if m.contains("version")));
+    assert!(
+        matches!(handler(event, &table.store, &notifier).await, Err(TaskError { name: ErrorName::InvalidRequest, message: m }) if m.contains("version"))
+    );
 }

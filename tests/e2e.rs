@@ -277,7 +277,8 @@ async fn e2e_a_slack_click_resumes_the_waiting_release_which_is_then_promoted() 
     let now = Utc::now().timestamp();
     // The local stack lets replies go to loopback (ROLLGATE_SLACK_RESPONSE_URL_PREFIXES), where this server plays Slack.
     let slack = CaptureServer::start().await;
-    let by_bob = slack_events::click("U0BOB", rollgate::slack::APPROVE_ACTION, &button, &format!("{}/actions/T0/1/e2e", slack.url));
+    let by_bob =
+        slack_events::click("U0BOB", rollgate::release::slack::APPROVE_ACTION, &button, &format!("{}/actions/T0/1/e2e", slack.url));
     let forged = call_webhook(&stack, &slack_events::signed(&by_bob, "guessed", now)).await;
     assert_eq!(forged["statusCode"], 401, "{forged}");
     let answer = call_webhook(&stack, &slack_events::signed(&by_bob, E2E_SLACK_SIGNING_SECRET, now)).await;

@@ -1,11 +1,12 @@
 //! The metric-gate handler against DynamoDB and CloudWatch on the test endpoint.
 
 use chrono::{Duration, DurationRound, Utc};
-use metric_gate::{GateError, handler};
+use metric_gate::handler;
 use rollgate::adapters::cloudwatch::CloudWatchSource;
-use rollgate::admission;
-use rollgate::decision::Action;
-use rollgate::gate::GateOutcome;
+use rollgate::boundary::{ErrorName, TaskError};
+use rollgate::domain::decision::Action;
+use rollgate::domain::gate::GateOutcome;
+use rollgate::flow::admit;
 use rollgate::ports::ReleaseStore;
 use rollgate::release::{EventKind, ReleaseRequest};
 use rollgate_tests::{TestTable, aws, fixtures, read_json, repo};
@@ -41,7 +42,7 @@ async fn release_with_id_at_first_step(store: &dyn ReleaseStore, release_id: Opt
         "release_id": release_id, "service": service, "environment": "production", "version": "42", "stable_version": "41", "plan": plan
     }))
     .unwrap_or_else(|e| panic!("{e}"));
-    let admitted = admission::admit(store, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let admitted = admit::admit(store, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
     let mut release = admitted.release;
     // What the traffic switch records when it sets the first step's weight.
     release.step = Some(0);
@@ -123,7 +124,10 @@ async fn unknown_and_malformed_requests_get_named_errors() {
     let table = TestTable::create().await;
     let source = CloudWatchSource::new(aws_sdk_cloudwatch::Client::new(&aws().await));
     let missing = handler(serde_json::json!({ "release_id": "nope" }), &table.store, &source).await;
-    assert!(matches!(missing, Err(GateError::ReleaseNotFound(_))), "{missing:?}");
+    assert!(matches!(missing, Err(TaskError { name: ErrorName::ReleaseNotFound, .. })), "{missing:?}");
     let malformed = handler(read_json(&repo().join("events/metric-gate/invalid-request.json")), &table.store, &source).await;
-    assert!(matches!(&malformed, Err(e @ GateError::InvalidRequest(_)) if e.name() == "InvalidRequest"), "{malformed:?}");
+    assert!(
+        matches!(&malformed, Err(e @ TaskError { name: ErrorName::InvalidRequest, .. }) if e.name() == "InvalidRequest"),
+        "{malformed:?}"
+    );
 }

@@ -1,12 +1,13 @@
 //! Metric data put into CloudWatch on the test endpoint, read back through the adapter, judged.
 //! (The emulator computes no percentiles or metric math; those request shapes are unit-tested
-//! in `rollgate::metric_query`.)
+//! in `rollgate::domain::query`.)
 
 use chrono::{Duration, DurationRound, Utc};
 use rollgate::adapters::cloudwatch::CloudWatchSource;
-use rollgate::gate::{GateOutcome, MetricOutcome, judge};
-use rollgate::metric_query::{QueryContext, observe};
-use rollgate::plan::{PlanFormat, parse_plan};
+use rollgate::domain::gate::{GateOutcome, MetricOutcome, judge};
+use rollgate::domain::plan::{PlanFormat, parse_plan};
+use rollgate::domain::query::QueryContext;
+use rollgate::flow::gate_check::observe;
 use rollgate_tests::{aws, fixtures};
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use policy_review::handler;
 use rollgate::adapters::sns::SnsNotifier;
-use rollgate::plan::{PlanFormat, parse_plan};
+use rollgate::domain::plan::{PlanFormat, parse_plan};
 use rollgate::simulate::{Scenario, SimOutcome, SimulatedRelease, simulate_into};
 use rollgate_tests::{TestTable, aws, fixtures, read_json, repo};
 use serde_json::Value;

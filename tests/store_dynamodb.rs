@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use rollgate::adapters::memory::MemoryStore;
-use rollgate::admission::{self, AdmissionError};
+use rollgate::flow::admit::{self, AdmissionError};
 use rollgate::ports::{ReleaseStore, StoreError};
 use rollgate::release::{EventKind, ReleaseRequest, ReleaseStatus};
 use rollgate_tests::{TestTable, contract, read_json, repo};
@@ -47,7 +47,7 @@ async fn sixteen_concurrent_admissions_admit_exactly_one() {
     let attempts: Vec<_> = (0..16)
         .map(|i| {
             let store = Arc::clone(&store);
-            tokio::spawn(async move { admission::admit(store.as_ref(), sample_request(&format!("race-{i}")), Utc::now()).await })
+            tokio::spawn(async move { admit::admit(store.as_ref(), sample_request(&format!("race-{i}")), Utc::now()).await })
         })
         .collect();
     let mut admitted = Vec::new();
@@ -75,10 +75,10 @@ async fn sixteen_concurrent_admissions_admit_exactly_one() {
 #[tokio::test]
 async fn admission_stores_the_verdict_with_its_explanation_and_is_idempotent() {
     let table = TestTable::create().await;
-    let first = admission::admit(&table.store, sample_request("rel-idem"), Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let first = admit::admit(&table.store, sample_request("rel-idem"), Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first.release.status, ReleaseStatus::Progressing);
     // A retried invocation (Step Functions Retry) continues instead of tripping on its own lock.
-    let again = admission::admit(&table.store, sample_request("rel-idem"), Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let again = admit::admit(&table.store, sample_request("rel-idem"), Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again.verdict, first.verdict);
     let events = table.store.events("rel-idem").await.unwrap_or_else(|e| panic!("{e}"));
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.name()).collect();

@@ -5,9 +5,10 @@ use std::time::Duration;
 use rollgate::HumanDuration;
 use rollgate::adapters::memory::MemoryStore;
 use rollgate::adapters::routers::WebhookRouter;
-use rollgate::plan::RouterSpec;
+use rollgate::domain::plan::RouterSpec;
+use rollgate::flow::traffic::apply;
 use rollgate::ports::{RouterError, TrafficRouter};
-use rollgate::traffic::{RouteTarget, apply};
+use rollgate::release::route::RouteTarget;
 use rollgate_tests::webhook_server::{Behaviour, WebhookServer};
 
 const KEY: &str = "s3cr3t-signing-key";

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use rollgate::plan::{PlanFormat, parse_plan};
+use rollgate::domain::plan::{PlanFormat, parse_plan};
 use rollgate::simulate::{Scenario, SimOutcome, SimulatedRelease, simulate_into};
 use rollgate_tests::TestTable;
 use serde_json::{Value, json};

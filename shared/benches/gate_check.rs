@@ -6,9 +6,10 @@ use std::hint::black_box;
 
 use chrono::{Duration, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use rollgate::decision::{StepProgress, decide};
-use rollgate::gate::{Datapoint, MetricReading, Observation, judge};
-use rollgate::plan::{Plan, PlanFormat, parse_plan};
+use rollgate::domain::decision::{StepProgress, decide};
+use rollgate::domain::gate::judge;
+use rollgate::domain::observation::{Datapoint, MetricReading, Observation};
+use rollgate::domain::plan::{Plan, PlanFormat, parse_plan};
 
 fn plan(metrics: usize) -> Plan {
     let mut text = String::from(
@@ -88,7 +89,7 @@ fn mann_whitney(c: &mut Criterion) {
     let values = |points: usize, level: f64, seed: u64| series(points, level, seed).into_iter().map(|p| p.value).collect::<Vec<_>>();
     let (canary, baseline) = (values(60, 210.0, 1), values(60, 200.0, 2));
     c.bench_function("Mann-Whitney with interval, 60 vs 60", |b| {
-        b.iter(|| rollgate::stats::mann_whitney(black_box(&canary), black_box(&baseline), 0.98))
+        b.iter(|| rollgate::domain::stats::mann_whitney(black_box(&canary), black_box(&baseline), 0.98))
     });
 }
 

@@ -1,37 +1,249 @@
-//! The error enums of the functions the state machine calls.
+//! The one boundary between a Lambda event and the flow: it parses the event into the flow's
+//! input (every problem answered with the path and the expected shape), calls the flow's task
+//! function, and turns the flow's typed errors into the stable error names the state machine
+//! routes on (Retry/Catch). Each function's `lib.rs` calls one of these; the simulator calls the
+//! same ones, so a deployed release and a simulated one take the same paths.
 
-/// Declares a function's error enum. Each variant's name is the stable error name the state
-/// machine routes on (Retry/Catch) and carries the message for people; `name()` and the
-/// conversion into the Lambda runtime's `Diagnostic` come with it. The calling crate needs
-/// `thiserror` and `lambda_runtime`.
-///
-/// ```ignore
-/// rollgate::task_errors! {
-///     pub enum GateError { InvalidRequest, ReleaseNotFound, Transient, StoreFailed }
-/// }
-/// ```
-#[macro_export]
-macro_rules! task_errors {
-    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, thiserror::Error)]
-        pub enum $name {
-            $($(#[$vmeta])* #[error("{0}")] $variant(String)),+
-        }
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 
-        impl $name {
-            /// The stable error name Step Functions routes on.
-            pub fn name(&self) -> &'static str {
-                match self {
-                    $(Self::$variant(_) => stringify!($variant)),+
-                }
-            }
-        }
+use crate::flow::admit::AdmissionError;
+use crate::flow::approval::RequestError;
+use crate::flow::gate_check::CheckError;
+use crate::flow::rollback::{RestorePolicy, RollbackError};
+use crate::flow::tasks::{
+    self, ApprovalTaskOutput, ChecklistOutput, GateOutput, RollbackOutput, SetWeightError, SwitchOutput, ValidateError,
+};
+use crate::flow::traffic::SwitchError;
+use crate::ports::{MetricSource, Notifier, ReleaseStore, StoreError, TrafficRouter};
 
-        impl From<$name> for lambda_runtime::Diagnostic {
-            fn from(err: $name) -> Self {
-                lambda_runtime::Diagnostic { error_type: err.name().into(), error_message: err.to_string() }
+macro_rules! error_names {
+    ($($(#[$meta:meta])* $name:ident),+ $(,)?) => {
+        /// The error names a task can fail with: what `infra/statemachine/release.asl.json`
+        /// retries and catches on.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorName { $($(#[$meta])* $name),+ }
+
+        impl ErrorName {
+            pub const ALL: &'static [ErrorName] = &[$(ErrorName::$name),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorName::$name => stringify!($name)),+ }
             }
         }
     };
+}
+
+error_names! {
+    /// The checklist blocked the release; it is closed and its lock released.
+    ChecklistBlocked,
+    PlanInvalid,
+    InvalidRequest,
+    /// Another release holds the service's lock.
+    LockHeld,
+    /// This release's lock expired and another release took it over: touch nothing.
+    LockLost,
+    ReleaseNotFound,
+    ReleaseClosed,
+    /// Another writer moved the router since this release last did.
+    RouterConflict,
+    RouterFailed,
+    /// Metrics could not be read and retrying will not help: fail closed (rollback).
+    MetricsUnavailable,
+    /// Traffic is not restored yet: the state machine retries the rollback.
+    RestoreFailed,
+    /// Worth retrying as it is (throttling, a timeout, a lost connection).
+    Transient,
+    StoreFailed,
+    /// A report could not be published (the weekly review).
+    PublishFailed,
+}
+
+/// A task's failure: the name the state machine routes on and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TaskError {
+    pub name: ErrorName,
+    pub message: String,
+}
+
+impl TaskError {
+    pub fn new(name: ErrorName, message: impl Into<String>) -> Self {
+        Self { name, message: message.into() }
+    }
+
+    /// The stable error name Step Functions routes on.
+    pub fn name(&self) -> &'static str {
+        self.name.as_str()
+    }
+}
+
+impl From<TaskError> for lambda_runtime::Diagnostic {
+    fn from(err: TaskError) -> Self {
+        lambda_runtime::Diagnostic { error_type: err.name().into(), error_message: err.message }
+    }
+}
+
+/// Parses a task's event; a malformed one is `InvalidRequest` with the path and the shape to send.
+pub fn parse<T: DeserializeOwned>(event: serde_json::Value, what: &str, shape: &str) -> Result<T, TaskError> {
+    serde_path_to_error::deserialize(event).map_err(|e| {
+        let path = e.path().to_string();
+        TaskError::new(ErrorName::InvalidRequest, format!("{what} {path}: {}; send {shape}", e.into_inner()))
+    })
+}
+
+fn store_error_name(err: &StoreError) -> ErrorName {
+    match err {
+        StoreError::LockHeld { .. } => ErrorName::LockHeld,
+        StoreError::LockLost { .. } => ErrorName::LockLost,
+        StoreError::RouterConflict { .. } => ErrorName::RouterConflict,
+        StoreError::ReleaseNotFound(_) => ErrorName::ReleaseNotFound,
+        e if e.is_transient() => ErrorName::Transient,
+        _ => ErrorName::StoreFailed,
+    }
+}
+
+impl From<StoreError> for TaskError {
+    fn from(err: StoreError) -> Self {
+        TaskError::new(store_error_name(&err), err.to_string())
+    }
+}
+
+impl From<ValidateError> for TaskError {
+    fn from(err: ValidateError) -> Self {
+        let name = match &err {
+            ValidateError::Blocked { .. } => ErrorName::ChecklistBlocked,
+            ValidateError::Admission(AdmissionError::InvalidPlan(_)) => ErrorName::PlanInvalid,
+            ValidateError::Admission(AdmissionError::InvalidRequest { .. }) => ErrorName::InvalidRequest,
+            ValidateError::Admission(AdmissionError::Store(e)) => store_error_name(e),
+        };
+        TaskError::new(name, err.to_string())
+    }
+}
+
+impl From<RequestError> for TaskError {
+    fn from(err: RequestError) -> Self {
+        let name = match &err {
+            RequestError::ReleaseNotFound(_) => ErrorName::ReleaseNotFound,
+            RequestError::ReleaseClosed { .. } => ErrorName::ReleaseClosed,
+            RequestError::UnknownApproval { .. } => ErrorName::InvalidRequest,
+            RequestError::Store(e) => store_error_name(e),
+        };
+        TaskError::new(name, err.to_string())
+    }
+}
+
+fn switch_error_name(err: &SwitchError) -> ErrorName {
+    match err {
+        SwitchError::ReleaseNotFound(_) => ErrorName::ReleaseNotFound,
+        SwitchError::ReleaseClosed { .. } => ErrorName::ReleaseClosed,
+        SwitchError::NoStableVersion(_) | SwitchError::NoSuchStep { .. } => ErrorName::InvalidRequest,
+        SwitchError::Store(e) => store_error_name(e),
+        e if e.is_transient() => ErrorName::Transient,
+        SwitchError::Mismatch { .. } | SwitchError::Router(_) => ErrorName::RouterFailed,
+    }
+}
+
+impl From<SetWeightError> for TaskError {
+    fn from(err: SetWeightError) -> Self {
+        let name = match &err {
+            SetWeightError::NoTarget => ErrorName::InvalidRequest,
+            SetWeightError::Switch(e) => switch_error_name(e),
+        };
+        TaskError::new(name, err.to_string())
+    }
+}
+
+impl From<CheckError> for TaskError {
+    fn from(err: CheckError) -> Self {
+        let name = match &err {
+            CheckError::ReleaseNotFound(_) => ErrorName::ReleaseNotFound,
+            CheckError::ReleaseClosed { .. } => ErrorName::ReleaseClosed,
+            CheckError::NoStep(_) => ErrorName::InvalidRequest,
+            CheckError::Metrics(e) if e.is_transient() => ErrorName::Transient,
+            CheckError::Metrics(_) => ErrorName::MetricsUnavailable,
+            CheckError::Store(e) => store_error_name(e),
+        };
+        TaskError::new(name, err.to_string())
+    }
+}
+
+impl From<RollbackError> for TaskError {
+    fn from(err: RollbackError) -> Self {
+        let name = match &err {
+            RollbackError::ReleaseNotFound(_) => ErrorName::ReleaseNotFound,
+            RollbackError::RestoreFailed { .. } => ErrorName::RestoreFailed,
+            RollbackError::Store(e) => store_error_name(e),
+        };
+        TaskError::new(name, err.to_string())
+    }
+}
+
+/// `ValidateChecklist`: admit the release and judge its checklist.
+pub async fn validate_checklist(
+    event: serde_json::Value,
+    store: &dyn ReleaseStore,
+    notifier: &dyn Notifier,
+    now: DateTime<Utc>,
+) -> Result<ChecklistOutput, TaskError> {
+    let request = parse(event, "release request", "a release request; see events/checklist-validator/ for the expected shape")?;
+    let output = tasks::validate_checklist(store, notifier, request, now).await;
+    if let Ok(admitted) = &output {
+        tracing::info!(release = %admitted.release_id, verdict = ?admitted.verdict, summary = %admitted.summary, "checklist judged");
+    }
+    Ok(output?)
+}
+
+/// `RequestApproval`: record the pending Go/No-Go and ask for it.
+pub async fn request_approval(
+    event: serde_json::Value,
+    store: &dyn ReleaseStore,
+    notifier: &dyn Notifier,
+    slack: Option<&dyn Notifier>,
+    now: DateTime<Utc>,
+) -> Result<ApprovalTaskOutput, TaskError> {
+    let ask = parse(event, "approval request", "{release_id, step, approval, task_token}")?;
+    Ok(tasks::request_approval(store, notifier, slack, ask, now).await?)
+}
+
+/// `SetWeight` and `Promote`: move the release's traffic.
+pub async fn set_weight(
+    event: serde_json::Value,
+    store: &dyn ReleaseStore,
+    router: &dyn TrafficRouter,
+    notifier: &dyn Notifier,
+    now: DateTime<Utc>,
+) -> Result<SwitchOutput, TaskError> {
+    let request = parse(event, "switch request", "{\"release_id\", \"step\"} or {\"release_id\", \"promote\": true}")?;
+    let output = tasks::set_weight(store, router, notifier, request, now).await?;
+    tracing::info!(release = %output.release_id, weight = output.weight, changed = output.changed, "traffic set");
+    Ok(output)
+}
+
+/// `EvaluateGates`: judge the step's metrics and decide what happens next.
+pub async fn evaluate_gates(
+    event: serde_json::Value,
+    store: &dyn ReleaseStore,
+    metrics: &dyn MetricSource,
+    now: DateTime<Utc>,
+) -> Result<GateOutput, TaskError> {
+    let request = parse(event, "gate request", "{\"release_id\": \"...\"}")?;
+    let output = tasks::evaluate_gates(store, metrics, request, now).await?;
+    tracing::info!(release = %output.release_id, action = ?output.action, reason = %output.reason, "gate checked");
+    Ok(output)
+}
+
+/// `RollBack`: restore the stable version and close the release.
+pub async fn roll_back(
+    event: serde_json::Value,
+    store: &dyn ReleaseStore,
+    router: &dyn TrafficRouter,
+    notifier: &dyn Notifier,
+    policy: RestorePolicy,
+    clock: impl Fn() -> DateTime<Utc>,
+) -> Result<RollbackOutput, TaskError> {
+    let request = parse(event, "rollback request", "{\"release_id\", \"reason\"}")?;
+    let output = tasks::roll_back(store, router, notifier, request, policy, clock).await?;
+    tracing::warn!(release = %output.release_id, reason = %output.reason, notified = output.notified, "rolled back");
+    Ok(output)
 }

@@ -69,10 +69,10 @@ pub trait ReleaseStore: Send + Sync {
     async fn events(&self, release_id: &str) -> Result<Vec<ReleaseEvent>, StoreError>;
 
     /// The router's state as last claimed (`ROUTE#<key>`).
-    async fn route(&self, key: &str) -> Result<Option<crate::traffic::RouteState>, StoreError>;
+    async fn route(&self, key: &str) -> Result<Option<crate::release::route::RouteState>, StoreError>;
     /// Stores `state` if the stored version is still `expected` (`None`: no state yet);
     /// otherwise `RouterConflict`.
-    async fn claim_route(&self, state: &crate::traffic::RouteState, expected: Option<u64>) -> Result<(), StoreError>;
+    async fn claim_route(&self, state: &crate::release::route::RouteState, expected: Option<u64>) -> Result<(), StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,9 +95,9 @@ impl RouterError {
 #[async_trait]
 pub trait TrafficRouter: Send + Sync {
     /// Sends `weight`% of traffic to the canary and the rest to the stable version.
-    async fn set_weight(&self, target: &crate::traffic::RouteTarget, weight: u32) -> Result<(), RouterError>;
+    async fn set_weight(&self, target: &crate::release::route::RouteTarget, weight: u32) -> Result<(), RouterError>;
     /// The canary's share as the router reports it now.
-    async fn current_weight(&self, target: &crate::traffic::RouteTarget) -> Result<u32, RouterError>;
+    async fn current_weight(&self, target: &crate::release::route::RouteTarget) -> Result<u32, RouterError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,8 +129,8 @@ pub trait MetricSource: Send + Sync {
     /// Datapoints of every result query of `plan` (by query id), within its time range.
     async fn fetch(
         &self,
-        plan: &crate::metric_query::QueryPlan,
-    ) -> Result<std::collections::BTreeMap<String, Vec<crate::gate::Datapoint>>, MetricError>;
+        plan: &crate::domain::query::QueryPlan,
+    ) -> Result<std::collections::BTreeMap<String, Vec<crate::domain::observation::Datapoint>>, MetricError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,7 +148,7 @@ pub trait Notifier: Send + Sync {
     fn channel(&self) -> &'static str {
         "sns"
     }
-    async fn publish(&self, notification: &crate::notify::ReleaseNotification) -> Result<(), NotifyError>;
+    async fn publish(&self, notification: &crate::release::notification::ReleaseNotification) -> Result<(), NotifyError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,13 +178,21 @@ pub trait Workflow: Send + Sync {
 /// The audit trail by time: every release's events of one week (the table's `by-week` index).
 #[async_trait]
 pub trait WeeklyEvents: Send + Sync {
-    async fn events_in_week(&self, week: crate::review::ReviewWeek) -> Result<Vec<ReleaseEvent>, StoreError>;
+    async fn events_in_week(&self, week: crate::release::week::ReviewWeek) -> Result<Vec<ReleaseEvent>, StoreError>;
+}
+
+/// A weekly review as published: a subject and a report for people, the figures as JSON.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReviewReport {
+    pub subject: String,
+    pub text: String,
+    pub review: serde_json::Value,
 }
 
 /// Where the weekly policy review goes (SNS; in memory for tests).
 #[async_trait]
 pub trait ReviewPublisher: Send + Sync {
-    async fn publish_review(&self, review: &crate::review::WeeklyReview) -> Result<(), NotifyError>;
+    async fn publish_review(&self, report: &ReviewReport) -> Result<(), NotifyError>;
 }
 
 #[derive(Debug, thiserror::Error)]

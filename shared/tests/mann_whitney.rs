@@ -1,7 +1,7 @@
 //! The Mann-Whitney judge agrees with R's wilcox.test on the fixtures it produced
 //! (see the command in the fixture file).
 
-use rollgate::stats::{Method, mann_whitney};
+use rollgate::domain::stats::{Method, mann_whitney};
 use serde::Deserialize;
 
 #[derive(Deserialize)]

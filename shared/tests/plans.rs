@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rollgate::plan::{Plan, parse_plan_file};
+use rollgate::domain::plan::{Plan, parse_plan_file};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -15,7 +15,7 @@ fn checked_in_schema_is_current() {
     assert_eq!(
         stored,
         Plan::json_schema(),
-        "schema/plan.schema.json is stale; regenerate it with `make schema` (cargo run -p rollgate -- schema > schema/plan.schema.json)"
+        "schema/plan.schema.json is stale; regenerate it with `make schema` (cargo run -p rollgate-cli -- schema > schema/plan.schema.json)"
     );
 }
 

@@ -40,9 +40,9 @@ pub async fn lock_is_exclusive_until_it_expires(store: &dyn ReleaseStore) {
 }
 
 fn release(id: &str) -> Release {
-    let plan = rollgate::plan::parse_plan(
+    let plan = rollgate::domain::plan::parse_plan(
         "name: p\ntraffic:\n  router: { type: dry_run }\n  steps: [{ weight: 100, bake: 1m }]\n",
-        rollgate::plan::PlanFormat::Yaml,
+        rollgate::domain::plan::PlanFormat::Yaml,
     )
     .unwrap_or_else(|e| panic!("{e:?}"));
     Release {

@@ -25,8 +25,9 @@ pub fn click(user: &str, action: &str, button: &str, response_url: &str) -> Stri
 pub fn signed(body: &str, secret: &str, at: i64) -> Value {
     let mut event = sample();
     event["body"] = json!(body);
-    event["headers"][rollgate::slack::TIMESTAMP_HEADER] = json!(at.to_string());
-    event["headers"][rollgate::slack::SIGNATURE_HEADER] = json!(rollgate::slack::sign(secret.as_bytes(), &at.to_string(), body.as_bytes()));
+    event["headers"][rollgate::release::slack::TIMESTAMP_HEADER] = json!(at.to_string());
+    event["headers"][rollgate::release::slack::SIGNATURE_HEADER] =
+        json!(rollgate::release::slack::sign(secret.as_bytes(), &at.to_string(), body.as_bytes()));
     event
 }
 
@@ -34,5 +35,7 @@ pub fn signed(body: &str, secret: &str, at: i64) -> Value {
 pub fn approve_button(message: &Value) -> Option<String> {
     let blocks = message["blocks"].as_array()?;
     let actions = blocks.iter().find(|b| b["type"] == "actions")?;
-    actions["elements"].as_array()?.iter().find(|e| e["action_id"] == rollgate::slack::APPROVE_ACTION)?["value"].as_str().map(String::from)
+    actions["elements"].as_array()?.iter().find(|e| e["action_id"] == rollgate::release::slack::APPROVE_ACTION)?["value"]
+        .as_str()
+        .map(String::from)
 }

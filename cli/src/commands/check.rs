@@ -2,8 +2,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
-use rollgate::checklist::{self, Evidence, Override, Verdict};
-use rollgate::plan::parse_plan_file;
+use rollgate::domain::checklist::{self, Evidence, Override, Verdict};
+use rollgate::domain::plan::parse_plan_file;
 use serde::Deserialize;
 
 use super::{CliError, print_json, read};

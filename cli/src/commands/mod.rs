@@ -34,6 +34,6 @@ pub fn print_json(value: &impl serde::Serialize) {
 }
 
 pub fn schema() -> Result<ExitCode, CliError> {
-    print_json(&rollgate::plan::Plan::json_schema());
+    print_json(&rollgate::domain::plan::Plan::json_schema());
     Ok(ExitCode::SUCCESS)
 }

@@ -9,13 +9,13 @@ use chrono::Utc;
 use rollgate::adapters::dynamodb::DynamoStore;
 use rollgate::adapters::routers::Routers;
 use rollgate::adapters::sfn::StepFunctionsWorkflow;
-use rollgate::approval::{self, Vote};
-use rollgate::notify::ReleaseNotification;
-use rollgate::plan::parse_plan_file;
+use rollgate::domain::plan::parse_plan_file;
+use rollgate::flow::approval::{self, Vote};
+use rollgate::flow::rollback::{RestorePolicy, roll_back};
 use rollgate::ports::{Notifier, NotifyError, ReleaseStore};
+use rollgate::release::notification::ReleaseNotification;
+use rollgate::release::week::ReviewWeek;
 use rollgate::release::{EventKind, Release, ReleaseEvent};
-use rollgate::review::ReviewWeek;
-use rollgate::rollback::{RestorePolicy, roll_back};
 use serde_json::json;
 
 use super::check::read_evidence;
@@ -74,7 +74,7 @@ pub fn start(args: StartArgs<'_>) -> Result<ExitCode, CliError> {
     let release_id = args
         .release_id
         .map(str::to_string)
-        .unwrap_or_else(|| rollgate::admission::new_release_id(args.service, args.environment, args.version));
+        .unwrap_or_else(|| rollgate::flow::admit::new_release_id(args.service, args.environment, args.version));
     let input = json!({
         "release_id": release_id,
         "service": args.service,

@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use rollgate::plan::parse_plan_file;
+use rollgate::domain::plan::parse_plan_file;
 use rollgate::simulate::{EntryKind, Scenario, SimOutcome, Simulation, simulate};
 
 use super::{CliError, print_json, read};
@@ -172,7 +172,7 @@ pub fn chart(sim: &Simulation) -> String {
                 width - 20.0,
                 width - 120.0,
                 y(*value) - 3.0,
-                rollgate::bounds::format_number(*value),
+                rollgate::domain::bounds::format_number(*value),
                 yv = y(*value)
             );
         }
@@ -221,7 +221,7 @@ pub fn chart(sim: &Simulation) -> String {
 }
 
 fn axis(value: f64) -> String {
-    if value.abs() >= 100.0 { format!("{value:.0}") } else { rollgate::bounds::format_number((value * 100.0).round() / 100.0) }
+    if value.abs() >= 100.0 { format!("{value:.0}") } else { rollgate::domain::bounds::format_number((value * 100.0).round() / 100.0) }
 }
 
 fn escape(text: &str) -> String {

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use rollgate::plan::{Plan, parse_plan_file};
+use rollgate::domain::plan::{Plan, parse_plan_file};
 use serde_json::json;
 
 use super::{CliError, print_json};

@@ -11,9 +11,9 @@ use aws_lambda_events::http::{HeaderMap, HeaderValue, header};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use rollgate::adapters::slack::SlackApi;
-use rollgate::approval::{ApprovalError, Vote, check, resolve};
+use rollgate::flow::approval::{ApprovalError, Vote, check, resolve};
 use rollgate::ports::{ReleaseStore, SecretSource, Workflow, WorkflowError};
-use rollgate::slack::{self, ButtonClick, SlackError};
+use rollgate::release::slack::{self, ButtonClick, SlackError};
 use serde_json::{Value, json};
 
 pub const ACTOR: &str = "approval-webhook";

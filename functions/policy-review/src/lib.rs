@@ -4,7 +4,8 @@
 //! the report on the release topic. `{"week": "2026-W47"}` reviews a given week instead.
 
 use chrono::{DateTime, Utc};
-use rollgate::ports::{ReleaseStore, ReviewPublisher, StoreError, WeeklyEvents};
+use rollgate::boundary::{ErrorName, TaskError};
+use rollgate::ports::{ReleaseStore, ReviewPublisher, WeeklyEvents};
 use rollgate::review::{ReviewWeek, compile};
 use serde::{Deserialize, Serialize};
 
@@ -17,35 +18,22 @@ pub struct ReviewOutput {
     pub recommendations: Vec<String>,
 }
 
-rollgate::task_errors! {
-    pub enum ReviewError {
-        InvalidRequest,
-        Transient,
-        StoreFailed,
-        PublishFailed,
-    }
-}
-
-impl From<StoreError> for ReviewError {
-    fn from(err: StoreError) -> Self {
-        if err.is_transient() { Self::Transient(err.to_string()) } else { Self::StoreFailed(err.to_string()) }
-    }
+fn invalid(message: impl Into<String>) -> TaskError {
+    TaskError::new(ErrorName::InvalidRequest, message)
 }
 
 /// The week to review: `week` when given, else the week before the schedule's `time`.
-fn week_of(event: &serde_json::Value, now: DateTime<Utc>) -> Result<ReviewWeek, ReviewError> {
+fn week_of(event: &serde_json::Value, now: DateTime<Utc>) -> Result<ReviewWeek, TaskError> {
     if let Some(week) = event.get("week") {
-        let text = week.as_str().ok_or_else(|| ReviewError::InvalidRequest("week: must be a string like \"2026-W47\"".into()))?;
-        return text.parse().map_err(|e| ReviewError::InvalidRequest(format!("week: {e}")));
+        let text = week.as_str().ok_or_else(|| invalid("week: must be a string like \"2026-W47\""))?;
+        return text.parse().map_err(|e| invalid(format!("week: {e}")));
     }
     match event.get("time").and_then(|t| t.as_str()) {
         Some(time) => DateTime::parse_from_rfc3339(time)
             .map(|t| ReviewWeek::before(t.with_timezone(&Utc)))
-            .map_err(|e| ReviewError::InvalidRequest(format!("time: `{time}` is not an RFC 3339 time ({e})"))),
+            .map_err(|e| invalid(format!("time: `{time}` is not an RFC 3339 time ({e})"))),
         None if event.as_object().is_some_and(|o| o.is_empty()) || event.is_null() => Ok(ReviewWeek::before(now)),
-        None => Err(ReviewError::InvalidRequest(
-            "send an EventBridge scheduled event (with `time`), `{\"week\": \"2026-W47\"}`, or `{}` for last week".into(),
-        )),
+        None => Err(invalid("send an EventBridge scheduled event (with `time`), `{\"week\": \"2026-W47\"}`, or `{}` for last week")),
     }
 }
 
@@ -54,15 +42,15 @@ pub async fn handler(
     index: &dyn WeeklyEvents,
     store: &dyn ReleaseStore,
     publisher: &dyn ReviewPublisher,
-) -> Result<ReviewOutput, ReviewError> {
+) -> Result<ReviewOutput, TaskError> {
     let now = Utc::now();
     let week = week_of(&event, now)?;
     let review = compile(index, store, week, now).await?;
     // Publishing is the job's whole point: a failure fails the run, which Lambda retries.
     publisher
-        .publish_review(&review)
+        .publish_review(&review.report())
         .await
-        .map_err(|e| if e.transient { ReviewError::Transient(e.to_string()) } else { ReviewError::PublishFailed(e.to_string()) })?;
+        .map_err(|e| TaskError::new(if e.transient { ErrorName::Transient } else { ErrorName::PublishFailed }, e.to_string()))?;
     tracing::info!(week = %week, releases = review.releases, "published the weekly review");
     Ok(ReviewOutput {
         week,
@@ -93,7 +81,7 @@ mod tests {
             serde_json::json!({"time": "monday"}),
             serde_json::json!({"x": 1}),
         ] {
-            assert!(matches!(week_of(&bad, now()), Err(ReviewError::InvalidRequest(_))), "{bad}");
+            assert!(matches!(week_of(&bad, now()), Err(TaskError { name: ErrorName::InvalidRequest, .. })), "{bad}");
         }
     }
 }

@@ -1,6 +1,6 @@
 use lambda_runtime::{LambdaEvent, service_fn};
 use rollgate::adapters::routers::Routers;
-use rollgate::rollback::RestorePolicy;
+use rollgate::flow::rollback::RestorePolicy;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

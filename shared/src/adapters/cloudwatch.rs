@@ -10,8 +10,8 @@ use aws_sdk_cloudwatch::primitives::DateTime as SmithyDateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StatusCode};
 use chrono::{TimeZone, Utc};
 
-use crate::gate::Datapoint;
-use crate::metric_query::{PlannedQuery, QueryBody, QueryPlan};
+use crate::domain::observation::Datapoint;
+use crate::domain::query::{PlannedQuery, QueryBody, QueryPlan};
 use crate::ports::{MetricError, MetricSource};
 
 /// GetMetricData's limit of queries per request.

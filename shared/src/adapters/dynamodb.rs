@@ -17,9 +17,9 @@ use serde::de::DeserializeOwned;
 
 use super::memory::event_sort_key;
 use crate::ports::{ReleaseStore, StoreError, WeeklyEvents};
+use crate::release::route::RouteState;
+use crate::release::week::ReviewWeek;
 use crate::release::{Lease, Release, ReleaseEvent};
-use crate::review::ReviewWeek;
-use crate::traffic::RouteState;
 
 /// The GSI that serves the weekly review: events by ISO week.
 pub const WEEK_INDEX: &str = "by-week";

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::ports::{ReleaseStore, StoreError};
+use crate::release::route::RouteState;
 use crate::release::{Lease, Release, ReleaseEvent};
-use crate::traffic::RouteState;
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -129,7 +129,7 @@ impl ReleaseStore for MemoryStore {
 
 #[async_trait]
 impl crate::ports::WeeklyEvents for MemoryStore {
-    async fn events_in_week(&self, week: crate::review::ReviewWeek) -> Result<Vec<ReleaseEvent>, StoreError> {
+    async fn events_in_week(&self, week: crate::release::week::ReviewWeek) -> Result<Vec<ReleaseEvent>, StoreError> {
         let (from, to) = (week.start(), week.end());
         Ok(self.state().events.values().flat_map(|t| t.values()).filter(|e| e.at >= from && e.at < to).cloned().collect())
     }
@@ -138,24 +138,24 @@ impl crate::ports::WeeklyEvents for MemoryStore {
 /// Keeps published notifications in memory (simulator, unit tests); can be told to fail.
 #[derive(Default)]
 pub struct RecordingNotifier {
-    published: Mutex<Vec<crate::notify::ReleaseNotification>>,
-    reviews: Mutex<Vec<crate::review::WeeklyReview>>,
+    published: Mutex<Vec<crate::release::notification::ReleaseNotification>>,
+    reviews: Mutex<Vec<crate::ports::ReviewReport>>,
     pub fail: std::sync::atomic::AtomicBool,
 }
 
 impl RecordingNotifier {
-    pub fn published(&self) -> Vec<crate::notify::ReleaseNotification> {
+    pub fn published(&self) -> Vec<crate::release::notification::ReleaseNotification> {
         self.published.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    pub fn reviews(&self) -> Vec<crate::review::WeeklyReview> {
+    pub fn reviews(&self) -> Vec<crate::ports::ReviewReport> {
         self.reviews.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 }
 
 #[async_trait]
 impl crate::ports::ReviewPublisher for RecordingNotifier {
-    async fn publish_review(&self, review: &crate::review::WeeklyReview) -> Result<(), crate::ports::NotifyError> {
+    async fn publish_review(&self, review: &crate::ports::ReviewReport) -> Result<(), crate::ports::NotifyError> {
         if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(crate::ports::NotifyError {
                 event: "weekly_review".into(),
@@ -170,7 +170,7 @@ impl crate::ports::ReviewPublisher for RecordingNotifier {
 
 #[async_trait]
 impl crate::ports::Notifier for RecordingNotifier {
-    async fn publish(&self, notification: &crate::notify::ReleaseNotification) -> Result<(), crate::ports::NotifyError> {
+    async fn publish(&self, notification: &crate::release::notification::ReleaseNotification) -> Result<(), crate::ports::NotifyError> {
         if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(crate::ports::NotifyError {
                 event: notification.event_name().into(),

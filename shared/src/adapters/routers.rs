@@ -9,9 +9,9 @@ use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ForwardActio
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::RouterSpec;
+use crate::domain::plan::RouterSpec;
 use crate::ports::{RouterError, TrafficRouter};
-use crate::traffic::RouteTarget;
+use crate::release::route::RouteTarget;
 
 /// Picks the adapter the plan's router names.
 pub struct Routers {
@@ -237,7 +237,7 @@ pub const TIMESTAMP_HEADER: &str = "X-Rollgate-Timestamp";
 
 /// `v1=<hex>` over `"<timestamp>.<body>"`.
 pub fn sign(key: &[u8], timestamp: i64, body: &[u8]) -> String {
-    format!("v1={}", crate::hash::hmac_sha256_hex(key, &[timestamp.to_string().as_bytes(), b".", body]))
+    format!("v1={}", crate::domain::hash::hmac_sha256_hex(key, &[timestamp.to_string().as_bytes(), b".", body]))
 }
 
 /// Looks up a signing key by name (the plan's `secret_env`).

@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::notify::ReleaseNotification;
 use crate::ports::{Notifier, NotifyError, SecretSource};
+use crate::release::notification::ReleaseNotification;
 
 /// The Secrets Manager secret holding the Slack app's bot token (set by the SAM template).
 pub const BOT_TOKEN_ENV: &str = "ROLLGATE_SLACK_BOT_TOKEN_ARN";

@@ -4,9 +4,8 @@
 use async_trait::async_trait;
 use aws_sdk_sns::types::MessageAttributeValue;
 
-use crate::notify::ReleaseNotification;
-use crate::ports::{Notifier, NotifyError, ReviewPublisher};
-use crate::review::WeeklyReview;
+use crate::ports::{Notifier, NotifyError, ReviewPublisher, ReviewReport};
+use crate::release::notification::ReleaseNotification;
 
 /// Environment variable naming the topic (set by the SAM template).
 pub const TOPIC_ENV: &str = "ROLLGATE_TOPIC_ARN";
@@ -48,9 +47,9 @@ impl Notifier for SnsNotifier {
 #[async_trait]
 impl ReviewPublisher for SnsNotifier {
     /// The review as JSON (`review`) with the report for people beside it (`text`).
-    async fn publish_review(&self, review: &WeeklyReview) -> Result<(), NotifyError> {
-        let body = serde_json::json!({ "event": "weekly_review", "summary": review.text(), "review": review });
+    async fn publish_review(&self, report: &ReviewReport) -> Result<(), NotifyError> {
+        let body = serde_json::json!({ "event": "weekly_review", "summary": report.text, "review": report.review });
         let attributes = [("event", "weekly_review".to_string()), ("severity", "info".to_string())];
-        self.send("weekly_review", review.subject(), body.to_string(), &attributes).await
+        self.send("weekly_review", report.subject.clone(), body.to_string(), &attributes).await
     }
 }

@@ -1,6 +1,6 @@
 //! Judging a value against [`Bounds`], with the words a person reads in a verdict.
 
-use crate::plan::Bounds;
+use crate::domain::plan::Bounds;
 
 impl Bounds {
     /// True when every given comparison holds.

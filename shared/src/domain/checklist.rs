@@ -9,9 +9,9 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::bounds::with_unit;
-use crate::duration::HumanDuration;
-use crate::plan::{Bounds, Checklist, EnforcementMode, Requirement, Weekday};
+use crate::domain::bounds::with_unit;
+use crate::domain::duration::HumanDuration;
+use crate::domain::plan::{Bounds, Checklist, EnforcementMode, Requirement, Weekday};
 
 /// Evidence submitted with a release: field name to value.
 pub type Evidence = BTreeMap<String, Value>;
@@ -397,7 +397,12 @@ fn judge(req: &Requirement, evidence: &Evidence, now: DateTime<Utc>) -> Judged {
     }
 }
 
-fn judge_window(timezone: &str, allow: &[crate::plan::WeeklyWindow], freeze: &[crate::plan::FreezePeriod], now: DateTime<Utc>) -> Judged {
+fn judge_window(
+    timezone: &str,
+    allow: &[crate::domain::plan::WeeklyWindow],
+    freeze: &[crate::domain::plan::FreezePeriod],
+    now: DateTime<Utc>,
+) -> Judged {
     let rule = {
         let mut parts = Vec::new();
         if !allow.is_empty() {
@@ -429,12 +434,12 @@ fn judge_window(timezone: &str, allow: &[crate::plan::WeeklyWindow], freeze: &[c
     Judged::new(Finding::Met, None, rule, format!("{when} is allowed"))
 }
 
-fn describe_window(w: &crate::plan::WeeklyWindow) -> String {
+fn describe_window(w: &crate::domain::plan::WeeklyWindow) -> String {
     let days = if w.days.is_empty() { "daily".to_string() } else { w.days.iter().map(|d| format!("{d:?}")).collect::<Vec<_>>().join(",") };
     format!("{days} {}–{}", w.from, w.to)
 }
 
-fn window_contains(w: &crate::plan::WeeklyWindow, local: NaiveDateTime) -> bool {
+fn window_contains(w: &crate::domain::plan::WeeklyWindow, local: NaiveDateTime) -> bool {
     let (Some(from), Some(to)) = (parse_local_time(&w.from), parse_local_time(&w.to)) else { return false };
     let t = local.time();
     let day_of = |d: chrono::Weekday| match d {
@@ -466,7 +471,7 @@ fn judge_incidents(evidence: &Evidence, key: &str, threshold: &str, within: Huma
     let Some(list) = v.as_array() else {
         return Judged::new(Finding::Malformed, Some(v), rule, format!("expected a list of incidents, got {v}"));
     };
-    let since = now - within.chrono();
+    let since = within.before(now);
     let mut hits = Vec::new();
     for (i, incident) in list.iter().enumerate() {
         let id = incident.get("id").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| format!("#{i}"));

@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::gate::{GateOutcome, GateVerdict};
-use crate::plan::{InconclusivePolicy, Plan};
+use crate::domain::gate::{GateOutcome, GateVerdict};
+use crate::domain::plan::{InconclusivePolicy, Plan};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

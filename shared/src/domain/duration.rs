@@ -25,8 +25,20 @@ impl HumanDuration {
         self.0
     }
 
+    /// As a chrono duration, saturating at chrono's largest (plans bound their durations far
+    /// below it; saturating keeps an absurd one from panicking).
     pub fn chrono(self) -> chrono::Duration {
-        chrono::Duration::seconds(i64::try_from(self.0.as_secs()).unwrap_or(i64::MAX))
+        i64::try_from(self.0.as_secs()).ok().and_then(chrono::Duration::try_seconds).unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// The time this long after `t`, saturating at the largest time chrono can hold.
+    pub fn after(self, t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        t.checked_add_signed(self.chrono()).unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+    }
+
+    /// The time this long before `t`, saturating at the earliest time chrono can hold.
+    pub fn before(self, t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        t.checked_sub_signed(self.chrono()).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
     }
 
     pub fn is_zero(self) -> bool {

@@ -4,37 +4,13 @@
 //! verdict carries, per metric, the values, the bound, the window, the sample counts and one
 //! sentence a person can read.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::bounds::{format_number, with_unit};
-use crate::duration::HumanDuration;
-use crate::plan::{Analysis, BaselineBound, Comparison, Direction, EffectMeasure, MetricGate, NanStrategy};
-
-/// One datapoint: CloudWatch's value of a metric for one period.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Datapoint {
-    pub at: DateTime<Utc>,
-    pub value: f64,
-}
-
-/// What a metric source returned for one metric.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct MetricReading {
-    pub canary: Vec<Datapoint>,
-    /// Absent when the metric has no baseline query.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub baseline: Option<Vec<Datapoint>>,
-}
-
-/// Everything read for one check, up to `now`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Observation {
-    pub now: DateTime<Utc>,
-    pub readings: BTreeMap<String, MetricReading>,
-}
+use crate::domain::bounds::{format_number, with_unit};
+use crate::domain::duration::HumanDuration;
+pub use crate::domain::observation::{Datapoint, MetricReading, Observation, lookback, period};
+use crate::domain::plan::{Analysis, BaselineBound, Comparison, Direction, EffectMeasure, MetricGate, NanStrategy};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -118,12 +94,6 @@ pub struct GateVerdict {
     pub summary: String,
 }
 
-/// How far back a metric must be read: the analysis window, or longer for a sustained condition.
-pub fn lookback(analysis: &Analysis, metric: &MetricGate) -> HumanDuration {
-    let window = analysis.window.unwrap_or(analysis.interval);
-    metric.sustained.as_ref().map_or(window, |s| s.duration.max(window))
-}
-
 /// Judges every metric of the analysis against what was observed.
 pub fn judge(analysis: &Analysis, observation: &Observation) -> GateVerdict {
     let metrics: Vec<MetricVerdict> =
@@ -182,10 +152,10 @@ fn mean(values: &[f64]) -> Option<f64> {
 fn judge_metric(analysis: &Analysis, metric: &MetricGate, reading: Option<&MetricReading>, now: DateTime<Utc>) -> MetricVerdict {
     let unit = metric.unit.as_deref();
     let window = analysis.window.unwrap_or(analysis.interval);
-    let start = now - window.chrono();
+    let start = window.before(now);
     // A datapoint is stamped with the start of its period: one stamped less than a period ago
     // describes a period still in progress (a partial sum, a few requests), so it is left out.
-    let complete = now - chrono::Duration::seconds(i64::from(crate::metric_query::period(metric)));
+    let complete = now - chrono::Duration::seconds(i64::from(period(metric)));
     let span = if window.as_secs() >= 86_400 {
         format!("{}–{}", start.format("%m-%d %H:%M"), now.format("%m-%d %H:%M"))
     } else {
@@ -225,7 +195,7 @@ fn judge_metric(analysis: &Analysis, metric: &MetricGate, reading: Option<&Metri
         }
     }
     if let Some(sustained) = &metric.sustained {
-        let since = now - sustained.duration.chrono();
+        let since = sustained.duration.before(now);
         let period = metric.query.period.unwrap_or(HumanDuration::from_secs(60)).as_secs().max(1);
         let needed = ((sustained.duration.as_secs() / period) * 9 / 10).max(1) as usize;
         let values = finite(&reading.canary, since, complete);
@@ -430,7 +400,7 @@ pub enum Classification {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ComparisonDetail {
     pub classification: Classification,
-    pub method: crate::stats::Method,
+    pub method: crate::domain::stats::Method,
     pub u: f64,
     pub p_value: f64,
     /// Hodges-Lehmann shift canary − baseline.
@@ -545,9 +515,9 @@ fn judge_compare(
             baseline.len()
         ));
     }
-    let result = match crate::stats::mann_whitney(&canary, &baseline, compare.confidence) {
+    let result = match crate::domain::stats::mann_whitney(&canary, &baseline, compare.confidence) {
         Ok(r) => r,
-        Err(crate::stats::StatsError::NoVariance) => {
+        Err(crate::domain::stats::StatsError::NoVariance) => {
             // Every datapoint on both sides is the same value: nothing moved.
             let check = CriterionCheck {
                 criterion: Criterion::Compare,

@@ -8,10 +8,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::duration::HumanDuration;
-use crate::gate::lookback;
-use crate::plan::validate::expression_identifiers;
-use crate::plan::{Analysis, MetricGate, MetricStat};
+use crate::domain::observation::{lookback, period};
+use crate::domain::plan::validate::expression_identifiers;
+use crate::domain::plan::{Analysis, MetricStat};
 
 /// What placeholders in dimensions are filled with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,7 +64,7 @@ pub enum QueryPlanError {
 /// Plans the queries of one check ending at `now`.
 pub fn plan_queries(analysis: &Analysis, context: &QueryContext, now: DateTime<Utc>) -> Result<QueryPlan, QueryPlanError> {
     let longest = analysis.metrics.iter().map(|m| lookback(analysis, m)).max().unwrap_or(analysis.interval);
-    let mut plan = QueryPlan { start: now - longest.chrono(), end: now, queries: Vec::new(), results: BTreeMap::new() };
+    let mut plan = QueryPlan { start: longest.before(now), end: now, queries: Vec::new(), results: BTreeMap::new() };
     for (index, metric) in analysis.metrics.iter().enumerate() {
         let sides: &[Side] = if metric.query.baseline.is_empty() { &[Side::Canary] } else { &[Side::Canary, Side::Baseline] };
         for side in sides {
@@ -102,10 +101,6 @@ pub fn plan_queries(analysis: &Analysis, context: &QueryContext, now: DateTime<U
 }
 
 /// The metric's CloudWatch period in seconds (default one minute).
-pub(crate) fn period(metric: &MetricGate) -> u32 {
-    u32::try_from(metric.query.period.unwrap_or(HumanDuration::from_secs(60)).as_secs()).unwrap_or(60)
-}
-
 fn stat_body(
     stat: &MetricStat,
     extra: &BTreeMap<String, String>,
@@ -181,31 +176,10 @@ impl QueryPlan {
     }
 }
 
-/// Reads a check's metrics through `source` and sorts the datapoints into readings by metric.
-pub async fn observe(
-    source: &dyn crate::ports::MetricSource,
-    analysis: &Analysis,
-    context: &QueryContext,
-    now: DateTime<Utc>,
-) -> Result<crate::gate::Observation, crate::ports::MetricError> {
-    let plan = plan_queries(analysis, context, now).map_err(|e| crate::ports::MetricError::Plan(e.to_string()))?;
-    let mut by_id = source.fetch(&plan).await?;
-    let mut readings: BTreeMap<String, crate::gate::MetricReading> = BTreeMap::new();
-    for (id, (metric, side)) in &plan.results {
-        let points = by_id.remove(id).unwrap_or_default();
-        let reading = readings.entry(metric.clone()).or_default();
-        match side {
-            Side::Canary => reading.canary = points,
-            Side::Baseline => reading.baseline = Some(points),
-        }
-    }
-    Ok(crate::gate::Observation { now, readings })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::parse_plan_file;
+    use crate::domain::plan::parse_plan_file;
     use chrono::TimeZone;
 
     fn context() -> QueryContext {

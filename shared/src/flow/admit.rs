@@ -4,10 +4,12 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::checklist::{self, ChecklistVerdict};
-use crate::plan::{self, PlanIssue};
+use crate::domain::checklist::{self, ChecklistVerdict};
+use crate::domain::plan::{self, PlanIssue};
+use crate::domain::text::prefix;
+use crate::flow::trail::{close, record};
 use crate::ports::{ReleaseStore, StoreError};
-use crate::release::{EventKind, Lease, Release, ReleaseEvent, ReleaseRequest, ReleaseStatus};
+use crate::release::{EventKind, Lease, Release, ReleaseRequest, ReleaseStatus};
 
 /// The admitted (or blocked) release with its checklist verdict.
 #[derive(Clone, Debug)]
@@ -47,7 +49,7 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
         environment: request.environment.clone(),
         holder: id.clone(),
         acquired_at: now,
-        expires_at: now + plan.lock_lease().chrono(),
+        expires_at: plan.lock_lease().after(now),
     };
 
     let mut release = match store.release(&id).await? {
@@ -89,6 +91,7 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
             }
             record(
                 store,
+                ACTOR,
                 &id,
                 now,
                 EventKind::Admitted {
@@ -110,73 +113,19 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
         None => {
             let verdict =
                 checklist::evaluate(&release.plan.checklist, &release.evidence, &request.overrides, release.author.as_deref(), now);
-            record(store, &id, now, EventKind::ChecklistJudged(verdict.clone())).await?;
+            record(store, ACTOR, &id, now, EventKind::ChecklistJudged(verdict.clone())).await?;
             verdict
         }
     };
 
     if verdict.is_blocked() {
-        close(store, &mut release, ReleaseStatus::Blocked, &format!("checklist {}", verdict.summary), now).await?;
+        close(store, ACTOR, &mut release, ReleaseStatus::Blocked, &format!("checklist {}", verdict.summary), now).await?;
     } else if release.status == ReleaseStatus::Admitted {
         release.status = ReleaseStatus::Progressing;
         release.updated_at = now;
         store.update_release(&mut release).await?;
     }
     Ok(Admission { release, verdict })
-}
-
-/// Closes a release for good: final status, the reason in the trail, the lock given back.
-pub async fn close(
-    store: &dyn ReleaseStore,
-    release: &mut Release,
-    status: ReleaseStatus,
-    reason: &str,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    if !release.status.is_final() {
-        release.status = status;
-        release.closed_reason = Some(reason.to_string());
-        release.updated_at = now;
-        store.update_release(release).await?;
-        record(store, &release.id, now, EventKind::Closed { status, reason: reason.to_string() }).await?;
-    }
-    store.release_lock(&release.service, &release.environment, &release.id).await?;
-    Ok(())
-}
-
-/// Renews the release's lock for another lease; `LockLost` if another release took it over.
-/// Every step that touches a release's traffic or state keeps its lock this way.
-pub async fn renew_lock(store: &dyn ReleaseStore, release: &Release, now: DateTime<Utc>) -> Result<(), StoreError> {
-    let lease = Lease {
-        service: release.service.clone(),
-        environment: release.environment.clone(),
-        holder: release.id.clone(),
-        acquired_at: now,
-        expires_at: now + release.plan.lock_lease().chrono(),
-    };
-    store.acquire_lock(&lease, now).await.map_err(|e| match e {
-        StoreError::LockHeld { .. } => StoreError::LockLost {
-            service: release.service.clone(),
-            environment: release.environment.clone(),
-            release_id: release.id.clone(),
-        },
-        other => other,
-    })
-}
-
-pub async fn record(store: &dyn ReleaseStore, release_id: &str, at: DateTime<Utc>, kind: EventKind) -> Result<ReleaseEvent, StoreError> {
-    record_as(store, ACTOR, release_id, at, kind).await
-}
-
-/// Appends an event to a release's audit trail on behalf of `actor`.
-pub async fn record_as(
-    store: &dyn ReleaseStore,
-    actor: &str,
-    release_id: &str,
-    at: DateTime<Utc>,
-    kind: EventKind,
-) -> Result<ReleaseEvent, StoreError> {
-    store.append_event(ReleaseEvent { release_id: release_id.to_string(), at, seq: 0, actor: actor.to_string(), kind }).await
 }
 
 async fn stored_verdict(store: &dyn ReleaseStore, id: &str) -> Result<Option<ChecklistVerdict>, StoreError> {
@@ -223,7 +172,6 @@ fn check_request(request: &ReleaseRequest) -> Result<(), AdmissionError> {
 pub fn new_release_id(service: &str, environment: &str, version: &str) -> String {
     let clean = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '-' }).collect::<String>();
     let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let mut base = format!("{}-{}-{}", clean(service), clean(environment), clean(version));
-    base.truncate(70);
-    format!("{base}-{}", &suffix[..8])
+    let base = format!("{}-{}-{}", clean(service), clean(environment), clean(version));
+    format!("{}-{}", prefix(&base, 70), prefix(&suffix, 8))
 }

@@ -5,57 +5,12 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::admission::record_as;
-use crate::notify::{ApprovalAsk, ReleaseNotification};
-use crate::plan::NotificationEvent;
+use crate::domain::plan::NotificationEvent;
+use crate::flow::trail::record;
 use crate::ports::{ReleaseStore, StoreError, Workflow, WorkflowError};
+pub use crate::release::approval::{ApprovalRef, REJECTED_ERROR, Resolution, Vote};
+use crate::release::notification::{ApprovalAsk, ReleaseNotification};
 use crate::release::{EventKind, Release, ReleaseEvent, ReleaseStatus};
-
-/// The error name the state machine sees when an approver rejects.
-pub const REJECTED_ERROR: &str = "ApprovalRejected";
-
-/// What the waiting execution should be told.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Resolution {
-    /// Quorum reached: resume with success.
-    Approved { task_token: String, approvers: Vec<String> },
-    /// One rejection rejects: resume with failure.
-    Rejected { task_token: String, by: String, reason: String },
-    /// Recorded; more approvals are needed.
-    Pending { approvals: usize, quorum: u32 },
-}
-
-impl Resolution {
-    /// One line for the person who decided.
-    pub fn describe(&self) -> String {
-        match self {
-            Resolution::Approved { approvers, .. } => format!("approved by {}; the release continues", approvers.join(", ")),
-            Resolution::Rejected { reason, .. } => format!("{reason}; the release rolls back"),
-            Resolution::Pending { approvals, quorum } => format!("recorded; {approvals} of {quorum} approvals so far"),
-        }
-    }
-}
-
-/// Which approval a vote was cast on: the plan's approval id and the step it guards.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ApprovalRef {
-    pub approval: String,
-    pub step: usize,
-}
-
-/// One person's decision on a release's pending approval.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Vote {
-    pub release_id: String,
-    /// Every name the person goes by (a Slack user id, a user name); the first one the approval
-    /// lists is the one recorded.
-    pub identities: Vec<String>,
-    pub approved: bool,
-    pub comment: Option<String>,
-    /// The approval the voter was shown (a Slack button); a vote on an earlier one is refused,
-    /// so an old message cannot approve a later step.
-    pub on: Option<ApprovalRef>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApprovalError {
@@ -167,8 +122,8 @@ pub async fn request(
         let known = release.plan.approvals.iter().map(|a| a.id.as_str()).collect::<Vec<_>>().join(", ");
         return Err(RequestError::UnknownApproval { approval: approval.to_string(), known });
     };
-    let expires_at = now + gate.timeout.chrono();
-    record_as(
+    let expires_at = gate.timeout.after(now);
+    record(
         store,
         actor,
         &release.id,
@@ -271,7 +226,7 @@ pub async fn decide(store: &dyn ReleaseStore, actor: &str, vote: &Vote, now: Dat
         Some(comment) => comment,
         None => {
             let comment = vote.comment.clone();
-            record_as(
+            record(
                 store,
                 actor,
                 release_id,

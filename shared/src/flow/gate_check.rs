@@ -1,11 +1,15 @@
 //! One metric check of a baking step: read, judge, decide, record.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
-use crate::admission::{record_as, renew_lock};
-use crate::decision::{Decision, StepProgress, decide};
-use crate::gate::{GateVerdict, judge};
-use crate::metric_query::{QueryContext, observe};
+use crate::domain::decision::{Decision, StepProgress, decide};
+use crate::domain::gate::{GateVerdict, judge};
+use crate::domain::observation::{MetricReading, Observation};
+use crate::domain::plan::Analysis;
+use crate::domain::query::{QueryContext, Side, plan_queries};
+use crate::flow::trail::{record, renew_lock};
 use crate::ports::{MetricError, MetricSource, ReleaseStore, StoreError};
 use crate::release::{EventKind, Release};
 
@@ -61,9 +65,9 @@ pub async fn run(store: &dyn ReleaseStore, metrics: &dyn MetricSource, id: &str,
     let prior = release.step_outcomes.clone();
     let decision = decide(&release.plan, &StepProgress { step, started_at, prior }, verdict.as_ref(), now);
     if let Some(verdict) = &verdict {
-        record_as(store, ACTOR, id, now, EventKind::GateJudged { step, verdict: verdict.clone() }).await?;
+        record(store, ACTOR, id, now, EventKind::GateJudged { step, verdict: verdict.clone() }).await?;
     }
-    record_as(store, ACTOR, id, now, EventKind::Decided(decision.clone())).await?;
+    record(store, ACTOR, id, now, EventKind::Decided(decision.clone())).await?;
     let mut release = release;
     if let Some(verdict) = &verdict {
         // The step's history travels with the release, so a check reads one item, not the trail.
@@ -72,4 +76,25 @@ pub async fn run(store: &dyn ReleaseStore, metrics: &dyn MetricSource, id: &str,
         store.update_release(&mut release).await?;
     }
     Ok(CheckResult { release, verdict, decision })
+}
+
+/// Reads a check's metrics through `source` and sorts the datapoints into readings by metric.
+pub async fn observe(
+    source: &dyn MetricSource,
+    analysis: &Analysis,
+    context: &QueryContext,
+    now: DateTime<Utc>,
+) -> Result<Observation, MetricError> {
+    let plan = plan_queries(analysis, context, now).map_err(|e| MetricError::Plan(e.to_string()))?;
+    let mut by_id = source.fetch(&plan).await?;
+    let mut readings: BTreeMap<String, MetricReading> = BTreeMap::new();
+    for (id, (metric, side)) in &plan.results {
+        let points = by_id.remove(id).unwrap_or_default();
+        let reading = readings.entry(metric.clone()).or_default();
+        match side {
+            Side::Canary => reading.canary = points,
+            Side::Baseline => reading.baseline = Some(points),
+        }
+    }
+    Ok(Observation { now, readings })
 }

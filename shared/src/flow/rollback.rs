@@ -8,34 +8,19 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
-use crate::admission::{close, record_as};
-use crate::decision::Action;
-use crate::notify::{ReleaseNotification, Severity, announce};
-use crate::plan::NotificationEvent;
+use crate::domain::decision::Action;
+use crate::domain::plan::NotificationEvent;
+use crate::flow::notify::announce;
+use crate::flow::traffic::{SwitchError, apply};
+use crate::flow::trail::{close, record};
 use crate::ports::{Notifier, ReleaseStore, StoreError, TrafficRouter};
-use crate::release::{EventKind, Release, ReleaseEvent, ReleaseStatus};
-use crate::traffic::{RouteTarget, SwitchError, WeightChange, apply};
+use crate::release::notification::{ReleaseNotification, Severity};
+use crate::release::route::{RouteTarget, WeightChange};
+use crate::release::{EventKind, Release, ReleaseEvent, ReleaseStatus, RollbackRecord};
 
 /// Who writes these events in the audit trail.
 pub const ACTOR: &str = "rollback-notifier";
-
-/// The audit entry of a completed rollback.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RollbackRecord {
-    pub reason: String,
-    pub detected_at: DateTime<Utc>,
-    pub restored_at: DateTime<Utc>,
-    pub time_to_restore_secs: i64,
-    /// The plan's target (`rollback.restore_within`) and whether it was met.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_secs: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub within_target: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weight_change: Option<WeightChange>,
-}
 
 #[derive(Clone, Debug)]
 pub struct RollbackOutcome {
@@ -99,14 +84,8 @@ pub async fn roll_back(
             let text = format!(
                 "ROLLBACK INCOMPLETE: traffic is NOT restored to {stable} ({source}); rollgate keeps retrying. Reason for the rollback: {reason}"
             );
-            record_as(
-                store,
-                ACTOR,
-                &release.id,
-                now(),
-                EventKind::RollbackFailed { reason: reason.to_string(), error: source.to_string() },
-            )
-            .await?;
+            record(store, ACTOR, &release.id, now(), EventKind::RollbackFailed { reason: reason.to_string(), error: source.to_string() })
+                .await?;
             let mut loud = ReleaseNotification::new(NotificationEvent::RolledBack, &release, Some(text), Vec::new(), now());
             loud.severity = Severity::Critical;
             loud.summary = format!(
@@ -120,7 +99,7 @@ pub async fn roll_back(
     let restored_at = now();
     let target_secs = release.plan.rollback.restore_within.map(|d| d.as_secs());
     let time_to_restore_secs = (restored_at - detected_at).num_seconds().max(0);
-    let record = RollbackRecord {
+    let restore_record = RollbackRecord {
         reason: reason.to_string(),
         detected_at,
         restored_at,
@@ -130,18 +109,18 @@ pub async fn roll_back(
         weight_change: restored.clone(),
     };
     if let Some(change) = &restored {
-        record_as(store, ACTOR, &release.id, restored_at, EventKind::WeightChanged(change.clone())).await?;
+        record(store, ACTOR, &release.id, restored_at, EventKind::WeightChanged(change.clone())).await?;
     }
-    record_as(store, ACTOR, &release.id, restored_at, EventKind::RolledBack(record.clone())).await?;
+    record(store, ACTOR, &release.id, restored_at, EventKind::RolledBack(restore_record.clone())).await?;
     release.canary_weight = 0;
-    close(store, &mut release, ReleaseStatus::RolledBack, &format!("rolled back: {reason}"), restored_at).await?;
+    close(store, ACTOR, &mut release, ReleaseStatus::RolledBack, &format!("rolled back: {reason}"), restored_at).await?;
 
     let explanation = last_explanation(&trail);
     let notification =
         ReleaseNotification::new(NotificationEvent::RolledBack, &release, Some(reason.to_string()), explanation, restored_at);
     // The rollback stands whether or not the notification goes out; a failure is recorded.
     let notified = announce(store, notifier, ACTOR, &release, &notification).await?;
-    Ok(RollbackOutcome { release, record: Some(record), notified })
+    Ok(RollbackOutcome { release, record: Some(restore_record), notified })
 }
 
 async fn restore(
@@ -151,7 +130,7 @@ async fn restore(
     policy: RestorePolicy,
     now: &impl Fn() -> DateTime<Utc>,
 ) -> Result<Option<WeightChange>, SwitchError> {
-    let route = RouteTarget::for_release(release, release.step)?;
+    let route = RouteTarget::for_release(release, release.step).ok_or_else(|| SwitchError::NoStableVersion(release.id.clone()))?;
     let mut last = None;
     for attempt in 0..policy.attempts.max(1) {
         if attempt > 0 {

@@ -5,84 +5,15 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::admission::{close, record_as, renew_lock};
-use crate::plan::RouterSpec;
+use crate::domain::plan::RouterSpec;
+use crate::flow::trail::{close, record, renew_lock};
 use crate::ports::ReleaseStore;
 use crate::ports::{RouterError, StoreError, TrafficRouter};
+use crate::release::route::{RouteState, RouteTarget, WeightChange, route_key};
 use crate::release::{EventKind, Release, ReleaseStatus};
 
 /// Who writes these events in the audit trail.
 pub const ACTOR: &str = "traffic-switch";
-
-/// What a router routes: the canary's share; the stable version gets the rest.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RouteTarget {
-    pub router: RouterSpec,
-    pub release_id: String,
-    pub service: String,
-    pub environment: String,
-    pub stable_version: String,
-    pub canary_version: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step_name: Option<String>,
-}
-
-impl RouteTarget {
-    pub fn for_release(release: &Release, step: Option<usize>) -> Result<Self, SwitchError> {
-        let stable_version = release.stable_version.clone().ok_or_else(|| SwitchError::NoStableVersion(release.id.clone()))?;
-        Ok(Self {
-            router: release.plan.traffic.router.clone(),
-            release_id: release.id.clone(),
-            service: release.service.clone(),
-            environment: release.environment.clone(),
-            stable_version,
-            canary_version: release.version.clone(),
-            step,
-            step_name: step.and_then(|s| release.plan.traffic.steps.get(s)).and_then(|s| s.name.clone()),
-        })
-    }
-}
-
-/// The key of a router's state item (`ROUTE#<key>`): one per physical router.
-pub fn route_key(router: &RouterSpec, service: &str, environment: &str) -> String {
-    match router {
-        RouterSpec::LambdaAlias { function_name, alias } => format!("lambda:{function_name}:{alias}"),
-        RouterSpec::Alb { listener_arn, rule_arn, .. } => format!("alb:{}", rule_arn.as_deref().unwrap_or(listener_arn)),
-        RouterSpec::Webhook { url, .. } => format!("webhook:{url}"),
-        RouterSpec::DryRun {} => format!("dry_run:{service}#{environment}"),
-    }
-}
-
-/// The router's state as rollgate last set it (`ROUTE#<key>`), versioned for conditional writes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RouteState {
-    pub key: String,
-    pub canary_weight: u32,
-    pub stable_version: String,
-    pub canary_version: String,
-    pub release_id: String,
-    pub version: u64,
-    /// False between the claim and the verified change: a claimed weight may never have
-    /// reached the router, so only an applied state counts as "already there".
-    pub applied: bool,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// The audit entry of a weight change.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct WeightChange {
-    pub router: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step: Option<usize>,
-    pub before: u32,
-    pub after: u32,
-    /// Read back from the router after the change.
-    pub verified: u32,
-    pub route_version: u64,
-    pub dry_run: bool,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SwitchError {
@@ -151,7 +82,7 @@ pub async fn switch(
         SwitchTarget::Promote => (release.step, 100),
     };
     renew_lock(store, &release, now).await?;
-    let route = RouteTarget::for_release(&release, step)?;
+    let route = RouteTarget::for_release(&release, step).ok_or_else(|| SwitchError::NoStableVersion(release.id.clone()))?;
     let change = apply(store, router, &route, weight, now).await?;
     let resumed = release.status == ReleaseStatus::AwaitingApproval;
     if resumed {
@@ -169,11 +100,11 @@ pub async fn switch(
         store.update_release(&mut release).await?;
     }
     if let Some(change) = &change {
-        record_as(store, ACTOR, &release.id, now, EventKind::WeightChanged(change.clone())).await?;
+        record(store, ACTOR, &release.id, now, EventKind::WeightChanged(change.clone())).await?;
     }
     if target == SwitchTarget::Promote {
         let reason = format!("promoted: {} serves 100% of {} in {}", release.version, release.service, release.environment);
-        close(store, &mut release, ReleaseStatus::Promoted, &reason, now).await?;
+        close(store, ACTOR, &mut release, ReleaseStatus::Promoted, &reason, now).await?;
     }
     Ok(SwitchOutcome { release, change, weight })
 }

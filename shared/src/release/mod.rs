@@ -1,14 +1,20 @@
 //! Releases: the request that starts one, its record, and its append-only audit trail.
 
+pub mod approval;
+pub mod notification;
+pub mod route;
+pub mod slack;
+pub mod week;
+
+pub use route::WeightChange;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::checklist::{ChecklistVerdict, Evidence, Override};
-use crate::decision::Decision;
-use crate::gate::{GateOutcome, GateVerdict};
-use crate::plan::Plan;
-use crate::rollback::RollbackRecord;
-use crate::traffic::WeightChange;
+use crate::domain::checklist::{ChecklistVerdict, Evidence, Override};
+use crate::domain::decision::Decision;
+use crate::domain::gate::{GateOutcome, GateVerdict};
+use crate::domain::plan::Plan;
 
 /// What CI (or a person with the CLI) submits to start a release.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -116,6 +122,14 @@ pub struct ReleaseEvent {
     pub actor: String,
     #[serde(flatten)]
     pub kind: EventKind,
+}
+
+impl ReleaseEvent {
+    /// The one constructor of an audit event: the caller names the actor; the store assigns the
+    /// sequence number.
+    pub fn new(release_id: &str, at: DateTime<Utc>, actor: &str, kind: EventKind) -> Self {
+        Self { release_id: release_id.to_string(), at, seq: 0, actor: actor.to_string(), kind }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -251,4 +265,20 @@ impl Lease {
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.expires_at <= now
     }
+}
+
+/// The audit entry of a completed rollback.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RollbackRecord {
+    pub reason: String,
+    pub detected_at: DateTime<Utc>,
+    pub restored_at: DateTime<Utc>,
+    pub time_to_restore_secs: i64,
+    /// The plan's target (`rollback.restore_within`) and whether it was met.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_target: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_change: Option<WeightChange>,
 }

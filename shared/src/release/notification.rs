@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::plan::NotificationEvent;
+use crate::domain::plan::NotificationEvent;
 use crate::release::Release;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -135,14 +135,7 @@ impl ReleaseNotification {
     }
 
     pub fn event_name(&self) -> &'static str {
-        match self.event {
-            NotificationEvent::Started => "started",
-            NotificationEvent::StepAdvanced => "step_advanced",
-            NotificationEvent::WaitingForApproval => "waiting_for_approval",
-            NotificationEvent::Promoted => "promoted",
-            NotificationEvent::Blocked => "blocked",
-            NotificationEvent::RolledBack => "rolled_back",
-        }
+        self.event.as_str()
     }
 
     /// A subject line (SNS allows 100 characters).
@@ -155,9 +148,7 @@ impl ReleaseNotification {
             NotificationEvent::Blocked => "BLOCKED",
             NotificationEvent::RolledBack => "ROLLED BACK",
         };
-        let mut subject = format!("[rollgate] {label}: {} {} in {}", self.service, self.version, self.environment);
-        subject.truncate(100);
-        subject
+        crate::domain::text::subject(&format!("[rollgate] {label}: {} {} in {}", self.service, self.version, self.environment))
     }
 
     /// Slack Block Kit (`{text, blocks}`), ready for chat.postMessage or an incoming webhook.
@@ -190,7 +181,7 @@ impl ReleaseNotification {
             blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*Why*\n{lines}")}}));
         }
         if let (NotificationEvent::WaitingForApproval, Some(ask)) = (self.event, &self.approval) {
-            blocks.push(crate::slack::approval_buttons(&self.release_id, &ask.id, ask.step));
+            blocks.push(crate::release::slack::approval_buttons(&self.release_id, &ask.id, ask.step));
         }
         let mut context =
             vec![json!({"type": "mrkdwn", "text": format!("release `{}` · {}", self.release_id, self.at.format("%Y-%m-%d %H:%M UTC"))})];
@@ -223,47 +214,12 @@ impl ReleaseNotification {
     }
 }
 
-/// Publishes `event` for `release` if the plan asks for it, and records the outcome in the audit
-/// trail. A failed publish never fails the caller: it is recorded for people to see.
-pub async fn announce(
-    store: &dyn crate::ports::ReleaseStore,
-    notifier: &dyn crate::ports::Notifier,
-    actor: &str,
-    release: &Release,
-    notification: &ReleaseNotification,
-) -> Result<bool, crate::ports::StoreError> {
-    if !release.plan.notifications.events.contains(&notification.event) {
-        return Ok(false);
-    }
-    deliver(store, notifier, actor, release, notification).await
-}
-
-/// Publishes `notification` whatever the plan's event list says (an approval's buttons must
-/// reach the approvers), and records the outcome in the audit trail.
-pub async fn deliver(
-    store: &dyn crate::ports::ReleaseStore,
-    notifier: &dyn crate::ports::Notifier,
-    actor: &str,
-    release: &Release,
-    notification: &ReleaseNotification,
-) -> Result<bool, crate::ports::StoreError> {
-    use crate::release::EventKind;
-    let event = notification.event_name().to_string();
-    let kind = match notifier.publish(notification).await {
-        Ok(()) => EventKind::Notified { event, via: Some(notifier.channel().into()) },
-        Err(e) => EventKind::NotificationFailed { event, error: e.to_string(), via: Some(notifier.channel().into()) },
-    };
-    let published = matches!(kind, EventKind::Notified { .. });
-    crate::admission::record_as(store, actor, &release.id, notification.at, kind).await?;
-    Ok(published)
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::plan::{PlanFormat, parse_plan};
+    use crate::domain::plan::{PlanFormat, parse_plan};
     use crate::release::ReleaseStatus;
 
     fn release(step: Option<usize>, weight: u32) -> Release {
@@ -354,8 +310,8 @@ notifications: { mention_on_failure: [U0ONCALL], dashboard_url: https://grafana.
         let actions = blocks.iter().find(|b| b["type"] == "actions").cloned().unwrap_or_default();
         let value = actions["elements"][0]["value"].as_str().unwrap_or_default();
         assert_eq!(
-            serde_json::from_str::<crate::slack::ButtonValue>(value).ok(),
-            Some(crate::slack::ButtonValue { release_id: "greenlang-api-1.2.3".into(), approval: "go-no-go".into(), step: 1 })
+            serde_json::from_str::<crate::release::slack::ButtonValue>(value).ok(),
+            Some(crate::release::slack::ButtonValue { release_id: "greenlang-api-1.2.3".into(), approval: "go-no-go".into(), step: 1 })
         );
     }
 }

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::approval::{ApprovalRef, Resolution};
-use crate::hash::{constant_time_eq, hmac_sha256_hex};
+use crate::domain::hash::{constant_time_eq, hmac_sha256_hex};
+use crate::release::approval::{ApprovalRef, Resolution};
 
 pub const SIGNATURE_HEADER: &str = "x-slack-signature";
 pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";

@@ -4,80 +4,16 @@
 //! false positives. Plain Rust over events; the policy-review function and the CLI do the I/O.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::bounds::with_unit;
-use crate::checklist::Effect;
-use crate::decision::Action;
-use crate::gate::MetricOutcome;
+use crate::domain::bounds::with_unit;
+use crate::domain::checklist::Effect;
+use crate::domain::decision::Action;
+use crate::domain::gate::MetricOutcome;
+pub use crate::release::week::ReviewWeek;
 use crate::release::{EventKind, ReleaseEvent, ReleaseStatus};
-
-/// An ISO week (Monday to Monday, UTC), e.g. `2026-W47`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ReviewWeek {
-    pub year: i32,
-    pub week: u32,
-}
-
-impl ReviewWeek {
-    pub fn containing(at: DateTime<Utc>) -> Self {
-        let week = at.iso_week();
-        Self { year: week.year(), week: week.week() }
-    }
-
-    /// The last full week before `at`: what a Monday-morning schedule reviews.
-    pub fn before(at: DateTime<Utc>) -> Self {
-        Self::containing(at - Duration::weeks(1))
-    }
-
-    /// Monday 00:00 UTC.
-    pub fn start(self) -> DateTime<Utc> {
-        NaiveDate::from_isoywd_opt(self.year, self.week, Weekday::Mon)
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|d| d.and_utc())
-            .unwrap_or_default()
-    }
-
-    /// The next Monday 00:00 UTC (exclusive).
-    pub fn end(self) -> DateTime<Utc> {
-        self.start() + Duration::weeks(1)
-    }
-}
-
-impl fmt::Display for ReviewWeek {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-W{:02}", self.year, self.week)
-    }
-}
-
-impl std::str::FromStr for ReviewWeek {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("`{s}` is not an ISO week; write it like 2026-W47");
-        let (year, week) = s.trim().split_once("-W").ok_or_else(bad)?;
-        let (year, week) = (year.parse::<i32>().map_err(|_| bad())?, week.parse::<u32>().map_err(|_| bad())?);
-        NaiveDate::from_isoywd_opt(year, week, Weekday::Mon).ok_or_else(|| format!("{year} has no week {week}"))?;
-        Ok(Self { year, week })
-    }
-}
-
-impl TryFrom<String> for ReviewWeek {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl From<ReviewWeek> for String {
-    fn from(w: ReviewWeek) -> String {
-        w.to_string()
-    }
-}
 
 /// What the review needs to know of a release beyond its events.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,7 +120,7 @@ pub struct WeeklyReview {
 
 fn median(mut values: Vec<f64>) -> Option<f64> {
     values.sort_by(f64::total_cmp);
-    (!values.is_empty()).then(|| crate::gate::quantile(&values, 0.5))
+    (!values.is_empty()).then(|| crate::domain::gate::quantile(&values, 0.5))
 }
 
 /// Reviews `week` from its events (any order, any releases) and the facts of those releases.
@@ -390,8 +326,8 @@ pub fn review(week: ReviewWeek, events: &[ReleaseEvent], facts: &[ReleaseFacts],
 /// A failed absolute bound (`must`, `rollback_if`, `sustained`) where the baseline is within 5%
 /// of the canary: the stable version would have failed it too, so the bound, not the release,
 /// looks wrong (or the environment was bad for both).
-fn shared_failure(m: &crate::gate::MetricVerdict) -> Option<String> {
-    use crate::gate::Criterion;
+fn shared_failure(m: &crate::domain::gate::MetricVerdict) -> Option<String> {
+    use crate::domain::gate::Criterion;
     let (canary, baseline) = (m.canary?, m.baseline?);
     let absolute =
         m.checks.iter().any(|c| !c.held && matches!(c.criterion, Criterion::Must | Criterion::RollbackIf | Criterion::Sustained));
@@ -465,13 +401,20 @@ fn recommendations(r: &WeeklyReview) -> Vec<String> {
 
 impl WeeklyReview {
     /// The subject line (SNS allows 100 characters).
+    /// The review as published: subject, report, and every figure as JSON.
+    pub fn report(&self) -> crate::ports::ReviewReport {
+        crate::ports::ReviewReport {
+            subject: self.subject(),
+            text: self.text(),
+            review: serde_json::to_value(self).unwrap_or(serde_json::Value::Null),
+        }
+    }
+
     pub fn subject(&self) -> String {
-        let mut subject = format!(
+        crate::domain::text::subject(&format!(
             "[rollgate] weekly review {}: {} releases, {} rolled back, {} blocked",
             self.week, self.releases, self.outcomes.rolled_back, self.outcomes.blocked
-        );
-        subject.truncate(100);
-        subject
+        ))
     }
 
     /// The report for people.

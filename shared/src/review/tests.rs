@@ -2,7 +2,7 @@ use chrono::TimeZone;
 
 use super::*;
 use crate::adapters::memory::MemoryStore;
-use crate::plan::{Plan, PlanFormat, parse_plan};
+use crate::domain::plan::{Plan, PlanFormat, parse_plan};
 use crate::simulate::{Scenario, SimOutcome, SimulatedRelease, simulate_into};
 
 const PLAN: &str = r#"

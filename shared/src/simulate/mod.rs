@@ -9,15 +9,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::adapters::memory::{MemoryStore, RecordingNotifier, RecordingWorkflow};
-use crate::checklist::{Evidence, Override};
-use crate::decision::Action;
-use crate::duration::HumanDuration;
-use crate::gate::Datapoint;
-use crate::metric_query::{QueryPlan, Side};
-use crate::plan::Plan;
+use crate::domain::checklist::{Evidence, Override};
+use crate::domain::decision::Action;
+use crate::domain::duration::HumanDuration;
+use crate::domain::observation::Datapoint;
+use crate::domain::plan::Plan;
+use crate::domain::query::{QueryPlan, Side};
+use crate::flow::rollback::{RestorePolicy, roll_back};
+use crate::flow::traffic::{SwitchTarget, switch};
 use crate::ports::{MetricError, MetricSource, ReleaseStore, RouterError, TrafficRouter};
-use crate::rollback::{RestorePolicy, roll_back};
-use crate::traffic::{RouteTarget, SwitchTarget, switch};
+use crate::release::route::RouteTarget;
 
 /// A metric scenario: synthetic series or datapoints recorded from CloudWatch.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -161,7 +162,7 @@ pub struct MetricPoint {
     pub metric: String,
     pub canary: Option<f64>,
     pub baseline: Option<f64>,
-    pub outcome: crate::gate::MetricOutcome,
+    pub outcome: crate::domain::gate::MetricOutcome,
     pub sentence: String,
 }
 
@@ -277,7 +278,7 @@ pub async fn simulate_into(
         evidence: scenario.evidence.clone(),
         overrides: scenario.overrides.clone(),
     };
-    let admitted = crate::admission::admit(store, request, now).await.map_err(|e| run(&e))?;
+    let admitted = crate::flow::admit::admit(store, request, now).await.map_err(|e| run(&e))?;
     let id = admitted.release.id.clone();
     if plan.checklist.items.is_empty() {
         entry(&mut timeline, now, None, 0, EntryKind::Checklist, "no checklist in the plan".into(), vec![]);
@@ -304,8 +305,9 @@ pub async fn simulate_into(
             // The same path as the deployed flow: approval-request records the pending approval,
             // each approver's vote goes through the approval domain, the quorum resumes the task.
             let token = format!("simulated-task-{step}");
-            let asked = crate::approval::request(store, "approval-request", &id, step, &gate.id, &token, now).await.map_err(|e| run(&e))?;
-            crate::notify::announce(store, &notifier, "approval-request", &asked.release, &asked.notification)
+            let asked =
+                crate::flow::approval::request(store, "approval-request", &id, step, &gate.id, &token, now).await.map_err(|e| run(&e))?;
+            crate::flow::notify::announce(store, &notifier, "approval-request", &asked.release, &asked.notification)
                 .await
                 .map_err(|e| run(&e))?;
             let decided = scenario.approvals.get(&gate.id).cloned().unwrap_or(ApprovalScenario {
@@ -322,23 +324,23 @@ pub async fn simulate_into(
             if in_time {
                 now += decided.after.chrono();
                 for voter in &voters {
-                    let vote = crate::approval::Vote {
+                    let vote = crate::flow::approval::Vote {
                         release_id: id.clone(),
                         identities: vec![voter.clone()],
                         approved: decided.decision == ApprovalDecision::Approve,
                         comment: None,
-                        on: Some(crate::approval::ApprovalRef { approval: gate.id.clone(), step }),
+                        on: Some(crate::flow::approval::ApprovalRef { approval: gate.id.clone(), step }),
                     };
-                    let resolution = crate::approval::resolve(store, &workflow, voter, &vote, now)
+                    let resolution = crate::flow::approval::resolve(store, &workflow, voter, &vote, now)
                         .await
                         .map_err(|e| SimulationError::Scenario(format!("approvals.{}.by: {e}", gate.id)))?;
                     match resolution {
-                        crate::approval::Resolution::Approved { .. } => break,
-                        crate::approval::Resolution::Rejected { reason, .. } => {
+                        crate::flow::approval::Resolution::Approved { .. } => break,
+                        crate::flow::approval::Resolution::Rejected { reason, .. } => {
                             failure = Some(format!("approval `{}` {reason}", gate.id));
                             break;
                         }
-                        crate::approval::Resolution::Pending { .. } => {}
+                        crate::flow::approval::Resolution::Pending { .. } => {}
                     }
                 }
             }
@@ -373,7 +375,7 @@ pub async fn simulate_into(
         );
         now += HumanDuration::from_secs(plan.first_check_after(step).unwrap_or(1)).chrono();
         loop {
-            let result = crate::gate_check::run(store, &source, &id, now).await.map_err(|e| run(&e))?;
+            let result = crate::flow::gate_check::run(store, &source, &id, now).await.map_err(|e| run(&e))?;
             let metrics = result
                 .verdict
                 .as_ref()
@@ -592,8 +594,8 @@ impl MetricSource for ScenarioSource {
                 .iter()
                 .find(|q| &q.id == id)
                 .map(|q| match &q.body {
-                    crate::metric_query::QueryBody::Stat { period_secs, .. }
-                    | crate::metric_query::QueryBody::Expression { period_secs, .. } => i64::from(*period_secs),
+                    crate::domain::query::QueryBody::Stat { period_secs, .. }
+                    | crate::domain::query::QueryBody::Expression { period_secs, .. } => i64::from(*period_secs),
                 })
                 .unwrap_or(60)
                 .max(1);

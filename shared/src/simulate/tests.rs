@@ -1,5 +1,5 @@
 use super::*;
-use crate::plan::{PlanFormat, parse_plan};
+use crate::domain::plan::{PlanFormat, parse_plan};
 use crate::release::EventKind;
 
 const PLAN: &str = r#"

@@ -2,7 +2,7 @@ use chrono::TimeZone;
 use serde_json::json;
 
 use super::*;
-use crate::plan::{ChecklistItem, FreezePeriod, OverridePolicy, WeeklyWindow};
+use crate::domain::plan::{ChecklistItem, FreezePeriod, OverridePolicy, WeeklyWindow};
 
 fn now() -> DateTime<Utc> {
     // A Wednesday, 10:00 UTC.

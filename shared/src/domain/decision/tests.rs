@@ -1,7 +1,7 @@
 use chrono::{Duration, TimeZone};
 
 use super::*;
-use crate::plan::{PlanFormat, parse_plan};
+use crate::domain::plan::{PlanFormat, parse_plan};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 11, 14, 10, 0, 0).single().unwrap_or_default()

@@ -1,7 +1,7 @@
 use chrono::{Duration, TimeZone};
 
 use super::*;
-use crate::plan::{Bounds, InconclusivePolicy, MetricQuery, MetricStat, SustainedCondition};
+use crate::domain::plan::{Bounds, InconclusivePolicy, MetricQuery, MetricStat, SustainedCondition};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 11, 14, 10, 20, 0).single().unwrap_or_default()
@@ -163,13 +163,13 @@ fn series(n: i64, base: f64) -> Vec<Datapoint> {
 fn compared(name: &str, critical: bool, critical_effect: Option<f64>, weight: f64) -> MetricGate {
     let mut g = gate(name, "ms");
     g.query.baseline = [("Version".to_string(), "{stable_version}".to_string())].into();
-    g.compare = Some(crate::plan::Comparison {
-        direction: crate::plan::Direction::Increase,
+    g.compare = Some(crate::domain::plan::Comparison {
+        direction: crate::domain::plan::Direction::Increase,
         confidence: 0.98,
-        effect_measure: crate::plan::EffectMeasure::MeanRatio,
+        effect_measure: crate::domain::plan::EffectMeasure::MeanRatio,
         allowed_effect: Some(1.1),
         critical_effect,
-        nan_strategy: crate::plan::NanStrategy::Remove,
+        nan_strategy: crate::domain::plan::NanStrategy::Remove,
         remove_outliers: false,
         weight,
         critical,
@@ -178,7 +178,7 @@ fn compared(name: &str, critical: bool, critical_effect: Option<f64>, weight: f6
 }
 
 fn scored(metrics: Vec<MetricGate>) -> Analysis {
-    Analysis { score: Some(crate::plan::ScoreThresholds { pass: 95.0, marginal: 75.0 }), ..analysis(metrics) }
+    Analysis { score: Some(crate::domain::plan::ScoreThresholds { pass: 95.0, marginal: 75.0 }), ..analysis(metrics) }
 }
 
 #[test]

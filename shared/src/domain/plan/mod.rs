@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::duration::HumanDuration;
+use crate::domain::duration::HumanDuration;
 
 pub use load::{PlanFormat, parse_plan, parse_plan_file, plan_from_value};
 pub use validate::{PlanIssue, validate};
@@ -544,6 +544,18 @@ pub enum NotificationEvent {
 }
 
 impl NotificationEvent {
+    /// The name in plans, notifications and the audit trail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationEvent::Started => "started",
+            NotificationEvent::StepAdvanced => "step_advanced",
+            NotificationEvent::WaitingForApproval => "waiting_for_approval",
+            NotificationEvent::Promoted => "promoted",
+            NotificationEvent::Blocked => "blocked",
+            NotificationEvent::RolledBack => "rolled_back",
+        }
+    }
+
     pub const ALL: [NotificationEvent; 6] = [
         NotificationEvent::Started,
         NotificationEvent::StepAdvanced,
@@ -620,7 +632,7 @@ impl Plan {
     /// Stable content hash of the plan, recorded with each release.
     pub fn content_hash(&self) -> String {
         let canonical = serde_json::to_vec(self).unwrap_or_default();
-        crate::hash::sha256_hex(&canonical)
+        crate::domain::hash::sha256_hex(&canonical)
     }
 
     /// The JSON Schema of plan files, for editors.

@@ -6,8 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{Analysis, ApprovalGate, Bounds, Checklist, MetricGate, MetricQuery, Plan, Requirement, RouterSpec, Step};
-use crate::checklist::{parse_freeze_time, parse_local_time, parse_severity};
-use crate::duration::HumanDuration;
+use crate::domain::checklist::{parse_freeze_time, parse_local_time, parse_severity};
+use crate::domain::duration::HumanDuration;
 
 /// One problem in a plan: where, what, and how to fix it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -615,7 +615,7 @@ impl Bounds {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{PlanFormat, parse_plan};
+    use crate::domain::plan::{PlanFormat, parse_plan};
 
     fn issues_of(yaml: &str) -> Vec<String> {
         match parse_plan(yaml, PlanFormat::Yaml) {

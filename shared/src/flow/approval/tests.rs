@@ -3,7 +3,7 @@ use serde_json::json;
 
 use super::*;
 use crate::adapters::memory::{MemoryStore, RecordingWorkflow, TaskOutcome};
-use crate::admission::admit;
+use crate::flow::admit::admit;
 use crate::release::ReleaseRequest;
 
 fn t0() -> DateTime<Utc> {
@@ -30,7 +30,7 @@ async fn waiting(store: &MemoryStore, quorum: u32) -> String {
         overrides: vec![],
     };
     let mut release = admit(store, request, t0()).await.unwrap_or_else(|e| panic!("{e}")).release;
-    record_as(
+    record(
         store,
         "approval-request",
         &release.id,

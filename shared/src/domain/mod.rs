@@ -1,0 +1,13 @@
+//! The domain: plain Rust, no ports, no I/O, no clock (time comes in as an argument).
+
+pub mod bounds;
+pub mod checklist;
+pub mod decision;
+pub mod duration;
+pub mod gate;
+pub mod hash;
+pub mod observation;
+pub mod plan;
+pub mod query;
+pub mod stats;
+pub mod text;

@@ -1,0 +1,43 @@
+//! What a metric source returns for one check, and how far back a check reads.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::duration::HumanDuration;
+use crate::domain::plan::{Analysis, MetricGate};
+
+/// One datapoint: CloudWatch's value of a metric for one period.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Datapoint {
+    pub at: DateTime<Utc>,
+    pub value: f64,
+}
+
+/// What a metric source returned for one metric.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricReading {
+    pub canary: Vec<Datapoint>,
+    /// Absent when the metric has no baseline query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Vec<Datapoint>>,
+}
+
+/// Everything read for one check, up to `now`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub now: DateTime<Utc>,
+    pub readings: BTreeMap<String, MetricReading>,
+}
+
+/// How far back a metric must be read: the analysis window, or longer for a sustained condition.
+pub fn lookback(analysis: &Analysis, metric: &MetricGate) -> HumanDuration {
+    let window = analysis.window.unwrap_or(analysis.interval);
+    metric.sustained.as_ref().map_or(window, |s| s.duration.max(window))
+}
+
+/// The period of a metric's datapoints (default one minute).
+pub fn period(metric: &MetricGate) -> u32 {
+    u32::try_from(metric.query.period.unwrap_or(HumanDuration::from_secs(60)).as_secs()).unwrap_or(60)
+}
