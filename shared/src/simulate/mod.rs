@@ -1,5 +1,8 @@
-//! The plan on a virtual clock, in-process: the same admission, traffic switch, gate check,
-//! decision and rollback code as the deployed functions, against a metric scenario.
+//! The plan on a virtual clock, in-process, against a metric scenario: the deployed state
+//! machine definition, interpreted ([`machine`]), calling the same task functions as the
+//! deployed Lambda handlers with in-memory adapters.
+
+pub mod machine;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -8,17 +11,19 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::memory::{MemoryStore, RecordingNotifier, RecordingWorkflow};
+use crate::adapters::memory::{MemoryStore, RecordingNotifier, RecordingWorkflow, TaskOutcome};
+use crate::boundary::{self, TaskError};
 use crate::domain::checklist::{Evidence, Override};
-use crate::domain::decision::Action;
 use crate::domain::duration::HumanDuration;
 use crate::domain::observation::Datapoint;
 use crate::domain::plan::Plan;
 use crate::domain::query::{QueryPlan, Side};
-use crate::flow::rollback::{RestorePolicy, roll_back};
-use crate::flow::traffic::{SwitchTarget, switch};
-use crate::ports::{MetricError, MetricSource, ReleaseStore, RouterError, TrafficRouter};
+use crate::flow::rollback::RestorePolicy;
+use crate::flow::tasks::actor;
+use crate::ports::{MetricError, MetricSource, ReleaseStore, RouterError, TrafficRouter, Workflow};
 use crate::release::route::RouteTarget;
+use crate::release::{EventKind, ReleaseEvent, ReleaseStatus};
+use machine::{Invocation, TaskFailure, Wait};
 
 /// A metric scenario: synthetic series or datapoints recorded from CloudWatch.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -198,8 +203,10 @@ pub struct Simulation {
     pub timeline: Vec<TimelineEntry>,
     /// Plan bounds per metric, for charts: (metric, label, value).
     pub thresholds: Vec<(String, String, f64)>,
-    /// The simulated release's audit trail, as the real functions would have written it.
-    #[serde(skip)]
+    /// The states of the deployed state machine the simulated execution went through.
+    pub states: Vec<String>,
+    /// The simulated release's audit trail: the same records, in the same schema, that a
+    /// deployed release writes (`rollgate history --json`).
     pub trail: Vec<crate::release::ReleaseEvent>,
 }
 
@@ -238,6 +245,10 @@ impl Default for SimulatedRelease {
 
 /// [`simulate`], writing the release and its audit trail into `store` as the real functions
 /// would: how a week of releases is replayed into a table (the weekly review's tests).
+///
+/// The simulator runs the deployed state machine definition ([`machine`]) and, for each Task,
+/// the same boundary and flow functions the Lambda handlers call, with in-memory adapters and
+/// a virtual clock. The timeline is read back from the audit trail the run wrote.
 pub async fn simulate_into(
     store: &dyn ReleaseStore,
     identity: &SimulatedRelease,
@@ -248,24 +259,7 @@ pub async fn simulate_into(
     let start = scenario
         .start
         .unwrap_or_else(|| DateTime::parse_from_rfc3339("2025-11-14T09:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default());
-    let notifier = RecordingNotifier::default();
-    let workflow = RecordingWorkflow::default();
-    let router = SimRouter::default();
-    let source = ScenarioSource::new(scenario, start, recorded)?;
     let run = |e: &dyn std::fmt::Display| SimulationError::Run(e.to_string());
-    let mut timeline = Vec::new();
-    let mut now = start;
-    let entry = |timeline: &mut Vec<TimelineEntry>,
-                 at: DateTime<Utc>,
-                 step: Option<usize>,
-                 weight: u32,
-                 kind: EntryKind,
-                 text: String,
-                 metrics: Vec<MetricPoint>| {
-        let offset_secs = u64::try_from((at - start).num_seconds().max(0)).unwrap_or(0);
-        timeline.push(TimelineEntry { offset_secs, at, step, canary_weight: weight, kind, text, metrics });
-    };
-
     let request = crate::release::ReleaseRequest {
         release_id: Some(identity.id.clone()),
         service: identity.service.clone(),
@@ -278,183 +272,160 @@ pub async fn simulate_into(
         evidence: scenario.evidence.clone(),
         overrides: scenario.overrides.clone(),
     };
-    let admitted = crate::flow::admit::admit(store, request, now).await.map_err(|e| run(&e))?;
-    let id = admitted.release.id.clone();
-    if plan.checklist.items.is_empty() {
-        entry(&mut timeline, now, None, 0, EntryKind::Checklist, "no checklist in the plan".into(), vec![]);
-    } else {
-        entry(
-            &mut timeline,
-            now,
-            None,
-            0,
-            EntryKind::Checklist,
-            format!("{:?}: {}", admitted.verdict.verdict, admitted.verdict.summary),
-            vec![],
-        );
+    let tasks = SimTasks {
+        store,
+        router: SimRouter::default(),
+        notifier: RecordingNotifier::default(),
+        workflow: RecordingWorkflow::default(),
+        source: ScenarioSource::new(scenario, start, recorded)?,
+        scenario,
+    };
+    let definition = machine::Definition::deployed().map_err(|e| run(&e))?;
+    let input = serde_json::to_value(&request).map_err(|e| run(&e))?;
+    let execution = definition.run(&tasks, input, &format!("simulation:{}", identity.id), start).await.map_err(|e| run(&e))?;
+    if let Some(failure) = tasks.scenario_error() {
+        return Err(failure);
     }
-    if admitted.verdict.is_blocked() {
-        return Ok(finish(plan, scenario, SimOutcome::Blocked, None, admitted.verdict.summary.clone(), start, now, timeline));
-    }
-
-    let mut step = 0usize;
-    let steps = plan.traffic.steps.len();
-    let mut weight = 0;
-    loop {
-        if let Some(gate) = plan.approval_for_step(step) {
-            // The same path as the deployed flow: approval-request records the pending approval,
-            // each approver's vote goes through the approval domain, the quorum resumes the task.
-            let token = format!("simulated-task-{step}");
-            let asked =
-                crate::flow::approval::request(store, "approval-request", &id, step, &gate.id, &token, now).await.map_err(|e| run(&e))?;
-            crate::flow::notify::announce(store, &notifier, "approval-request", &asked.release, &asked.notification)
-                .await
-                .map_err(|e| run(&e))?;
-            let decided = scenario.approvals.get(&gate.id).cloned().unwrap_or(ApprovalScenario {
-                decision: ApprovalDecision::Approve,
-                after: five_minutes(),
-                by: None,
-            });
-            let voters: Vec<String> = match &decided.by {
-                Some(by) => by.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect(),
-                None => gate.approvers.iter().take(gate.quorum as usize).cloned().collect(),
-            };
-            let in_time = decided.decision != ApprovalDecision::Timeout && decided.after <= gate.timeout;
-            let mut failure = None;
-            if in_time {
-                now += decided.after.chrono();
-                for voter in &voters {
-                    let vote = crate::flow::approval::Vote {
-                        release_id: id.clone(),
-                        identities: vec![voter.clone()],
-                        approved: decided.decision == ApprovalDecision::Approve,
-                        comment: None,
-                        on: Some(crate::flow::approval::ApprovalRef { approval: gate.id.clone(), step }),
-                    };
-                    let resolution = crate::flow::approval::resolve(store, &workflow, voter, &vote, now)
-                        .await
-                        .map_err(|e| SimulationError::Scenario(format!("approvals.{}.by: {e}", gate.id)))?;
-                    match resolution {
-                        crate::flow::approval::Resolution::Approved { .. } => break,
-                        crate::flow::approval::Resolution::Rejected { reason, .. } => {
-                            failure = Some(format!("approval `{}` {reason}", gate.id));
-                            break;
-                        }
-                        crate::flow::approval::Resolution::Pending { .. } => {}
-                    }
-                }
-            }
-            if failure.is_none() && workflow.outcome(&token).is_none() {
-                // Nobody (or too few) decided in time: the state machine's timeout fires.
-                now = asked.expires_at;
-                failure = Some(format!(
-                    "approval `{}` expired after {} without a decision; an expired approval is a rejection",
-                    gate.id, gate.timeout
-                ));
-            }
-            let text = match &failure {
-                None => format!("approval `{}` granted by {} after {}", gate.id, voters.join(", "), decided.after),
-                Some(reason) => reason.clone(),
-            };
-            entry(&mut timeline, now, Some(step), weight, EntryKind::Approval, text, vec![]);
-            if let Some(reason) = failure {
-                return rolled_back(store, &router, &notifier, &id, plan, scenario, step, reason, start, now, timeline).await;
-            }
-        }
-        let moved = switch(store, &router, &id, SwitchTarget::Step(step), now).await.map_err(|e| run(&e))?;
-        weight = moved.weight;
-        let bake = plan.traffic.steps[step].bake;
-        entry(
-            &mut timeline,
-            now,
-            Some(step),
-            weight,
-            EntryKind::Weight,
-            format!("step {} of {steps}: {weight}% to the new version, bake {bake}", step + 1),
-            vec![],
-        );
-        now += HumanDuration::from_secs(plan.first_check_after(step).unwrap_or(1)).chrono();
-        loop {
-            let result = crate::flow::gate_check::run(store, &source, &id, now).await.map_err(|e| run(&e))?;
-            let metrics = result
-                .verdict
-                .as_ref()
-                .map(|v| {
-                    v.metrics
-                        .iter()
-                        .map(|m| MetricPoint {
-                            metric: m.metric.clone(),
-                            canary: m.canary.map(|c| c.value),
-                            baseline: m.baseline.map(|b| b.value),
-                            outcome: m.outcome,
-                            sentence: m.sentence.clone(),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let outcome = result.verdict.as_ref().map_or("time only".to_string(), |v| format!("{:?}", v.outcome).to_lowercase());
-            let decision = result.decision;
-            let action = format!("{:?}", decision.action).to_lowercase();
-            entry(&mut timeline, now, Some(step), weight, EntryKind::Check, format!("{outcome} → {action}: {}", decision.reason), metrics);
-            match decision.action {
-                Action::Bake => now += HumanDuration::from_secs(decision.next_check_in_secs.unwrap_or(60)).chrono(),
-                Action::Advance => break,
-                Action::Promote => {
-                    let promoted = switch(store, &router, &id, SwitchTarget::Promote, now).await.map_err(|e| run(&e))?;
-                    let text = format!("promoted: 100% on the new version after {}", fmt(now - start));
-                    entry(&mut timeline, now, Some(step), promoted.weight, EntryKind::Promoted, text.clone(), vec![]);
-                    return Ok(finish(plan, scenario, SimOutcome::Promoted, Some(step), text, start, now, timeline));
-                }
-                Action::Rollback => {
-                    return rolled_back(store, &router, &notifier, &id, plan, scenario, step, decision.reason, start, now, timeline).await;
-                }
-            }
-        }
-        step += 1;
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn rolled_back(
-    store: &dyn ReleaseStore,
-    router: &SimRouter,
-    notifier: &RecordingNotifier,
-    id: &str,
-    plan: &Plan,
-    scenario: &Scenario,
-    step: usize,
-    reason: String,
-    start: DateTime<Utc>,
-    now: DateTime<Utc>,
-    mut timeline: Vec<TimelineEntry>,
-) -> Result<Simulation, SimulationError> {
-    roll_back(store, router, notifier, id, &reason, RestorePolicy::default(), || now)
-        .await
-        .map_err(|e| SimulationError::Run(e.to_string()))?;
-    let offset_secs = u64::try_from((now - start).num_seconds().max(0)).unwrap_or(0);
-    timeline.push(TimelineEntry {
-        offset_secs,
-        at: now,
-        step: Some(step),
-        canary_weight: 0,
-        kind: EntryKind::RolledBack,
-        text: format!("rolled back at step {}: {reason}", step + 1),
-        metrics: vec![],
+    let release = store.release(&identity.id).await.map_err(|e| run(&e))?;
+    let trail = store.events(&identity.id).await.map_err(|e| run(&e))?;
+    let Some(release) = release else {
+        return Err(SimulationError::Run(ending_text(&execution.ending)));
+    };
+    let outcome = match release.status {
+        ReleaseStatus::Promoted => SimOutcome::Promoted,
+        ReleaseStatus::RolledBack | ReleaseStatus::Aborted => SimOutcome::RolledBack,
+        ReleaseStatus::Blocked => SimOutcome::Blocked,
+        _ => return Err(SimulationError::Run(format!("the release did not end: {}", ending_text(&execution.ending)))),
+    };
+    let timeline = timeline(plan, &trail, start);
+    let final_step = trail.iter().rev().find_map(|e| match &e.kind {
+        EventKind::WeightChanged(c) if e.actor != actor::ROLLBACK_NOTIFIER => c.step,
+        EventKind::ApprovalRequested { step, .. } | EventKind::GateJudged { step, .. } => Some(*step),
+        _ => None,
     });
-    Ok(finish(plan, scenario, SimOutcome::RolledBack, Some(step), reason, start, now, timeline))
+    let reason = match outcome {
+        SimOutcome::Promoted => format!("promoted: 100% on the new version after {}", fmt(execution.end - start)),
+        SimOutcome::RolledBack => trail
+            .iter()
+            .rev()
+            .find_map(|e| match &e.kind {
+                EventKind::RolledBack(record) => Some(record.reason.clone()),
+                _ => None,
+            })
+            .or(release.closed_reason.clone())
+            .unwrap_or_default(),
+        SimOutcome::Blocked => trail
+            .iter()
+            .find_map(|e| match &e.kind {
+                EventKind::ChecklistJudged(v) => Some(v.summary.clone()),
+                _ => None,
+            })
+            .unwrap_or_default(),
+    };
+    Ok(Simulation {
+        plan: plan.name.clone(),
+        scenario: scenario.name.clone(),
+        outcome,
+        final_step: if outcome == SimOutcome::Blocked { None } else { final_step },
+        reason,
+        duration_secs: u64::try_from((execution.end - start).num_seconds().max(0)).unwrap_or(0),
+        timeline,
+        thresholds: thresholds(plan),
+        states: execution.transitions.iter().map(|t| t.state.clone()).collect(),
+        trail,
+    })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    plan: &Plan,
-    scenario: &Scenario,
-    outcome: SimOutcome,
-    final_step: Option<usize>,
-    reason: String,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    timeline: Vec<TimelineEntry>,
-) -> Simulation {
+fn ending_text(ending: &machine::Ending) -> String {
+    match ending {
+        machine::Ending::Succeeded { state, .. } => format!("the execution ended in {state}"),
+        machine::Ending::Failed { state, error, cause } => {
+            let message = serde_json::from_str::<serde_json::Value>(cause)
+                .ok()
+                .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_string))
+                .unwrap_or_else(|| cause.clone());
+            format!("the execution ended in {state} ({error}): {message}")
+        }
+    }
+}
+
+/// The timeline, read from the audit trail: what a person reads of a release.
+fn timeline(plan: &Plan, trail: &[ReleaseEvent], start: DateTime<Utc>) -> Vec<TimelineEntry> {
+    let steps = plan.traffic.steps.len();
+    let mut out = Vec::new();
+    let (mut weight, mut step) = (0u32, None);
+    let mut verdict: Option<&crate::domain::gate::GateVerdict> = None;
+    for event in trail {
+        let offset_secs = u64::try_from((event.at - start).num_seconds().max(0)).unwrap_or(0);
+        let mut push = |kind: EntryKind, step: Option<usize>, weight: u32, text: String, metrics: Vec<MetricPoint>| {
+            out.push(TimelineEntry { offset_secs, at: event.at, step, canary_weight: weight, kind, text, metrics });
+        };
+        match &event.kind {
+            EventKind::ChecklistJudged(v) => {
+                let text =
+                    if plan.checklist.items.is_empty() { "no checklist in the plan".to_string() } else { format!("{:?}: {}", v.verdict, v.summary) };
+                push(EntryKind::Checklist, None, 0, text, vec![]);
+            }
+            EventKind::ApprovalRequested { step: s, .. } => step = Some(*s),
+            EventKind::ApprovalDecided { .. } => push(EntryKind::Approval, step, weight, event.kind.summary(), vec![]),
+            EventKind::WeightChanged(change) => {
+                weight = change.after;
+                if event.actor != actor::ROLLBACK_NOTIFIER {
+                    step = change.step.or(step);
+                    let text = match change.step.and_then(|s| plan.traffic.steps.get(s)) {
+                        Some(planned) if change.after != 100 || planned.weight == 100 => format!(
+                            "step {} of {steps}: {}% to the new version, bake {}",
+                            change.step.map_or(0, |s| s + 1),
+                            change.after,
+                            planned.bake
+                        ),
+                        _ => format!("{}% to the new version", change.after),
+                    };
+                    push(EntryKind::Weight, step, weight, text, vec![]);
+                }
+            }
+            EventKind::GateJudged { step: s, verdict: v } => {
+                step = Some(*s);
+                verdict = Some(v);
+            }
+            EventKind::Decided(decision) => {
+                let judged = verdict.take();
+                let metrics = judged
+                    .map(|v| {
+                        v.metrics
+                            .iter()
+                            .map(|m| MetricPoint {
+                                metric: m.metric.clone(),
+                                canary: m.canary.map(|c| c.value),
+                                baseline: m.baseline.map(|b| b.value),
+                                outcome: m.outcome,
+                                sentence: m.sentence.clone(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let outcome = judged.map_or("time only".to_string(), |v| format!("{:?}", v.outcome).to_lowercase());
+                let action = format!("{:?}", decision.action).to_lowercase();
+                push(EntryKind::Check, Some(decision.step), weight, format!("{outcome} → {action}: {}", decision.reason), metrics);
+            }
+            EventKind::Closed { status: ReleaseStatus::Promoted, .. } => {
+                let text = format!("promoted: 100% on the new version after {}", fmt(event.at - start));
+                push(EntryKind::Promoted, step, weight, text, vec![]);
+            }
+            EventKind::RolledBack(record) => {
+                let at = step.map(|s| format!(" at step {}", s + 1)).unwrap_or_default();
+                push(EntryKind::RolledBack, step, 0, format!("rolled back{at}: {}", record.reason), vec![]);
+            }
+            EventKind::RollbackFailed { error, .. } => push(EntryKind::RolledBack, step, weight, format!("ROLLBACK FAILED: {error}"), vec![]),
+            EventKind::Closed { status: ReleaseStatus::Blocked, reason } => push(EntryKind::Blocked, None, 0, reason.clone(), vec![]),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Plan bounds per metric, for charts.
+fn thresholds(plan: &Plan) -> Vec<(String, String, f64)> {
     let mut thresholds = Vec::new();
     for metric in plan.analysis.iter().flat_map(|a| &a.metrics) {
         for (label, bounds) in [("must", &metric.must), ("rollback", &metric.rollback_if)] {
@@ -465,21 +436,137 @@ fn finish(
             }
         }
     }
-    Simulation {
-        plan: plan.name.clone(),
-        scenario: scenario.name.clone(),
-        outcome,
-        final_step,
-        reason,
-        duration_secs: u64::try_from((end - start).num_seconds().max(0)).unwrap_or(0),
-        timeline,
-        thresholds,
-        trail: Vec::new(),
-    }
+    thresholds
 }
 
 fn fmt(d: chrono::Duration) -> HumanDuration {
     HumanDuration::from_secs(u64::try_from(d.num_seconds().max(0)).unwrap_or(0))
+}
+
+/// The tasks of the definition, run in-process: each goes through the same boundary function a
+/// deployed Lambda handler calls.
+struct SimTasks<'a> {
+    store: &'a dyn ReleaseStore,
+    router: SimRouter,
+    notifier: RecordingNotifier,
+    workflow: RecordingWorkflow,
+    source: ScenarioSource,
+    scenario: &'a Scenario,
+}
+
+/// A task's error as Lambda reports it: the name, and a JSON cause with the message.
+fn failure(err: TaskError) -> TaskFailure {
+    let cause = serde_json::json!({ "errorType": err.name(), "errorMessage": err.message }).to_string();
+    TaskFailure { error: err.name().to_string(), cause }
+}
+
+fn done<T: Serialize>(result: Result<T, TaskError>) -> Invocation {
+    let result = result.map_err(failure).and_then(|output| {
+        serde_json::to_value(output).map_err(|e| TaskFailure { error: "States.Runtime".into(), cause: e.to_string() })
+    });
+    Invocation { result, took: chrono::Duration::zero() }
+}
+
+/// A scenario problem found while a task ran (an approver the plan does not allow): reported
+/// as such instead of as a rolled-back release.
+const SCENARIO_ERROR: &str = "Simulation.ScenarioInvalid";
+
+impl SimTasks<'_> {
+    fn scenario_error(&self) -> Option<SimulationError> {
+        self.workflow.outcome(SCENARIO_ERROR).map(|o| match o {
+            TaskOutcome::Failed { cause, .. } => SimulationError::Scenario(cause),
+            TaskOutcome::Resumed(v) => SimulationError::Scenario(v.to_string()),
+        })
+    }
+
+    /// The people the scenario says decide an approval, voting through the same approval domain
+    /// the Slack webhook and the CLI use; the waiting task is answered by the workflow port.
+    async fn decide(&self, payload: &serde_json::Value, wait: Wait<'_>, now: DateTime<Utc>) -> Invocation {
+        let approval_id = payload.get("approval").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let release_id = payload.get("release_id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let step = payload.get("step").and_then(serde_json::Value::as_u64).and_then(|s| usize::try_from(s).ok()).unwrap_or(0);
+        let timeout = chrono::Duration::seconds(i64::try_from(wait.timeout_secs.unwrap_or(u64::MAX / 2)).unwrap_or(i64::MAX / 2_000));
+        let gate = match self.store.release(&release_id).await {
+            Ok(Some(release)) => release.plan.approvals.iter().find(|a| a.id == approval_id).cloned(),
+            _ => None,
+        };
+        let decided = self.scenario.approvals.get(&approval_id).cloned().unwrap_or(ApprovalScenario {
+            decision: ApprovalDecision::Approve,
+            after: five_minutes(),
+            by: None,
+        });
+        let voters: Vec<String> = match (&decided.by, &gate) {
+            (Some(by), _) => by.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect(),
+            (None, Some(gate)) => gate.approvers.iter().take(usize::try_from(gate.quorum).unwrap_or(usize::MAX)).cloned().collect(),
+            (None, None) => Vec::new(),
+        };
+        let after = decided.after.chrono();
+        if decided.decision != ApprovalDecision::Timeout && after <= timeout {
+            let at = now.checked_add_signed(after).unwrap_or(now);
+            for voter in &voters {
+                let vote = crate::release::approval::Vote {
+                    release_id: release_id.clone(),
+                    identities: vec![voter.clone()],
+                    approved: decided.decision == ApprovalDecision::Approve,
+                    comment: None,
+                    on: Some(crate::release::approval::ApprovalRef { approval: approval_id.clone(), step }),
+                };
+                if let Err(e) = crate::flow::approval::resolve(self.store, &self.workflow, voter, &vote, at).await {
+                    let problem = format!("approvals.{approval_id}.by: {e}");
+                    let _ = self.workflow.fail(SCENARIO_ERROR, SCENARIO_ERROR, &problem).await;
+                    return Invocation { result: Err(TaskFailure { error: SCENARIO_ERROR.into(), cause: problem }), took: after };
+                }
+                if self.workflow.outcome(wait.token).is_some() {
+                    break;
+                }
+            }
+            match self.workflow.outcome(wait.token) {
+                Some(TaskOutcome::Resumed(output)) => return Invocation { result: Ok(output), took: after },
+                Some(TaskOutcome::Failed { error, cause }) => return Invocation { result: Err(TaskFailure { error, cause }), took: after },
+                None => {}
+            }
+        }
+        // Nobody (or too few) decided in time: the state machine's timeout fires.
+        let cause = format!("approval `{approval_id}` expired after {} without a decision", fmt(timeout));
+        Invocation { result: Err(TaskFailure { error: "States.Timeout".into(), cause }), took: timeout }
+    }
+}
+
+#[async_trait]
+impl machine::Tasks for SimTasks<'_> {
+    async fn invoke(&self, function: &str, payload: serde_json::Value, wait: Option<Wait<'_>>, now: DateTime<Utc>) -> Invocation {
+        let store = self.store;
+        match function {
+            "${ChecklistValidatorFunctionArn}" => done(boundary::validate_checklist(payload, store, &self.notifier, now).await),
+            "${ApprovalRequestFunctionArn}" => {
+                let requested = boundary::request_approval(payload.clone(), store, &self.notifier, None, now).await;
+                match (requested, wait) {
+                    (Err(e), _) => done::<()>(Err(e)),
+                    (Ok(_), Some(wait)) => self.decide(&payload, wait, now).await,
+                    (Ok(output), None) => done(Ok(output)),
+                }
+            }
+            "${TrafficSwitchFunctionArn}" => done(boundary::set_weight(payload, store, &self.router, &self.notifier, now).await),
+            "${MetricGateFunctionArn}" => done(boundary::evaluate_gates(payload, store, &self.source, now).await),
+            "${RollbackNotifierFunctionArn}" => {
+                done(boundary::roll_back(payload, store, &self.router, &self.notifier, RestorePolicy::default(), || now).await)
+            }
+            other => Invocation {
+                result: Err(TaskFailure { error: "Lambda.ResourceNotFoundException".into(), cause: format!("no function {other} in the simulator") }),
+                took: chrono::Duration::zero(),
+            },
+        }
+    }
+
+    async fn integrate(&self, resource: &str, _parameters: serde_json::Value, _now: DateTime<Utc>) -> Invocation {
+        // The alarm topic (a rollback that could not finish): nothing to simulate beyond
+        // succeeding; the trail already holds the failed rollback.
+        let result = match resource {
+            "arn:aws:states:::sns:publish" => Ok(serde_json::json!({ "MessageId": "simulated" })),
+            other => Err(TaskFailure { error: "States.Runtime".into(), cause: format!("the simulator does not run {other}") }),
+        };
+        Invocation { result, took: chrono::Duration::zero() }
+    }
 }
 
 /// A router that only remembers its weight.

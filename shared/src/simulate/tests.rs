@@ -1,4 +1,5 @@
 use super::*;
+use std::collections::BTreeMap;
 use crate::domain::plan::{PlanFormat, parse_plan};
 use crate::release::EventKind;
 
@@ -33,7 +34,10 @@ async fn a_quorum_of_votes_lets_the_release_through_and_is_in_the_trail() {
     assert_eq!(sim.outcome, SimOutcome::Promoted, "{}", sim.reason);
     assert_eq!(decided(&sim), ["alice:true", "carol:true"]);
     assert!(sim.trail.iter().any(|e| matches!(&e.kind, EventKind::ApprovalRequested { quorum: 2, .. })));
-    assert!(sim.timeline.iter().any(|t| t.text == "approval `go` granted by alice, carol after 20m"));
+    let approvals: Vec<&str> = sim.timeline.iter().filter(|t| t.kind == EntryKind::Approval).map(|t| t.text.as_str()).collect();
+    assert_eq!(approvals, ["approval `go` granted by alice", "approval `go` granted by carol"]);
+    // The simulator ran the deployed definition, through the approval wait.
+    assert!(sim.states.iter().any(|s| s == "RequestApproval") && sim.states.last().map(String::as_str) == Some("Promoted"));
 }
 
 #[tokio::test]
@@ -50,7 +54,8 @@ async fn too_few_votes_expire_into_a_rollback_at_the_timeout() {
 async fn a_rejection_rolls_back_with_who_rejected() {
     let sim = run("{ go: { decision: reject, after: 5m, by: bob } }").await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(sim.outcome, SimOutcome::RolledBack);
-    assert_eq!(sim.reason, "approval `go` rejected by bob");
+    // The reason the deployed rollback-notifier gives, read from the recorded decision.
+    assert_eq!(sim.reason, "the approval `go` was rejected by bob");
     assert_eq!(decided(&sim), ["bob:false"]);
 }
 
@@ -58,4 +63,131 @@ async fn a_rejection_rolls_back_with_who_rejected() {
 async fn a_vote_by_someone_who_may_not_approve_is_a_scenario_error() {
     let err = run("{ go: { decision: approve, by: mallory } }").await.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("approvals.go.by: mallory is not an approver of `go`; approvers: alice, bob, carol"), "{err}");
+}
+
+/// A scripted run of the deployed definition: each function answers from its list, in turn.
+struct Script {
+    answers: Mutex<BTreeMap<&'static str, std::collections::VecDeque<Result<serde_json::Value, &'static str>>>>,
+}
+
+impl Script {
+    fn new(answers: &[(&'static str, Result<serde_json::Value, &'static str>)]) -> Self {
+        let mut map: BTreeMap<&'static str, std::collections::VecDeque<_>> = BTreeMap::new();
+        for (function, answer) in answers {
+            map.entry(*function).or_default().push_back(answer.clone());
+        }
+        Self { answers: Mutex::new(map) }
+    }
+}
+
+#[async_trait]
+impl machine::Tasks for Script {
+    async fn invoke(&self, function: &str, _payload: serde_json::Value, _wait: Option<Wait<'_>>, _now: DateTime<Utc>) -> Invocation {
+        let next = self.answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_mut(function).and_then(|q| q.pop_front());
+        let result = match next {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(error)) => Err(TaskFailure { error: error.into(), cause: format!("{{\"errorMessage\": \"{error}\"}}") }),
+            None => Err(TaskFailure { error: "ScriptEnded".into(), cause: function.into() }),
+        };
+        Invocation { result, took: chrono::Duration::seconds(1) }
+    }
+
+    async fn integrate(&self, _resource: &str, _parameters: serde_json::Value, _now: DateTime<Utc>) -> Invocation {
+        Invocation { result: Ok(serde_json::json!({})), took: chrono::Duration::zero() }
+    }
+}
+
+const VALIDATE: &str = "${ChecklistValidatorFunctionArn}";
+const APPROVE: &str = "${ApprovalRequestFunctionArn}";
+const SWITCH: &str = "${TrafficSwitchFunctionArn}";
+const GATE: &str = "${MetricGateFunctionArn}";
+const ROLLBACK: &str = "${RollbackNotifierFunctionArn}";
+
+fn admitted(approval: Option<&str>) -> Result<serde_json::Value, &'static str> {
+    Ok(serde_json::json!({ "release_id": "r", "approval": approval, "approval_timeout_secs": approval.map(|_| 3600) }))
+}
+
+fn switched(next_approval: Option<&str>) -> Result<serde_json::Value, &'static str> {
+    Ok(serde_json::json!({ "weight": 10, "first_check_in_secs": 60, "next_approval": next_approval,
+        "next_approval_timeout_secs": next_approval.map(|_| 3600), "status": "progressing" }))
+}
+
+fn gate(action: &str, next_step: Option<usize>) -> Result<serde_json::Value, &'static str> {
+    Ok(serde_json::json!({ "action": action, "next_step": next_step, "next_check_in_secs": 60, "reason": action }))
+}
+
+async fn run_script(answers: &[(&'static str, Result<serde_json::Value, &'static str>)]) -> machine::Execution {
+    let definition = machine::Definition::deployed().unwrap_or_else(|e| panic!("{e}"));
+    let start = DateTime::parse_from_rfc3339("2025-11-14T09:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default();
+    definition.run(&Script::new(answers), serde_json::json!({}), "script", start).await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn ended_in(execution: &machine::Execution) -> &str {
+    match &execution.ending {
+        machine::Ending::Succeeded { state, .. } | machine::Ending::Failed { state, .. } => state,
+    }
+}
+
+/// Every state of the deployed definition is one the simulator's driver reaches, and every path
+/// ends where the definition says.
+#[tokio::test]
+async fn the_driver_reaches_every_state_of_the_deployed_definition() {
+    let promoted = run_script(&[(VALIDATE, admitted(None)), (SWITCH, switched(None)), (GATE, gate("promote", None)), (SWITCH, switched(None))]).await;
+    assert_eq!(ended_in(&promoted), "Promoted");
+    let rolled_back = run_script(&[
+        (VALIDATE, admitted(Some("go"))),
+        (APPROVE, Ok(serde_json::json!({ "approved_by": ["alice"] }))),
+        (SWITCH, switched(None)),
+        (GATE, Err("Transient")),
+        (GATE, gate("bake", None)),
+        (GATE, gate("advance", Some(1))),
+        (SWITCH, switched(None)),
+        (GATE, gate("rollback", None)),
+        (ROLLBACK, Ok(serde_json::json!({ "status": "rolled_back", "reason": "gate" }))),
+    ])
+    .await;
+    assert_eq!(ended_in(&rolled_back), "RolledBack");
+    let blocked = run_script(&[(VALIDATE, Err("ChecklistBlocked"))]).await;
+    assert_eq!(ended_in(&blocked), "Blocked");
+    let refused = run_script(&[(VALIDATE, Err("LockHeld"))]).await;
+    assert_eq!(ended_in(&refused), "Refused");
+    let failed = run_script(&[(VALIDATE, Err("StoreFailed"))]).await;
+    assert_eq!(ended_in(&failed), "AdmissionFailed");
+    let restore: Vec<_> = std::iter::repeat_n((ROLLBACK, Err("RestoreFailed")), 10).collect();
+    let mut stuck = vec![(VALIDATE, admitted(None)), (SWITCH, Err("RouterFailed"))];
+    stuck.extend(restore);
+    let stuck = run_script(&stuck).await;
+    assert_eq!(ended_in(&stuck), "RollbackFailed");
+    assert!(stuck.transitions.iter().any(|t| t.state == "AlarmRollbackFailed"));
+    // RestoreFailed is retried (6 times) before the alarm.
+    assert_eq!(stuck.end - stuck.transitions[0].at > chrono::Duration::minutes(5), true);
+
+    let reached: std::collections::BTreeSet<&str> = [&promoted, &rolled_back, &blocked, &refused, &failed, &stuck]
+        .iter()
+        .flat_map(|e| e.transitions.iter().map(|t| t.state.as_str()))
+        .collect();
+    let definition = machine::Definition::deployed().unwrap_or_else(|e| panic!("{e}"));
+    let all: std::collections::BTreeSet<&str> = definition.states().keys().map(String::as_str).collect();
+    assert_eq!(reached, all, "states the driver never reached: {:?}", all.difference(&reached).collect::<Vec<_>>());
+}
+
+/// Every error name the definition retries or catches is one the Rust code can produce (or a
+/// name of Step Functions or Lambda itself), and every name the Rust code produces is routed.
+#[test]
+fn the_definitions_error_names_are_the_ones_the_code_produces() {
+    let definition = machine::Definition::deployed().unwrap_or_else(|e| panic!("{e}"));
+    let ours: Vec<&str> = crate::boundary::ErrorName::ALL.iter().map(|n| n.as_str()).chain([crate::release::approval::REJECTED_ERROR]).collect();
+    let mut routed = std::collections::BTreeSet::new();
+    for (state, body) in definition.states() {
+        for rule in ["Retry", "Catch"].iter().flat_map(|k| body.get(*k).and_then(|r| r.as_array()).cloned().unwrap_or_default()) {
+            for name in rule["ErrorEquals"].as_array().into_iter().flatten().filter_map(|n| n.as_str()) {
+                let platform = ["States.", "Lambda.", "Sandbox.", "Runtime."].iter().any(|p| name.starts_with(p));
+                assert!(platform || ours.contains(&name), "{state} routes on `{name}`, which no Rust code produces");
+                routed.insert(name.to_string());
+            }
+        }
+    }
+    for name in &ours {
+        assert!(routed.contains(*name) || routed.contains("States.ALL"), "`{name}` is routed nowhere");
+    }
 }
