@@ -47,7 +47,7 @@ case "${1:-}" in
       --env-var "ROLLGATE_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:rollgate-e2e" \
       --env-var "AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT" \
       --env-var AWS_REGION=us-east-1 --env-var AWS_ACCESS_KEY_ID=test --env-var AWS_SECRET_ACCESS_KEY=test \
-      --env-var ROLLGATE_E2E_WEBHOOK_KEY=e2e-signing-key \
+      --env-var ROLLGATE_ALLOW_INSECURE_LOOPBACK_WEBHOOK=1 \
       --env-var ROLLGATE_SLACK_SIGNING_SECRET_ARN=rollgate-e2e-slack \
       --env-var "ROLLGATE_SLACK_RESPONSE_URL_PREFIXES=http://127.0.0.1:" \
       >"$STATE/functions.log" 2>&1 </dev/null &

@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Style first: formatting and clippy's warnings fail the run (make lint runs the same).
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 make --no-print-directory lint-infra
 if [ -z "${AWS_ENDPOINT_URL:-}" ]; then
   export MOTO_PORT="${MOTO_PORT:-5055}"

@@ -195,10 +195,11 @@ async fn e2e_a_failing_task_is_retried_then_caught_and_the_release_ends_rolled_b
     let stack = stack("retried").await;
     // The mesh refuses every weight above 0: SetWeight fails (Transient) on every attempt, the
     // state machine retries it, then catches it; restoring 0% works.
-    let server = WebhookServer::start("e2e-signing-key", Behaviour { fail_above: Some(0), ..Behaviour::default() }).await;
+    let server = WebhookServer::start(E2E_WEBHOOK_SIGNING_KEY, Behaviour { fail_above: Some(0), ..Behaviour::default() }).await;
     let service = unique("orders");
     let id = unique("rel");
-    let router = json!({ "type": "webhook", "url": server.url, "secret_env": "ROLLGATE_E2E_WEBHOOK_KEY", "timeout": "2s" });
+    let secret_arn = ensure_secret(&stack.config, E2E_WEBHOOK_SECRET_ID, E2E_WEBHOOK_SIGNING_KEY).await;
+    let router = json!({ "type": "webhook", "url": server.url, "secret_arn": secret_arn, "timeout": "2s" });
     let finished = run(
         &stack,
         &id,
@@ -223,14 +224,26 @@ const E2E_SLACK_SECRET_ID: &str = "rollgate-e2e-slack";
 const E2E_SLACK_SIGNING_SECRET: &str = "e2e-slack-signing-secret";
 
 async fn ensure_slack_secret(config: &aws_config::SdkConfig) {
-    let created = aws_sdk_secretsmanager::Client::new(config)
-        .create_secret()
-        .name(E2E_SLACK_SECRET_ID)
-        .secret_string(E2E_SLACK_SIGNING_SECRET)
-        .send()
-        .await;
-    if let Err(e) = created {
-        assert!(e.as_service_error().is_some_and(|s| s.is_resource_exists_exception()), "CreateSecret: {e:?}");
+    ensure_secret(config, E2E_SLACK_SECRET_ID, E2E_SLACK_SIGNING_SECRET).await;
+}
+
+/// The webhook mesh's signing key, which the plan names by ARN (the functions read it from
+/// Secrets Manager).
+const E2E_WEBHOOK_SECRET_ID: &str = "rollgate-e2e-webhook";
+const E2E_WEBHOOK_SIGNING_KEY: &str = "e2e-signing-key";
+
+/// Creates the secret unless it exists; returns its ARN.
+async fn ensure_secret(config: &aws_config::SdkConfig, name: &str, value: &str) -> String {
+    let secrets = aws_sdk_secretsmanager::Client::new(config);
+    let created = secrets.create_secret().name(name).secret_string(value).send().await;
+    match created {
+        Ok(out) => out.arn().unwrap_or_else(|| panic!("CreateSecret {name}: no ARN")).to_string(),
+        Err(e) => {
+            assert!(e.as_service_error().is_some_and(|s| s.is_resource_exists_exception()), "CreateSecret: {e:?}");
+            let described = secrets.describe_secret().secret_id(name).send().await;
+            let described = described.unwrap_or_else(|e| panic!("DescribeSecret {name}: {e:?}"));
+            described.arn().unwrap_or_else(|| panic!("DescribeSecret {name}: no ARN")).to_string()
+        }
     }
 }
 
@@ -297,4 +310,103 @@ async fn e2e_a_slack_click_resumes_the_waiting_release_which_is_then_promoted() 
     );
     let replies = slack.bodies();
     assert!(replies.iter().any(|r| r["replace_original"] == true), "the Slack message shows the decision: {replies:?}");
+}
+
+/// The shape of a trail, times and ids aside: each event's kind, with its step, the verdict's
+/// outcome, the decision, the weights, the notification's event and the final status.
+fn trail_shape(trail: &[rollgate::release::ReleaseEvent]) -> Vec<String> {
+    trail
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::GateJudged { step, verdict } => format!("gate_judged step {step}: {:?}", verdict.outcome),
+            EventKind::Decided(d) => format!("decided step {}: {:?}", d.step, d.action),
+            EventKind::WeightChanged(c) => format!("weight_changed {:?}: {} -> {}", c.step, c.before, c.after),
+            EventKind::Notified { event, .. } | EventKind::NotificationFailed { event, .. } => format!("{} {event}", e.kind.name()),
+            EventKind::ChecklistJudged(v) => format!("checklist_judged {:?}", v.verdict),
+            EventKind::Closed { status, .. } => format!("closed {}", status.as_str()),
+            other => other.name().to_string(),
+        })
+        .collect()
+}
+
+/// One plan, run twice: deployed on the local stack (the state machine invoking our function
+/// binaries) and in the simulator. Both write the same audit trail, event by event. The plan ends
+/// at 100%, so the promotion is announced although the last step already set the weight.
+#[tokio::test]
+async fn e2e_the_simulator_writes_the_trail_a_deployed_release_writes() {
+    let stack = stack("e2e-trail").await;
+    let function = unique("trail");
+    let (v1, v2) = fixtures::lambda_with_two_versions(&stack.config, &function).await;
+    let namespace = unique("E2E/Trail");
+    put_latency(&stack.config, &namespace, &v2, 100.0).await;
+    put_latency(&stack.config, &namespace, &v1, 100.0).await;
+    let id = unique("rel");
+    let router = json!({ "type": "lambda_alias", "function_name": function, "alias": "live" });
+    let mut input = request(&id, &function, router, &namespace, json!({ "security_review_done": true }), &v1, &v2);
+    input["plan"]["traffic"]["steps"] = json!([{ "weight": 20, "bake": "2s" }, { "weight": 100, "bake": "2s" }]);
+    let finished = run(&stack, &id, input.clone(), Duration::from_secs(120)).await;
+    assert_eq!(finished.status, "SUCCEEDED", "{:?} {:?}", finished.error, finished.states);
+    let deployed = stack.store.events(&id).await.unwrap_or_else(|e| panic!("{e}"));
+
+    // The simulator replays the very datapoints the deployed gate read (as `aws cloudwatch
+    // get-metric-data` prints them), from the deployed release's start.
+    let started = stack.store.release(&id).await.ok().flatten().map(|r| r.created_at).unwrap_or_else(|| panic!("release"));
+    let recorded = recorded_latency(&stack.config, &namespace, &[("canary", &v2), ("baseline", &v1)]).await;
+    let plan = rollgate::domain::plan::plan_from_value(input["plan"].clone()).unwrap_or_else(|e| panic!("{e:?}"));
+    let scenario: rollgate::simulate::Scenario = serde_json::from_value(json!({
+        "start": started,
+        "author": "alice",
+        "evidence": { "security_review_done": true },
+        "recorded": {
+            "file": "deployed.json",
+            "ids": { "canary": { "metric": "latency", "side": "canary" }, "baseline": { "metric": "latency", "side": "baseline" } }
+        }
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let simulated = rollgate::simulate::simulate(&plan, &scenario, Some(recorded)).await.unwrap_or_else(|e| panic!("{e}"));
+
+    let (deployed, simulated) = (trail_shape(&deployed), trail_shape(&simulated.trail));
+    println!("deployed trail:\n  {}", deployed.join("\n  "));
+    assert_eq!(deployed, simulated, "the simulator's trail differs from the deployed release's");
+    assert!(deployed.iter().any(|e| e == "notified promoted"), "the promotion is announced: {deployed:?}");
+    assert!(deployed.iter().any(|e| e == "closed promoted"));
+}
+
+/// `Latency` of each version in `namespace` over the last hour, one-minute averages, in the
+/// shape `aws cloudwatch get-metric-data` prints (`MetricDataResults` with `Id`, `Timestamps`,
+/// `Values`); each result's id is the side it stands for.
+async fn recorded_latency(config: &aws_config::SdkConfig, namespace: &str, sides: &[(&str, &str)]) -> Value {
+    use aws_sdk_cloudwatch::primitives::DateTime as SmithyDateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+    let now = Utc::now();
+    let mut request = aws_sdk_cloudwatch::Client::new(config)
+        .get_metric_data()
+        .start_time(SmithyDateTime::from_millis((now - chrono::Duration::hours(1)).timestamp_millis()))
+        .end_time(SmithyDateTime::from_millis((now + chrono::Duration::minutes(1)).timestamp_millis()));
+    for (id, version) in sides {
+        let metric = Metric::builder()
+            .namespace(namespace)
+            .metric_name("Latency")
+            .dimensions(Dimension::builder().name("Version").value(*version).build())
+            .dimensions(Dimension::builder().name("Run").value(namespace).build())
+            .build();
+        let stat = MetricStat::builder().metric(metric).period(60).stat("Average").build();
+        request = request.metric_data_queries(MetricDataQuery::builder().id(*id).metric_stat(stat).build());
+    }
+    let out = request.send().await.unwrap_or_else(|e| panic!("GetMetricData: {e:?}"));
+    let results: Vec<Value> = out
+        .metric_data_results()
+        .iter()
+        .map(|r| {
+            let times: Vec<String> = r
+                .timestamps()
+                .iter()
+                .filter_map(|t| chrono::DateTime::<Utc>::from_timestamp_millis(t.to_millis().ok()?))
+                .map(|t| t.to_rfc3339())
+                .collect();
+            json!({ "Id": r.id(), "Timestamps": times, "Values": r.values() })
+        })
+        .collect();
+    assert!(results.iter().all(|r| r["Values"].as_array().is_some_and(|v| !v.is_empty())), "no datapoints: {results:?}");
+    json!({ "MetricDataResults": results })
 }

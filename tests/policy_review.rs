@@ -27,7 +27,7 @@ analysis:
 
 async fn simulate(table: &TestTable, id: &str, version: &str, start: &str, scenario: &str) -> SimOutcome {
     let plan = parse_plan(PLAN, PlanFormat::Yaml).unwrap_or_else(|e| panic!("{e:?}"));
-    let mut scenario: Scenario = serde_yaml::from_str(scenario).unwrap_or_else(|e| panic!("{e}"));
+    let mut scenario: Scenario = rollgate::domain::yaml::from_str(scenario).unwrap_or_else(|e| panic!("{e}"));
     scenario.start = Some(start.parse().unwrap_or_else(|e| panic!("{e}")));
     let identity = SimulatedRelease { id: id.into(), service: "search".into(), environment: "production".into(), version: version.into() };
     simulate_into(&table.store, &identity, &plan, &scenario, None).await.unwrap_or_else(|e| panic!("{e}")).outcome

@@ -12,7 +12,7 @@ use rollgate::adapters::routers::Routers;
 use rollgate::adapters::sns::SnsNotifier;
 use rollgate::flow::admit;
 use rollgate::flow::rollback::RestorePolicy;
-use rollgate::ports::{ReleaseStore, StoreError};
+use rollgate::ports::{Fence, ReleaseStore, StoreError};
 use rollgate::release::route::RouteState;
 use rollgate::release::{EventKind, Lease, Release, ReleaseEvent, ReleaseRequest, ReleaseStatus};
 use rollgate_tests::{TestTable, aws, fixtures};
@@ -167,9 +167,11 @@ async fn alb_listener_weights_move_and_back() {
 }
 
 /// A store whose route reads are stale: right after rollgate reads the route, another writer
-/// claims it.
+/// claims it: a second invocation of the same release (only the lock holder may claim a route).
 struct RacingStore<'a> {
     inner: &'a DynamoStore,
+    service: &'a str,
+    holder: &'a str,
 }
 
 #[async_trait]
@@ -205,16 +207,17 @@ impl ReleaseStore for RacingStore<'_> {
             canary_weight: 30,
             stable_version: "other".into(),
             canary_version: "writer".into(),
-            release_id: "someone-else".into(),
+            release_id: self.holder.into(),
             version: seen.as_ref().map_or(1, |s| s.version + 1),
             applied: true,
             updated_at: Utc::now(),
         };
-        self.inner.claim_route(&other, seen.as_ref().map(|s| s.version)).await?;
+        let fence = Fence { service: self.service, environment: "production", holder: self.holder };
+        self.inner.claim_route(&other, seen.as_ref().map(|s| s.version), fence).await?;
         Ok(seen)
     }
-    async fn claim_route(&self, state: &RouteState, expected: Option<u64>) -> Result<(), StoreError> {
-        self.inner.claim_route(state, expected).await
+    async fn claim_route(&self, state: &RouteState, expected: Option<u64>, fence: Fence<'_>) -> Result<(), StoreError> {
+        self.inner.claim_route(state, expected, fence).await
     }
 }
 
@@ -226,7 +229,7 @@ async fn a_stale_writer_gets_router_conflict_and_moves_nothing() {
     let function = unique("ledger");
     let (v1, v2) = fixtures::lambda_with_two_versions(&config, &function).await;
     let id = admit(&table.store, &function, json!({ "type": "lambda_alias", "function_name": function, "alias": "live" }), &v1, &v2).await;
-    let racing = RacingStore { inner: &table.store };
+    let racing = RacingStore { inner: &table.store, service: &function, holder: &id };
     let result = traffic_switch::handler(json!({ "release_id": id, "step": 0 }), &racing, &routers, &notifier).await;
     match result {
         Err(e) => assert_eq!(e.name(), "RouterConflict", "{e}"),

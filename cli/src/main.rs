@@ -8,7 +8,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "rollgate", version, about = "Release gates for AWS: validate plans, check evidence, run releases")]
+#[command(
+    name = "rollgate",
+    version,
+    about = "Release gates for AWS: validate plans, check evidence, run releases",
+    after_help = "Exit status: 0 done; 1 the answer is no (an invalid plan, a blocked checklist, a simulation that ended \
+otherwise than --expect); 2 an error (arguments, files, AWS); 141 the reader of the output went away (`rollgate … | head`), \
+as for a program killed by SIGPIPE."
+)]
 struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
@@ -133,7 +140,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Output goes through `commands::output`, where a reader that stops early (`| head`) ends
+    // the process quietly with status 141; this catches any `println!` that still panics on it.
+    commands::output::exit_quietly_on_broken_pipe_panics();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help, the version, or a usage error; printed like every other output.
+        Err(e) => return commands::output::clap_exit(&e),
+    };
     let result = match cli.command {
         Command::Validate { plans } => commands::validate(&plans, cli.json),
         Command::Check { plan, evidence, at } => commands::check(&plan, &evidence, at.as_deref(), cli.json),
@@ -184,7 +198,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err}");
+            commands::output::errln!("error: {err}");
             ExitCode::from(2)
         }
     }

@@ -173,6 +173,7 @@ impl From<RollbackError> for TaskError {
         let name = match &err {
             RollbackError::ReleaseNotFound(_) => ErrorName::ReleaseNotFound,
             RollbackError::RestoreFailed { .. } => ErrorName::RestoreFailed,
+            RollbackError::LockLost { .. } => ErrorName::LockLost,
             RollbackError::Store(e) => store_error_name(e),
         };
         TaskError::new(name, err.to_string())
@@ -246,4 +247,95 @@ pub async fn roll_back(
     let output = tasks::roll_back(store, router, notifier, request, policy, clock).await?;
     tracing::warn!(release = %output.release_id, reason = %output.reason, notified = output.notified, "rolled back");
     Ok(output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::{MemoryRouter, MemoryStore, RecordingNotifier};
+    use crate::release::EventKind;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2025-11-14T09:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+    }
+
+    fn request(id: &str, evidence: serde_json::Value) -> serde_json::Value {
+        json!({
+            "release_id": id, "service": "checkout-api", "environment": "prod", "version": "2", "stable_version": "1",
+            "evidence": evidence,
+            "plan": {
+                "name": "in-process",
+                "checklist": { "items": [ { "id": "review", "require": { "kind": "attestation", "evidence": "reviewed" } } ] },
+                "traffic": { "router": { "type": "dry_run" }, "steps": [ { "weight": 50, "bake": "1m" }, { "weight": 100, "bake": "1m" } ] }
+            }
+        })
+    }
+
+    /// Every handler's path, in process with the memory adapters: admit, set each step, judge,
+    /// promote; then the refusals each answers with a routed name.
+    #[tokio::test]
+    async fn the_handlers_run_a_release_in_process() {
+        let (store, router, notifier) = (MemoryStore::new(), MemoryRouter::default(), RecordingNotifier::default());
+        let t0 = now();
+        let admitted = validate_checklist(request("r1", json!({ "reviewed": true })), &store, &notifier, t0).await;
+        assert_eq!(admitted.map(|a| a.release_id), Ok("r1".to_string()));
+        let set = set_weight(json!({ "release_id": "r1", "step": 0 }), &store, &router, &notifier, t0).await;
+        assert_eq!(set.as_ref().map(|s| (s.weight, s.has_next_step)), Ok((50, true)), "{set:?}");
+        let later = t0 + chrono::Duration::minutes(1);
+        let gate = evaluate_gates(json!({ "release_id": "r1" }), &store, &EmptyMetrics, later).await;
+        assert_eq!(gate.as_ref().map(|g| g.action), Ok(crate::domain::decision::Action::Advance), "{gate:?}");
+        set_weight(json!({ "release_id": "r1", "step": 1 }), &store, &router, &notifier, later).await.unwrap_or_else(|e| panic!("{e}"));
+        let end = later + chrono::Duration::minutes(1);
+        let gate = evaluate_gates(json!({ "release_id": "r1" }), &store, &EmptyMetrics, end).await;
+        assert_eq!(gate.as_ref().map(|g| g.action), Ok(crate::domain::decision::Action::Promote), "{gate:?}");
+        let promoted = set_weight(json!({ "release_id": "r1", "promote": true }), &store, &router, &notifier, end).await;
+        assert_eq!(promoted.map(|p| p.status), Ok("promoted".to_string()));
+        let published = notifier.published();
+        let announced: Vec<&str> = published.iter().map(|n| n.event_name()).collect();
+        assert_eq!(announced, ["started", "step_advanced", "step_advanced", "promoted"]);
+        // A retried promotion announces nothing more.
+        let again = set_weight(json!({ "release_id": "r1", "promote": true }), &store, &router, &notifier, end).await;
+        assert_eq!(again.map_err(|e| e.name), Err(ErrorName::ReleaseClosed));
+        let trail = store.events("r1").await.unwrap_or_default();
+        assert!(matches!(trail.last().map(|e| &e.kind), Some(EventKind::Notified { event, .. }) if event == "promoted"));
+    }
+
+    #[tokio::test]
+    async fn refusals_have_the_names_the_state_machine_routes_on() {
+        let (store, router, notifier) = (MemoryStore::new(), MemoryRouter::default(), RecordingNotifier::default());
+        let named = |r: Result<(), TaskError>| r.err().map(|e| e.name);
+        let blocked = validate_checklist(request("b", json!({})), &store, &notifier, now()).await.map(|_| ());
+        assert_eq!(named(blocked), Some(ErrorName::ChecklistBlocked));
+        let malformed = validate_checklist(json!({ "service": 3 }), &store, &notifier, now()).await.map(|_| ());
+        assert_eq!(named(malformed), Some(ErrorName::InvalidRequest));
+        let mut bad_plan = request("p", json!({ "reviewed": true }));
+        bad_plan["plan"]["traffic"]["steps"] = json!([]);
+        assert_eq!(named(validate_checklist(bad_plan, &store, &notifier, now()).await.map(|_| ())), Some(ErrorName::PlanInvalid));
+        validate_checklist(request("first", json!({ "reviewed": true })), &store, &notifier, now()).await.unwrap_or_else(|e| panic!("{e}"));
+        let second = validate_checklist(request("second", json!({ "reviewed": true })), &store, &notifier, now()).await.map(|_| ());
+        assert_eq!(named(second), Some(ErrorName::LockHeld));
+        let unknown = set_weight(json!({ "release_id": "nope", "step": 0 }), &store, &router, &notifier, now()).await.map(|_| ());
+        assert_eq!(named(unknown), Some(ErrorName::ReleaseNotFound));
+        let both =
+            set_weight(json!({ "release_id": "first", "step": 0, "promote": true }), &store, &router, &notifier, now()).await.map(|_| ());
+        assert_eq!(named(both), Some(ErrorName::InvalidRequest));
+        let no_step = evaluate_gates(json!({ "release_id": "first" }), &store, &EmptyMetrics, now()).await.map(|_| ());
+        assert_eq!(named(no_step), Some(ErrorName::InvalidRequest));
+        let rolled =
+            roll_back(json!({ "release_id": "first", "reason": "test" }), &store, &router, &notifier, RestorePolicy::default(), now).await;
+        assert_eq!(rolled.map(|r| r.status), Ok("rolled_back".to_string()));
+    }
+
+    struct EmptyMetrics;
+
+    #[async_trait::async_trait]
+    impl MetricSource for EmptyMetrics {
+        async fn fetch(
+            &self,
+            _: &crate::domain::query::QueryPlan,
+        ) -> Result<std::collections::BTreeMap<String, Vec<crate::domain::observation::Datapoint>>, crate::ports::MetricError> {
+            Ok(std::collections::BTreeMap::new())
+        }
+    }
 }

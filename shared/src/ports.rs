@@ -8,6 +8,16 @@ use crate::release::{Lease, Release, ReleaseEvent};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// The lock a route claim is fenced by: the store writes the claim only while `holder` holds
+/// the lock of `service` in `environment`, checked in the same write, so a release whose lock
+/// expired and was taken over can never move the new holder's traffic.
+#[derive(Clone, Copy, Debug)]
+pub struct Fence<'a> {
+    pub service: &'a str,
+    pub environment: &'a str,
+    pub holder: &'a str,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
@@ -72,7 +82,14 @@ pub trait ReleaseStore: Send + Sync {
     async fn route(&self, key: &str) -> Result<Option<crate::release::route::RouteState>, StoreError>;
     /// Stores `state` if the stored version is still `expected` (`None`: no state yet);
     /// otherwise `RouterConflict`.
-    async fn claim_route(&self, state: &crate::release::route::RouteState, expected: Option<u64>) -> Result<(), StoreError>;
+    /// Fails with `RouterConflict` when the route moved past `expected`, and with `LockLost`
+    /// when `fence.holder` no longer holds the lock (both checked in the same write).
+    async fn claim_route(
+        &self,
+        state: &crate::release::route::RouteState,
+        expected: Option<u64>,
+        fence: Fence<'_>,
+    ) -> Result<(), StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,8 @@
 //! The release store's contract, run against every adapter (DynamoDB on the endpoint, in-memory).
 
 use chrono::{Duration, TimeZone, Utc};
-use rollgate::ports::{ReleaseStore, StoreError};
+use rollgate::ports::{Fence, ReleaseStore, StoreError};
+use rollgate::release::route::RouteState;
 use rollgate::release::{EventKind, Lease, Release, ReleaseEvent, ReleaseStatus};
 
 fn t0() -> chrono::DateTime<Utc> {
@@ -110,4 +111,47 @@ pub async fn events_are_appended_never_overwritten(store: &dyn ReleaseStore) {
         })
         .collect();
     assert_eq!(reasons, ["first", "second", "third"]);
+}
+
+fn route(holder: &str, version: u64, weight: u32) -> RouteState {
+    RouteState {
+        key: "dry_run:checkout-api#production".into(),
+        canary_weight: weight,
+        stable_version: "41".into(),
+        canary_version: "42".into(),
+        release_id: holder.into(),
+        version,
+        applied: false,
+        updated_at: t0(),
+    }
+}
+
+fn fence(holder: &str) -> Fence<'_> {
+    Fence { service: "checkout-api", environment: "production", holder }
+}
+
+/// A route is claimed only at its stored version and only by the release holding the lock,
+/// both checked in one write: a release whose lock was taken over moves nothing.
+pub async fn route_claims_are_fenced_by_the_lock(store: &dyn ReleaseStore) {
+    let key = route("rel-a", 1, 10).key;
+    match store.claim_route(&route("rel-a", 1, 10), None, fence("rel-a")).await {
+        Err(StoreError::LockLost { release_id, .. }) => assert_eq!(release_id, "rel-a"),
+        other => panic!("a claim without the lock must be refused with LockLost, got {other:?}"),
+    }
+    assert_eq!(store.route(&key).await.ok().flatten(), None, "nothing was written");
+    store.acquire_lock(&lease("rel-a", 30), t0()).await.unwrap_or_else(|e| panic!("lock: {e}"));
+    store.claim_route(&route("rel-a", 1, 10), None, fence("rel-a")).await.unwrap_or_else(|e| panic!("first claim: {e}"));
+    match store.claim_route(&route("rel-a", 2, 20), Some(7), fence("rel-a")).await {
+        Err(StoreError::RouterConflict { expected, .. }) => assert_eq!(expected, Some(7)),
+        other => panic!("a stale version must be refused with RouterConflict, got {other:?}"),
+    }
+    store.claim_route(&route("rel-a", 2, 20), Some(1), fence("rel-a")).await.unwrap_or_else(|e| panic!("second claim: {e}"));
+    // rel-a's lease expires and rel-b takes the service over: rel-a's claims are refused.
+    store.acquire_lock(&lease("rel-b", 90), t0() + Duration::minutes(31)).await.unwrap_or_else(|e| panic!("takeover: {e}"));
+    match store.claim_route(&route("rel-a", 3, 0), Some(2), fence("rel-a")).await {
+        Err(StoreError::LockLost { .. }) => {}
+        other => panic!("the old holder's claim must be refused with LockLost, got {other:?}"),
+    }
+    assert_eq!(store.route(&key).await.ok().flatten().map(|r| (r.version, r.canary_weight)), Some((2, 20)), "unchanged");
+    store.claim_route(&route("rel-b", 3, 5), Some(2), fence("rel-b")).await.unwrap_or_else(|e| panic!("new holder: {e}"));
 }

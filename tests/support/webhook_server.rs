@@ -18,6 +18,11 @@ pub struct Behaviour {
     pub answer_weight: Option<u32>,
     /// Fail (HTTP 500) every POST that asks for more than this weight; lower ones succeed.
     pub fail_above: Option<u32>,
+    /// Answer every request with `302 Found` to this location.
+    pub redirect_to: Option<String>,
+    /// Answer every request with `200 OK` and this many bytes of JSON-looking body, without a
+    /// content-length (the client learns the size only by reading).
+    pub huge_answer: Option<usize>,
 }
 
 #[derive(Default)]
@@ -44,6 +49,11 @@ impl WebhookServer {
                 let (key, state, behaviour) = (key.clone(), Arc::clone(&state), behaviour.clone());
                 tokio::spawn(async move {
                     let Some((request_line, headers, body)) = read_request(&mut socket).await else { return };
+                    if behaviour.redirect_to.is_some() || behaviour.huge_answer.is_some() {
+                        state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).requests += 1;
+                        write_unusual(&mut socket, &behaviour).await;
+                        return;
+                    }
                     let method = request_line.split(' ').next().unwrap_or_default().to_string();
                     let (status, answer) = respond(&key, &state, &behaviour, &method, &headers, &body).await;
                     write_json(&mut socket, status, &answer).await;
@@ -95,6 +105,30 @@ async fn respond(
         seen.last = Some(request);
     }
     ("200 OK", serde_json::to_string(&WebhookState { canary_weight: seen.weight }).unwrap_or_default())
+}
+
+/// A redirect or an endless-looking answer, as `behaviour` asks.
+async fn write_unusual(socket: &mut tokio::net::TcpStream, behaviour: &Behaviour) {
+    if let Some(location) = &behaviour.redirect_to {
+        let reply = format!("HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        let _ = socket.write_all(reply.as_bytes()).await;
+    } else if let Some(size) = behaviour.huge_answer {
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{\"canary_weight\": 10, \"padding\": \"";
+        if socket.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let chunk = vec![b'x'; 16 * 1024];
+        let mut sent = head.len();
+        // The client hangs up after its limit: the write fails and the server stops.
+        while sent < size {
+            if socket.write_all(&chunk).await.is_err() {
+                return;
+            }
+            sent += chunk.len();
+        }
+        let _ = socket.write_all(b"\"}").await;
+    }
+    let _ = socket.shutdown().await;
 }
 
 /// Answers with `status` (e.g. `200 OK`) and a JSON body, then closes.

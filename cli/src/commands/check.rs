@@ -4,9 +4,10 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use rollgate::domain::checklist::{self, Evidence, Override, Verdict};
 use rollgate::domain::plan::parse_plan_file;
+use rollgate::domain::yaml;
 use serde::Deserialize;
 
-use super::{CliError, print_json, read};
+use super::{CliError, print_json};
 
 /// The evidence part of a release request (a whole release request is accepted too).
 #[derive(Debug, Default, Deserialize)]
@@ -19,12 +20,14 @@ pub struct EvidenceFile {
     pub overrides: Vec<Override>,
 }
 
+/// Reads an evidence file (at most 1 MiB, nested at most 64 levels, numbers finite).
 pub fn read_evidence(path: &Path) -> Result<EvidenceFile, CliError> {
-    let text = read(path)?;
-    serde_yaml::from_str(&text).map_err(|e| CliError::Parse {
+    let parse_error = |e: yaml::YamlError| CliError::Parse {
         path: path.display().to_string(),
-        problem: format!("{e}; expected {{author, evidence: {{...}}, overrides: [...]}}"),
-    })
+        problem: format!("{e}\n  an evidence file holds {{author, evidence: {{...}}, overrides: [...]}}"),
+    };
+    let text = yaml::read_file(path).map_err(parse_error)?;
+    yaml::from_str(&text).map_err(parse_error)
 }
 
 pub fn check(plan_path: &Path, evidence_path: &Path, at: Option<&str>, as_json: bool) -> Result<ExitCode, CliError> {
@@ -38,11 +41,7 @@ pub fn check(plan_path: &Path, evidence_path: &Path, at: Option<&str>, as_json: 
             return Ok(ExitCode::FAILURE);
         }
     };
-    let text = read(evidence_path)?;
-    let file: EvidenceFile = serde_yaml::from_str(&text).map_err(|e| CliError::Parse {
-        path: evidence_path.display().to_string(),
-        problem: format!("{e}; expected {{author, evidence: {{...}}, overrides: [...]}}"),
-    })?;
+    let file = read_evidence(evidence_path)?;
     let now = match at {
         None => Utc::now(),
         Some(text) => DateTime::parse_from_rfc3339(text)

@@ -1,6 +1,8 @@
 //! One function per subcommand; each returns the process exit code.
 
+mod aws;
 pub mod check;
+pub mod output;
 pub mod release;
 pub mod simulate;
 mod validate;
@@ -26,10 +28,11 @@ pub fn read(path: &Path) -> Result<String, CliError> {
     std::fs::read_to_string(path).map_err(|source| CliError::Read { path: path.display().to_string(), source })
 }
 
+/// Pretty JSON on stdout (through [`output`]: a reader that goes away ends the process quietly).
 pub fn print_json(value: &impl serde::Serialize) {
     match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
-        Err(e) => eprintln!("error: cannot render JSON: {e}"),
+        Ok(text) => output::outln!("{text}"),
+        Err(e) => output::errln!("error: cannot render JSON: {e}"),
     }
 }
 

@@ -10,15 +10,17 @@ use rollgate::adapters::dynamodb::DynamoStore;
 use rollgate::adapters::routers::Routers;
 use rollgate::adapters::sfn::StepFunctionsWorkflow;
 use rollgate::domain::plan::parse_plan_file;
-use rollgate::flow::approval::{self, Vote};
-use rollgate::flow::rollback::{RestorePolicy, roll_back};
-use rollgate::ports::{Notifier, NotifyError, ReleaseStore};
+use rollgate::flow::approval::{self, ApprovalError, Vote};
+use rollgate::flow::rollback::{RestorePolicy, RollbackError, roll_back};
+use rollgate::ports::{Notifier, NotifyError, ReleaseStore, WorkflowError};
 use rollgate::release::notification::ReleaseNotification;
 use rollgate::release::week::ReviewWeek;
 use rollgate::release::{EventKind, Release, ReleaseEvent};
 use serde_json::json;
 
+use super::aws::{self, Needs, store_failure};
 use super::check::read_evidence;
+use super::output::{errln, outln};
 use super::{CliError, print_json};
 
 /// Who writes CLI actions in the audit trail.
@@ -31,10 +33,6 @@ pub struct Target<'a> {
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| CliError::Usage(e.to_string()))
-}
-
-fn aws_error(what: &str, e: impl std::fmt::Display) -> CliError {
-    CliError::Usage(format!("{what} failed: {e}; check AWS credentials, region and AWS_ENDPOINT_URL"))
 }
 
 async fn store(table: &str) -> (aws_config::SdkConfig, DynamoStore) {
@@ -60,9 +58,9 @@ pub fn start(args: StartArgs<'_>) -> Result<ExitCode, CliError> {
     let plan = match parse_plan_file(args.plan) {
         Ok(plan) => plan,
         Err(issues) => {
-            eprintln!("error {}: the plan has {} problem(s); nothing was started:", args.plan.display(), issues.len());
+            errln!("error {}: the plan has {} problem(s); nothing was started:", args.plan.display(), issues.len());
             for issue in &issues {
-                eprintln!("  {issue}");
+                errln!("  {issue}");
             }
             return Ok(ExitCode::FAILURE);
         }
@@ -96,16 +94,27 @@ pub fn start(args: StartArgs<'_>) -> Result<ExitCode, CliError> {
             .input(input.to_string())
             .send()
             .await
-            .map_err(|e| aws_error("StartExecution", aws_sdk_sfn::error::DisplayErrorContext(e)))
+            .map_err(|e| {
+                // What the error's type says is wrong, when it is not the setup.
+                let specific = e.as_service_error().and_then(|s| {
+                    if s.is_execution_already_exists() {
+                        Some(format!(
+                            "release {release_id} was started before; follow it with `rollgate status {release_id}`, or choose another --release-id"
+                        ))
+                    } else if s.is_invalid_name() {
+                        Some("a release id (the execution's name) has 1 to 80 letters, digits, - or _; choose another --release-id".into())
+                    } else {
+                        None
+                    }
+                });
+                aws::failure("StartExecution", &e, Needs::StateMachine(args.state_machine), specific)
+            })
     })?;
     if args.json {
         print_json(&json!({"release_id": release_id, "execution_arn": started.execution_arn()}));
     } else {
-        println!(
-            "started release {release_id} ({} steps); follow it with `rollgate status {release_id} --watch`",
-            plan.traffic.steps.len()
-        );
-        println!("execution: {}", started.execution_arn());
+        outln!("started release {release_id} ({} steps); follow it with `rollgate status {release_id} --watch`", plan.traffic.steps.len());
+        outln!("execution: {}", started.execution_arn());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -163,10 +172,14 @@ pub fn status(target: Target<'_>, release_id: &str, watch: bool) -> Result<ExitC
         let (_, store) = store(target.table).await;
         let mut last = String::new();
         loop {
-            let release = store.release(release_id).await.map_err(|e| aws_error("reading the release", e))?.ok_or_else(|| {
-                CliError::Usage(format!("release {release_id} was not found in table {}; check the id and ROLLGATE_TABLE", target.table))
-            })?;
-            let events = store.events(release_id).await.map_err(|e| aws_error("reading the audit trail", e))?;
+            let release =
+                store.release(release_id).await.map_err(|e| store_failure("reading the release", e, target.table))?.ok_or_else(|| {
+                    CliError::Usage(format!(
+                        "release {release_id} was not found in table {}; check the id and ROLLGATE_TABLE",
+                        target.table
+                    ))
+                })?;
+            let events = store.events(release_id).await.map_err(|e| store_failure("reading the audit trail", e, target.table))?;
             if target.json {
                 let last_verdict = events.iter().rev().find_map(|e| match &e.kind {
                     EventKind::GateJudged { verdict, .. } => Some(verdict.clone()),
@@ -180,7 +193,7 @@ pub fn status(target: Target<'_>, release_id: &str, watch: bool) -> Result<ExitC
             } else {
                 let text = describe(&release, &events);
                 if text != last {
-                    println!("{}{text}", if watch { format!("[{}] ", Utc::now().format("%H:%M:%S")) } else { String::new() });
+                    outln!("{}{text}", if watch { format!("[{}] ", Utc::now().format("%H:%M:%S")) } else { String::new() });
                     last = text;
                 }
             }
@@ -195,7 +208,7 @@ pub fn status(target: Target<'_>, release_id: &str, watch: bool) -> Result<ExitC
 pub fn history(target: Target<'_>, release_id: &str) -> Result<ExitCode, CliError> {
     runtime()?.block_on(async {
         let (_, store) = store(target.table).await;
-        let events = store.events(release_id).await.map_err(|e| aws_error("reading the audit trail", e))?;
+        let events = store.events(release_id).await.map_err(|e| store_failure("reading the audit trail", e, target.table))?;
         if events.is_empty() {
             return Err(CliError::Usage(format!(
                 "release {release_id} has no recorded events in table {}; check the id and ROLLGATE_TABLE",
@@ -206,7 +219,7 @@ pub fn history(target: Target<'_>, release_id: &str) -> Result<ExitCode, CliErro
             print_json(&events);
         } else {
             for e in &events {
-                println!("{}  {:<18} {:<20} {}", e.at.format("%Y-%m-%d %H:%M:%S"), e.actor, e.kind.name(), e.kind.summary());
+                outln!("{}  {:<18} {:<20} {}", e.at.format("%Y-%m-%d %H:%M:%S"), e.actor, e.kind.name(), e.kind.summary());
             }
         }
         Ok(ExitCode::SUCCESS)
@@ -218,17 +231,27 @@ pub fn decide(target: Target<'_>, release_id: &str, by: &str, approved: bool, co
         let (config, store) = store(target.table).await;
         let workflow = StepFunctionsWorkflow::new(aws_sdk_sfn::Client::new(&config));
         let vote = Vote { release_id: release_id.to_string(), identities: vec![by.to_string()], approved, comment, on: None };
-        let resolution = approval::resolve(&store, &workflow, ACTOR, &vote, Utc::now())
-            .await
-            .map_err(|e| if e.is_transient() { aws_error("recording the decision", e) } else { CliError::Usage(e.to_string()) })?;
+        let resolution =
+            approval::resolve(&store, &workflow, ACTOR, &vote, Utc::now()).await.map_err(|e| decision_failure(e, target.table))?;
         let message = resolution.describe();
         if target.json {
             print_json(&json!({"release_id": release_id, "result": message}));
         } else {
-            println!("{message}");
+            outln!("{message}");
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// A refused vote says why; a failing store or Step Functions says what to check.
+fn decision_failure(err: ApprovalError, table: &str) -> CliError {
+    match err {
+        ApprovalError::Store(e) => store_failure("recording the decision", e, table),
+        ApprovalError::Workflow(e @ WorkflowError::Backend { .. }) => {
+            CliError::Usage(format!("the decision was recorded, but {e}; check {}; then vote again to resume the release", aws::AWS_SETUP))
+        }
+        other => CliError::Usage(other.to_string()),
+    }
 }
 
 pub fn review(target: Target<'_>, week: Option<&str>) -> Result<ExitCode, CliError> {
@@ -237,14 +260,19 @@ pub fn review(target: Target<'_>, week: Option<&str>) -> Result<ExitCode, CliErr
         Some(w) => w.parse::<ReviewWeek>().map_err(CliError::Usage)?,
         None => ReviewWeek::before(now),
     };
+    // `ReviewWeek::end` adds a week unchecked: the last week chrono can represent has no end.
+    if week.start().checked_add_signed(chrono::Duration::weeks(1)).is_none() {
+        return Err(CliError::Usage(format!("week {week} ends after the last date rollgate can represent; choose an earlier week")));
+    }
     runtime()?.block_on(async {
         let (_, store) = store(target.table).await;
-        let review =
-            rollgate::review::compile(&store, &store, week, now).await.map_err(|e| aws_error("reading the week's audit trail", e))?;
+        let review = rollgate::review::compile(&store, &store, week, now)
+            .await
+            .map_err(|e| store_failure("reading the week's audit trail", e, target.table))?;
         if target.json {
             print_json(&review);
         } else {
-            println!("{}", review.text());
+            outln!("{}", review.text());
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -278,7 +306,13 @@ pub fn abort(target: Target<'_>, release_id: &str, by: &str, reason: &str, state
                 .send()
                 .await;
             if let Err(e) = stopped {
-                eprintln!("note: the execution could not be stopped ({}); rolling back anyway", aws_sdk_sfn::error::DisplayErrorContext(e));
+                let check = match e.as_service_error() {
+                    Some(s) if s.is_execution_does_not_exist() => {
+                        format!("no execution {execution} exists (it ended long ago, or was started from another state machine)")
+                    }
+                    _ => Needs::StateMachine(arn).advice(),
+                };
+                errln!("note: the execution could not be stopped ({}; {check}); rolling back anyway", aws::cause(&e));
             }
         }
         let routers = Routers::from_config(&config);
@@ -288,18 +322,20 @@ pub fn abort(target: Target<'_>, release_id: &str, by: &str, reason: &str, state
             None => &NoTopic,
         };
         let text = format!("aborted by {by}: {reason}");
-        let outcome = roll_back(&store, &routers, notifier, release_id, &text, RestorePolicy::default(), Utc::now)
-            .await
-            .map_err(|e| CliError::Usage(e.to_string()))?;
+        let outcome =
+            roll_back(&store, &routers, notifier, release_id, &text, RestorePolicy::default(), Utc::now).await.map_err(|e| match e {
+                RollbackError::Store(e) => store_failure("rolling back", e, target.table),
+                other => CliError::Usage(other.to_string()),
+            })?;
         if target.json {
             print_json(&json!({"release_id": release_id, "status": outcome.release.status, "notified": outcome.notified}));
         } else if outcome.record.is_some() {
-            println!(
+            outln!(
                 "release {release_id} rolled back: {text}{}",
                 if outcome.notified { "" } else { " (notification not sent; see `rollgate history`)" }
             );
         } else {
-            println!("release {release_id} had already ended: {}", outcome.release.status.as_str());
+            outln!("release {release_id} had already ended: {}", outcome.release.status.as_str());
         }
         Ok(ExitCode::SUCCESS)
     })

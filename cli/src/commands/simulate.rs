@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use rollgate::domain::plan::parse_plan_file;
+use rollgate::domain::yaml;
 use rollgate::simulate::{EntryKind, Scenario, SimOutcome, Simulation, simulate};
 
 use super::{CliError, print_json, read};
@@ -24,9 +25,9 @@ pub fn run(args: SimulateArgs<'_>) -> Result<ExitCode, CliError> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let text = read(args.scenario)?;
-    let mut scenario: Scenario =
-        serde_yaml::from_str(&text).map_err(|e| CliError::Parse { path: args.scenario.display().to_string(), problem: e.to_string() })?;
+    let parse_error = |e: yaml::YamlError| CliError::Parse { path: args.scenario.display().to_string(), problem: e.to_string() };
+    let text = yaml::read_file(args.scenario).map_err(parse_error)?;
+    let mut scenario: Scenario = yaml::from_str(&text).map_err(parse_error)?;
     if let Some(file) = &scenario.evidence_file {
         let evidence = super::check::read_evidence(&args.scenario.parent().unwrap_or(Path::new(".")).join(file))?;
         scenario.evidence.extend(evidence.evidence);

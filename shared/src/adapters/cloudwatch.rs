@@ -95,16 +95,12 @@ impl MetricSource for CloudWatchSource {
 
 fn classify<E>(err: SdkError<E, aws_sdk_cloudwatch::config::http::HttpResponse>) -> MetricError
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: aws_sdk_cloudwatch::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let transient = match &err {
         SdkError::ServiceError(ctx) => ctx.raw().status().is_server_error() || ctx.raw().status().as_u16() == 429,
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
         _ => false,
     };
-    MetricError::Backend {
-        operation: "GetMetricData",
-        transient,
-        source: aws_sdk_cloudwatch::error::DisplayErrorContext(err).to_string().into(),
-    }
+    MetricError::Backend { operation: "GetMetricData", transient, source: crate::adapters::aws_error::cause(&err).into() }
 }

@@ -7,16 +7,17 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, Put, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::memory::event_sort_key;
-use crate::ports::{ReleaseStore, StoreError, WeeklyEvents};
+use crate::ports::{Fence, ReleaseStore, StoreError, WeeklyEvents};
 use crate::release::route::RouteState;
 use crate::release::week::ReviewWeek;
 use crate::release::{Lease, Release, ReleaseEvent};
@@ -161,7 +162,7 @@ fn release_key(id: &str) -> String {
 /// Errors the caller may retry: transport trouble, throttling, server faults.
 fn classify<E>(operation: &'static str, err: SdkError<E, HttpResponse>, throttled: impl Fn(&E) -> bool) -> StoreError
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let transient = match &err {
         SdkError::ServiceError(ctx) => {
@@ -171,8 +172,7 @@ where
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
         _ => false,
     };
-    // DisplayErrorContext keeps the service's own message (and the cause chain) in the text.
-    StoreError::Backend { operation, transient, source: aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string().into() }
+    StoreError::Backend { operation, transient, source: crate::adapters::aws_error::cause(&err).into() }
 }
 
 fn body<T: Serialize>(value: &T) -> Result<AttributeValue, StoreError> {
@@ -395,10 +395,13 @@ impl ReleaseStore for DynamoStore {
         Ok(Some(state))
     }
 
-    async fn claim_route(&self, state: &RouteState, expected: Option<u64>) -> Result<(), StoreError> {
-        let request = self
-            .client
-            .put_item()
+    async fn claim_route(&self, state: &RouteState, expected: Option<u64>, fence: Fence<'_>) -> Result<(), StoreError> {
+        let invalid = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Backend {
+            operation: "TransactWriteItems",
+            transient: false,
+            source: Box::new(e),
+        };
+        let route = Put::builder()
             .table_name(&self.table)
             .item("pk", s(format!("ROUTE#{}", state.key)))
             .item("sk", s("ROUTE"))
@@ -406,17 +409,48 @@ impl ReleaseStore for DynamoStore {
             .item("canary_weight", n(state.canary_weight))
             .item("release_id", s(&state.release_id))
             .item("body", body(state)?);
-        let request = match expected {
-            None => request.condition_expression("attribute_not_exists(pk)"),
-            Some(v) => request.condition_expression("version = :expected").expression_attribute_values(":expected", n(v)),
+        let route = match expected {
+            None => route.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => route.condition_expression("version = :expected").expression_attribute_values(":expected", n(v)),
         };
-        match request.send().await {
+        // The fence: the claim is written only while this release holds the service's lock.
+        let lock = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", s(lock_key(fence.service, fence.environment)))
+            .key("sk", s("LOCK"))
+            .condition_expression("holder = :holder")
+            .expression_attribute_values(":holder", s(fence.holder));
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(route.build().map_err(invalid)?).build())
+            .transact_items(TransactWriteItem::builder().condition_check(lock.build().map_err(invalid)?).build())
+            .send()
+            .await;
+        match result {
             Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(StoreError::RouterConflict { key: state.key.clone(), expected })
-            }
             Err(err) => {
-                Err(classify("PutItem", err, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()))
+                if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error() {
+                    // One reason per item, in order: the route's version, then the lock.
+                    let failed =
+                        |i: usize| cancelled.cancellation_reasons().get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+                    if failed(1) {
+                        return Err(StoreError::LockLost {
+                            service: fence.service.to_string(),
+                            environment: fence.environment.to_string(),
+                            release_id: fence.holder.to_string(),
+                        });
+                    }
+                    if failed(0) {
+                        return Err(StoreError::RouterConflict { key: state.key.clone(), expected });
+                    }
+                }
+                Err(classify("TransactWriteItems", err, |e| {
+                    e.is_provisioned_throughput_exceeded_exception()
+                        || e.is_request_limit_exceeded()
+                        || e.is_transaction_in_progress_exception()
+                        || e.is_transaction_canceled_exception()
+                }))
             }
         }
     }

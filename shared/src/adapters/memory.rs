@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::ports::{ReleaseStore, StoreError};
+use crate::ports::{Fence, ReleaseStore, StoreError};
 use crate::release::route::RouteState;
 use crate::release::{Lease, Release, ReleaseEvent};
 
@@ -117,8 +117,16 @@ impl ReleaseStore for MemoryStore {
         Ok(self.state().routes.get(key).cloned())
     }
 
-    async fn claim_route(&self, state: &RouteState, expected: Option<u64>) -> Result<(), StoreError> {
+    async fn claim_route(&self, state: &RouteState, expected: Option<u64>, fence: Fence<'_>) -> Result<(), StoreError> {
         let mut all = self.state();
+        let lock = (fence.service.to_string(), fence.environment.to_string());
+        if all.locks.get(&lock).is_none_or(|l| l.holder != fence.holder) {
+            return Err(StoreError::LockLost {
+                service: fence.service.to_string(),
+                environment: fence.environment.to_string(),
+                release_id: fence.holder.to_string(),
+            });
+        }
         if all.routes.get(&state.key).map(|r| r.version) != expected {
             return Err(StoreError::RouterConflict { key: state.key.clone(), expected });
         }
@@ -220,5 +228,23 @@ impl crate::ports::Workflow for RecordingWorkflow {
 
     async fn fail(&self, task_token: &str, error: &str, cause: &str) -> Result<(), crate::ports::WorkflowError> {
         self.answer(task_token, TaskOutcome::Failed { error: error.into(), cause: cause.into() })
+    }
+}
+
+/// A router in memory: it only remembers the weight it was given (the simulator, tests).
+#[derive(Default)]
+pub struct MemoryRouter {
+    weight: Mutex<u32>,
+}
+
+#[async_trait]
+impl crate::ports::TrafficRouter for MemoryRouter {
+    async fn set_weight(&self, _: &crate::release::route::RouteTarget, weight: u32) -> Result<(), crate::ports::RouterError> {
+        *self.weight.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = weight;
+        Ok(())
+    }
+
+    async fn current_weight(&self, _: &crate::release::route::RouteTarget) -> Result<u32, crate::ports::RouterError> {
+        Ok(*self.weight.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 }

@@ -1,5 +1,6 @@
 //! Adapters of the ports: AWS ones and in-process ones for the simulator and unit tests.
 
+pub mod aws_error;
 pub mod cloudwatch;
 pub mod dynamodb;
 pub mod memory;

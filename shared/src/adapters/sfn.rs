@@ -1,7 +1,7 @@
 //! Resuming a waiting Step Functions task (`.waitForTaskToken`).
 
 use async_trait::async_trait;
-use aws_sdk_sfn::error::{DisplayErrorContext, SdkError};
+use aws_sdk_sfn::error::SdkError;
 
 use crate::ports::{Workflow, WorkflowError};
 
@@ -49,8 +49,8 @@ token_error!(
 /// A timed-out, finished or unknown task is gone; transport failures and throttling are worth a retry.
 fn classify<E, R>(err: SdkError<E, R>) -> WorkflowError
 where
-    E: TokenError + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    E: TokenError + aws_sdk_sfn::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + 'static,
 {
     let answer = err.as_service_error().map(TokenError::answer);
     match answer {
@@ -58,7 +58,7 @@ where
         Some(TokenAnswer { gone: true, .. }) => WorkflowError::TaskGone("the task was already resumed or its execution ended".into()),
         _ => {
             let transient = answer.is_some_and(|a| a.throttled) || matches!(err, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_));
-            WorkflowError::Backend { transient, message: DisplayErrorContext(err).to_string() }
+            WorkflowError::Backend { transient, message: crate::adapters::aws_error::cause(&err) }
         }
     }
 }

@@ -31,7 +31,7 @@ impl SnsNotifier {
         request.send().await.map_err(|e| {
             let transient = e.as_service_error().is_some_and(|s| s.is_internal_error_exception() || s.is_kms_throttling_exception())
                 || matches!(e, aws_sdk_sns::error::SdkError::TimeoutError(_) | aws_sdk_sns::error::SdkError::DispatchFailure(_));
-            fail(transient, aws_sdk_sns::error::DisplayErrorContext(e).to_string())
+            fail(transient, crate::adapters::aws_error::cause(&e))
         })?;
         Ok(())
     }

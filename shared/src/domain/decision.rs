@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::duration::HumanDuration;
 use crate::domain::gate::{GateOutcome, GateVerdict};
 use crate::domain::plan::{InconclusivePolicy, Plan};
 
@@ -95,7 +96,24 @@ pub fn decide(plan: &Plan, progress: &StepProgress, verdict: Option<&GateVerdict
                 );
             }
             InconclusivePolicy::Hold => {
-                decision.reason = format!("holding: {inconclusive_checks} inconclusive checks and the plan says hold: {summary}");
+                // Every wait is bounded: a hold ends after max_hold (the step's bake by default).
+                let held = held_for(&outcomes, served, interval);
+                let max_hold = analysis.and_then(|a| a.max_hold).map_or(required, HumanDuration::as_secs);
+                if held > max_hold {
+                    return rollback(
+                        decision,
+                        format!(
+                            "{inconclusive_checks} inconclusive checks: inconclusive for {}, longer than max_hold {}; failing closed: {summary}",
+                            fmt_secs(held),
+                            fmt_secs(max_hold)
+                        ),
+                    );
+                }
+                decision.reason = format!(
+                    "holding: {inconclusive_checks} inconclusive checks and the plan says hold (inconclusive for {} of max_hold {}): {summary}",
+                    fmt_secs(held),
+                    fmt_secs(max_hold)
+                );
                 false
             }
             InconclusivePolicy::Pass => {
@@ -131,6 +149,17 @@ pub fn decide(plan: &Plan, progress: &StepProgress, verdict: Option<&GateVerdict
             format!("step {} ({}%) baked {} and passed; next {}%", step + 1, steps[step].weight, fmt_secs(served), steps[step + 1].weight);
     }
     decision
+}
+
+/// How long the step has gone without a passing check, at most: since its last passing (or
+/// critical) check, or since it started. Check times are not recorded, so each check of the
+/// current run counts a full interval (checks are at most an interval apart; one landing on the
+/// end of the bake comes sooner), capped by the time the step has baked. It errs long, the side
+/// that ends a hold sooner.
+fn held_for(outcomes: &[GateOutcome], served: u64, interval: u64) -> u64 {
+    let run =
+        outcomes.iter().rev().take_while(|o| matches!(o, GateOutcome::Inconclusive | GateOutcome::Marginal | GateOutcome::Fail)).count();
+    u64::try_from(run).unwrap_or(u64::MAX).saturating_mul(interval).min(served)
 }
 
 fn rollback(mut decision: Decision, reason: String) -> Decision {

@@ -54,9 +54,12 @@ impl From<std::time::Duration> for HumanDuration {
 
 /// Why a duration string was not understood, worded as advice.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{input}` is not a duration; write it like 30s, 15m, 2h, 1h30m or 7d")]
-pub struct DurationParseError {
-    pub input: String,
+pub enum DurationParseError {
+    #[error("`{input}` is not a duration; write it like 30s, 15m, 2h, 1h30m or 7d")]
+    Invalid { input: String },
+    /// Too large for any clock (humantime's overflow); plans bound durations far below it.
+    #[error("`{input}` is far too long to be a duration; plan durations are at most 3650d (a bake at most 30d)")]
+    TooLong { input: String },
 }
 
 impl FromStr for HumanDuration {
@@ -64,12 +67,15 @@ impl FromStr for HumanDuration {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let trimmed = s.trim();
-        let err = || DurationParseError { input: s.to_string() };
+        let input = || s.to_string();
         // A bare number is ambiguous (seconds? minutes?): refuse it rather than guess.
         if trimmed.is_empty() || trimmed.chars().all(|c| c.is_ascii_digit() || c == '.') {
-            return Err(err());
+            return Err(DurationParseError::Invalid { input: input() });
         }
-        humantime::parse_duration(trimmed).map(Self).map_err(|_| err())
+        humantime::parse_duration(trimmed).map(Self).map_err(|e| match e {
+            humantime::DurationError::NumberOverflow => DurationParseError::TooLong { input: input() },
+            _ => DurationParseError::Invalid { input: input() },
+        })
     }
 }
 
@@ -97,8 +103,34 @@ impl Serialize for HumanDuration {
 
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        deserializer.deserialize_any(DurationVisitor)
+    }
+}
+
+/// Text is parsed; a bare number is refused with the units it could mean.
+struct DurationVisitor;
+
+impl serde::de::Visitor<'_> for DurationVisitor {
+    type Value = HumanDuration;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a duration like 30s, 15m, 2h or 7d")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<HumanDuration, E> {
+        v.parse().map_err(E::custom)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<HumanDuration, E> {
+        Err(E::custom(format!("`{v}` has no unit; write {v}s, {v}m, {v}h or {v}d")))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<HumanDuration, E> {
+        Err(E::custom(format!("`{v}` is not a duration; write a positive duration like 30s, 15m, 2h or 7d")))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<HumanDuration, E> {
+        Err(E::custom(format!("`{v}` has no unit; write a duration like 90s, 15m, 2h or 7d")))
     }
 }
 
@@ -134,6 +166,16 @@ mod tests {
         assert!("15".parse::<HumanDuration>().is_err());
         assert!("".parse::<HumanDuration>().is_err());
         assert!("soon".parse::<HumanDuration>().is_err());
+    }
+
+    #[test]
+    fn a_duration_too_long_for_any_clock_is_refused_without_panicking() {
+        let huge = "300000000000000000000000d";
+        assert_eq!(huge.parse::<HumanDuration>(), Err(DurationParseError::TooLong { input: huge.into() }));
+        // Long but representable: parsed here, refused by plan validation (bake at most 30d).
+        let long: HumanDuration = "300000000d".parse().unwrap_or_default();
+        assert_eq!(long.as_secs(), 300_000_000 * 86_400);
+        assert_eq!(long.after(chrono::DateTime::<chrono::Utc>::MIN_UTC), chrono::DateTime::<chrono::Utc>::MAX_UTC);
     }
 
     #[test]

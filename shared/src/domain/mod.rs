@@ -11,3 +11,4 @@ pub mod plan;
 pub mod query;
 pub mod stats;
 pub mod text;
+pub mod yaml;

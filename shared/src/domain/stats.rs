@@ -41,6 +41,8 @@ pub enum StatsError {
     NotFinite,
     #[error("all values are tied; the comparison has no variance")]
     NoVariance,
+    #[error("the values are too far apart for their differences to be finite numbers")]
+    TooLarge,
 }
 
 /// Two-sided Mann-Whitney U test of `x` against `y` with a `confidence` interval for x − y.
@@ -56,6 +58,10 @@ pub fn mann_whitney(x: &[f64], y: &[f64], confidence: f64) -> Result<MannWhitney
     xs.sort_unstable_by(f64::total_cmp);
     ys.sort_unstable_by(f64::total_cmp);
     let (m, n) = (xs.len(), ys.len());
+    // Every pairwise difference lies between these two; both must be finite to order them.
+    if !(xs[0] - ys[n - 1]).is_finite() || !(xs[m - 1] - ys[0]).is_finite() {
+        return Err(StatsError::TooLarge);
+    }
     let (rank_sum, ties) = rank_sum_and_ties(&xs, &ys, 0.0);
     let u = rank_sum - (m * (m + 1)) as f64 / 2.0;
     let alpha = 1.0 - confidence;
@@ -199,7 +205,8 @@ pub fn kth_difference(xs: &[f64], ys: &[f64], k: usize) -> f64 {
     let mut upto = m * n;
     while upto - below > 64 {
         let mid = lo + (hi - lo) / 2.0;
-        if mid <= lo || mid >= hi {
+        // Also stops on a NaN midpoint (a bracket of infinite differences) instead of looping.
+        if !(mid > lo && mid < hi) {
             break;
         }
         let count = count_at_most(xs, ys, mid);
@@ -362,5 +369,14 @@ mod tests {
         assert_eq!(mann_whitney(&[], &[1.0], 0.98), Err(StatsError::Empty));
         assert_eq!(mann_whitney(&[f64::NAN], &[1.0], 0.98), Err(StatsError::NotFinite));
         assert_eq!(mann_whitney(&[1.0; 60], &[1.0; 60], 0.98), Err(StatsError::NoVariance));
+        assert_eq!(mann_whitney(&[f64::MAX, 1.0], &[-f64::MAX, 2.0], 0.98), Err(StatsError::TooLarge));
+    }
+
+    #[test]
+    fn kth_difference_ends_on_differences_that_overflow() {
+        // Differences of ±inf used to make the bisection's midpoint NaN and loop for ever.
+        let sample: Vec<f64> = std::iter::once(-f64::MAX).chain((1..19).map(f64::from)).chain(std::iter::once(f64::MAX)).collect();
+        let k = kth_difference(&sample, &sample, 200);
+        assert!(!k.is_nan(), "{k}");
     }
 }

@@ -13,7 +13,7 @@ use crate::domain::decision::Action;
 use crate::domain::plan::NotificationEvent;
 use crate::flow::notify::announce;
 use crate::flow::traffic::{SwitchError, apply};
-use crate::flow::trail::{close, record};
+use crate::flow::trail::{close, record, renew_lock};
 use crate::ports::{Notifier, ReleaseStore, StoreError, TrafficRouter};
 use crate::release::notification::{ReleaseNotification, Severity};
 use crate::release::route::{RouteTarget, WeightChange};
@@ -43,6 +43,10 @@ pub enum RollbackError {
         #[source]
         source: SwitchError,
     },
+    #[error(
+        "release {release_id} lost the lock of {service} in {environment} to {holder} before it could roll back; rollgate left that release's traffic alone and closed {release_id} as aborted. Check the router: {release_id}'s canary may still be routed if {holder} never moved it"
+    )]
+    LockLost { release_id: String, service: String, environment: String, holder: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -77,8 +81,17 @@ pub async fn roll_back(
     // One read of the trail serves the detection time and the notification's explanation.
     let trail = store.events(&release.id).await?;
     let detected_at = detection_time(&trail).unwrap_or_else(&now);
-    let restored = match restore(store, router, &release, policy, &now).await {
+    // Fenced twice: the lock is renewed (taken back if it merely expired) before, and every
+    // route claim checks it in the same write, so another release's traffic is never moved.
+    let owned = match renew_lock(store, &release, now()).await {
+        Ok(()) => restore(store, router, &release, policy, &now).await,
+        Err(e) => Err(SwitchError::Store(e)),
+    };
+    let restored = match owned {
         Ok(change) => change,
+        Err(SwitchError::Store(StoreError::LockLost { .. })) => {
+            return Err(lost_ownership(store, notifier, &mut release, reason, now()).await?);
+        }
         Err(source) => {
             let stable = release.stable_version.clone().unwrap_or_else(|| "the stable version".into());
             let text = format!(
@@ -136,13 +149,46 @@ async fn restore(
         if attempt > 0 {
             tokio::time::sleep(policy.first_backoff * 2u32.pow(attempt - 1)).await;
         }
-        // A rollback must win: on a route conflict it re-reads the route and claims it again.
+        // A rollback must win over a stale writer of this release: on a route conflict it
+        // re-reads the route and claims it again. Never once the lock is someone else's.
         match apply(store, router, &route, 0, now()).await {
             Ok(change) => return Ok(change),
+            Err(e @ SwitchError::Store(StoreError::LockLost { .. })) => return Err(e),
             Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or(SwitchError::NoStableVersion(release.id.clone())))
+}
+
+/// Another release holds the lock: record it, close this release without touching traffic,
+/// and alert loudly. The returned error stops the execution on the alarm path.
+async fn lost_ownership(
+    store: &dyn ReleaseStore,
+    notifier: &dyn Notifier,
+    release: &mut Release,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<RollbackError, StoreError> {
+    let holder = store
+        .lock(&release.service, &release.environment)
+        .await?
+        .map_or_else(|| "no release (the lock is free again)".to_string(), |l| format!("release {}", l.holder));
+    let lost = RollbackError::LockLost {
+        release_id: release.id.clone(),
+        service: release.service.clone(),
+        environment: release.environment.clone(),
+        holder,
+    };
+    record(store, ACTOR, &release.id, now, EventKind::RollbackFailed { reason: reason.to_string(), error: lost.to_string() }).await?;
+    let mut loud = ReleaseNotification::new(NotificationEvent::RolledBack, release, Some(lost.to_string()), Vec::new(), now);
+    loud.severity = Severity::Critical;
+    loud.summary = format!(
+        "URGENT: {} {} in {} could not roll back: it lost its lock; traffic was not touched. {}",
+        release.service, release.version, release.environment, loud.summary
+    );
+    announce(store, notifier, ACTOR, release, &loud).await?;
+    close(store, ACTOR, release, ReleaseStatus::Aborted, &format!("lock lost before the rollback ({reason})"), now).await?;
+    Ok(lost)
 }
 
 /// When the failure was detected: the latest rollback decision, if the gate made one.
@@ -164,3 +210,6 @@ fn last_explanation(trail: &[ReleaseEvent]) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::plan::RouterSpec;
 use crate::flow::trail::{close, record, renew_lock};
 use crate::ports::ReleaseStore;
-use crate::ports::{RouterError, StoreError, TrafficRouter};
+use crate::ports::{Fence, RouterError, StoreError, TrafficRouter};
 use crate::release::route::{RouteState, RouteTarget, WeightChange, route_key};
 use crate::release::{EventKind, Release, ReleaseStatus};
 
@@ -110,7 +110,10 @@ pub async fn switch(
 }
 
 /// Claims the route at its stored version, moves the router, reads it back. Returns `None` when
-/// the router already carries `weight` for this release.
+/// the router already carried `weight` for this release: either the applied state says so (then
+/// nothing is touched), or the router reported `weight` before the change and no claim of this
+/// release was left unfinished (then the route is still claimed, set and verified, but no weight
+/// change happened to record; e.g. a rollback before any traffic moved).
 pub async fn apply(
     store: &dyn ReleaseStore,
     router: &dyn TrafficRouter,
@@ -126,12 +129,20 @@ pub async fn apply(
     if trusted.is_some_and(|s| s.canary_weight == weight) {
         return Ok(None);
     }
+    // A claim of this release that was never confirmed: its weight may or may not have reached
+    // the router, and the change it made (if any) is not in the audit trail yet.
+    let unfinished = stored.as_ref().is_some_and(|s| !s.applied && same_versions);
     let dry_run = matches!(route.router, RouterSpec::DryRun {});
-    let before = match (trusted, dry_run) {
-        (Some(s), _) => s.canary_weight,
-        (None, true) => 0,
+    // `known`: `before` is what the route carried, not a guess.
+    let (before, known) = match (trusted, dry_run) {
+        (Some(s), _) => (s.canary_weight, true),
+        // A dry run routes nothing: this release's share is 0 until it claims one.
+        (None, true) => (0, !unfinished),
         // Unknown or unfinished: ask the router what it routes now.
-        (None, false) => router.current_weight(route).await.unwrap_or(0),
+        (None, false) => match router.current_weight(route).await {
+            Ok(w) => (w, !unfinished),
+            Err(_) => (0, false),
+        },
     };
     let expected = stored.as_ref().map(|s| s.version);
     let mut state = RouteState {
@@ -144,7 +155,8 @@ pub async fn apply(
         applied: false,
         updated_at: now,
     };
-    store.claim_route(&state, expected).await?;
+    let fence = Fence { service: &route.service, environment: &route.environment, holder: &route.release_id };
+    store.claim_route(&state, expected, fence).await?;
     let verified = if dry_run {
         weight
     } else {
@@ -158,6 +170,10 @@ pub async fn apply(
     let claimed = state.version;
     state.version += 1;
     state.applied = true;
-    store.claim_route(&state, Some(claimed)).await?;
+    store.claim_route(&state, Some(claimed), fence).await?;
+    if known && before == weight {
+        // Claimed, set and verified, but the route already carried this weight: no change.
+        return Ok(None);
+    }
     Ok(Some(WeightChange { router: key, step: route.step, before, after: weight, verified, route_version: state.version, dry_run }))
 }

@@ -12,7 +12,7 @@ use crate::release::approval::{ApprovalRef, Resolution};
 pub const SIGNATURE_HEADER: &str = "x-slack-signature";
 pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 /// Slack's advice: refuse requests older than five minutes, so a captured one cannot be replayed.
-pub const MAX_SKEW_SECS: i64 = 300;
+pub const MAX_SKEW_SECS: u64 = 300;
 pub const APPROVE_ACTION: &str = "rollgate_approve";
 pub const REJECT_ACTION: &str = "rollgate_reject";
 /// The modal that asks a rejecting approver why.
@@ -26,7 +26,11 @@ pub enum SlackError {
     #[error(
         "the request timestamp {timestamp} is {skew_secs}s away from now (at most {MAX_SKEW_SECS}s); replayed or delayed requests are refused"
     )]
-    Stale { timestamp: String, skew_secs: i64 },
+    Stale { timestamp: String, skew_secs: u64 },
+    #[error(
+        "the {TIMESTAMP_HEADER} header's timestamp is not a number (Slack sends whole seconds since 1970); requests must come from Slack"
+    )]
+    BadTimestamp,
     #[error("the signature does not match; check that the function's signing secret is the Slack app's")]
     BadSignature,
     #[error("not a Slack interaction: {0}")]
@@ -50,8 +54,10 @@ pub fn verify(
 ) -> Result<(), SlackError> {
     let timestamp = timestamp.ok_or(SlackError::MissingHeader(TIMESTAMP_HEADER))?.trim();
     let signature = signature.ok_or(SlackError::MissingHeader(SIGNATURE_HEADER))?.trim();
-    let seconds: i64 = timestamp.parse().map_err(|_| SlackError::Stale { timestamp: timestamp.to_string(), skew_secs: i64::MAX })?;
-    let skew_secs = (now.timestamp() - seconds).abs();
+    // Not echoed: it is whatever the sender put there, of any length.
+    let seconds: i64 = timestamp.parse().map_err(|_| SlackError::BadTimestamp)?;
+    // `abs_diff` cannot overflow, even for i64::MIN (a plain `-` then `abs` would).
+    let skew_secs = now.timestamp().abs_diff(seconds);
     if skew_secs > MAX_SKEW_SECS {
         return Err(SlackError::Stale { timestamp: timestamp.to_string(), skew_secs });
     }
@@ -319,7 +325,39 @@ mod tests {
         ));
         assert_eq!(verify(secret, None, Some(&good), body, now()), Err(SlackError::MissingHeader(TIMESTAMP_HEADER)));
         assert_eq!(verify(secret, Some(&ts), None, body, now()), Err(SlackError::MissingHeader(SIGNATURE_HEADER)));
-        assert!(matches!(verify(secret, Some("soon"), Some(&good), body, now()), Err(SlackError::Stale { .. })));
+        assert!(matches!(verify(secret, Some("soon"), Some(&good), body, now()), Err(SlackError::BadTimestamp)));
+    }
+
+    #[test]
+    fn a_timestamp_that_is_not_a_number_says_so() {
+        let secret = b"secret";
+        let body = b"payload=%7B%7D";
+        for bad in ["soon", "", "1531420618.5", "0x5B47A0CA", "１５３１４２０６１８", "99999999999999999999"] {
+            let err = verify(secret, Some(bad), Some(&sign(secret, bad, body)), body, now());
+            assert_eq!(err, Err(SlackError::BadTimestamp), "{bad:?}");
+        }
+        let text = SlackError::BadTimestamp.to_string();
+        assert!(text.contains("timestamp is not a number") && !text.contains("9223372036854775807"), "{text}");
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_without_overflow() {
+        let secret = b"secret";
+        let body = b"payload=%7B%7D";
+        for (ts, skew) in [
+            (i64::MIN, now().timestamp().abs_diff(i64::MIN)),
+            (i64::MAX, now().timestamp().abs_diff(i64::MAX)),
+            (0, 1_531_420_618),
+            (-1, 1_531_420_619),
+        ] {
+            let ts = ts.to_string();
+            let err = verify(secret, Some(&ts), Some(&sign(secret, &ts, body)), body, now());
+            assert_eq!(err, Err(SlackError::Stale { timestamp: ts.clone(), skew_secs: skew }), "{ts}");
+        }
+        // i64::MIN is 1.5e9 s before now minus 9.2e18 s: more than i64 holds, still exact.
+        assert!(now().timestamp().abs_diff(i64::MIN) > i64::MAX.unsigned_abs());
+        let edge = (now().timestamp() + 300).to_string();
+        assert_eq!(verify(secret, Some(&edge), Some(&sign(secret, &edge, body)), body, now()), Ok(()), "300 s ahead is allowed");
     }
 
     fn form(payload: &Value) -> Vec<u8> {

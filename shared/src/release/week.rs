@@ -21,7 +21,7 @@ impl ReviewWeek {
 
     /// The last full week before `at`: what a Monday-morning schedule reviews.
     pub fn before(at: DateTime<Utc>) -> Self {
-        Self::containing(at - Duration::weeks(1))
+        Self::containing(at.checked_sub_signed(Duration::weeks(1)).unwrap_or(at))
     }
 
     /// Monday 00:00 UTC.
@@ -34,7 +34,7 @@ impl ReviewWeek {
 
     /// The next Monday 00:00 UTC (exclusive).
     pub fn end(self) -> DateTime<Utc> {
-        self.start() + Duration::weeks(1)
+        self.start().checked_add_signed(Duration::weeks(1)).unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 }
 

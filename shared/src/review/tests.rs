@@ -1,8 +1,9 @@
-use chrono::TimeZone;
+use chrono::{Duration, TimeZone};
 
 use super::*;
 use crate::adapters::memory::MemoryStore;
 use crate::domain::plan::{Plan, PlanFormat, parse_plan};
+use crate::release::EventKind;
 use crate::simulate::{Scenario, SimOutcome, SimulatedRelease, simulate_into};
 
 const PLAN: &str = r#"
@@ -38,7 +39,7 @@ fn at(day: u32, hour: u32) -> DateTime<Utc> {
 
 /// Simulates release `id` of checkout `version` from `start` into `store`.
 async fn release(store: &MemoryStore, id: &str, version: &str, start: DateTime<Utc>, scenario: &str) -> SimOutcome {
-    let mut scenario: Scenario = serde_yaml::from_str(scenario).unwrap_or_else(|e| panic!("{e}"));
+    let mut scenario: Scenario = crate::domain::yaml::from_str(scenario).unwrap_or_else(|e| panic!("{e}"));
     scenario.start = Some(start);
     let identity =
         SimulatedRelease { id: id.into(), service: "checkout".into(), environment: "production".into(), version: version.into() };
@@ -167,7 +168,7 @@ must: { below: 500 } }] }\n",
     )
     .unwrap_or_else(|e| panic!("{e:?}"));
     // A slow dependency makes both versions slow from 10 minutes in.
-    let scenario: Scenario = serde_yaml::from_str(
+    let scenario: Scenario = crate::domain::yaml::from_str(
         "start: 2026-11-18T10:00:00Z\nmetrics: { latency: { canary: { level: 300, change: { at: 10m, to: 650 } }, baseline: { level: 300, change: { at: 10m, to: 640 } } } }",
     )
     .unwrap_or_else(|e| panic!("{e}"));

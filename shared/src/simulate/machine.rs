@@ -129,7 +129,9 @@ impl Definition {
                 "Choice" => choose(&name, state, &data).map(|next| Step::Next((next, data))),
                 "Wait" => {
                     let secs = match (state.get("SecondsPath").and_then(Value::as_str), state.get("Seconds").and_then(Value::as_u64)) {
-                        (Some(path), _) => read(&data, &context, path).and_then(|v| v.as_u64()).ok_or_else(|| unsupported(&name, "SecondsPath is not a whole number"))?,
+                        (Some(path), _) => read(&data, &context, path)
+                            .and_then(|v| v.as_u64())
+                            .ok_or_else(|| unsupported(&name, "SecondsPath is not a whole number"))?,
                         (None, Some(secs)) => secs,
                         _ => return Err(unsupported(&name, "a Wait needs Seconds or SecondsPath")),
                     };
@@ -195,7 +197,8 @@ fn fill(name: &str, template: &Value, data: &Value, context: &Value) -> Result<V
                 match key.strip_suffix(".$") {
                     Some(field) => {
                         let path = value.as_str().ok_or_else(|| unsupported(name, &format!("`{key}` is not a path")))?;
-                        let found = read(data, context, path).ok_or_else(|| unsupported(name, &format!("`{key}`: {path} is not in the input")))?;
+                        let found =
+                            read(data, context, path).ok_or_else(|| unsupported(name, &format!("`{key}`: {path} is not in the input")))?;
                         out.insert(field.to_string(), found);
                     }
                     None => {
@@ -250,7 +253,11 @@ fn choose(name: &str, state: &Value, data: &Value) -> Result<String, MachineErro
             return rule.get("Next").and_then(Value::as_str).map(str::to_string).ok_or_else(|| unsupported(name, "a choice has no Next"));
         }
     }
-    state.get("Default").and_then(Value::as_str).map(str::to_string).ok_or_else(|| unsupported(name, "no choice matched and there is no Default"))
+    state
+        .get("Default")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| unsupported(name, "no choice matched and there is no Default"))
 }
 
 /// Whether a Choice rule holds for `data`.
@@ -295,7 +302,10 @@ fn holds(name: &str, rule: &Value, data: &Value) -> Result<bool, MachineError> {
 
 /// Whether a Retry or Catch rule's `ErrorEquals` covers `error`.
 pub fn covers(error_equals: &[Value], error: &str) -> bool {
-    error_equals.iter().filter_map(Value::as_str).any(|e| e == error || e == "States.ALL" || (e == "States.TaskFailed" && error != "States.Timeout"))
+    error_equals
+        .iter()
+        .filter_map(Value::as_str)
+        .any(|e| e == error || e == "States.ALL" || (e == "States.TaskFailed" && error != "States.Timeout"))
 }
 
 async fn task(
@@ -313,7 +323,8 @@ async fn task(
     loop {
         invocation += 1;
         // Unique per execution, state entry and attempt, as Step Functions' tokens are.
-        let token = format!("{}#{name}#{}#{invocation}", context["Execution"]["Id"].as_str().unwrap_or_default(), context["State"]["EnteredCount"]);
+        let token =
+            format!("{}#{name}#{}#{invocation}", context["Execution"]["Id"].as_str().unwrap_or_default(), context["State"]["EnteredCount"]);
         let mut context = context.clone();
         context["Task"] = json!({ "Token": token });
         let parameters = match state.get("Parameters") {
@@ -324,10 +335,11 @@ async fn task(
             "arn:aws:states:::lambda:invoke" | "arn:aws:states:::lambda:invoke.waitForTaskToken" => {
                 let function = parameters.get("FunctionName").and_then(Value::as_str).unwrap_or_default().to_string();
                 let payload = parameters.get("Payload").cloned().unwrap_or(Value::Null);
-                let timeout_secs = match (state.get("TimeoutSecondsPath").and_then(Value::as_str), state.get("TimeoutSeconds").and_then(Value::as_u64)) {
-                    (Some(path), _) => read(&data, &context, path).and_then(|v| v.as_u64()),
-                    (None, secs) => secs,
-                };
+                let timeout_secs =
+                    match (state.get("TimeoutSecondsPath").and_then(Value::as_str), state.get("TimeoutSeconds").and_then(Value::as_u64)) {
+                        (Some(path), _) => read(&data, &context, path).and_then(|v| v.as_u64()),
+                        (None, secs) => secs,
+                    };
                 let waits = resource.ends_with(".waitForTaskToken");
                 let wait = waits.then_some(Wait { token: &token, timeout_secs });
                 let done = tasks.invoke(&function, payload, wait, *now).await;

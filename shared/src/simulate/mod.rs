@@ -5,13 +5,12 @@
 pub mod machine;
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::memory::{MemoryStore, RecordingNotifier, RecordingWorkflow, TaskOutcome};
+use crate::adapters::memory::{MemoryRouter, MemoryStore, RecordingNotifier, RecordingWorkflow, TaskOutcome};
 use crate::boundary::{self, TaskError};
 use crate::domain::checklist::{Evidence, Override};
 use crate::domain::duration::HumanDuration;
@@ -20,8 +19,7 @@ use crate::domain::plan::Plan;
 use crate::domain::query::{QueryPlan, Side};
 use crate::flow::rollback::RestorePolicy;
 use crate::flow::tasks::actor;
-use crate::ports::{MetricError, MetricSource, ReleaseStore, RouterError, TrafficRouter, Workflow};
-use crate::release::route::RouteTarget;
+use crate::ports::{MetricError, MetricSource, ReleaseStore, Workflow};
 use crate::release::{EventKind, ReleaseEvent, ReleaseStatus};
 use machine::{Invocation, TaskFailure, Wait};
 
@@ -274,7 +272,7 @@ pub async fn simulate_into(
     };
     let tasks = SimTasks {
         store,
-        router: SimRouter::default(),
+        router: MemoryRouter::default(),
         notifier: RecordingNotifier::default(),
         workflow: RecordingWorkflow::default(),
         source: ScenarioSource::new(scenario, start, recorded)?,
@@ -362,8 +360,11 @@ fn timeline(plan: &Plan, trail: &[ReleaseEvent], start: DateTime<Utc>) -> Vec<Ti
         };
         match &event.kind {
             EventKind::ChecklistJudged(v) => {
-                let text =
-                    if plan.checklist.items.is_empty() { "no checklist in the plan".to_string() } else { format!("{:?}: {}", v.verdict, v.summary) };
+                let text = if plan.checklist.items.is_empty() {
+                    "no checklist in the plan".to_string()
+                } else {
+                    format!("{:?}: {}", v.verdict, v.summary)
+                };
                 push(EntryKind::Checklist, None, 0, text, vec![]);
             }
             EventKind::ApprovalRequested { step: s, .. } => step = Some(*s),
@@ -416,7 +417,9 @@ fn timeline(plan: &Plan, trail: &[ReleaseEvent], start: DateTime<Utc>) -> Vec<Ti
                 let at = step.map(|s| format!(" at step {}", s + 1)).unwrap_or_default();
                 push(EntryKind::RolledBack, step, 0, format!("rolled back{at}: {}", record.reason), vec![]);
             }
-            EventKind::RollbackFailed { error, .. } => push(EntryKind::RolledBack, step, weight, format!("ROLLBACK FAILED: {error}"), vec![]),
+            EventKind::RollbackFailed { error, .. } => {
+                push(EntryKind::RolledBack, step, weight, format!("ROLLBACK FAILED: {error}"), vec![])
+            }
             EventKind::Closed { status: ReleaseStatus::Blocked, reason } => push(EntryKind::Blocked, None, 0, reason.clone(), vec![]),
             _ => {}
         }
@@ -447,7 +450,7 @@ fn fmt(d: chrono::Duration) -> HumanDuration {
 /// deployed Lambda handler calls.
 struct SimTasks<'a> {
     store: &'a dyn ReleaseStore,
-    router: SimRouter,
+    router: MemoryRouter,
     notifier: RecordingNotifier,
     workflow: RecordingWorkflow,
     source: ScenarioSource,
@@ -461,9 +464,9 @@ fn failure(err: TaskError) -> TaskFailure {
 }
 
 fn done<T: Serialize>(result: Result<T, TaskError>) -> Invocation {
-    let result = result.map_err(failure).and_then(|output| {
-        serde_json::to_value(output).map_err(|e| TaskFailure { error: "States.Runtime".into(), cause: e.to_string() })
-    });
+    let result = result
+        .map_err(failure)
+        .and_then(|output| serde_json::to_value(output).map_err(|e| TaskFailure { error: "States.Runtime".into(), cause: e.to_string() }));
     Invocation { result, took: chrono::Duration::zero() }
 }
 
@@ -485,7 +488,7 @@ impl SimTasks<'_> {
         let approval_id = payload.get("approval").and_then(|v| v.as_str()).unwrap_or_default().to_string();
         let release_id = payload.get("release_id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
         let step = payload.get("step").and_then(serde_json::Value::as_u64).and_then(|s| usize::try_from(s).ok()).unwrap_or(0);
-        let timeout = chrono::Duration::seconds(i64::try_from(wait.timeout_secs.unwrap_or(u64::MAX / 2)).unwrap_or(i64::MAX / 2_000));
+        let timeout = wait.timeout_secs.map(HumanDuration::from_secs).map_or(chrono::Duration::MAX, HumanDuration::chrono);
         let gate = match self.store.release(&release_id).await {
             Ok(Some(release)) => release.plan.approvals.iter().find(|a| a.id == approval_id).cloned(),
             _ => None,
@@ -552,7 +555,10 @@ impl machine::Tasks for SimTasks<'_> {
                 done(boundary::roll_back(payload, store, &self.router, &self.notifier, RestorePolicy::default(), || now).await)
             }
             other => Invocation {
-                result: Err(TaskFailure { error: "Lambda.ResourceNotFoundException".into(), cause: format!("no function {other} in the simulator") }),
+                result: Err(TaskFailure {
+                    error: "Lambda.ResourceNotFoundException".into(),
+                    cause: format!("no function {other} in the simulator"),
+                }),
                 took: chrono::Duration::zero(),
             },
         }
@@ -566,24 +572,6 @@ impl machine::Tasks for SimTasks<'_> {
             other => Err(TaskFailure { error: "States.Runtime".into(), cause: format!("the simulator does not run {other}") }),
         };
         Invocation { result, took: chrono::Duration::zero() }
-    }
-}
-
-/// A router that only remembers its weight.
-#[derive(Default)]
-struct SimRouter {
-    weight: Mutex<u32>,
-}
-
-#[async_trait]
-impl TrafficRouter for SimRouter {
-    async fn set_weight(&self, _: &RouteTarget, weight: u32) -> Result<(), RouterError> {
-        *self.weight.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = weight;
-        Ok(())
-    }
-
-    async fn current_weight(&self, _: &RouteTarget) -> Result<u32, RouterError> {
-        Ok(*self.weight.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 }
 
@@ -628,7 +616,7 @@ impl ScenarioSource {
         let t = u64::try_from((at - self.start).num_seconds().max(0)).unwrap_or(0);
         let mut level = series.level;
         if let Some(ramp) = &series.ramp {
-            let (from, to) = (ramp.from.as_secs(), ramp.to.as_secs().max(ramp.from.as_secs() + 1));
+            let (from, to) = (ramp.from.as_secs(), ramp.to.as_secs().max(ramp.from.as_secs().saturating_add(1)));
             let progress = if t <= from {
                 0.0
             } else if t >= to {
@@ -693,10 +681,12 @@ impl MetricSource for ScenarioSource {
             // within [start of the window, now).
             let since = (plan.start - self.start).num_seconds().max(0);
             let mut offset = (since + period - 1) / period * period;
-            while self.start + chrono::Duration::seconds(offset) < plan.end {
-                let at = self.start + chrono::Duration::seconds(offset);
+            while let Some(at) = chrono::Duration::try_seconds(offset).and_then(|d| self.start.checked_add_signed(d))
+                && at < plan.end
+            {
                 points.push(Datapoint { at, value: self.value(series, at, salt) });
-                offset += period;
+                let Some(next) = offset.checked_add(period) else { break };
+                offset = next;
             }
             out.insert(id.clone(), points);
         }

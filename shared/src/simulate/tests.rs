@@ -1,7 +1,8 @@
 use super::*;
-use std::collections::BTreeMap;
 use crate::domain::plan::{PlanFormat, parse_plan};
 use crate::release::EventKind;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 const PLAN: &str = r#"
 name: approvals
@@ -14,7 +15,7 @@ approvals:
 
 async fn run(approvals: &str) -> Result<Simulation, SimulationError> {
     let plan = parse_plan(PLAN, PlanFormat::Yaml).unwrap_or_else(|e| panic!("{e:?}"));
-    let scenario: Scenario = serde_yaml::from_str(&format!("approvals: {approvals}")).unwrap_or_else(|e| panic!("{e}"));
+    let scenario: Scenario = crate::domain::yaml::from_str(&format!("approvals: {approvals}")).unwrap_or_else(|e| panic!("{e}"));
     simulate(&plan, &scenario, None).await
 }
 
@@ -132,7 +133,8 @@ fn ended_in(execution: &machine::Execution) -> &str {
 /// ends where the definition says.
 #[tokio::test]
 async fn the_driver_reaches_every_state_of_the_deployed_definition() {
-    let promoted = run_script(&[(VALIDATE, admitted(None)), (SWITCH, switched(None)), (GATE, gate("promote", None)), (SWITCH, switched(None))]).await;
+    let promoted =
+        run_script(&[(VALIDATE, admitted(None)), (SWITCH, switched(None)), (GATE, gate("promote", None)), (SWITCH, switched(None))]).await;
     assert_eq!(ended_in(&promoted), "Promoted");
     let rolled_back = run_script(&[
         (VALIDATE, admitted(Some("go"))),
@@ -160,7 +162,7 @@ async fn the_driver_reaches_every_state_of_the_deployed_definition() {
     assert_eq!(ended_in(&stuck), "RollbackFailed");
     assert!(stuck.transitions.iter().any(|t| t.state == "AlarmRollbackFailed"));
     // RestoreFailed is retried (6 times) before the alarm.
-    assert_eq!(stuck.end - stuck.transitions[0].at > chrono::Duration::minutes(5), true);
+    assert!(stuck.end - stuck.transitions[0].at > chrono::Duration::minutes(5));
 
     let reached: std::collections::BTreeSet<&str> = [&promoted, &rolled_back, &blocked, &refused, &failed, &stuck]
         .iter()
@@ -176,7 +178,8 @@ async fn the_driver_reaches_every_state_of_the_deployed_definition() {
 #[test]
 fn the_definitions_error_names_are_the_ones_the_code_produces() {
     let definition = machine::Definition::deployed().unwrap_or_else(|e| panic!("{e}"));
-    let ours: Vec<&str> = crate::boundary::ErrorName::ALL.iter().map(|n| n.as_str()).chain([crate::release::approval::REJECTED_ERROR]).collect();
+    let ours: Vec<&str> =
+        crate::boundary::ErrorName::ALL.iter().map(|n| n.as_str()).chain([crate::release::approval::REJECTED_ERROR]).collect();
     let mut routed = std::collections::BTreeSet::new();
     for (state, body) in definition.states() {
         for rule in ["Retry", "Catch"].iter().flat_map(|k| body.get(*k).and_then(|r| r.as_array()).cloned().unwrap_or_default()) {

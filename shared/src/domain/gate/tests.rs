@@ -1,7 +1,8 @@
 use chrono::{Duration, TimeZone};
 
 use super::*;
-use crate::domain::plan::{Bounds, InconclusivePolicy, MetricQuery, MetricStat, SustainedCondition};
+use crate::domain::duration::HumanDuration;
+use crate::domain::plan::{Analysis, BaselineBound, Bounds, InconclusivePolicy, MetricGate, MetricQuery, MetricStat, SustainedCondition};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 11, 14, 10, 20, 0).single().unwrap_or_default()
@@ -46,6 +47,7 @@ fn analysis(metrics: Vec<MetricGate>) -> Analysis {
         consecutive_failures: 1,
         max_inconclusive: 2,
         on_inconclusive: InconclusivePolicy::Fail,
+        max_hold: None,
         score: None,
         metrics,
     }
@@ -263,3 +265,157 @@ fn a_period_still_in_progress_is_not_judged() {
     assert_eq!(verdict.outcome, GateOutcome::Pass, "{}", verdict.summary);
     assert_eq!(verdict.metrics[0].canary.map(|c| c.samples), Some(15));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Values that are not finite numbers never make a metric pass.
+
+fn bounded(name: &str, must: Bounds) -> Analysis {
+    let mut g = gate(name, "%");
+    g.must = Some(must);
+    analysis(vec![g])
+}
+
+#[test]
+fn a_datapoint_that_is_not_finite_is_never_a_pass_and_is_named() {
+    let a = bounded("error_rate", Bounds { below: Some(1.0), ..Bounds::default() });
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let mut canary = points(15, 0.2);
+        canary[7].value = bad; // stamped 10:12
+        let v = judge(&a, &observe("error_rate", canary, None));
+        assert_eq!(v.outcome, GateOutcome::Inconclusive, "{bad}: {}", v.summary);
+        let m = &v.metrics[0];
+        assert_eq!(m.canary.map(|c| (c.value, c.samples)), Some((0.2, 14)), "left out of the mean");
+        let named = format!("{} at 10:12", crate::domain::bounds::format_number(bad));
+        assert!(m.sentence.contains(&named) && m.sentence.contains("not a finite number"), "{}", m.sentence);
+        assert!(m.sentence.starts_with("error_rate: 1 of 15 canary datapoints over 10:05–10:20 is not a finite number"), "{}", m.sentence);
+        let check = m.checks.iter().find(|c| c.criterion == Criterion::Finite).unwrap_or_else(|| panic!("a finite check"));
+        assert!(!check.held && check.observed == format!("1 of 15 are not: {named}"), "{check:?}");
+    }
+    // A bound that fails on the finite datapoints still fails: not finite is no excuse either.
+    let mut canary = points(15, 3.0);
+    canary[0].value = f64::NAN;
+    assert_eq!(judge(&a, &observe("error_rate", canary, None)).outcome, GateOutcome::Fail);
+    // All finite: nothing is added.
+    let ok = judge(&a, &observe("error_rate", points(15, 0.2), None));
+    assert_eq!(ok.outcome, GateOutcome::Pass);
+    assert!(ok.metrics[0].checks.iter().all(|c| c.criterion != Criterion::Finite));
+}
+
+#[test]
+fn datapoints_that_are_not_finite_do_not_count_as_samples() {
+    let a = bounded("error_rate", Bounds { below: Some(1.0), ..Bounds::default() });
+    let mut canary = points(5, 0.2);
+    canary[1].value = f64::INFINITY;
+    let v = judge(&a, &observe("error_rate", canary, None));
+    assert_eq!(v.outcome, GateOutcome::Inconclusive);
+    assert!(v.metrics[0].sentence.contains("only 4 finite canary datapoints"), "{}", v.metrics[0].sentence);
+    let nan = judge(&a, &observe("error_rate", points(15, f64::NAN), None));
+    assert!(nan.metrics[0].sentence.contains("no finite canary datapoints"), "{}", nan.metrics[0].sentence);
+    assert!(nan.metrics[0].sentence.contains("15 of 15 canary datapoints"), "{}", nan.metrics[0].sentence);
+    assert!(nan.metrics[0].sentence.contains("12 more"), "names three, counts the rest: {}", nan.metrics[0].sentence);
+}
+
+#[test]
+fn a_mean_that_overflows_is_not_a_pass() {
+    // Every datapoint is finite, but their sum is not: the mean is inf, which is `at least 0`.
+    let a = bounded("throughput", Bounds { at_least: Some(0.0), ..Bounds::default() });
+    let v = judge(&a, &observe("throughput", points(15, f64::MAX), None));
+    assert_eq!(v.outcome, GateOutcome::Inconclusive, "{}", v.summary);
+    assert!(v.metrics[0].sentence.contains("the mean of the 15 canary datapoints over 10:05–10:20 is inf%"), "{}", v.metrics[0].sentence);
+    // The verdict, inf and all, goes into the audit trail and reads back.
+    let text = serde_json::to_string(&v).unwrap_or_else(|e| panic!("{e}"));
+    let back: GateVerdict = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(back.metrics[0].canary.map(|c| c.value), Some(f64::INFINITY));
+}
+
+#[test]
+fn baseline_changes_that_are_not_finite_are_not_a_pass() {
+    // Against a baseline of exactly 0 the change in percent is infinite: only a decrease is
+    // limited, but an infinite change cannot be judged.
+    let mut g = gate("success", "count");
+    g.baseline = Some(BaselineBound { max_decrease_pct: Some(10.0), ..BaselineBound::default() });
+    let a = analysis(vec![g]);
+    let v = judge(&a, &observe("success", points(15, 5.0), Some(points(15, 0.0))));
+    assert_eq!(v.outcome, GateOutcome::Inconclusive, "{}", v.summary);
+    assert!(v.metrics[0].sentence.contains("the change inf% against baseline 0 count is not a finite number"), "{}", v.metrics[0].sentence);
+    // 0 against 0 is no change at all.
+    assert_eq!(judge(&a, &observe("success", points(15, 0.0), Some(points(15, 0.0)))).outcome, GateOutcome::Pass);
+    // A baseline datapoint that is not finite is named like a canary one.
+    let mut baseline = points(15, 5.0);
+    baseline[2].value = f64::NAN;
+    let v = judge(&a, &observe("success", points(15, 5.0), Some(baseline)));
+    assert_eq!(v.outcome, GateOutcome::Inconclusive, "{}", v.summary);
+    assert!(
+        v.metrics[0].sentence.contains("1 of 15 baseline datapoints over 10:05–10:20 is not a finite number (NaN at 10:17)"),
+        "{}",
+        v.summary
+    );
+    // A difference that overflows: canary far below a baseline far above (one datapoint each, so
+    // the means themselves are finite).
+    let mut g = gate("latency", "ms");
+    g.baseline = Some(BaselineBound { max_increase: Some(10.0), ..BaselineBound::default() });
+    g.min_samples = Some(1);
+    let a = analysis(vec![g]);
+    let v = judge(&a, &observe("latency", points(1, -1.5e308), Some(points(1, 1.5e308))));
+    assert_eq!(v.outcome, GateOutcome::Inconclusive, "{}", v.summary);
+    assert!(v.metrics[0].sentence.contains("the difference -inf ms is not a finite number"), "{}", v.summary);
+}
+
+/// `values` stamped one a minute before `now()`.
+fn valued(values: &[f64]) -> Vec<Datapoint> {
+    values.iter().enumerate().map(|(i, v)| Datapoint { at: now() - Duration::minutes(i as i64 + 1), value: *v }).collect()
+}
+
+#[test]
+fn an_effect_ratio_that_is_not_finite_is_not_a_pass() {
+    // The baseline's mean is exactly 0, the canary's slightly above: no significant shift, but a
+    // mean ratio of inf.
+    let baseline: Vec<f64> = (0..15).map(|k| f64::from(k) - 7.0).collect();
+    let canary: Vec<f64> = (0..15).map(|k| f64::from(k) - 6.5).collect();
+    let a = scored(vec![compared("latency", false, None, 1.0)]);
+    let v = judge(&a, &observe("latency", valued(&canary), Some(valued(&baseline))));
+    assert_eq!(v.outcome, GateOutcome::Inconclusive, "{}", v.summary);
+    let detail = v.metrics[0].checks.iter().find_map(|c| c.statistic.clone()).unwrap_or_else(|| panic!("statistic recorded"));
+    assert_eq!((detail.classification, detail.effect), (Classification::NoData, f64::INFINITY));
+    assert!(v.metrics[0].sentence.contains("the effect size is not a finite number"), "{}", v.metrics[0].sentence);
+    assert_eq!(v.score, None, "a comparison that could not be judged does not count in the score");
+
+    // Means that overflow divide to NaN.
+    let huge: Vec<f64> = (0..15).map(|k| 1e308 * (1.0 + f64::from(k) / 100.0)).collect();
+    let shifted: Vec<f64> = huge.iter().map(|v| v * 1.001).collect();
+    let v = judge(&a, &observe("latency", valued(&shifted), Some(valued(&huge))));
+    assert_ne!(v.outcome, GateOutcome::Pass, "{}", v.summary);
+    assert_eq!(v.metrics[0].outcome, MetricOutcome::Inconclusive, "{}", v.summary);
+
+    // A real shift against a baseline of 0 is still High (the score acts on it), and the metric is
+    // not a pass; the infinite ratio reads back from the audit trail.
+    let up: Vec<f64> = baseline.iter().map(|v| v + 100.0).collect();
+    let v = judge(&a, &observe("latency", valued(&up), Some(valued(&baseline))));
+    let detail = v.metrics[0].checks.iter().find_map(|c| c.statistic.clone()).unwrap_or_else(|| panic!("statistic recorded"));
+    assert_eq!((detail.classification, detail.effect), (Classification::High, f64::INFINITY));
+    assert_eq!(v.metrics[0].outcome, MetricOutcome::Inconclusive, "{}", v.summary);
+    assert_eq!(v.score.as_ref().map(|s| s.value), Some(0.0));
+    let text = serde_json::to_string(&v).unwrap_or_else(|e| panic!("{e}"));
+    let back: GateVerdict = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(back.metrics[0].checks.iter().find_map(|c| c.statistic.as_ref()).map(|d| d.effect), Some(f64::INFINITY));
+}
+
+#[test]
+fn replace_stands_zero_in_for_nan_but_never_for_inf() {
+    let mut g = compared("errors", false, None, 1.0);
+    if let Some(c) = g.compare.as_mut() {
+        c.nan_strategy = crate::domain::plan::NanStrategy::Replace;
+    }
+    let a = scored(vec![g]);
+    let samples = |bad: f64| {
+        let mut canary = series(15, 100.0);
+        canary[3].value = bad;
+        let v = judge(&a, &observe("errors", canary, Some(series(15, 100.0))));
+        assert_ne!(v.outcome, GateOutcome::Pass, "{bad}: {}", v.summary);
+        v.metrics[0].checks.iter().find_map(|c| c.statistic.clone()).map(|d| d.canary_samples)
+    };
+    assert_eq!(samples(f64::NAN), Some(15), "NaN compared as 0");
+    assert_eq!(samples(f64::INFINITY), Some(14), "inf is left out, not taken for 0");
+}
+
+mod properties;

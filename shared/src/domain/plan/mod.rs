@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::duration::HumanDuration;
 
 pub use load::{PlanFormat, parse_plan, parse_plan_file, plan_from_value};
-pub use validate::{PlanIssue, validate};
+pub use validate::{PlanIssue, limits, validate};
 
 /// A rollout plan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -226,16 +226,42 @@ pub enum RouterSpec {
         stable_target_group_arn: String,
         canary_target_group_arn: String,
     },
-    /// A signed HTTPS call to the team's own endpoint (Istio, Kubernetes, anything).
+    /// A signed HTTPS call to the team's own endpoint (Istio, Kubernetes, anything). The endpoint
+    /// must be public: private, loopback and link-local addresses are refused after DNS
+    /// resolution, redirects are not followed, and the answer is at most 64 KiB.
+    #[schemars(transform = require_secret_arn)]
     Webhook {
+        /// `https://` URL of the endpoint.
         url: String,
-        /// Name of the environment variable (or secret) holding the HMAC key.
-        secret_env: String,
+        /// ARN of the AWS Secrets Manager secret (plain text) holding the HMAC signing key.
+        // Defaulted only so that a plan still naming `secret_env` reaches validation, which
+        // explains the migration; the schema requires it (`require_secret_arn`).
+        #[serde(default)]
+        secret_arn: String,
+        /// No longer supported (the signing key came from an environment variable); validation
+        /// refuses it with the migration to `secret_arn`. Not in the schema.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(skip)]
+        secret_env: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout: Option<HumanDuration>,
     },
     /// Records what it would do and touches nothing.
     DryRun {},
+}
+
+/// The webhook's schema requires `secret_arn`, which serde defaults only to reach validation's
+/// migration message for plans that still give `secret_env`.
+fn require_secret_arn(schema: &mut schemars::Schema) {
+    if let Some(arn) = schema.pointer_mut("/properties/secret_arn").and_then(serde_json::Value::as_object_mut) {
+        arn.remove("default");
+    }
+    let required = schema.ensure_object().entry("required").or_insert_with(|| serde_json::Value::Array(Vec::new()));
+    if let Some(required) = required.as_array_mut()
+        && !required.iter().any(|r| r == "secret_arn")
+    {
+        required.push("secret_arn".into());
+    }
 }
 
 impl RouterSpec {
@@ -254,7 +280,8 @@ impl RouterSpec {
 pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Percent of traffic on the new version (1–100).
+    /// Percent of traffic on the new version (1–100); `"10%"` is read as 10.
+    #[serde(deserialize_with = "load::whole_percent")]
     pub weight: u32,
     /// How long the step bakes, judged every `analysis.interval`, before it may advance.
     pub bake: HumanDuration,
@@ -285,6 +312,10 @@ pub struct Analysis {
     pub max_inconclusive: u32,
     #[serde(default)]
     pub on_inconclusive: InconclusivePolicy,
+    /// With `on_inconclusive: hold`: how long a step may go without a passing check, holding on
+    /// inconclusive ones, before it fails closed (rolls back); defaults to the step's bake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_hold: Option<HumanDuration>,
     /// Weighted score thresholds for statistical comparisons (Kayenta-style).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<ScoreThresholds>,
@@ -626,7 +657,7 @@ impl Plan {
             .chain(self.traffic.steps.iter().map(|s| s.bake))
             .max()
             .unwrap_or(HumanDuration::ZERO);
-        HumanDuration::from_secs(longest_wait.as_secs() + 30 * 60)
+        HumanDuration::from_secs(longest_wait.as_secs().saturating_add(30 * 60))
     }
 
     /// Stable content hash of the plan, recorded with each release.
