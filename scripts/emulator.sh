@@ -22,7 +22,8 @@ case "${1:-}" in
     # Its Step Functions interpreter invokes Lambda on the port in MOTO_PORT: the local stack's
     # router when MOTO_LAMBDA_PORT is given, else the emulator itself.
     # The new session's shell records its own pid, then becomes the server: the pid is the server's.
-    MOTO_PORT="${MOTO_LAMBDA_PORT:-$PORT}" setsid bash -c 'echo $$ > "$0"; exec .venv/bin/moto_server -H 127.0.0.1 -p "$1"' \
+    # scripts/moto_server.py is moto_server with its DynamoDB requests handled one at a time (see there).
+    MOTO_PORT="${MOTO_LAMBDA_PORT:-$PORT}" setsid bash -c 'echo $$ > "$0"; exec .venv/bin/python scripts/moto_server.py -H 127.0.0.1 -p "$1"' \
       "$PIDFILE" "$PORT" >"$LOG" 2>&1 < /dev/null &
     for _ in $(seq 1 50); do [ -s "$PIDFILE" ] && break; sleep 0.1; done
     for _ in $(seq 1 150); do

@@ -28,6 +28,13 @@ async fn dynamodb_events_are_appended_never_overwritten() {
 }
 
 #[tokio::test]
+async fn dynamodb_paired_writes_stand_or_fall_together() {
+    let table = TestTable::create().await;
+    contract::paired_writes_stand_or_fall_together(&table.store).await;
+    contract::concurrent_appends_leave_no_gap(&table.store).await;
+}
+
+#[tokio::test]
 async fn dynamodb_route_claims_are_fenced_by_the_lock() {
     let table = TestTable::create().await;
     contract::route_claims_are_fenced_by_the_lock(&table.store).await;
@@ -36,6 +43,8 @@ async fn dynamodb_route_claims_are_fenced_by_the_lock() {
 #[tokio::test]
 async fn memory_store_keeps_the_same_contract() {
     contract::route_claims_are_fenced_by_the_lock(&MemoryStore::new()).await;
+    contract::paired_writes_stand_or_fall_together(&MemoryStore::new()).await;
+    contract::concurrent_appends_leave_no_gap(&MemoryStore::new()).await;
     contract::lock_is_exclusive_until_it_expires(&MemoryStore::new()).await;
     contract::releases_are_created_once_and_updated_optimistically(&MemoryStore::new()).await;
     contract::events_are_appended_never_overwritten(&MemoryStore::new()).await;

@@ -194,8 +194,8 @@ impl ReleaseStore for RacingStore<'_> {
     async fn release(&self, id: &str) -> Result<Option<Release>, StoreError> {
         self.inner.release(id).await
     }
-    async fn append_event(&self, event: ReleaseEvent) -> Result<ReleaseEvent, StoreError> {
-        self.inner.append_event(event).await
+    async fn append(&self, events: Vec<ReleaseEvent>, release: Option<&mut Release>) -> Result<Vec<ReleaseEvent>, StoreError> {
+        self.inner.append(events, release).await
     }
     async fn events(&self, release_id: &str) -> Result<Vec<ReleaseEvent>, StoreError> {
         self.inner.events(release_id).await

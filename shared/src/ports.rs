@@ -73,9 +73,18 @@ pub trait ReleaseStore: Send + Sync {
     async fn update_release(&self, release: &mut Release) -> Result<(), StoreError>;
     async fn release(&self, id: &str) -> Result<Option<Release>, StoreError>;
 
-    /// Appends to the audit trail, never overwriting; returns the event as stored (with its seq).
-    async fn append_event(&self, event: ReleaseEvent) -> Result<ReleaseEvent, StoreError>;
-    /// The release's events, oldest first.
+    /// Appends `events` (of one release) to its audit trail with the next sequence numbers
+    /// (1, 2, 3, ... per release: no gap, no duplicate) and, when given, stores `release` at its
+    /// revision, all in one atomic write: either everything is stored or nothing (a
+    /// `RevisionConflict` writes no event). Appending an event whose `id` is already in the trail
+    /// (a retry after a lost answer) stores nothing again. Returns the events as stored.
+    async fn append(&self, events: Vec<ReleaseEvent>, release: Option<&mut Release>) -> Result<Vec<ReleaseEvent>, StoreError>;
+    /// Appends one event; see [`ReleaseStore::append`].
+    async fn append_event(&self, event: ReleaseEvent) -> Result<ReleaseEvent, StoreError> {
+        let release_id = event.release_id.clone();
+        self.append(vec![event], None).await?.pop().ok_or(StoreError::ReleaseNotFound(release_id))
+    }
+    /// The release's events, in sequence.
     async fn events(&self, release_id: &str) -> Result<Vec<ReleaseEvent>, StoreError>;
 
     /// The router's state as last claimed (`ROUTE#<key>`).

@@ -405,10 +405,10 @@ fn allowed_patterns_are_read_conservatively() {
 /// The DynamoDB operations the store adapter (shared/src/adapters/dynamodb.rs) issues for the
 /// `ReleaseStore`/`WeeklyEvents` methods: GetItem (release, lock, route), PutItem (lock, release,
 /// event, route claim), ConditionCheckItem (the lock fencing a route claim, in the same
-/// TransactWriteItems as its PutItem), DeleteItem (lock release), Query (a release's events; the
-/// by-week index).
-const STORE_OPERATIONS: [&str; 5] =
-    ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:Query"];
+/// TransactWriteItems as its PutItem), UpdateItem (the trail's sequence counter, in every append's
+/// TransactWriteItems), DeleteItem (lock release), Query (a release's events; the by-week index).
+const STORE_OPERATIONS: [&str; 6] =
+    ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:Query"];
 
 #[test]
 fn dynamodb_grants_name_only_what_the_store_issues() {

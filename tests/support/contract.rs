@@ -89,28 +89,68 @@ pub async fn releases_are_created_once_and_updated_optimistically(store: &dyn Re
 }
 
 pub async fn events_are_appended_never_overwritten(store: &dyn ReleaseStore) {
-    let event = |reason: &str| ReleaseEvent {
-        release_id: "rel-2".into(),
-        at: t0(),
-        seq: 0,
-        actor: "test".into(),
-        kind: EventKind::Closed { status: ReleaseStatus::Aborted, reason: reason.into() },
+    let event = |reason: &str, at| {
+        ReleaseEvent::new("rel-2", at, "test", EventKind::Closed { status: ReleaseStatus::Aborted, reason: reason.into() })
     };
-    let a = store.append_event(event("first")).await.unwrap_or_else(|e| panic!("append: {e}"));
-    let b = store.append_event(event("second")).await.unwrap_or_else(|e| panic!("append: {e}"));
-    let c = store.append_event(event("third")).await.unwrap_or_else(|e| panic!("append: {e}"));
-    assert_eq!((a.seq, b.seq, c.seq), (0, 1, 2), "same-millisecond events get the next sequence number");
-    let reasons: Vec<String> = store
-        .events("rel-2")
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|e| match e.kind {
-            EventKind::Closed { reason, .. } => reason,
-            other => panic!("unexpected {other:?}"),
-        })
-        .collect();
-    assert_eq!(reasons, ["first", "second", "third"]);
+    let a = store.append_event(event("first", t0())).await.unwrap_or_else(|e| panic!("append: {e}"));
+    let b = store.append_event(event("second", t0())).await.unwrap_or_else(|e| panic!("append: {e}"));
+    // A writer whose clock is behind still goes after what is already there.
+    let c = store.append_event(event("third", t0() - Duration::minutes(1))).await.unwrap_or_else(|e| panic!("append: {e}"));
+    assert_eq!((a.seq, b.seq, c.seq), (1, 2, 3), "events are numbered 1, 2, 3 in the order they were written");
+    // The same event again (a retry after a lost answer) is stored once.
+    let again = store.append_event(b.clone()).await.unwrap_or_else(|e| panic!("retry: {e}"));
+    assert_eq!(again.seq, 2);
+    let reasons = |events: Vec<ReleaseEvent>| -> Vec<(u64, String)> {
+        events
+            .into_iter()
+            .map(|e| match e.kind {
+                EventKind::Closed { reason, .. } => (e.seq, reason),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    };
+    let trail = reasons(store.events("rel-2").await.unwrap_or_default());
+    assert_eq!(trail, [(1, "first".to_string()), (2, "second".to_string()), (3, "third".to_string())]);
+}
+
+/// Events and the release they change are one write: at a stale revision nothing is stored.
+pub async fn paired_writes_stand_or_fall_together(store: &dyn ReleaseStore) {
+    let mut stored = release("rel-3");
+    store.create_release(&stored).await.unwrap_or_else(|e| panic!("create: {e}"));
+    let event = |reason: &str| {
+        ReleaseEvent::new("rel-3", t0(), "test", EventKind::Closed { status: ReleaseStatus::Aborted, reason: reason.into() })
+    };
+    stored.canary_weight = 10;
+    let written = store.append(vec![event("a"), event("b")], Some(&mut stored)).await.unwrap_or_else(|e| panic!("append: {e}"));
+    assert_eq!(written.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(stored.revision, 1);
+    let mut stale = stored.clone();
+    stale.revision = 0;
+    stale.canary_weight = 50;
+    match store.append(vec![event("c")], Some(&mut stale)).await {
+        Err(StoreError::RevisionConflict { expected, .. }) => assert_eq!(expected, 0),
+        other => panic!("a stale release must refuse the whole write, got {other:?}"),
+    }
+    assert_eq!(store.events("rel-3").await.unwrap_or_default().len(), 2, "no event of the refused write");
+    assert_eq!(store.release("rel-3").await.ok().flatten().map(|r| (r.canary_weight, r.revision)), Some((10, 1)));
+}
+
+/// Writers appending at once get every number once: no gap, no duplicate.
+pub async fn concurrent_appends_leave_no_gap(store: &dyn ReleaseStore) {
+    let write = |i: u32| {
+        store.append_event(ReleaseEvent::new(
+            "rel-4",
+            t0(),
+            "test",
+            EventKind::Closed { status: ReleaseStatus::Aborted, reason: format!("{i}") },
+        ))
+    };
+    let results = tokio::join!(write(0), write(1), write(2), write(3), write(4), write(5), write(6), write(7));
+    for result in [results.0, results.1, results.2, results.3, results.4, results.5, results.6, results.7] {
+        result.unwrap_or_else(|e| panic!("append: {e}"));
+    }
+    let seqs: Vec<u64> = store.events("rel-4").await.unwrap_or_default().iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=8).collect::<Vec<u64>>());
 }
 
 fn route(holder: &str, version: u64, weight: u32) -> RouteState {

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, Put, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem,
+    ProjectionType, Put, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
@@ -132,6 +132,12 @@ impl DynamoStore {
                 _ => return Ok(events),
             }
         }
+    }
+
+    /// The sequence number of the release's last event (0: none yet).
+    async fn last_seq(&self, pk: &str) -> Result<u64, StoreError> {
+        let item = self.get(pk, "SEQ").await?;
+        Ok(item.and_then(|i| i.get("n").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())).unwrap_or(0))
     }
 
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
@@ -349,34 +355,112 @@ impl ReleaseStore for DynamoStore {
         Ok(Some(release))
     }
 
-    async fn append_event(&self, mut event: ReleaseEvent) -> Result<ReleaseEvent, StoreError> {
-        loop {
-            let sk = event_sort_key(event.at, event.seq);
-            let result = self
-                .client
-                .put_item()
+    async fn append(&self, events: Vec<ReleaseEvent>, mut release: Option<&mut Release>) -> Result<Vec<ReleaseEvent>, StoreError> {
+        let Some(release_id) = events.first().map(|e| e.release_id.clone()).or_else(|| release.as_ref().map(|r| r.id.clone())) else {
+            return Ok(Vec::new());
+        };
+        let pk = release_key(&release_id);
+        // An event made without an id (not through ReleaseEvent::new) still gets its own.
+        let events: Vec<ReleaseEvent> = events
+            .into_iter()
+            .map(|mut e| {
+                if e.id.is_empty() {
+                    e.id = uuid::Uuid::new_v4().simple().to_string();
+                }
+                e
+            })
+            .collect();
+        for _ in 0..APPEND_ATTEMPTS {
+            let last = self.last_seq(&pk).await?;
+            let mut stored = events.clone();
+            let mut items = Vec::with_capacity(stored.len() + 2);
+            // The counter moves from `last` to `next` only if nobody else moved it: no gap, no
+            // duplicate sequence number.
+            let next = last + stored.len() as u64;
+            let counter = Update::builder()
                 .table_name(&self.table)
-                .item("pk", s(release_key(&event.release_id)))
-                .item("sk", s(&sk))
-                .item("type", s(event.kind.name()))
-                .item("gsi1pk", s(week_bucket(event.at)))
-                .item("gsi1sk", s(format!("{}#{}", &sk[4..], event.release_id)))
-                .item("body", body(&event)?)
-                .condition_expression("attribute_not_exists(pk)")
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(event),
-                Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) && event.seq < 9_999 => {
-                    event.seq += 1;
+                .key("pk", s(&pk))
+                .key("sk", s("SEQ"))
+                .update_expression("SET n = :next")
+                .expression_attribute_values(":next", n(next));
+            let counter = if last == 0 {
+                counter.condition_expression("attribute_not_exists(n)")
+            } else {
+                counter.condition_expression("n = :last").expression_attribute_values(":last", n(last))
+            };
+            items.push(TransactWriteItem::builder().update(counter.build().map_err(invalid_request)?).build());
+            for (offset, event) in stored.iter_mut().enumerate() {
+                event.seq = last + 1 + offset as u64;
+                // The event's id, claimed once: the same event written again stores nothing.
+                let id = Put::builder()
+                    .table_name(&self.table)
+                    .item("pk", s(&pk))
+                    .item("sk", s(format!("ID#{}", event.id)))
+                    .item("seq", n(event.seq))
+                    .condition_expression("attribute_not_exists(pk)");
+                items.push(TransactWriteItem::builder().put(id.build().map_err(invalid_request)?).build());
+                items.push(TransactWriteItem::builder().put(event_put(&self.table, &pk, event)?.build().map_err(invalid_request)?).build());
+            }
+            if let Some(release) = release.as_deref() {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(release_item(release, release.revision + 1)?))
+                    .condition_expression("revision = :expected")
+                    .expression_attribute_values(":expected", n(release.revision));
+                items.push(TransactWriteItem::builder().put(put.build().map_err(invalid_request)?).build());
+            }
+            let meta_index = items.len() - 1;
+            match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                Ok(_) => {
+                    if let Some(release) = release.as_deref_mut() {
+                        release.revision += 1;
+                    }
+                    return Ok(stored);
                 }
                 Err(err) => {
-                    return Err(classify("PutItem", err, |e| {
-                        e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()
-                    }));
+                    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error() else {
+                        return Err(classify("TransactWriteItems", err, |e| {
+                            e.is_provisioned_throughput_exceeded_exception()
+                                || e.is_request_limit_exceeded()
+                                || e.is_transaction_in_progress_exception()
+                        }));
+                    };
+                    let failed =
+                        |i: usize| cancelled.cancellation_reasons().get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+                    if (0..events.len()).any(|i| failed(1 + 2 * i)) {
+                        // Already written: a retry of a write whose answer was lost (then the
+                        // release went with it), or the same event again.
+                        let trail = self.events(&release_id).await?;
+                        let written: Vec<ReleaseEvent> =
+                            events.iter().filter_map(|e| trail.iter().find(|stored| stored.id == e.id).cloned()).collect();
+                        if written.len() == events.len() {
+                            if let Some(release) = release.as_deref_mut() {
+                                release.revision += 1;
+                            }
+                            return Ok(written);
+                        }
+                        // The ids are claimed but the events are not readable yet: ask again.
+                        continue;
+                    }
+                    if failed(0) || (0..events.len()).any(|i| failed(2 + 2 * i)) {
+                        // Someone appended meanwhile: read the counter again.
+                        continue;
+                    }
+                    if release.is_some() && failed(meta_index) {
+                        let id = release.as_deref().map(|r| r.id.clone()).unwrap_or_default();
+                        let expected = release.as_deref().map_or(0, |r| r.revision);
+                        return Err(StoreError::RevisionConflict { id, expected });
+                    }
+                    // A transaction conflict with another writer: retry as it is.
+                    return Err(classify("TransactWriteItems", err, |_| true));
                 }
             }
         }
+        Err(StoreError::Backend {
+            operation: "TransactWriteItems",
+            transient: true,
+            source: format!("the trail of release {release_id} kept moving during {APPEND_ATTEMPTS} attempts to append").into(),
+        })
     }
 
     async fn events(&self, release_id: &str) -> Result<Vec<ReleaseEvent>, StoreError> {
@@ -396,11 +480,6 @@ impl ReleaseStore for DynamoStore {
     }
 
     async fn claim_route(&self, state: &RouteState, expected: Option<u64>, fence: Fence<'_>) -> Result<(), StoreError> {
-        let invalid = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Backend {
-            operation: "TransactWriteItems",
-            transient: false,
-            source: Box::new(e),
-        };
         let route = Put::builder()
             .table_name(&self.table)
             .item("pk", s(format!("ROUTE#{}", state.key)))
@@ -423,8 +502,8 @@ impl ReleaseStore for DynamoStore {
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(route.build().map_err(invalid)?).build())
-            .transact_items(TransactWriteItem::builder().condition_check(lock.build().map_err(invalid)?).build())
+            .transact_items(TransactWriteItem::builder().put(route.build().map_err(invalid_request)?).build())
+            .transact_items(TransactWriteItem::builder().condition_check(lock.build().map_err(invalid_request)?).build())
             .send()
             .await;
         match result {
@@ -454,6 +533,27 @@ impl ReleaseStore for DynamoStore {
             }
         }
     }
+}
+
+/// How often an append re-reads the trail's counter when other writers keep appending.
+const APPEND_ATTEMPTS: usize = 20;
+
+fn invalid_request(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Backend { operation: "TransactWriteItems", transient: false, source: Box::new(e) }
+}
+
+/// The write of one event at its sequence number, never over another.
+fn event_put(table: &str, pk: &str, event: &ReleaseEvent) -> Result<aws_sdk_dynamodb::types::builders::PutBuilder, StoreError> {
+    let sk = event_sort_key(event.seq);
+    Ok(Put::builder()
+        .table_name(table)
+        .item("pk", s(pk))
+        .item("sk", s(&sk))
+        .item("type", s(event.kind.name()))
+        .item("gsi1pk", s(week_bucket(event.at)))
+        .item("gsi1sk", s(format!("{}#{}#{:020}", event.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"), event.release_id, event.seq)))
+        .item("body", body(event)?)
+        .condition_expression("attribute_not_exists(pk)"))
 }
 
 fn release_item(release: &Release, revision: u64) -> Result<Item, StoreError> {

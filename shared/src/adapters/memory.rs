@@ -19,8 +19,8 @@ pub struct MemoryStore {
 struct State {
     locks: HashMap<(String, String), Lease>,
     releases: HashMap<String, Release>,
-    /// Per release, keyed like the table's sort key so ordering matches.
-    events: HashMap<String, BTreeMap<String, ReleaseEvent>>,
+    /// Per release, by sequence number.
+    events: HashMap<String, BTreeMap<u64, ReleaseEvent>>,
     routes: HashMap<String, RouteState>,
 }
 
@@ -36,9 +36,9 @@ impl MemoryStore {
     }
 }
 
-/// The sort key of an event: time, then sequence.
-pub fn event_sort_key(at: DateTime<Utc>, seq: u32) -> String {
-    format!("EVT#{}#{seq:04}", at.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
+/// The sort key of an event: its sequence number, zero-padded so that keys sort as numbers.
+pub fn event_sort_key(seq: u64) -> String {
+    format!("EVT#{seq:020}")
 }
 
 #[async_trait]
@@ -99,14 +99,30 @@ impl ReleaseStore for MemoryStore {
         Ok(self.state().releases.get(id).cloned())
     }
 
-    async fn append_event(&self, mut event: ReleaseEvent) -> Result<ReleaseEvent, StoreError> {
+    async fn append(&self, events: Vec<ReleaseEvent>, release: Option<&mut Release>) -> Result<Vec<ReleaseEvent>, StoreError> {
         let mut state = self.state();
-        let trail = state.events.entry(event.release_id.clone()).or_default();
-        while trail.contains_key(&event_sort_key(event.at, event.seq)) {
-            event.seq += 1;
+        if let Some(release) = &release {
+            let stored = state.releases.get(&release.id).ok_or_else(|| StoreError::ReleaseNotFound(release.id.clone()))?;
+            if stored.revision != release.revision {
+                return Err(StoreError::RevisionConflict { id: release.id.clone(), expected: release.revision });
+            }
         }
-        trail.insert(event_sort_key(event.at, event.seq), event.clone());
-        Ok(event)
+        let mut stored_events = Vec::with_capacity(events.len());
+        for mut event in events {
+            let trail = state.events.entry(event.release_id.clone()).or_default();
+            if let Some(earlier) = trail.values().find(|e| !event.id.is_empty() && e.id == event.id) {
+                stored_events.push(earlier.clone());
+                continue;
+            }
+            event.seq = trail.keys().next_back().map_or(1, |last| last + 1);
+            trail.insert(event.seq, event.clone());
+            stored_events.push(event);
+        }
+        if let Some(release) = release {
+            release.revision += 1;
+            state.releases.insert(release.id.clone(), release.clone());
+        }
+        Ok(stored_events)
     }
 
     async fn events(&self, release_id: &str) -> Result<Vec<ReleaseEvent>, StoreError> {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::domain::plan::NotificationEvent;
-use crate::flow::trail::record;
+use crate::flow::trail::{record, record_with};
 use crate::ports::{ReleaseStore, StoreError, Workflow, WorkflowError};
 pub use crate::release::approval::{ApprovalRef, REJECTED_ERROR, Resolution, Vote};
 use crate::release::notification::{ApprovalAsk, ReleaseNotification};
@@ -123,24 +123,19 @@ pub async fn request(
         return Err(RequestError::UnknownApproval { approval: approval.to_string(), known });
     };
     let expires_at = gate.timeout.after(now);
-    record(
-        store,
-        actor,
-        &release.id,
-        now,
-        EventKind::ApprovalRequested {
-            approval: gate.id.clone(),
-            step,
-            approvers: gate.approvers.clone(),
-            quorum: gate.quorum,
-            expires_at,
-            task_token: task_token.to_string(),
-        },
-    )
-    .await?;
+    let requested = EventKind::ApprovalRequested {
+        approval: gate.id.clone(),
+        step,
+        approvers: gate.approvers.clone(),
+        quorum: gate.quorum,
+        expires_at,
+        task_token: task_token.to_string(),
+    };
     release.status = ReleaseStatus::AwaitingApproval;
     release.updated_at = now;
-    store.update_release(&mut release).await?;
+    // The request and the release waiting on it: one atomic write.
+    let id = release.id.clone();
+    record_with(store, actor, &id, Some(&mut release), now, vec![requested]).await?;
     let title = gate.title.clone().unwrap_or_else(|| gate.id.clone());
     let reason = format!(
         "{title}: {} of {} must approve before step {} ({}%), by {}",

@@ -9,7 +9,7 @@ use crate::domain::gate::{GateVerdict, judge};
 use crate::domain::observation::{MetricReading, Observation};
 use crate::domain::plan::Analysis;
 use crate::domain::query::{QueryContext, Side, plan_queries};
-use crate::flow::trail::{record, renew_lock};
+use crate::flow::trail::{record_with, renew_lock};
 use crate::ports::{MetricError, MetricSource, ReleaseStore, StoreError};
 use crate::release::{EventKind, Release};
 
@@ -64,17 +64,18 @@ pub async fn run(store: &dyn ReleaseStore, metrics: &dyn MetricSource, id: &str,
     };
     let prior = release.step_outcomes.clone();
     let decision = decide(&release.plan, &StepProgress { step, started_at, prior }, verdict.as_ref(), now);
-    if let Some(verdict) = &verdict {
-        record(store, ACTOR, id, now, EventKind::GateJudged { step, verdict: verdict.clone() }).await?;
-    }
-    record(store, ACTOR, id, now, EventKind::Decided(decision.clone())).await?;
     let mut release = release;
+    let mut kinds = Vec::with_capacity(2);
     if let Some(verdict) = &verdict {
+        kinds.push(EventKind::GateJudged { step, verdict: verdict.clone() });
         // The step's history travels with the release, so a check reads one item, not the trail.
         release.step_outcomes.push(verdict.outcome);
         release.updated_at = now;
-        store.update_release(&mut release).await?;
     }
+    kinds.push(EventKind::Decided(decision.clone()));
+    // The verdict, the decision and the release that acts on them: one atomic write.
+    let changed = verdict.is_some().then_some(&mut release);
+    record_with(store, ACTOR, id, changed, now, kinds).await?;
     Ok(CheckResult { release, verdict, decision })
 }
 

@@ -13,7 +13,7 @@ use crate::domain::decision::Action;
 use crate::domain::plan::NotificationEvent;
 use crate::flow::notify::announce;
 use crate::flow::traffic::{SwitchError, apply};
-use crate::flow::trail::{close, record, renew_lock};
+use crate::flow::trail::{close, close_with, record, renew_lock};
 use crate::ports::{Notifier, ReleaseStore, StoreError, TrafficRouter};
 use crate::release::notification::{ReleaseNotification, Severity};
 use crate::release::route::{RouteTarget, WeightChange};
@@ -121,12 +121,12 @@ pub async fn roll_back(
         within_target: target_secs.map(|t| time_to_restore_secs <= i64::try_from(t).unwrap_or(i64::MAX)),
         weight_change: restored.clone(),
     };
-    if let Some(change) = &restored {
-        record(store, ACTOR, &release.id, restored_at, EventKind::WeightChanged(change.clone())).await?;
-    }
-    record(store, ACTOR, &release.id, restored_at, EventKind::RolledBack(restore_record.clone())).await?;
+    // The restored weight, the rollback and the close: one atomic write.
+    let mut kinds: Vec<EventKind> = restored.iter().map(|c| EventKind::WeightChanged(c.clone())).collect();
+    kinds.push(EventKind::RolledBack(restore_record.clone()));
     release.canary_weight = 0;
-    close(store, ACTOR, &mut release, ReleaseStatus::RolledBack, &format!("rolled back: {reason}"), restored_at).await?;
+    let reason_text = format!("rolled back: {reason}");
+    close_with(store, ACTOR, &mut release, ReleaseStatus::RolledBack, &reason_text, restored_at, kinds).await?;
 
     let explanation = last_explanation(&trail);
     let notification =

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::plan::RouterSpec;
-use crate::flow::trail::{close, record, renew_lock};
+use crate::flow::trail::{close, record_with, renew_lock};
 use crate::ports::ReleaseStore;
 use crate::ports::{Fence, RouterError, StoreError, TrafficRouter};
 use crate::release::route::{RouteState, RouteTarget, WeightChange, route_key};
@@ -97,10 +97,10 @@ pub async fn switch(
         release.step = step;
         release.canary_weight = weight;
         release.updated_at = now;
-        store.update_release(&mut release).await?;
-    }
-    if let Some(change) = &change {
-        record(store, ACTOR, &release.id, now, EventKind::WeightChanged(change.clone())).await?;
+        // The weight change and the release that carries it: one atomic write.
+        let kinds = change.iter().map(|c| EventKind::WeightChanged(c.clone())).collect();
+        let id = release.id.clone();
+        record_with(store, ACTOR, &id, Some(&mut release), now, kinds).await?;
     }
     if target == SwitchTarget::Promote {
         let reason = format!("promoted: {} serves 100% of {} in {}", release.version, release.service, release.environment);

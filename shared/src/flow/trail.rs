@@ -17,6 +17,20 @@ pub async fn record(
     store.append_event(ReleaseEvent::new(release_id, at, actor, kind)).await
 }
 
+/// Appends events on behalf of `actor` and, when given, stores `release` in the same atomic
+/// write: a crash can never leave a decision recorded that the release did not act on.
+pub async fn record_with(
+    store: &dyn ReleaseStore,
+    actor: &str,
+    release_id: &str,
+    release: Option<&mut Release>,
+    at: DateTime<Utc>,
+    kinds: Vec<EventKind>,
+) -> Result<Vec<ReleaseEvent>, StoreError> {
+    let events = kinds.into_iter().map(|kind| ReleaseEvent::new(release_id, at, actor, kind)).collect();
+    store.append(events, release).await
+}
+
 /// The lease a release holds (or takes) from `now` on.
 pub fn lease(release: &Release, now: DateTime<Utc>) -> Lease {
     Lease {
@@ -50,12 +64,28 @@ pub async fn close(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    close_with(store, actor, release, status, reason, now, Vec::new()).await
+}
+
+/// [`close`], with `before` (what led to it) recorded in the same atomic write as the close.
+pub async fn close_with(
+    store: &dyn ReleaseStore,
+    actor: &str,
+    release: &mut Release,
+    status: ReleaseStatus,
+    reason: &str,
+    now: DateTime<Utc>,
+    mut before: Vec<EventKind>,
+) -> Result<(), StoreError> {
     if !release.status.is_final() {
         release.status = status;
         release.closed_reason = Some(reason.to_string());
         release.updated_at = now;
-        store.update_release(release).await?;
-        record(store, actor, &release.id, now, EventKind::Closed { status, reason: reason.to_string() }).await?;
+        before.push(EventKind::Closed { status, reason: reason.to_string() });
+        let id = release.id.clone();
+        record_with(store, actor, &id, Some(release), now, before).await?;
+    } else if !before.is_empty() {
+        record_with(store, actor, &release.id, None, now, before).await?;
     }
     store.release_lock(&release.service, &release.environment, &release.id).await?;
     Ok(())

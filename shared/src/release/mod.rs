@@ -110,14 +110,18 @@ pub struct Release {
     pub revision: u64,
 }
 
-/// One entry of the audit trail (`REL#<id>` / `EVT#<time>#<seq>`); never overwritten.
+/// One entry of the audit trail (`REL#<id>` / `EVT#<seq>`); never overwritten.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReleaseEvent {
     pub release_id: String,
     pub at: DateTime<Utc>,
-    /// Orders events written in the same millisecond; chosen by the store.
+    /// The event's place in its release's trail: 1, 2, 3, ... with no gap; chosen by the store.
     #[serde(default)]
-    pub seq: u32,
+    pub seq: u64,
+    /// Unique per event, chosen when it is made: a retried write of the same event is
+    /// recognised and stored once.
+    #[serde(default)]
+    pub id: String,
     /// Who or what caused it: a function name, a person.
     pub actor: String,
     #[serde(flatten)]
@@ -128,7 +132,8 @@ impl ReleaseEvent {
     /// The one constructor of an audit event: the caller names the actor; the store assigns the
     /// sequence number.
     pub fn new(release_id: &str, at: DateTime<Utc>, actor: &str, kind: EventKind) -> Self {
-        Self { release_id: release_id.to_string(), at, seq: 0, actor: actor.to_string(), kind }
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        Self { release_id: release_id.to_string(), at, seq: 0, id, actor: actor.to_string(), kind }
     }
 }
 

@@ -127,7 +127,14 @@ async fn a_rollback_of_a_version_later_promoted_unchanged_is_a_likely_false_posi
 
 #[test]
 fn approvals_count_decisions_expiries_and_time_to_decide() {
-    let event = |id: &str, at: DateTime<Utc>, kind: EventKind| ReleaseEvent { release_id: id.into(), at, seq: 0, actor: "t".into(), kind };
+    let event = |id: &str, at: DateTime<Utc>, kind: EventKind| ReleaseEvent {
+        release_id: id.into(),
+        at,
+        seq: 0,
+        id: String::new(),
+        actor: "t".into(),
+        kind,
+    };
     let asked = |expires_at| EventKind::ApprovalRequested {
         approval: "go".into(),
         step: 0,
