@@ -191,6 +191,9 @@ impl ReleaseStore for RacingStore<'_> {
     async fn update_release(&self, release: &mut Release) -> Result<(), StoreError> {
         self.inner.update_release(release).await
     }
+    async fn locks(&self) -> Result<Vec<Lease>, StoreError> {
+        self.inner.locks().await
+    }
     async fn release(&self, id: &str) -> Result<Option<Release>, StoreError> {
         self.inner.release(id).await
     }
@@ -264,6 +267,35 @@ async fn a_failed_restore_keeps_the_release_open_and_locked_and_says_so() {
             .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(retried.status, "rolled_back");
     assert_eq!(table.store.lock(&function, "production").await.ok().flatten(), None);
+}
+
+#[tokio::test]
+async fn the_sweeper_finishes_a_rollback_that_could_not_complete() {
+    let config = aws().await;
+    let table = TestTable::create().await;
+    let (routers, notifier) = (Routers::from_config(&config), RecordingNotifier::default());
+    // The alias does not exist yet: restoring traffic fails the way an unreachable router does.
+    let function = unique("sweep");
+    let id = admit(&table.store, &function, json!({ "type": "lambda_alias", "function_name": function, "alias": "live" }), "1", "2").await;
+    let result =
+        rollback_notifier::handler(json!({ "release_id": id, "reason": "gate failed" }), &table.store, &routers, &notifier, fast()).await;
+    assert!(matches!(&result, Err(e) if e.name() == "RestoreFailed"), "{result:?}");
+
+    // The scheduled invocation, while the state machine may still retry: nothing to do yet.
+    let early = rollback_notifier::invoke(json!({ "sweep": true }), &table.store, &routers, &notifier, fast()).await;
+    assert!(matches!(&early, Ok(rollback_notifier::Output::Sweep(r)) if r.rolled_back.is_empty()), "{early:?}");
+    // The router answers again; after the state machine's retries, the sweeper finishes it.
+    fixtures::lambda_with_two_versions(&config, &function).await;
+    let later = || Utc::now() + chrono::Duration::minutes(20);
+    let report = rollgate::boundary::sweep(&table.store, &routers, &notifier, fast(), later).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.rolled_back.iter().map(|s| s.release_id.as_str()).collect::<Vec<_>>(), [id.as_str()], "{report:?}");
+    let release = table.store.release(&id).await.ok().flatten().unwrap_or_else(|| panic!("release"));
+    assert_eq!(release.status, ReleaseStatus::RolledBack);
+    assert_eq!(table.store.lock(&function, "production").await.ok().flatten(), None, "the lock is released");
+    let trail = table.store.events(&id).await.unwrap_or_default();
+    let seqs: Vec<u64> = trail.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=trail.len() as u64).collect::<Vec<_>>(), "the trail is in sequence, without a gap");
+    assert!(trail.iter().any(|e| matches!(&e.kind, EventKind::RolledBack(r) if r.reason.contains("the sweeper rolled it back"))));
 }
 
 #[tokio::test]

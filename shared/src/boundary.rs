@@ -249,6 +249,37 @@ pub async fn roll_back(
     Ok(output)
 }
 
+/// Whether an invocation of the rollback function is the scheduled sweep (`{"sweep": true}`,
+/// the EventBridge rule's input) rather than a rollback request.
+pub fn is_sweep(event: &serde_json::Value) -> bool {
+    event.get("sweep").and_then(serde_json::Value::as_bool) == Some(true)
+}
+
+/// The scheduled sweep: finish failed rollbacks and stopped executions, free stale locks. Its
+/// log line `sweeper acted` (with `acted`) is what the template's sweeper alarm counts.
+pub async fn sweep(
+    store: &dyn ReleaseStore,
+    router: &dyn TrafficRouter,
+    notifier: &dyn Notifier,
+    policy: RestorePolicy,
+    clock: impl Fn() -> DateTime<Utc>,
+) -> Result<crate::flow::sweep::SweepReport, TaskError> {
+    let report = crate::flow::sweep::sweep(store, router, notifier, policy, clock).await?;
+    if report.acted() > 0 {
+        tracing::warn!(
+            acted = report.acted(),
+            rolled_back = report.rolled_back.len(),
+            freed = report.freed.len(),
+            failed = report.failed.len(),
+            report = %serde_json::to_string(&report).unwrap_or_default(),
+            "sweeper acted"
+        );
+    } else {
+        tracing::info!(examined = report.examined, "sweeper found nothing to finish");
+    }
+    Ok(report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

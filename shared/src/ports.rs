@@ -66,6 +66,8 @@ pub trait ReleaseStore: Send + Sync {
     /// Gives the lock up if `holder` still has it; `false` when it was not held by `holder`.
     async fn release_lock(&self, service: &str, environment: &str, holder: &str) -> Result<bool, StoreError>;
     async fn lock(&self, service: &str, environment: &str) -> Result<Option<Lease>, StoreError>;
+    /// Every lock held: one per release in flight (the sweeper reads them).
+    async fn locks(&self) -> Result<Vec<Lease>, StoreError>;
 
     /// Stores a new release; refuses to overwrite one with the same id.
     async fn create_release(&self, release: &Release) -> Result<(), StoreError>;

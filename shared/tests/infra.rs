@@ -406,9 +406,17 @@ fn allowed_patterns_are_read_conservatively() {
 /// `ReleaseStore`/`WeeklyEvents` methods: GetItem (release, lock, route), PutItem (lock, release,
 /// event, route claim), ConditionCheckItem (the lock fencing a route claim, in the same
 /// TransactWriteItems as its PutItem), UpdateItem (the trail's sequence counter, in every append's
-/// TransactWriteItems), DeleteItem (lock release), Query (a release's events; the by-week index).
-const STORE_OPERATIONS: [&str; 6] =
-    ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:Query"];
+/// TransactWriteItems), DeleteItem (lock release), Query (a release's events; the by-week index),
+/// Scan (the locks, for the sweeper).
+const STORE_OPERATIONS: [&str; 7] = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+];
 
 #[test]
 fn dynamodb_grants_name_only_what_the_store_issues() {

@@ -194,4 +194,7 @@ pub async fn route_claims_are_fenced_by_the_lock(store: &dyn ReleaseStore) {
     }
     assert_eq!(store.route(&key).await.ok().flatten().map(|r| (r.version, r.canary_weight)), Some((2, 20)), "unchanged");
     store.claim_route(&route("rel-b", 3, 5), Some(2), fence("rel-b")).await.unwrap_or_else(|e| panic!("new holder: {e}"));
+    // The sweeper reads every lock held.
+    let held: Vec<String> = store.locks().await.unwrap_or_else(|e| panic!("locks: {e}")).into_iter().map(|l| l.holder).collect();
+    assert_eq!(held, ["rel-b"]);
 }

@@ -9,7 +9,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let (store, routers, notifier) =
         (rollgate::runtime::dynamo_store(&config)?, Routers::from_config(&config), rollgate::runtime::sns_notifier(&config)?);
     let handler = |event: LambdaEvent<serde_json::Value>| {
-        rollback_notifier::handler(event.payload, &store, &routers, &notifier, RestorePolicy::default())
+        rollback_notifier::invoke(event.payload, &store, &routers, &notifier, RestorePolicy::default())
     };
     lambda_runtime::run(service_fn(handler)).await
 }

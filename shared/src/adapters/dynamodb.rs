@@ -294,6 +294,34 @@ impl ReleaseStore for DynamoStore {
         }
     }
 
+    async fn locks(&self) -> Result<Vec<Lease>, StoreError> {
+        // A scan: locks live one per service and environment, under keys nothing else shares.
+        // The sweeper runs it every few minutes; its cost grows with the table (see the docs).
+        let mut leases = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("sk = :lock")
+                .expression_attribute_values(":lock", s("LOCK"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("Scan", e, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()))?;
+            for item in page.items() {
+                let key = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                leases.push(lease_from(item, &key)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(leases),
+            }
+        }
+    }
+
     async fn lock(&self, service: &str, environment: &str) -> Result<Option<Lease>, StoreError> {
         let key = lock_key(service, environment);
         self.get(&key, "LOCK").await?.map(|item| lease_from(&item, &key)).transpose()

@@ -71,6 +71,10 @@ impl ReleaseStore for MemoryStore {
         Ok(false)
     }
 
+    async fn locks(&self) -> Result<Vec<Lease>, StoreError> {
+        Ok(self.state().locks.values().cloned().collect())
+    }
+
     async fn lock(&self, service: &str, environment: &str) -> Result<Option<Lease>, StoreError> {
         Ok(self.state().locks.get(&(service.to_string(), environment.to_string())).cloned())
     }

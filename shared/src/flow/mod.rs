@@ -7,6 +7,7 @@ pub mod approval;
 pub mod gate_check;
 pub mod notify;
 pub mod rollback;
+pub mod sweep;
 pub mod tasks;
 pub mod traffic;
 pub mod trail;
