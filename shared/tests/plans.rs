@@ -71,17 +71,15 @@ fn the_broken_example_reports_every_problem_with_a_path() {
 // Hostile and absurd plans: refused with a path, quickly, without panicking.
 
 mod hostile {
-    use std::time::{Duration, Instant};
 
     use rollgate::domain::plan::{Plan, PlanFormat, parse_plan, parse_plan_file};
 
     const BASE: &str = "name: t\ntraffic:\n  router: { type: dry_run }\n  steps:\n";
 
-    /// Every issue as `rollgate validate` prints it; the parse must answer within a second.
+    /// Every issue as `rollgate validate` prints it. How fast these answer is measured by
+    /// `make bench` (benches/plans_and_simulation.rs), not timed here.
     fn issues(text: &str) -> Vec<String> {
-        let started = Instant::now();
         let result = parse_plan(text, PlanFormat::Yaml);
-        assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
         result.err().unwrap_or_default().iter().map(ToString::to_string).collect()
     }
 
@@ -203,7 +201,7 @@ mod hostile {
     }
 
     #[test]
-    fn deep_nesting_is_refused_within_a_second() {
+    fn deep_nesting_is_refused_by_the_depth_cap() {
         for text in
             ["{a: ".repeat(100_000), "[".repeat(100_000), "- ".repeat(100_000), format!("name: {}1{}", "[".repeat(64), "]".repeat(64))]
         {
@@ -225,9 +223,7 @@ mod hostile {
         let path = std::env::temp_dir().join(format!("rollgate-huge-plan-{}.yaml", std::process::id()));
         let text = format!("name: t\ndescription: \"{}\"\n", "a".repeat(4 << 20));
         std::fs::write(&path, &text).unwrap_or_else(|e| panic!("{e}"));
-        let started = Instant::now();
         let found: Vec<String> = parse_plan_file(&path).err().unwrap_or_default().iter().map(ToString::to_string).collect();
-        assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
         let _ = std::fs::remove_file(&path);
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].contains("more than the 1 MiB"), "{found:?}");
@@ -238,7 +234,7 @@ mod hostile {
     }
 
     #[test]
-    fn a_large_plan_with_many_mistakes_still_answers_within_a_second() {
+    fn a_large_plan_with_many_mistakes_stops_after_a_hundred_issues() {
         let mut text = String::from(BASE);
         text.push_str("    - { weight: 10, bake: 15m }\nchecklist:\n  items:\n");
         for i in 0..3_000 {
