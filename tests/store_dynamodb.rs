@@ -104,3 +104,21 @@ async fn admission_stores_the_verdict_with_its_explanation_and_is_idempotent() {
     assert_eq!(coverage.rule, "new_code_coverage_pct ≥ 80%");
     assert_eq!(coverage.evidence, Some(serde_json::json!(86.4)));
 }
+
+#[tokio::test]
+async fn an_admission_that_stopped_after_storing_the_release_is_completed_by_its_retry() {
+    let table = TestTable::create().await;
+    let first = admit::admit(&MemoryStore::new(), sample_request("rel-half"), Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    // The function died right after storing the release: no lock release, no admission event.
+    let mut stored = first.release.clone();
+    stored.status = ReleaseStatus::Admitted;
+    stored.revision = 0;
+    table.store.create_release(&stored).await.unwrap_or_else(|e| panic!("{e}"));
+    let retried = admit::admit(&table.store, sample_request("rel-half"), Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(retried.release.status, ReleaseStatus::Progressing);
+    let events = table.store.events("rel-half").await.unwrap_or_else(|e| panic!("{e}"));
+    let kinds: Vec<(u64, &str)> = events.iter().map(|e| (e.seq, e.kind.name())).collect();
+    assert_eq!(kinds, [(1, "admitted"), (2, "checklist_judged")], "the retry records the admission it missed, once");
+    let lock = table.store.lock(&stored.service, &stored.environment).await.ok().flatten().map(|l| l.holder);
+    assert_eq!(lock, Some("rel-half".to_string()), "the release holds its lock");
+}

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::checklist::{self, ChecklistVerdict};
 use crate::domain::plan::{self, PlanIssue};
 use crate::domain::text::prefix;
-use crate::flow::trail::{close, record};
+use crate::flow::trail::{close_with, record, record_with};
 use crate::ports::{ReleaseStore, StoreError};
 use crate::release::{EventKind, Lease, Release, ReleaseRequest, ReleaseStatus};
 
@@ -59,6 +59,10 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
                 return Err(StoreError::ReleaseExists(id).into());
             }
             store.acquire_lock(&lease, now).await?;
+            // A retry after the release was stored but before its admission was recorded.
+            if !store.events(&id).await?.iter().any(|e| matches!(e.kind, EventKind::Admitted { .. })) {
+                record(store, ACTOR, &id, now, admitted(&existing, &lease)).await?;
+            }
             existing
         }
         None => {
@@ -89,43 +93,44 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
                 let _ = store.release_lock(&lease.service, &lease.environment, &lease.holder).await;
                 return Err(err.into());
             }
-            record(
-                store,
-                ACTOR,
-                &id,
-                now,
-                EventKind::Admitted {
-                    service: release.service.clone(),
-                    environment: release.environment.clone(),
-                    version: release.version.clone(),
-                    plan_name: plan.name.clone(),
-                    plan_hash: release.plan_hash.clone(),
-                    lease_until: lease.expires_at,
-                },
-            )
-            .await?;
+            record(store, ACTOR, &id, now, admitted(&release, &lease)).await?;
             release
         }
     };
 
-    let verdict = match stored_verdict(store, &id).await? {
-        Some(verdict) => verdict,
+    // A retry judges once: the stored verdict stands.
+    let (verdict, judged) = match stored_verdict(store, &id).await? {
+        Some(verdict) => (verdict, Vec::new()),
         None => {
             let verdict =
                 checklist::evaluate(&release.plan.checklist, &release.evidence, &request.overrides, release.author.as_deref(), now);
-            record(store, ACTOR, &id, now, EventKind::ChecklistJudged(verdict.clone())).await?;
-            verdict
+            let judged = vec![EventKind::ChecklistJudged(verdict.clone())];
+            (verdict, judged)
         }
     };
-
+    // The verdict and what the release does with it: one atomic write.
     if verdict.is_blocked() {
-        close(store, ACTOR, &mut release, ReleaseStatus::Blocked, &format!("checklist {}", verdict.summary), now).await?;
+        close_with(store, ACTOR, &mut release, ReleaseStatus::Blocked, &format!("checklist {}", verdict.summary), now, judged).await?;
     } else if release.status == ReleaseStatus::Admitted {
         release.status = ReleaseStatus::Progressing;
         release.updated_at = now;
-        store.update_release(&mut release).await?;
+        record_with(store, ACTOR, &id, Some(&mut release), now, judged).await?;
+    } else if !judged.is_empty() {
+        record_with(store, ACTOR, &id, None, now, judged).await?;
     }
     Ok(Admission { release, verdict })
+}
+
+/// The admission event: what was admitted, under which plan, holding the lock until when.
+fn admitted(release: &Release, lease: &Lease) -> EventKind {
+    EventKind::Admitted {
+        service: release.service.clone(),
+        environment: release.environment.clone(),
+        version: release.version.clone(),
+        plan_name: release.plan.name.clone(),
+        plan_hash: release.plan_hash.clone(),
+        lease_until: lease.expires_at,
+    }
 }
 
 async fn stored_verdict(store: &dyn ReleaseStore, id: &str) -> Result<Option<ChecklistVerdict>, StoreError> {
