@@ -20,7 +20,9 @@ fn hostile_plans(c: &mut Criterion) {
     let mut group = c.benchmark_group("validate a hostile plan");
     group.sample_size(10);
     let many_mistakes = {
-        let mut text = String::from("name: t\ntraffic:\n  router: { type: dry_run }\n  steps:\n    - { weight: 10, bake: 15m }\nchecklist:\n  items:\n");
+        let mut text = String::from(
+            "name: t\ntraffic:\n  router: { type: dry_run }\n  steps:\n    - { weight: 10, bake: 15m }\nchecklist:\n  items:\n",
+        );
         for i in 0..3_000 {
             text.push_str(&format!("    - {{ id: item-{i}, colour: red, require: {{ kind: attestation, evidence: e{i} }} }}\n"));
         }
