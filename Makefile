@@ -5,7 +5,7 @@ PYTHON ?= python3
 MOTO_PORT ?= 5055
 STAMP := $(VENV)/.installed-$(shell cat tools/requirements.txt tools/infra-requirements.txt tools/package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: demo test tools emulator emulator-stop build package schema lint lint-infra fmt clean bench
+.PHONY: demo test tools emulator emulator-stop build package schema lint lint-infra fmt clean bench fuzz fuzz-build fuzz-smoke
 
 ## demo: the main job on the embedded default (no AWS account): validate the reference plans,
 ## show a broken plan's errors, and judge sample evidence.
@@ -54,9 +54,42 @@ package: tools
 schema:
 	@cargo run --quiet -p rollgate-cli -- schema > schema/plan.schema.json
 
-## bench: the time of one full metric check (criterion prints the figures).
+## bench: the time of one full metric check, of validating hostile and reference plans, and of a
+## whole simulated release (criterion prints the figures).
 bench:
-	cargo bench --locked -p rollgate --bench gate_check
+	cargo bench --locked -p rollgate --bench gate_check --bench plans_and_simulation
+
+## fuzz: every fuzz target (fuzz/, one per entry point: plans in YAML and JSON, evidence and the
+## checklist, the Slack webhook, scenarios, the gate judge, the message builders) for
+## FUZZ_SECONDS each (default 60), on stable Rust without a sanitizer (the code has no unsafe;
+## overflow checks and debug assertions are on). The corpus is fuzz/corpus/<target>/ (only its
+## seed-* files are checked in); a crash leaves its input in fuzz/artifacts/<target>/ and fails.
+FUZZ_SECONDS ?= 60
+FUZZ_MAX_LEN ?= 16384
+FUZZ_TARGETS := plan_yaml plan_json checklist slack_webhook scenario judge text
+FUZZ_FLAGS := --sanitizer none --debug-assertions
+
+fuzz-build:
+	@command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+	@cargo fuzz build $(FUZZ_FLAGS)
+
+fuzz: fuzz-build
+	@mkdir -p fuzz/target/logs
+	@for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
+		if cargo fuzz run $(FUZZ_FLAGS) $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) -timeout=10 \
+			-print_final_stats=1 > fuzz/target/logs/$$t.log 2>&1; then \
+			grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)' fuzz/target/logs/$$t.log; \
+		else \
+			tail -n 60 fuzz/target/logs/$$t.log; \
+			echo "fuzz target $$t failed: the input is in fuzz/artifacts/$$t/ (log: fuzz/target/logs/$$t.log)"; exit 1; \
+		fi; \
+	done
+
+## fuzz-smoke: every fuzz target for 10 seconds (not in `make test`: the first build of the fuzz
+## targets takes about 40 minutes on a 2-core machine; later ones 2-3 minutes).
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
 
 lint:
 	cargo fmt --all --check

@@ -13,11 +13,12 @@ pub fn clip(text: &str, max_chars: usize) -> String {
     out
 }
 
-/// A one-line subject: control characters (line breaks) become spaces; under SNS's limit of
-/// 100 (counted in bytes here, the stricter reading), cut on a character boundary.
+/// A one-line subject: control characters and line breaks (`\n`, and Unicode's line and
+/// paragraph separators U+2028 and U+2029) become spaces; under SNS's limit of 100 (counted in
+/// bytes here, the stricter reading), cut on a character boundary.
 pub fn subject(text: &str) -> String {
     const MAX_BYTES: usize = 99;
-    let line = text.replace(char::is_control, " ");
+    let line = text.replace(|c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'), " ");
     if line.len() <= MAX_BYTES {
         return line;
     }
@@ -55,5 +56,6 @@ mod tests {
         assert_eq!(prefix("ab", 5), "ab");
         let long = subject(&"日本語🚀\n".repeat(40));
         assert!(long.len() <= 99 && long.ends_with('…') && !long.contains('\n'), "{long}");
+        assert_eq!(subject("a\u{2028}b\u{2029}c\u{85}d"), "a b c d");
     }
 }

@@ -14,7 +14,7 @@ use crate::release::{EventKind, Release, ReleaseEvent, ReleaseStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApprovalError {
-    #[error("this vote was for `{voted}` at step {}, but release {release_id} now waits on `{pending}` at step {}; decide on the newest message", .voted_step + 1, .pending_step + 1)]
+    #[error("this vote was for `{voted}` at step {}, but release {release_id} now waits on `{pending}` at step {}; decide on the newest message", .voted_step.saturating_add(1), .pending_step.saturating_add(1))]
     Superseded { release_id: String, voted: String, voted_step: usize, pending: String, pending_step: usize },
     #[error("release {0} has no pending approval; `rollgate status {0}` shows where it is")]
     NothingPending(String),

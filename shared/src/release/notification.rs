@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::domain::plan::NotificationEvent;
+use crate::domain::text::clip;
 use crate::release::Release;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -161,24 +162,27 @@ impl ReleaseNotification {
             NotificationEvent::Blocked => ":no_entry:",
             NotificationEvent::RolledBack => ":rotating_light:",
         };
+        // Slack refuses a message whose texts exceed its limits (a header 150 characters, a
+        // section 3000, a field 2000); an approver's comment or a long reason is clipped instead.
+        let (header, section, field) = (|t: String| clip(&t, 150), |t: String| clip(&t, 3000), |t: String| clip(&t, 2000));
         let mentions = self.mentions.iter().map(|m| format!("<@{m}>")).collect::<Vec<_>>().join(" ");
         let mut fields = vec![
-            json!({"type": "mrkdwn", "text": format!("*Service*\n{}", self.service)}),
-            json!({"type": "mrkdwn", "text": format!("*Environment*\n{}", self.environment)}),
-            json!({"type": "mrkdwn", "text": format!("*Version*\n{}{}", self.version, self.stable_version.as_ref().map(|s| format!(" (stable {s})")).unwrap_or_default())}),
+            json!({"type": "mrkdwn", "text": field(format!("*Service*\n{}", self.service))}),
+            json!({"type": "mrkdwn", "text": field(format!("*Environment*\n{}", self.environment))}),
+            json!({"type": "mrkdwn", "text": field(format!("*Version*\n{}{}", self.version, self.stable_version.as_ref().map(|s| format!(" (stable {s})")).unwrap_or_default()))}),
             json!({"type": "mrkdwn", "text": format!("*Traffic*\n{}% new / {}% stable", self.canary_weight, self.stable_weight)}),
         ];
         if let Some(step) = self.step {
             fields.push(json!({"type": "mrkdwn", "text": format!("*Step*\n{step} of {}", self.steps)}));
         }
         let mut blocks = vec![
-            json!({"type": "header", "text": {"type": "plain_text", "text": format!("{} {}", icon, self.subject().trim_start_matches("[rollgate] ")), "emoji": true}}),
-            json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{}{}", self.summary, if mentions.is_empty() { String::new() } else { format!("\n{mentions}") })}}),
+            json!({"type": "header", "text": {"type": "plain_text", "text": header(format!("{} {}", icon, self.subject().trim_start_matches("[rollgate] "))), "emoji": true}}),
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": section(format!("{}{}", self.summary, if mentions.is_empty() { String::new() } else { format!("\n{mentions}") }))}}),
             json!({"type": "section", "fields": fields}),
         ];
         if !self.explanation.is_empty() {
             let lines = self.explanation.iter().map(|l| format!("• {l}")).collect::<Vec<_>>().join("\n");
-            blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*Why*\n{lines}")}}));
+            blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": section(format!("*Why*\n{lines}"))}}));
         }
         if let (NotificationEvent::WaitingForApproval, Some(ask)) = (self.event, &self.approval) {
             blocks.push(crate::release::slack::approval_buttons(&self.release_id, &ask.id, ask.step));
