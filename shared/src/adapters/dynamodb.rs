@@ -339,7 +339,11 @@ impl ReleaseStore for DynamoStore {
         match result {
             Ok(_) => Ok(()),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(StoreError::ReleaseExists(release.id.clone()))
+                // The same release already stored is this very write retried after its answer
+                // was lost: done. Another release under the id is a conflict.
+                let same =
+                    self.release(&release.id).await?.is_some_and(|stored| Release { revision: release.revision, ..stored } == *release);
+                if same { Ok(()) } else { Err(StoreError::ReleaseExists(release.id.clone())) }
             }
             Err(err) => {
                 Err(classify("PutItem", err, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()))

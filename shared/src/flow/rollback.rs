@@ -75,8 +75,30 @@ pub async fn roll_back(
 ) -> Result<RollbackOutcome, RollbackError> {
     let mut release = store.release(release_id).await?.ok_or_else(|| RollbackError::ReleaseNotFound(release_id.to_string()))?;
     if release.status.is_final() {
-        // Already ended: a retried rollback, or a failure after the release was closed.
-        return Ok(RollbackOutcome { release, record: None, notified: false });
+        // Already ended: a retried rollback whose answer was lost after the close, or a failure
+        // after the release was closed. Finish what the close may have left: the lock, and the
+        // announcement of the rollback.
+        store.release_lock(&release.service, &release.environment, &release.id).await?;
+        let mut notified = false;
+        if release.status == ReleaseStatus::RolledBack {
+            let trail = store.events(&release.id).await?;
+            let name = NotificationEvent::RolledBack.as_str();
+            let announced = trail.iter().any(|e| match &e.kind {
+                EventKind::Notified { event, .. } | EventKind::NotificationFailed { event, .. } => event == name,
+                _ => false,
+            });
+            if !announced {
+                let notification = ReleaseNotification::new(
+                    NotificationEvent::RolledBack,
+                    &release,
+                    release.closed_reason.clone(),
+                    last_explanation(&trail),
+                    now(),
+                );
+                notified = announce(store, notifier, ACTOR, &release, &notification).await?;
+            }
+        }
+        return Ok(RollbackOutcome { release, record: None, notified });
     }
     // One read of the trail serves the detection time and the notification's explanation.
     let trail = store.events(&release.id).await?;

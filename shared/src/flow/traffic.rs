@@ -70,6 +70,11 @@ pub async fn switch(
     now: DateTime<Utc>,
 ) -> Result<SwitchOutcome, SwitchError> {
     let mut release = store.release(release_id).await?.ok_or_else(|| SwitchError::ReleaseNotFound(release_id.to_string()))?;
+    if release.status == ReleaseStatus::Promoted && target == SwitchTarget::Promote {
+        // A retried promotion whose answer was lost after the close: finish what the close left.
+        store.release_lock(&release.service, &release.environment, &release.id).await?;
+        return Ok(SwitchOutcome { release, change: None, weight: 100 });
+    }
     if release.status.is_final() {
         return Err(SwitchError::ReleaseClosed { id: release.id.clone(), status: release.status.as_str() });
     }

@@ -242,3 +242,28 @@ async fn a_late_rollback_never_moves_the_traffic_of_the_release_that_took_the_lo
     let refused = store.claim_route(&claim, store.route(&claim.key).await.ok().flatten().map(|r| r.version), FENCE).await;
     assert!(matches!(refused, Err(StoreError::LockLost { .. })), "{refused:?}");
 }
+
+#[tokio::test]
+async fn a_retried_close_gives_back_the_lock_it_may_have_missed() {
+    // The close was stored but its answer lost before the lock went back (a retried Task).
+    let store = MemoryStore::new();
+    let release = admitted(&store, DRY_RUN).await;
+    let router = FakeRouter::default();
+    roll_back_now(&store, &router).await;
+    store.acquire_lock(&crate::flow::trail::lease(&release, now()), now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let again = roll_back_now(&store, &router).await;
+    assert!(again.record.is_none(), "nothing is rolled back twice");
+    assert_eq!(store.lock("svc", "prod").await.ok().flatten(), None, "the lock is given back");
+    let announced = store.events("r1").await.unwrap_or_default().iter().filter(|e| e.kind.name() == "notified").count();
+    assert_eq!(announced, 1, "announced once");
+
+    // The same for a promotion retried after its close.
+    let store = MemoryStore::new();
+    let release = admitted(&store, DRY_RUN).await;
+    switch(&store, &router, "r1", SwitchTarget::Promote, now()).await.unwrap_or_else(|e| panic!("{e}"));
+    store.acquire_lock(&crate::flow::trail::lease(&release, now()), now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let retried = switch(&store, &router, "r1", SwitchTarget::Promote, now()).await.unwrap_or_else(|e| panic!("a retried promotion: {e}"));
+    assert_eq!((retried.release.status, retried.weight, retried.change), (ReleaseStatus::Promoted, 100, None));
+    assert_eq!(store.lock("svc", "prod").await.ok().flatten(), None, "the lock is given back");
+    assert!(matches!(switch(&store, &router, "r1", SwitchTarget::Step(0), now()).await, Err(SwitchError::ReleaseClosed { .. })));
+}
