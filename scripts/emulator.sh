@@ -37,7 +37,12 @@ case "${1:-}" in
     ;;
   stop)
     if [ -f "$PIDFILE" ]; then
-      kill -- "-$(cat "$PIDFILE")" 2>/dev/null || kill "$(cat "$PIDFILE")" 2>/dev/null || true
+      pid="$(cat "$PIDFILE")"
+      kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+      # The emulator may linger on its Step Functions threads; the next start must not find it
+      # answering (it would reuse it), so it goes for good.
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
       rm -f "$PIDFILE"
       echo "emulator at $URL stopped"
     fi

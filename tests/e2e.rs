@@ -9,67 +9,10 @@ use rollgate::ports::ReleaseStore;
 use rollgate::release::{EventKind, ReleaseStatus};
 use rollgate_tests::capture_server::CaptureServer;
 use rollgate_tests::local_stack::{Stack, stack};
+use rollgate_tests::releases::{Finished, finish, published, put_latency, request, run, start, trail_shape, unique};
 use rollgate_tests::webhook_server::{Behaviour, WebhookServer};
 use rollgate_tests::{fixtures, slack_events};
 use serde_json::{Value, json};
-
-struct Finished {
-    status: String,
-    error: Option<String>,
-    /// Names of the states entered, in order.
-    states: Vec<String>,
-    /// Lambda tasks scheduled per state name.
-    scheduled: Vec<String>,
-}
-
-async fn run(stack: &Stack, release_id: &str, input: Value, limit: Duration) -> Finished {
-    let arn = start(stack, release_id, input).await;
-    finish(stack, release_id, &arn, limit).await
-}
-
-async fn start(stack: &Stack, release_id: &str, input: Value) -> String {
-    let execution = stack
-        .sfn
-        .start_execution()
-        .state_machine_arn(&stack.state_machine)
-        .name(release_id)
-        .input(input.to_string())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("StartExecution: {e:?}"));
-    execution.execution_arn().to_string()
-}
-
-async fn finish(stack: &Stack, release_id: &str, arn: &str, limit: Duration) -> Finished {
-    let started = Instant::now();
-    let described = loop {
-        let described =
-            stack.sfn.describe_execution().execution_arn(arn).send().await.unwrap_or_else(|e| panic!("DescribeExecution: {e:?}"));
-        if described.status().as_str() != "RUNNING" {
-            break described;
-        }
-        assert!(started.elapsed() < limit, "execution {release_id} still running after {limit:?}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let history = stack.sfn.get_execution_history().execution_arn(arn).max_results(1000).send().await.unwrap_or_else(|e| panic!("{e:?}"));
-    let mut states = Vec::new();
-    let mut scheduled = Vec::new();
-    let mut current = String::new();
-    for event in history.events() {
-        if let Some(entered) = event.state_entered_event_details() {
-            current = entered.name().to_string();
-            states.push(current.clone());
-        }
-        if event.r#type().as_str().ends_with("Scheduled") {
-            scheduled.push(current.clone());
-        }
-    }
-    Finished { status: described.status().as_str().to_string(), error: described.error().map(str::to_string), states, scheduled }
-}
-
-async fn put_latency(config: &aws_config::SdkConfig, namespace: &str, version: &str, value: f64) {
-    fixtures::put_latency(config, namespace, &[("Version", version), ("Run", namespace)], Utc::now(), |i| value + (i % 3) as f64).await;
-}
 
 /// A canary release of a Lambda alias whose new version answers in `canary_ms` (the stable one in
 /// 100 ms), run to its end.
@@ -84,49 +27,6 @@ async fn canary_release(stack: &Stack, prefix: &str, canary_ms: f64) -> (String,
     let input = request(&id, &function, router, &namespace, json!({ "security_review_done": true }), &v1, &v2);
     let finished = run(stack, &id, input, Duration::from_secs(120)).await;
     (function, v1, v2, id, finished)
-}
-
-fn request(release_id: &str, service: &str, router: Value, namespace: &str, evidence: Value, stable: &str, version: &str) -> Value {
-    json!({
-        "release_id": release_id, "service": service, "environment": "e2e", "version": version, "stable_version": stable,
-        "author": "alice",
-        "evidence": evidence,
-        "plan": {
-            "name": format!("{service}-e2e"),
-            "checklist": { "items": [ { "id": "security-review", "require": { "kind": "attestation", "evidence": "security_review_done" } } ] },
-            "traffic": { "router": router, "steps": [ { "weight": 20, "bake": "2s" }, { "weight": 60, "bake": "2s" } ] },
-            "analysis": {
-                "interval": "2s", "window": "15m", "min_samples": 5,
-                "metrics": [ {
-                    "name": "latency", "unit": "ms",
-                    "query": {
-                        "metric": { "namespace": namespace, "name": "Latency", "stat": "Average", "dimensions": { "Run": namespace } },
-                        "canary": { "Version": "{version}" }, "baseline": { "Version": "{stable_version}" }
-                    },
-                    "must": { "below": 200 },
-                    "baseline": { "max_increase": 10 }
-                } ]
-            }
-        }
-    })
-}
-
-/// The events this release published, read from the queue subscribed to the topic.
-async fn published(stack: &Stack, service: &str) -> Vec<(String, Value)> {
-    let mut out = Vec::new();
-    for _ in 0..3 {
-        for envelope in fixtures::received(&stack.config, &stack.queue_url).await {
-            let body: Value = serde_json::from_str(envelope["Message"].as_str().unwrap_or_default()).unwrap_or_default();
-            if body["service"] == service {
-                out.push((envelope["MessageAttributes"]["event"]["Value"].as_str().unwrap_or_default().to_string(), body));
-            }
-        }
-    }
-    out
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -310,23 +210,6 @@ async fn e2e_a_slack_click_resumes_the_waiting_release_which_is_then_promoted() 
     );
     let replies = slack.bodies();
     assert!(replies.iter().any(|r| r["replace_original"] == true), "the Slack message shows the decision: {replies:?}");
-}
-
-/// The shape of a trail, times and ids aside: each event's kind, with its step, the verdict's
-/// outcome, the decision, the weights, the notification's event and the final status.
-fn trail_shape(trail: &[rollgate::release::ReleaseEvent]) -> Vec<String> {
-    trail
-        .iter()
-        .map(|e| match &e.kind {
-            EventKind::GateJudged { step, verdict } => format!("gate_judged step {step}: {:?}", verdict.outcome),
-            EventKind::Decided(d) => format!("decided step {}: {:?}", d.step, d.action),
-            EventKind::WeightChanged(c) => format!("weight_changed {:?}: {} -> {}", c.step, c.before, c.after),
-            EventKind::Notified { event, .. } | EventKind::NotificationFailed { event, .. } => format!("{} {event}", e.kind.name()),
-            EventKind::ChecklistJudged(v) => format!("checklist_judged {:?}", v.verdict),
-            EventKind::Closed { status, .. } => format!("closed {}", status.as_str()),
-            other => other.name().to_string(),
-        })
-        .collect()
 }
 
 /// One plan, run twice: deployed on the local stack (the state machine invoking our function

@@ -62,7 +62,9 @@ pub fn read_json(path: &Path) -> serde_json::Value {
 
 pub mod capture_server;
 pub mod contract;
+pub mod faults;
 pub mod fixtures;
 pub mod local_stack;
+pub mod releases;
 pub mod slack_events;
 pub mod webhook_server;

@@ -1,5 +1,6 @@
 //! The local stack's shared pieces for end-to-end tests: the table and topic the functions under
-//! `cargo lambda watch` use, a queue on the topic, and a state machine from infra/.
+//! `cargo lambda watch` use, a queue on the topic, the alarm topic (the state machine pages it when
+//! a rollback cannot finish) with a queue on it, and a state machine from infra/.
 
 use rollgate::adapters::dynamodb::DynamoStore;
 
@@ -7,6 +8,8 @@ use crate::{aws, fixtures};
 
 pub const TABLE: &str = "rollgate-e2e";
 pub const TOPIC: &str = "rollgate-e2e";
+/// The topic `AlarmRollbackFailed` publishes to (`${AlarmTopicArn}` in the definition).
+pub const ALARM_TOPIC: &str = "rollgate-e2e-alarms";
 
 pub struct Stack {
     pub config: aws_config::SdkConfig,
@@ -14,6 +17,8 @@ pub struct Stack {
     pub sfn: aws_sdk_sfn::Client,
     pub state_machine: String,
     pub queue_url: String,
+    /// A queue on the alarm topic, new for this stack.
+    pub alarm_queue_url: String,
 }
 
 pub async fn stack(name: &str) -> Stack {
@@ -33,6 +38,7 @@ pub async fn stack(name: &str) -> Stack {
     }
     let subscription_name = format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let subscription = fixtures::topic_with_queue(&config, TOPIC, &subscription_name).await;
+    let alarms = fixtures::topic_with_queue(&config, ALARM_TOPIC, &format!("{subscription_name}-alarms")).await;
     let definition = std::fs::read_to_string(crate::repo().join("infra/statemachine/release.asl.json")).unwrap_or_default();
     let definition = [
         ("ChecklistValidatorFunctionArn", "checklist-validator"),
@@ -44,7 +50,8 @@ pub async fn stack(name: &str) -> Stack {
     .iter()
     .fold(definition, |d, (key, function)| {
         d.replace(&format!("${{{key}}}"), &format!("arn:aws:lambda:us-east-1:123456789012:function:{function}"))
-    });
+    })
+    .replace("${AlarmTopicArn}", &alarms.topic_arn);
     let sfn = aws_sdk_sfn::Client::new(&config);
     let created = sfn
         .create_state_machine()
@@ -54,5 +61,12 @@ pub async fn stack(name: &str) -> Stack {
         .send()
         .await
         .unwrap_or_else(|e| panic!("CreateStateMachine: {e:?}"));
-    Stack { config, store, sfn, state_machine: created.state_machine_arn().to_string(), queue_url: subscription.queue_url }
+    Stack {
+        config,
+        store,
+        sfn,
+        state_machine: created.state_machine_arn().to_string(),
+        queue_url: subscription.queue_url,
+        alarm_queue_url: alarms.queue_url,
+    }
 }
