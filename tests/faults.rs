@@ -296,36 +296,13 @@ fn rows() -> Vec<Row> {
 
 /// Rows that do not hold because of a product bug (Task, fault, mode, the bug); see the report
 /// of issue #14 for the evidence and the suggested fixes. A row that holds again says so.
-const KNOWN: &[(&str, &str, Mode, &str)] = &[
-    (
-        "ValidateChecklist",
-        "trail write throttled (TransactWriteItems)",
-        Mode::Persistent,
-        "AdmissionFailed leaves the lock held and the release `admitted`: admit() gives the lock back only when \
+const KNOWN: &[(&str, &str, Mode, &str)] = &[(
+    "ValidateChecklist",
+    "trail write throttled (TransactWriteItems)",
+    Mode::Persistent,
+    "AdmissionFailed leaves the lock held and the release `admitted`: admit() gives the lock back only when \
          create_release fails, and the AdmissionFailed state cleans nothing up",
-    ),
-    (
-        "ValidateChecklist",
-        "release write's answer lost (PutItem)",
-        Mode::Transient,
-        "create_release is not idempotent: the SDK's retry after the lost answer gets ConditionalCheckFailed -> \
-         ReleaseExists (StoreFailed, never retried) -> AdmissionFailed, the release left `admitted`",
-    ),
-    (
-        "Promote",
-        "closing write's answer lost",
-        Mode::Persistent,
-        "the retried Promote fails ReleaseClosed -> Catch -> RollBack returns early on the final release: the execution \
-         ends RolledBack while the release is promoted at 100%, the lock is never given back, `promoted` never announced",
-    ),
-    (
-        "RollBack",
-        "closing write's answer lost",
-        Mode::Persistent,
-        "the retried rollback finds the release final and returns early: the lock is never given back, `rolled_back` \
-         never announced",
-    ),
-];
+)];
 
 fn mark_known(mut row: Row) -> Row {
     row.known = KNOWN.iter().find(|(task, fault, mode, _)| *task == row.task && *fault == row.fault.name && *mode == row.mode).map(|k| k.3);
