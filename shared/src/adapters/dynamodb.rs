@@ -457,8 +457,7 @@ impl ReleaseStore for DynamoStore {
                                 || e.is_transaction_in_progress_exception()
                         }));
                     };
-                    let failed =
-                        |i: usize| cancelled.cancellation_reasons().get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+                    let failed = |i: usize| condition_failed(cancelled, i);
                     if (0..events.len()).any(|i| failed(1 + 2 * i)) {
                         // Already written: a retry of a write whose answer was lost (then the
                         // release went with it), or the same event again.
@@ -543,8 +542,7 @@ impl ReleaseStore for DynamoStore {
             Err(err) => {
                 if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error() {
                     // One reason per item, in order: the route's version, then the lock.
-                    let failed =
-                        |i: usize| cancelled.cancellation_reasons().get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+                    let failed = |i: usize| condition_failed(cancelled, i);
                     if failed(1) {
                         return Err(StoreError::LockLost {
                             service: fence.service.to_string(),
@@ -565,6 +563,12 @@ impl ReleaseStore for DynamoStore {
             }
         }
     }
+}
+
+/// Whether item `index` of a cancelled transaction failed its condition (one reason per item,
+/// in the order the items were given).
+fn condition_failed(cancelled: &aws_sdk_dynamodb::types::error::TransactionCanceledException, index: usize) -> bool {
+    cancelled.cancellation_reasons().get(index).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
 }
 
 /// How often an append re-reads the trail's counter when other writers keep appending.

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::decision::Action;
 use crate::domain::plan::NotificationEvent;
-use crate::flow::notify::announce;
+use crate::flow::notify::{announce, announced};
 use crate::flow::traffic::{SwitchError, apply};
 use crate::flow::trail::{close, close_with, record, renew_lock};
 use crate::ports::{Notifier, ReleaseStore, StoreError, TrafficRouter};
@@ -82,12 +82,7 @@ pub async fn roll_back(
         let mut notified = false;
         if release.status == ReleaseStatus::RolledBack {
             let trail = store.events(&release.id).await?;
-            let name = NotificationEvent::RolledBack.as_str();
-            let announced = trail.iter().any(|e| match &e.kind {
-                EventKind::Notified { event, .. } | EventKind::NotificationFailed { event, .. } => event == name,
-                _ => false,
-            });
-            if !announced {
+            if !announced(&trail, NotificationEvent::RolledBack) {
                 let notification = ReleaseNotification::new(
                     NotificationEvent::RolledBack,
                     &release,

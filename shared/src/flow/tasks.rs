@@ -13,7 +13,7 @@ use crate::domain::text::clip;
 use crate::flow::admit::{self, AdmissionError};
 use crate::flow::approval::{self, RequestError, Requested};
 use crate::flow::gate_check::{self, CheckError};
-use crate::flow::notify::{announce, deliver};
+use crate::flow::notify::{announce, announced, deliver};
 use crate::flow::rollback::{self, RestorePolicy, RollbackError};
 use crate::flow::traffic::{self, SwitchError, SwitchTarget};
 use crate::ports::{MetricSource, Notifier, ReleaseStore, StoreError, TrafficRouter};
@@ -104,11 +104,7 @@ pub async fn validate_checklist(
 
 /// Whether the trail already records a notification (sent or failed) of `event`.
 async fn already_announced(store: &dyn ReleaseStore, release: &Release, event: NotificationEvent) -> Result<bool, StoreError> {
-    let name = event.as_str();
-    Ok(store.events(&release.id).await?.iter().any(|e| match &e.kind {
-        EventKind::Notified { event, .. } | EventKind::NotificationFailed { event, .. } => event == name,
-        _ => false,
-    }))
+    Ok(announced(&store.events(&release.id).await?, event))
 }
 
 // RequestApproval --------------------------------------------------------------------------

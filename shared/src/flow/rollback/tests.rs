@@ -81,6 +81,21 @@ async fn admitted(store: &MemoryStore, router: &str) -> Release {
     admit(store, request, t0()).await.unwrap_or_else(|e| panic!("{e}")).release
 }
 
+/// traffic-switch claimed `weight` for r1 and died before confirming the claim.
+async fn claim_unconfirmed(store: &MemoryStore, release: &Release, weight: u32) {
+    let claim = RouteState {
+        key: route_key(&release.plan.traffic.router, &release.service, &release.environment),
+        canary_weight: weight,
+        stable_version: "1".into(),
+        canary_version: "2".into(),
+        release_id: "r1".into(),
+        version: 1,
+        applied: false,
+        updated_at: t0(),
+    };
+    store.claim_route(&claim, None, FENCE).await.unwrap_or_else(|e| panic!("{e}"));
+}
+
 async fn roll_back_now(store: &MemoryStore, router: &dyn TrafficRouter) -> RollbackOutcome {
     roll_back(store, router, &RecordingNotifier::default(), "r1", "error budget spent", NO_WAIT, now)
         .await
@@ -146,18 +161,7 @@ async fn a_claimed_but_unapplied_route_is_still_restored_and_recorded() {
     // updating the release: the release says nothing moved, the router carries 10%.
     let store = MemoryStore::new();
     let release = admitted(&store, LAMBDA).await;
-    let key = route_key(&release.plan.traffic.router, &release.service, &release.environment);
-    let claim = RouteState {
-        key,
-        canary_weight: 10,
-        stable_version: "1".into(),
-        canary_version: "2".into(),
-        release_id: "r1".into(),
-        version: 1,
-        applied: false,
-        updated_at: t0(),
-    };
-    store.claim_route(&claim, None, FENCE).await.unwrap_or_else(|e| panic!("{e}"));
+    claim_unconfirmed(&store, &release, 10).await;
     let router = FakeRouter::at(10);
 
     let out = roll_back_now(&store, &router).await;
@@ -172,18 +176,7 @@ async fn an_unconfirmed_claim_is_restored_even_when_the_router_reads_0() {
     // The claim of 10% may never have reached the router; it is still set and confirmed at 0%.
     let store = MemoryStore::new();
     let release = admitted(&store, LAMBDA).await;
-    let key = route_key(&release.plan.traffic.router, &release.service, &release.environment);
-    let claim = RouteState {
-        key,
-        canary_weight: 10,
-        stable_version: "1".into(),
-        canary_version: "2".into(),
-        release_id: "r1".into(),
-        version: 1,
-        applied: false,
-        updated_at: t0(),
-    };
-    store.claim_route(&claim, None, FENCE).await.unwrap_or_else(|e| panic!("{e}"));
+    claim_unconfirmed(&store, &release, 10).await;
     let router = FakeRouter::default();
     roll_back_now(&store, &router).await;
     assert_eq!(router.sets(), [0]);
