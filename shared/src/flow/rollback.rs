@@ -116,13 +116,9 @@ pub async fn roll_back(
             );
             record(store, ACTOR, &release.id, now(), EventKind::RollbackFailed { reason: reason.to_string(), error: source.to_string() })
                 .await?;
-            let mut loud = ReleaseNotification::new(NotificationEvent::RolledBack, &release, Some(text), Vec::new(), now());
-            loud.severity = Severity::Critical;
-            loud.summary = format!(
-                "URGENT: rollback of {} {} in {} FAILED; traffic is still split. {}",
-                release.service, release.version, release.environment, loud.summary
-            );
-            announce(store, notifier, ACTOR, &release, &loud).await?;
+            let headline =
+                format!("rollback of {} {} in {} FAILED; traffic is still split", release.service, release.version, release.environment);
+            announce(store, notifier, ACTOR, &release, &urgent(&release, &headline, text, now())).await?;
             return Err(RollbackError::RestoreFailed { release_id: release.id.clone(), stable, source });
         }
     };
@@ -197,15 +193,22 @@ async fn lost_ownership(
         holder,
     };
     record(store, ACTOR, &release.id, now, EventKind::RollbackFailed { reason: reason.to_string(), error: lost.to_string() }).await?;
-    let mut loud = ReleaseNotification::new(NotificationEvent::RolledBack, release, Some(lost.to_string()), Vec::new(), now);
-    loud.severity = Severity::Critical;
-    loud.summary = format!(
-        "URGENT: {} {} in {} could not roll back: it lost its lock; traffic was not touched. {}",
-        release.service, release.version, release.environment, loud.summary
+    let headline = format!(
+        "{} {} in {} could not roll back: it lost its lock; traffic was not touched",
+        release.service, release.version, release.environment
     );
-    announce(store, notifier, ACTOR, release, &loud).await?;
+    announce(store, notifier, ACTOR, release, &urgent(release, &headline, lost.to_string(), now)).await?;
     close(store, ACTOR, release, ReleaseStatus::Aborted, &format!("lock lost before the rollback ({reason})"), now).await?;
     Ok(lost)
+}
+
+/// A critical `rolled_back` notification for a rollback that did not happen: `URGENT: <headline>.`
+/// before the usual summary, `reason` as its reason.
+fn urgent(release: &Release, headline: &str, reason: String, at: DateTime<Utc>) -> ReleaseNotification {
+    let mut loud = ReleaseNotification::new(NotificationEvent::RolledBack, release, Some(reason), Vec::new(), at);
+    loud.severity = Severity::Critical;
+    loud.summary = format!("URGENT: {headline}. {}", loud.summary);
+    loud
 }
 
 /// When the failure was detected: the latest rollback decision, if the gate made one.
