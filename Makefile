@@ -64,6 +64,8 @@ bench:
 ## FUZZ_SECONDS each (default 60), on stable Rust without a sanitizer (the code has no unsafe;
 ## overflow checks and debug assertions are on). The corpus is fuzz/corpus/<target>/ (only its
 ## seed-* files are checked in); a crash leaves its input in fuzz/artifacts/<target>/ and fails.
+## `make test` replays every corpus and artifact input through the same checks
+## (shared/tests/fuzz_corpus.rs), without instrumentation.
 FUZZ_SECONDS ?= 60
 FUZZ_MAX_LEN ?= 16384
 FUZZ_TARGETS := plan_yaml plan_json checklist slack_webhook scenario judge text

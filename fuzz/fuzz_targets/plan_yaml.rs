@@ -1,12 +1,8 @@
-//! A plan file as YAML: any text is a plan that holds every promise of an accepted plan, or
-//! problems worded for people.
+//! libFuzzer's entry for `plan_yaml`: the checks live in fuzz/src/targets/plan_yaml.rs, which the
+//! main workspace's corpus replay (shared/tests/fuzz_corpus.rs) runs too.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use rollgate::domain::plan::{PlanFormat, parse_plan};
-use rollgate_fuzz::check_plan_result;
+#[path = "../src/targets/plan_yaml.rs"]
+mod target;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    check_plan_result(text, &parse_plan(text, PlanFormat::Yaml));
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| target::run(data));

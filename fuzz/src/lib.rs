@@ -1,7 +1,8 @@
 //! What the fuzz targets check besides "no panic": the same promises as the property tests
 //! (`shared/tests/properties.rs`), as assertions a fuzzer can break. A broken one is a crash:
-//! libFuzzer saves the input under `fuzz/artifacts/<target>/`, and it becomes a regression test
-//! in the property test files.
+//! libFuzzer saves the input under `fuzz/artifacts/<target>/`; checked in as a corpus seed, it is
+//! replayed by `cargo test` (shared/tests/fuzz_corpus.rs runs these checks and the targets in
+//! `src/targets/` without libFuzzer).
 
 use std::sync::OnceLock;
 

@@ -249,6 +249,48 @@ pub async fn roll_back(
     Ok(output)
 }
 
+/// `UndoAdmission`: a failed admission's release ends `Aborted`, its lock is given back.
+pub async fn undo_admission(
+    event: serde_json::Value,
+    store: &dyn ReleaseStore,
+    now: DateTime<Utc>,
+) -> Result<tasks::UndoAdmissionOutput, TaskError> {
+    let request = parse(event, "undo admission request", "{\"release_id\", \"service\", \"environment\", \"version\", \"error\"}")?;
+    let output = tasks::undo_admission(store, request, now).await?;
+    tracing::warn!(release = %output.release_id, status = %output.status, "failed admission undone");
+    Ok(output)
+}
+
+/// What the rollback function answers: a rollback's outcome, an undone admission or a sweep's
+/// report.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum RollbackFunctionOutput {
+    Rollback(RollbackOutput),
+    UndoAdmission(tasks::UndoAdmissionOutput),
+    Sweep(crate::flow::sweep::SweepReport),
+}
+
+/// One invocation of the rollback function, whichever of its three inputs it is: the scheduled
+/// sweep (`{"sweep": true}`), a failed admission to undo (`{"undo_admission": <the execution's
+/// state>}`), or a rollback request. The Lambda handler and the simulator both call this.
+pub async fn rollback_function(
+    event: serde_json::Value,
+    store: &dyn ReleaseStore,
+    router: &dyn TrafficRouter,
+    notifier: &dyn Notifier,
+    policy: RestorePolicy,
+    clock: impl Fn() -> DateTime<Utc>,
+) -> Result<RollbackFunctionOutput, TaskError> {
+    if is_sweep(&event) {
+        return Ok(RollbackFunctionOutput::Sweep(sweep(store, router, notifier, policy, clock).await?));
+    }
+    if let Some(state) = event.get("undo_admission") {
+        return Ok(RollbackFunctionOutput::UndoAdmission(undo_admission(state.clone(), store, clock()).await?));
+    }
+    Ok(RollbackFunctionOutput::Rollback(roll_back(event, store, router, notifier, policy, clock).await?))
+}
+
 /// Whether an invocation of the rollback function is the scheduled sweep (`{"sweep": true}`,
 /// the EventBridge rule's input) rather than a rollback request.
 pub fn is_sweep(event: &serde_json::Value) -> bool {

@@ -654,9 +654,11 @@ fn every_lambda_task_retries_transient_failures_has_a_timeout_and_is_caught() {
             assert!(timeout > function, "{name}: TimeoutSeconds {timeout} must exceed its function's Timeout {function}");
             assert!(retrier(&task, "States.Timeout").is_some(), "{name} retries a task that timed out");
         }
-        // After admission, every failure rolls back (the rollback itself is alarmed instead).
+        // After admission, every failure rolls back (the rollback itself is alarmed instead); a
+        // failed admission is undone first, and undoing it ends the execution either way.
         let expected = match name.as_str() {
-            "ValidateChecklist" => "AdmissionFailed",
+            "ValidateChecklist" => "CanUndoAdmission",
+            "UndoAdmission" => "AdmissionFailed",
             "RollBack" => "AlarmRollbackFailed",
             _ => "RollBack",
         };
@@ -694,7 +696,9 @@ fn an_expired_approval_is_never_retried_but_rolled_back() {
     assert_eq!(approval["TimeoutSecondsPath"], "$.approval_timeout_secs", "the plan's approval timeout bounds the wait");
     assert!(retrier(approval, "States.Timeout").is_none(), "an expired approval is a rejection, not a retry");
     assert!(retrier(approval, "ApprovalRejected").is_none(), "a rejection is final");
-    assert_eq!(caught(approval, "States.Timeout").as_deref(), Some("RollBack"));
+    // Through ApprovalExpired, which hands the rollback the timeout as an expired approval.
+    assert_eq!(caught(approval, "States.Timeout").as_deref(), Some("ApprovalExpired"));
+    assert_eq!(state(&asl, "ApprovalExpired")["Next"], "RollBack");
     assert_eq!(caught(approval, "ApprovalRejected").as_deref(), Some("RollBack"));
     assert!(retrier(approval, "Lambda.Unknown").is_some(), "posting the approval is retried if the function crashed");
 }

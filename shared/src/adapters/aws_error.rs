@@ -28,6 +28,21 @@ where
     }
 }
 
+/// Whether the service answered "slow down": its error code is one the SDK itself classifies as
+/// throttling. For services whose operation errors have no typed throttling variant
+/// (CloudWatch's GetMetricData answers `Throttling` as a plain 400).
+pub fn throttled<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::ServiceError(ctx) => {
+            ctx.err().code().is_some_and(|code| aws_runtime::retries::classifiers::THROTTLING_ERRORS.contains(&code))
+        }
+        _ => false,
+    }
+}
+
 /// The last error of the chain: the OS error or the provider's complaint, not the SDK's wrappers.
 fn innermost(err: &(dyn Error + 'static)) -> String {
     let mut cause = err;

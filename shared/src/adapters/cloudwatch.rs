@@ -97,10 +97,38 @@ fn classify<E>(err: SdkError<E, aws_sdk_cloudwatch::config::http::HttpResponse>)
 where
     E: aws_sdk_cloudwatch::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let transient = match &err {
-        SdkError::ServiceError(ctx) => ctx.raw().status().is_server_error() || ctx.raw().status().as_u16() == 429,
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
-        _ => false,
-    };
+    // Throttling that outlasted the SDK's own retries is still worth the state machine's retry:
+    // a gate that cannot read its metrics yet has not failed (it rolls back once retries run out).
+    let transient = crate::adapters::aws_error::throttled(&err)
+        || match &err {
+            SdkError::ServiceError(ctx) => ctx.raw().status().is_server_error() || ctx.raw().status().as_u16() == 429,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+            _ => false,
+        };
     MetricError::Backend { operation: "GetMetricData", transient, source: crate::adapters::aws_error::cause(&err).into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_cloudwatch::config::http::HttpResponse;
+    use aws_sdk_cloudwatch::error::ErrorMetadata;
+    use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataError;
+
+    use super::*;
+
+    fn refused(status: u16, code: &str) -> MetricError {
+        let err = GetMetricDataError::generic(ErrorMetadata::builder().code(code).message("no").build());
+        let Ok(status) = status.try_into() else { panic!("{status} is not an HTTP status") };
+        let response = HttpResponse::new(status, "".into());
+        classify(SdkError::service_error(err, response))
+    }
+
+    #[test]
+    fn throttling_is_worth_a_retry_and_a_refusal_is_not() {
+        // CloudWatch answers throttling as a 400 with the code `Throttling` (Query protocol).
+        assert!(refused(400, "Throttling").is_transient());
+        assert!(refused(500, "InternalFailure").is_transient());
+        assert!(!refused(400, "InvalidParameterValue").is_transient());
+        assert!(!refused(403, "AccessDenied").is_transient());
+    }
 }

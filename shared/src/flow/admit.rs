@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::checklist::{self, ChecklistVerdict};
 use crate::domain::plan::{self, PlanIssue};
 use crate::domain::text::prefix;
-use crate::flow::trail::{close_with, record, record_with};
+use crate::flow::trail::{close, close_with, record, record_with};
 use crate::ports::{ReleaseStore, StoreError};
 use crate::release::{EventKind, Lease, Release, ReleaseRequest, ReleaseStatus};
 
@@ -121,6 +121,41 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
     Ok(Admission { release, verdict })
 }
 
+/// Undoes an admission the state machine gave up on (its retries ran out): the release, if it
+/// was recorded, ends `Aborted` with the cause, and the lock, if it was taken, is given back.
+/// Admission never moves traffic, so nothing needs restoring. Only this request's release and
+/// lock are touched: a release of the same id for another service, or another holder's lock,
+/// stays as it is. Returns the release as it ended, if one was recorded.
+pub async fn undo(
+    store: &dyn ReleaseStore,
+    actor: &str,
+    request: &UndoRequest,
+    cause: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Release>, StoreError> {
+    let ours = |r: &Release| r.service == request.service && r.environment == request.environment && r.version == request.version;
+    let release = match store.release(&request.release_id).await? {
+        Some(mut release) if ours(&release) => {
+            let reason = format!("admission failed and was undone ({cause}); no traffic was moved. Start the release again");
+            close(store, actor, &mut release, ReleaseStatus::Aborted, &reason, now).await?;
+            Some(release)
+        }
+        _ => None,
+    };
+    store.release_lock(&request.service, &request.environment, &request.release_id).await?;
+    Ok(release)
+}
+
+/// What undoing an admission needs to know: the execution's input names the release and its
+/// service (the lock's key).
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct UndoRequest {
+    pub release_id: String,
+    pub service: String,
+    pub environment: String,
+    pub version: String,
+}
+
 /// The admission event: what was admitted, under which plan, holding the lock until when.
 fn admitted(release: &Release, lease: &Lease) -> EventKind {
     EventKind::Admitted {
@@ -180,3 +215,6 @@ pub fn new_release_id(service: &str, environment: &str, version: &str) -> String
     let base = format!("{}-{}-{}", clean(service), clean(environment), clean(version));
     format!("{}-{}", prefix(&base, 70), prefix(&suffix, 8))
 }
+
+#[cfg(test)]
+mod tests;

@@ -303,6 +303,23 @@ pub struct CaughtError {
 /// Longest reason taken from a caught error, in characters.
 const MAX_CAUGHT_REASON_CHARS: usize = 600;
 
+impl CaughtError {
+    /// The error for people, briefly: a Lambda error's Cause is JSON with `errorMessage`.
+    pub fn reason(&self) -> String {
+        let cause = self.cause.clone().unwrap_or_default();
+        let message = serde_json::from_str::<serde_json::Value>(&cause)
+            .ok()
+            .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_string))
+            .unwrap_or(cause);
+        let text = match self.error.as_str() {
+            "States.Timeout" => format!("a step ran past its timeout (States.Timeout): {message}"),
+            crate::release::approval::REJECTED_ERROR => format!("the approval was rejected: {message}"),
+            other => format!("a step failed with {other}: {message}"),
+        };
+        clip(&text, MAX_CAUGHT_REASON_CHARS)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RollbackRequest {
     pub release_id: String,
@@ -311,28 +328,26 @@ pub struct RollbackRequest {
     pub reason: Option<String>,
     #[serde(default)]
     pub error: Option<CaughtError>,
+    /// The approval wait's timeout, handed over by the `ApprovalExpired` state: an expired
+    /// approval is a rejection.
+    #[serde(default)]
+    pub approval_expired: Option<CaughtError>,
 }
 
 impl RollbackRequest {
     /// The reason for people: the gate's, or the caught error's message.
     pub fn reason(&self) -> String {
-        match (&self.reason, &self.error) {
-            (Some(reason), _) => reason.clone(),
-            (None, Some(caught)) => {
-                // A Lambda error's Cause is JSON with errorMessage; show that, briefly.
-                let cause = caught.cause.clone().unwrap_or_default();
-                let message = serde_json::from_str::<serde_json::Value>(&cause)
-                    .ok()
-                    .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_string))
-                    .unwrap_or(cause);
-                let text = match caught.error.as_str() {
-                    "States.Timeout" => format!("the approval expired without a decision (an expired approval is a rejection): {message}"),
-                    crate::release::approval::REJECTED_ERROR => format!("the approval was rejected: {message}"),
-                    other => format!("a step failed with {other}: {message}"),
-                };
-                clip(&text, MAX_CAUGHT_REASON_CHARS)
-            }
-            (None, None) => "rollback requested".into(),
+        match (&self.reason, &self.approval_expired, &self.error) {
+            (Some(reason), _, _) => reason.clone(),
+            (None, Some(expired), _) => clip(
+                &format!(
+                    "the approval expired without a decision (an expired approval is a rejection): {}",
+                    expired.cause.as_deref().unwrap_or("no decision in time")
+                ),
+                MAX_CAUGHT_REASON_CHARS,
+            ),
+            (None, None, Some(caught)) => caught.reason(),
+            (None, None, None) => "rollback requested".into(),
         }
     }
 }
@@ -347,6 +362,39 @@ pub struct RollbackOutput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within_target: Option<bool>,
     pub notified: bool,
+}
+
+/// `UndoAdmission`: the execution's input (the release request) and the error that ended
+/// its admission.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UndoAdmissionRequest {
+    #[serde(flatten)]
+    pub release: crate::flow::admit::UndoRequest,
+    #[serde(default)]
+    pub error: Option<CaughtError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UndoAdmissionOutput {
+    pub release_id: String,
+    /// How the release ended (`aborted`), or `not_recorded` when admission never stored it.
+    pub status: String,
+    pub lock_released: bool,
+}
+
+/// Undoes a failed admission on behalf of the rollback function.
+pub async fn undo_admission(
+    store: &dyn ReleaseStore,
+    request: UndoAdmissionRequest,
+    now: DateTime<Utc>,
+) -> Result<UndoAdmissionOutput, StoreError> {
+    let cause = request.error.as_ref().map_or_else(|| "no cause was given".to_string(), CaughtError::reason);
+    let ended = crate::flow::admit::undo(store, rollback::ACTOR, &request.release, &cause, now).await?;
+    Ok(UndoAdmissionOutput {
+        release_id: request.release.release_id,
+        status: ended.map_or_else(|| "not_recorded".to_string(), |r| r.status.as_str().to_string()),
+        lock_released: true,
+    })
 }
 
 /// A rejected approval is explained by the decision in the audit trail (who, and why).

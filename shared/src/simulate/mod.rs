@@ -552,7 +552,7 @@ impl machine::Tasks for SimTasks<'_> {
             "${TrafficSwitchFunctionArn}" => done(boundary::set_weight(payload, store, &self.router, &self.notifier, now).await),
             "${MetricGateFunctionArn}" => done(boundary::evaluate_gates(payload, store, &self.source, now).await),
             "${RollbackNotifierFunctionArn}" => {
-                done(boundary::roll_back(payload, store, &self.router, &self.notifier, RestorePolicy::default(), || now).await)
+                done(boundary::rollback_function(payload, store, &self.router, &self.notifier, RestorePolicy::default(), || now).await)
             }
             other => Invocation {
                 result: Err(TaskFailure {

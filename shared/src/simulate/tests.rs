@@ -118,9 +118,16 @@ fn gate(action: &str, next_step: Option<usize>) -> Result<serde_json::Value, &'s
 }
 
 async fn run_script(answers: &[(&'static str, Result<serde_json::Value, &'static str>)]) -> machine::Execution {
+    run_script_on(serde_json::json!({}), answers).await
+}
+
+async fn run_script_on(
+    input: serde_json::Value,
+    answers: &[(&'static str, Result<serde_json::Value, &'static str>)],
+) -> machine::Execution {
     let definition = machine::Definition::deployed().unwrap_or_else(|e| panic!("{e}"));
     let start = DateTime::parse_from_rfc3339("2025-11-14T09:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default();
-    definition.run(&Script::new(answers), serde_json::json!({}), "script", start).await.unwrap_or_else(|e| panic!("{e}"))
+    definition.run(&Script::new(answers), input, "script", start).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn ended_in(execution: &machine::Execution) -> &str {
@@ -155,6 +162,23 @@ async fn the_driver_reaches_every_state_of_the_deployed_definition() {
     assert_eq!(ended_in(&refused), "Refused");
     let failed = run_script(&[(VALIDATE, Err("StoreFailed"))]).await;
     assert_eq!(ended_in(&failed), "AdmissionFailed");
+    // A request that names its release is undone (the release aborted, the lock given back),
+    // and still ends AdmissionFailed.
+    let undone = run_script_on(
+        serde_json::json!({ "release_id": "r", "service": "s", "environment": "e", "version": "2" }),
+        &[(VALIDATE, Err("StoreFailed")), (ROLLBACK, Ok(serde_json::json!({ "status": "aborted" })))],
+    )
+    .await;
+    assert_eq!(ended_in(&undone), "AdmissionFailed");
+    assert!(undone.transitions.iter().any(|t| t.state == "UndoAdmission"));
+    let expired = run_script(&[
+        (VALIDATE, admitted(Some("go"))),
+        (APPROVE, Err("States.Timeout")),
+        (ROLLBACK, Ok(serde_json::json!({ "status": "rolled_back", "reason": "the approval expired" }))),
+    ])
+    .await;
+    assert_eq!(ended_in(&expired), "RolledBack");
+    assert!(expired.transitions.iter().any(|t| t.state == "ApprovalExpired"));
     let restore: Vec<_> = std::iter::repeat_n((ROLLBACK, Err("RestoreFailed")), 10).collect();
     let mut stuck = vec![(VALIDATE, admitted(None)), (SWITCH, Err("RouterFailed"))];
     stuck.extend(restore);
@@ -164,7 +188,7 @@ async fn the_driver_reaches_every_state_of_the_deployed_definition() {
     // RestoreFailed is retried (6 times) before the alarm.
     assert!(stuck.end - stuck.transitions[0].at > chrono::Duration::minutes(5));
 
-    let reached: std::collections::BTreeSet<&str> = [&promoted, &rolled_back, &blocked, &refused, &failed, &stuck]
+    let reached: std::collections::BTreeSet<&str> = [&promoted, &rolled_back, &blocked, &refused, &failed, &undone, &expired, &stuck]
         .iter()
         .flat_map(|e| e.transitions.iter().map(|t| t.state.as_str()))
         .collect();

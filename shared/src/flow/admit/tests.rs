@@ -1,0 +1,101 @@
+//! Undoing an admission the state machine gave up on: this request's release and lock only.
+
+use chrono::TimeZone;
+use serde_json::json;
+
+use super::*;
+use crate::adapters::memory::MemoryStore;
+use crate::boundary;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).single().unwrap_or_default()
+}
+
+fn request(id: &str, service: &str) -> ReleaseRequest {
+    ReleaseRequest {
+        release_id: Some(id.into()),
+        service: service.into(),
+        environment: "prod".into(),
+        version: "2".into(),
+        stable_version: Some("1".into()),
+        author: None,
+        requested_by: None,
+        plan: json!({"name": "p", "traffic": {
+            "router": {"type": "lambda_alias", "function_name": service, "alias": "live"},
+            "steps": [{"weight": 10, "bake": "5m"}, {"weight": 100, "bake": "5m"}]}}),
+        evidence: Default::default(),
+        overrides: vec![],
+    }
+}
+
+/// What the `UndoAdmission` state hands the rollback function: the execution's input and the
+/// error its admission ended with.
+fn undo_event(request: &ReleaseRequest) -> serde_json::Value {
+    let mut state = serde_json::to_value(request).unwrap_or_default();
+    state["error"] = json!({"Error": "Transient", "Cause": "{\"errorMessage\": \"TransactWriteItems failed: throttled\"}"});
+    json!({ "undo_admission": state })
+}
+
+async fn undo(store: &MemoryStore, request: &ReleaseRequest) -> boundary::RollbackFunctionOutput {
+    let (router, notifier) = (crate::adapters::memory::MemoryRouter::default(), crate::adapters::memory::RecordingNotifier::default());
+    let policy = crate::flow::rollback::RestorePolicy::default();
+    boundary::rollback_function(undo_event(request), store, &router, &notifier, policy, || t0() + chrono::Duration::minutes(2))
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.message))
+}
+
+#[tokio::test]
+async fn a_failed_admission_is_undone_the_release_aborted_with_its_cause_and_the_lock_given_back() {
+    let store = MemoryStore::new();
+    // Admission got as far as the lock and the record; then its answer kept failing.
+    let admitted = admit(&store, request("r1", "orders"), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(admitted.release.status, ReleaseStatus::Progressing);
+
+    let output = undo(&store, &request("r1", "orders")).await;
+    assert!(matches!(&output, boundary::RollbackFunctionOutput::UndoAdmission(o) if o.status == "aborted"), "{output:?}");
+    let release = store.release("r1").await.ok().flatten().unwrap_or_else(|| panic!("r1"));
+    assert_eq!(release.status, ReleaseStatus::Aborted);
+    let reason = release.closed_reason.unwrap_or_default();
+    assert!(reason.contains("admission failed") && reason.contains("throttled"), "{reason}");
+    assert_eq!(store.lock("orders", "prod").await.ok().flatten(), None, "the lock is given back");
+    let trail = store.events("r1").await.unwrap_or_default();
+    let last = trail.last().unwrap_or_else(|| panic!("a trail"));
+    assert!(matches!(&last.kind, EventKind::Closed { status: ReleaseStatus::Aborted, .. }), "{last:?}");
+    assert_eq!(last.actor, crate::flow::rollback::ACTOR, "the function that undid it");
+
+    // Retried (a lost answer): the same end, nothing recorded twice.
+    undo(&store, &request("r1", "orders")).await;
+    assert_eq!(store.events("r1").await.unwrap_or_default().len(), trail.len());
+}
+
+#[tokio::test]
+async fn undoing_touches_no_other_release_and_no_other_holders_lock() {
+    let store = MemoryStore::new();
+    // `r1` is a release of another service; this failed request reused its id.
+    admit(&store, request("r1", "billing"), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    // `other` holds the lock of `orders`: the failed admission never got it.
+    admit(&store, request("other", "orders"), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+
+    let output = undo(&store, &request("r1", "orders")).await;
+    assert!(matches!(&output, boundary::RollbackFunctionOutput::UndoAdmission(o) if o.status == "not_recorded"), "{output:?}");
+    let billing = store.release("r1").await.ok().flatten().map(|r| (r.service, r.status));
+    assert_eq!(billing, Some(("billing".to_string(), ReleaseStatus::Progressing)));
+    assert_eq!(store.lock("orders", "prod").await.ok().flatten().map(|l| l.holder), Some("other".into()));
+    assert_eq!(store.lock("billing", "prod").await.ok().flatten().map(|l| l.holder), Some("r1".into()));
+}
+
+#[tokio::test]
+async fn a_lock_taken_by_an_admission_that_never_stored_its_release_is_given_back() {
+    let store = MemoryStore::new();
+    let lease = Lease {
+        service: "orders".into(),
+        environment: "prod".into(),
+        holder: "r1".into(),
+        acquired_at: t0(),
+        expires_at: t0() + chrono::Duration::hours(1),
+    };
+    store.acquire_lock(&lease, t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    let output = undo(&store, &request("r1", "orders")).await;
+    assert!(matches!(&output, boundary::RollbackFunctionOutput::UndoAdmission(o) if o.status == "not_recorded"), "{output:?}");
+    assert_eq!(store.lock("orders", "prod").await.ok().flatten(), None);
+}
