@@ -48,6 +48,8 @@ error_names! {
     /// Another writer moved the router since this release last did.
     RouterConflict,
     RouterFailed,
+    /// A step's approval is not granted by the decisions in the trail: move nothing, roll back.
+    NotApproved,
     /// Metrics could not be read and retrying will not help: fail closed (rollback).
     MetricsUnavailable,
     /// Traffic is not restored yet: the state machine retries the rollback.
@@ -138,6 +140,7 @@ fn switch_error_name(err: &SwitchError) -> ErrorName {
         SwitchError::ReleaseNotFound(_) => ErrorName::ReleaseNotFound,
         SwitchError::ReleaseClosed { .. } => ErrorName::ReleaseClosed,
         SwitchError::NoStableVersion(_) | SwitchError::NoSuchStep { .. } => ErrorName::InvalidRequest,
+        SwitchError::NotApproved { .. } => ErrorName::NotApproved,
         SwitchError::Store(e) => store_error_name(e),
         e if e.is_transient() => ErrorName::Transient,
         SwitchError::Mismatch { .. } | SwitchError::Router(_) => ErrorName::RouterFailed,

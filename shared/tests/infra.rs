@@ -572,7 +572,7 @@ const TRANSIENT: [&str; 5] =
 
 /// The error names our functions route on (their `task_errors!`, the checklist validator's own
 /// names, and the approval webhook's rejection): each is caught, and a retry cannot change it.
-const ROUTED: [&str; 12] = [
+const ROUTED: [&str; 13] = [
     "ChecklistBlocked",
     "PlanInvalid",
     "InvalidRequest",
@@ -581,6 +581,7 @@ const ROUTED: [&str; 12] = [
     "ReleaseClosed",
     "ReleaseNotFound",
     "RouterConflict",
+    "NotApproved",
     "MetricsUnavailable",
     "StoreFailed",
     "RouterFailed",

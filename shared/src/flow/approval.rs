@@ -82,6 +82,39 @@ fn approvals(events: &[ReleaseEvent], pending: &Pending) -> Vec<String> {
     yes
 }
 
+/// Whether the trail grants step `step` its approval `approval`: the newest request for it is
+/// followed by at least its quorum of distinct approvals and by no rejection. The traffic switch
+/// asks before it moves past an approval, so an execution resumed outside rollgate (a task token
+/// used directly) moves nothing. `Err` says what the trail holds instead.
+pub fn granted(events: &[ReleaseEvent], approval: &str, step: usize) -> Result<Vec<String>, String> {
+    let Some(position) = events.iter().rposition(
+        |e| matches!(&e.kind, EventKind::ApprovalRequested { approval: a, step: s, .. } if a == approval && *s == step),
+    ) else {
+        return Err(format!("approval `{approval}` of step {} was never requested", step.saturating_add(1)));
+    };
+    let Some(pending) = pending(&events[..=position]) else {
+        return Err(format!("approval `{approval}` of step {} was never requested", step.saturating_add(1)));
+    };
+    let after = &events[position..];
+    if let Some(by) = after.iter().find_map(|e| match &e.kind {
+        EventKind::ApprovalDecided { approval: a, by, approved: false, .. } if a == approval => Some(by.clone()),
+        _ => None,
+    }) {
+        return Err(format!("approval `{approval}` was rejected by {by}"));
+    }
+    let yes = approvals(after, &pending);
+    if yes.len() < pending.quorum as usize {
+        return Err(format!(
+            "approval `{approval}` of step {} has {} of the {} approvals it needs{}",
+            step.saturating_add(1),
+            yes.len(),
+            pending.quorum,
+            if yes.is_empty() { String::new() } else { format!(" ({})", yes.join(", ")) }
+        ));
+    }
+    Ok(yes)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
     #[error("release {0} was not found; check the id")]

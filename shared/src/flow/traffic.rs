@@ -27,6 +27,11 @@ pub enum SwitchError {
     NoSuchStep { step: usize, steps: usize },
     #[error("router {router} reports {actual}% on the canary after setting {expected}%; check the router, then retry")]
     Mismatch { router: String, expected: u32, actual: u32 },
+    #[error(
+        "release {release_id} may not move to step {} without its approval: {why}. The trail records no decision that lets it; rollgate moved no traffic (was the execution resumed outside rollgate?)",
+        .step.saturating_add(1)
+    )]
+    NotApproved { release_id: String, step: usize, why: String },
     #[error(transparent)]
     Router(#[from] RouterError),
     #[error(transparent)]
@@ -86,6 +91,18 @@ pub async fn switch(
         }
         SwitchTarget::Promote => (release.step, 100),
     };
+    if let SwitchTarget::Step(i) = target
+        && let Some(gate) = release.plan.approval_for_step(i)
+    {
+        // Defence in depth: the approval's task token resumes the execution, but only recorded
+        // decisions move traffic.
+        let trail = store.events(&release.id).await?;
+        crate::flow::approval::granted(&trail, &gate.id, i).map_err(|why| SwitchError::NotApproved {
+            release_id: release.id.clone(),
+            step: i,
+            why,
+        })?;
+    }
     renew_lock(store, &release, now).await?;
     let route = RouteTarget::for_release(&release, step).ok_or_else(|| SwitchError::NoStableVersion(release.id.clone()))?;
     let change = apply(store, router, &route, weight, now).await?;

@@ -151,3 +151,37 @@ async fn a_vote_on_an_earlier_approval_does_not_count_for_the_pending_one() {
     let approved = resolve(&store, &workflow, "slack", &current, now).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(matches!(approved, Resolution::Approved { .. }));
 }
+
+/// The approval's task token alone moves no traffic: the traffic switch shifts past an approval
+/// only when the trail holds its quorum of recorded approvals and no rejection.
+#[tokio::test]
+async fn the_traffic_switch_moves_past_an_approval_only_on_recorded_decisions() {
+    use crate::adapters::memory::MemoryRouter;
+    use crate::flow::traffic::{SwitchError, SwitchTarget, switch};
+    let (store, workflow, router) = (MemoryStore::new(), RecordingWorkflow::default(), MemoryRouter::default());
+    let id = waiting(&store, 2).await;
+    let now = t0() + Duration::minutes(5);
+    // Resumed with the token and nothing decided (or too little): refused, nothing moved.
+    let refused = switch(&store, &router, &id, SwitchTarget::Step(0), now).await;
+    assert!(matches!(&refused, Err(SwitchError::NotApproved { step: 0, why, .. }) if why.contains("0 of the 2")), "{refused:?}");
+    resolve(&store, &workflow, "cli", &vote(&id, &["alice"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
+    let refused = switch(&store, &router, &id, SwitchTarget::Step(0), now).await;
+    assert!(matches!(&refused, Err(SwitchError::NotApproved { why, .. }) if why.contains("1 of the 2 approvals it needs (alice)")), "{refused:?}");
+    assert!(!store.events(&id).await.unwrap_or_default().iter().any(|e| matches!(e.kind, EventKind::WeightChanged(_))));
+    // The quorum recorded: it moves.
+    resolve(&store, &workflow, "slack", &vote(&id, &["U0CAROL"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
+    let moved = switch(&store, &router, &id, SwitchTarget::Step(0), now).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(moved.weight, 10);
+}
+
+#[tokio::test]
+async fn a_rejected_approval_never_lets_the_traffic_switch_move() {
+    use crate::adapters::memory::MemoryRouter;
+    use crate::flow::traffic::{SwitchError, SwitchTarget, switch};
+    let (store, workflow, router) = (MemoryStore::new(), RecordingWorkflow::default(), MemoryRouter::default());
+    let id = waiting(&store, 1).await;
+    let now = t0() + Duration::minutes(5);
+    resolve(&store, &workflow, "cli", &vote(&id, &["alice"], false), now).await.unwrap_or_else(|e| panic!("{e}"));
+    let refused = switch(&store, &router, &id, SwitchTarget::Step(0), now).await;
+    assert!(matches!(&refused, Err(SwitchError::NotApproved { why, .. }) if why.contains("rejected by alice")), "{refused:?}");
+}
