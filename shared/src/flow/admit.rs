@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::checklist::{self, ChecklistVerdict};
 use crate::domain::plan::{self, PlanIssue};
 use crate::domain::text::prefix;
-use crate::flow::trail::{close, close_with, record, record_with};
+use crate::flow::trail::{close_with, lease, record, record_with};
 use crate::ports::{ReleaseStore, StoreError};
 use crate::release::{EventKind, Lease, Release, ReleaseRequest, ReleaseStatus};
 
@@ -137,7 +137,11 @@ pub async fn undo(
     let release = match store.release(&request.release_id).await? {
         Some(mut release) if ours(&release) => {
             let reason = format!("admission failed and was undone ({cause}); no traffic was moved. Start the release again");
-            close(store, actor, &mut release, ReleaseStatus::Aborted, &reason, now).await?;
+            // The trail tells the whole story: an admission whose record was lost is recorded
+            // (with the lease it took) before the close.
+            let recorded = store.events(&release.id).await?.iter().any(|e| matches!(e.kind, EventKind::Admitted { .. }));
+            let missed = if recorded { Vec::new() } else { vec![admitted(&release, &lease(&release, release.created_at))] };
+            close_with(store, actor, &mut release, ReleaseStatus::Aborted, &reason, now, missed).await?;
             Some(release)
         }
         _ => None,

@@ -85,6 +85,24 @@ async fn undoing_touches_no_other_release_and_no_other_holders_lock() {
 }
 
 #[tokio::test]
+async fn an_admission_whose_record_was_lost_is_recorded_before_the_close() {
+    let store = MemoryStore::new();
+    // Lock and release stored, but no trail write ever went through.
+    let admitted = admit(&store, request("r1", "orders"), t0()).await.unwrap_or_else(|e| panic!("{e}")).release;
+    let mut bare = admitted.clone();
+    bare.status = ReleaseStatus::Admitted;
+    let fresh = MemoryStore::new();
+    let lease = crate::flow::trail::lease(&bare, t0());
+    fresh.acquire_lock(&lease, t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    fresh.create_release(&bare).await.unwrap_or_else(|e| panic!("{e}"));
+
+    undo(&fresh, &request("r1", "orders")).await;
+    let kinds: Vec<&str> = fresh.events("r1").await.unwrap_or_default().iter().map(|e| e.kind.name()).collect();
+    assert_eq!(kinds, ["admitted", "closed"]);
+    assert_eq!(fresh.lock("orders", "prod").await.ok().flatten(), None);
+}
+
+#[tokio::test]
 async fn a_lock_taken_by_an_admission_that_never_stored_its_release_is_given_back() {
     let store = MemoryStore::new();
     let lease = Lease {
