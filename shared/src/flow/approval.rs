@@ -87,9 +87,10 @@ fn approvals(events: &[ReleaseEvent], pending: &Pending) -> Vec<String> {
 /// asks before it moves past an approval, so an execution resumed outside rollgate (a task token
 /// used directly) moves nothing. `Err` says what the trail holds instead.
 pub fn granted(events: &[ReleaseEvent], approval: &str, step: usize) -> Result<Vec<String>, String> {
-    let Some(position) = events.iter().rposition(
-        |e| matches!(&e.kind, EventKind::ApprovalRequested { approval: a, step: s, .. } if a == approval && *s == step),
-    ) else {
+    let Some(position) = events
+        .iter()
+        .rposition(|e| matches!(&e.kind, EventKind::ApprovalRequested { approval: a, step: s, .. } if a == approval && *s == step))
+    else {
         return Err(format!("approval `{approval}` of step {} was never requested", step.saturating_add(1)));
     };
     let Some(pending) = pending(&events[..=position]) else {

@@ -166,7 +166,10 @@ async fn the_traffic_switch_moves_past_an_approval_only_on_recorded_decisions() 
     assert!(matches!(&refused, Err(SwitchError::NotApproved { step: 0, why, .. }) if why.contains("0 of the 2")), "{refused:?}");
     resolve(&store, &workflow, "cli", &vote(&id, &["alice"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
     let refused = switch(&store, &router, &id, SwitchTarget::Step(0), now).await;
-    assert!(matches!(&refused, Err(SwitchError::NotApproved { why, .. }) if why.contains("1 of the 2 approvals it needs (alice)")), "{refused:?}");
+    assert!(
+        matches!(&refused, Err(SwitchError::NotApproved { why, .. }) if why.contains("1 of the 2 approvals it needs (alice)")),
+        "{refused:?}"
+    );
     assert!(!store.events(&id).await.unwrap_or_default().iter().any(|e| matches!(e.kind, EventKind::WeightChanged(_))));
     // The quorum recorded: it moves.
     resolve(&store, &workflow, "slack", &vote(&id, &["U0CAROL"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
