@@ -6,8 +6,8 @@
 #   scripts/local-stack.sh start|stop
 # Ports: MOTO_PORT (emulator, default 5055), ROUTER_PORT (5056), FUNCTIONS_PORT (9055); several
 # stacks on different ports run side by side (pid and log files are per port, in .local/).
-# The functions use the table `rollgate-e2e`, the topic `rollgate-e2e` and the Slack signing secret
-# `rollgate-e2e-slack` (tests create them). Their own AWS calls go through the router too, so that
+# The functions use the tables `rollgate-e2e` and `rollgate-e2e-tokens`, the topic `rollgate-e2e`
+# and the Slack signing secret `rollgate-e2e-slack` (tests create them). Their own AWS calls go through the router too, so that
 # its fault injector (POST /_faults, see scripts/lambda_router.py) reaches them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +52,7 @@ case "${1:-}" in
     setsid bash -c 'echo $$ > "$0"; exec "$@"' "$FUNCTIONS_PID" \
       cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$FUNCTIONS_PORT" --concurrency "$FUNCTIONS_CONCURRENCY" \
       --env-var ROLLGATE_TABLE=rollgate-e2e \
+      --env-var ROLLGATE_TOKEN_TABLE=rollgate-e2e-tokens \
       --env-var "ROLLGATE_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:rollgate-e2e" \
       --env-var "AWS_ENDPOINT_URL=http://127.0.0.1:$ROUTER_PORT" \
       --env-var AWS_REGION=us-east-1 --env-var AWS_ACCESS_KEY_ID=test --env-var AWS_SECRET_ACCESS_KEY=test \

@@ -40,7 +40,14 @@ impl Setup {
     }
 
     fn deps(&self) -> Deps<'_> {
-        Deps { store: &self.table.store, workflow: &self.workflow, secret: &self.secret, replies: &self.replies, slack: None }
+        Deps {
+            store: &self.table.store,
+            tokens: &self.table.tokens,
+            workflow: &self.workflow,
+            secret: &self.secret,
+            replies: &self.replies,
+            slack: None,
+        }
     }
 }
 
@@ -86,7 +93,7 @@ async fn setup(quorum: u32, timeout: &str) -> Setup {
     let chat = SlackNotifier::new(slack_api(&slack));
     let (notifier, ask) =
         (RecordingNotifier::default(), json!({"release_id": release_id, "step": 0, "approval": "go-no-go", "task_token": "task-token-1"}));
-    let deps = approval_request::Deps { store: &table.store, notifier: &notifier, slack: Some(&chat) };
+    let deps = approval_request::Deps { store: &table.store, tokens: &table.tokens, notifier: &notifier, slack: Some(&chat) };
     approval_request::handler(ask, &deps).await.unwrap_or_else(|e| panic!("{e}"));
     let posted = slack.requests().pop().unwrap_or_else(|| panic!("nothing was posted to Slack"));
     assert_eq!(posted.request_line, "POST /api/chat.postMessage");
@@ -248,7 +255,7 @@ async fn a_refused_slack_post_is_recorded_and_the_approval_still_waits() {
     let slack = CaptureServer::answering(r#"{"ok":false,"error":"channel_not_found"}"#).await;
     let chat = SlackNotifier::new(slack_api(&slack));
     let notifier = RecordingNotifier::default();
-    let deps = approval_request::Deps { store: &table.store, notifier: &notifier, slack: Some(&chat) };
+    let deps = approval_request::Deps { store: &table.store, tokens: &table.tokens, notifier: &notifier, slack: Some(&chat) };
     let ask = json!({"release_id": release_id, "step": 0, "approval": "go", "task_token": "t"});
     approval_request::handler(ask, &deps).await.unwrap_or_else(|e| panic!("a failed Slack post does not fail the approval: {e}"));
     let trail = table.store.events(&release_id).await.unwrap_or_default();

@@ -40,7 +40,14 @@ struct World {
 
 impl World {
     fn deps(&self) -> Deps<'_> {
-        Deps { store: &self.store, workflow: &self.workflow, secret: &self.secret, replies: &self.replies, slack: None }
+        Deps {
+            store: &self.store,
+            tokens: &self.store,
+            workflow: &self.workflow,
+            secret: &self.secret,
+            replies: &self.replies,
+            slack: None,
+        }
     }
 
     async fn events(&self) -> usize {
@@ -69,7 +76,7 @@ async fn world() -> World {
     };
     admit(&store, request, Utc::now()).await.unwrap_or_else(|e| panic!("admit: {e}"));
     let notifier = RecordingNotifier::default();
-    let deps = approval_request::Deps { store: &store, notifier: &notifier, slack: None };
+    let deps = approval_request::Deps { store: &store, tokens: &store, notifier: &notifier, slack: None };
     let ask = json!({"release_id": RELEASE, "step": 0, "approval": "go-no-go", "task_token": TOKEN});
     approval_request::handler(ask, &deps).await.unwrap_or_else(|e| panic!("approval-request: {e}"));
     World { store, workflow: RecordingWorkflow::default(), secret: FixedSecret(SECRET.into()), replies: SlackReplies::new(Vec::new()) }

@@ -41,7 +41,15 @@ async fn dynamodb_route_claims_are_fenced_by_the_lock() {
 }
 
 #[tokio::test]
+async fn dynamodb_task_tokens_are_kept_apart_from_the_trail() {
+    let table = TestTable::create().await;
+    contract::task_tokens_are_kept_per_approval_and_step(&table.tokens).await;
+    assert!(table.store.events("r1").await.unwrap_or_default().is_empty(), "no token in the trail's table");
+}
+
+#[tokio::test]
 async fn memory_store_keeps_the_same_contract() {
+    contract::task_tokens_are_kept_per_approval_and_step(&MemoryStore::new()).await;
     contract::route_claims_are_fenced_by_the_lock(&MemoryStore::new()).await;
     contract::paired_writes_stand_or_fall_together(&MemoryStore::new()).await;
     contract::concurrent_appends_leave_no_gap(&MemoryStore::new()).await;

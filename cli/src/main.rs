@@ -76,6 +76,9 @@ enum Command {
         release_id: Option<String>,
         #[arg(long, env = "ROLLGATE_STATE_MACHINE_ARN")]
         state_machine: String,
+        /// Do not wait for admission (the checklist verdict and the lock) before returning.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Where a release stands: step, weights, last verdict.
     Status {
@@ -96,6 +99,10 @@ enum Command {
         comment: Option<String>,
         #[arg(long, env = "ROLLGATE_TABLE")]
         table: String,
+        /// The table of the approvals' task tokens (the template's `TaskTokenTable`); reading it
+        /// needs its own IAM permission.
+        #[arg(long, env = "ROLLGATE_TOKEN_TABLE")]
+        token_table: String,
     },
     /// Reject a release's pending Go/No-Go; the release rolls back.
     Reject {
@@ -106,6 +113,10 @@ enum Command {
         comment: Option<String>,
         #[arg(long, env = "ROLLGATE_TABLE")]
         table: String,
+        /// The table of the approvals' task tokens (the template's `TaskTokenTable`); reading it
+        /// needs its own IAM permission.
+        #[arg(long, env = "ROLLGATE_TOKEN_TABLE")]
+        token_table: String,
     },
     /// Roll a release back now.
     Abort {
@@ -158,7 +169,7 @@ fn main() -> ExitCode {
             expect: expect.as_deref(),
             json: cli.json,
         }),
-        Command::Start { plan, evidence, service, environment, version, stable_version, release_id, state_machine } => {
+        Command::Start { plan, evidence, service, environment, version, stable_version, release_id, state_machine, no_wait } => {
             commands::release::start(commands::release::StartArgs {
                 plan: &plan,
                 evidence: evidence.as_deref(),
@@ -168,18 +179,29 @@ fn main() -> ExitCode {
                 stable_version: &stable_version,
                 release_id: release_id.as_deref(),
                 state_machine: &state_machine,
+                wait: !no_wait,
                 json: cli.json,
             })
         }
         Command::Status { release_id, watch, table } => {
             commands::release::status(commands::release::Target { table: &table, json: cli.json }, &release_id, watch)
         }
-        Command::Approve { release_id, by, comment, table } => {
-            commands::release::decide(commands::release::Target { table: &table, json: cli.json }, &release_id, &by, true, comment)
-        }
-        Command::Reject { release_id, by, comment, table } => {
-            commands::release::decide(commands::release::Target { table: &table, json: cli.json }, &release_id, &by, false, comment)
-        }
+        Command::Approve { release_id, by, comment, table, token_table } => commands::release::decide(
+            commands::release::Target { table: &table, json: cli.json },
+            &token_table,
+            &release_id,
+            &by,
+            true,
+            comment,
+        ),
+        Command::Reject { release_id, by, comment, table, token_table } => commands::release::decide(
+            commands::release::Target { table: &table, json: cli.json },
+            &token_table,
+            &release_id,
+            &by,
+            false,
+            comment,
+        ),
         Command::Abort { release_id, by, reason, table, state_machine } => commands::release::abort(
             commands::release::Target { table: &table, json: cli.json },
             &release_id,

@@ -152,14 +152,7 @@ fn trail(notifications: usize) -> Vec<ReleaseEvent> {
         })
         .collect();
     let expires_at = Utc.with_ymd_and_hms(2100, 1, 1, 0, 0, 0).single().unwrap_or_default();
-    let asked = EventKind::ApprovalRequested {
-        approval: "go".into(),
-        step: 0,
-        approvers: vec!["alice".into()],
-        quorum: 1,
-        expires_at,
-        task_token: "token".into(),
-    };
+    let asked = EventKind::ApprovalRequested { approval: "go".into(), step: 0, approvers: vec!["alice".into()], quorum: 1, expires_at };
     events.push(ReleaseEvent::new("r1", t0() + chrono::Duration::days(1), "approval-request", asked));
     events
 }
@@ -175,9 +168,17 @@ fn fake_aws(notifications: usize) -> FakeAws {
     let events: Vec<Value> = trail(notifications).iter().map(|e| item("REL#r1", "EVT#", e)).collect();
     FakeAws::start(move |operation, request| match operation {
         "GetItem" if request["Key"]["pk"]["S"] == "REL#r1" => Answer::ok(json!({"Item": release})),
+        "GetItem" if request["Key"]["pk"]["S"] == "TOKEN#r1#go#0" => {
+            Answer::ok(json!({"Item": {"pk": {"S": "TOKEN#r1#go#0"}, "token": {"S": "token"}}}))
+        }
         "GetItem" | "PutItem" | "TransactWriteItems" | "DeleteItem" | "SendTaskSuccess" | "SendTaskFailure" => Answer::ok(json!({})),
         "Query" => Answer::ok(json!({"Items": events, "Count": events.len()})),
         "StartExecution" => Answer::ok(json!({"executionArn": "arn:aws:states:eu-west-1:1:execution:sm:r2", "startDate": 1.7e9})),
+        // `start` waits for admission: the execution has entered FirstStep.
+        "DescribeExecution" => Answer::ok(json!({"executionArn": "arn:aws:states:eu-west-1:1:execution:sm:r2",
+            "stateMachineArn": "arn:aws:states:eu-west-1:1:stateMachine:sm", "status": "RUNNING", "startDate": 1.7e9})),
+        "GetExecutionHistory" => Answer::ok(json!({"events": [{"timestamp": 1.7e9, "type": "PassStateEntered", "id": 3,
+            "stateEnteredEventDetails": {"name": "FirstStep"}}]})),
         other => Answer::error(400, "UnknownOperationException", &format!("the fake answers no {other}")),
     })
 }
@@ -196,8 +197,8 @@ fn aws_commands_end_quietly_when_the_reader_is_gone() {
         &["--json", "history", "r1", "--table", "t"],
         &["review", "--week", "2026-W47", "--table", "t"],
         &["--json", "review", "--week", "2026-W47", "--table", "t"],
-        &["approve", "r1", "--by", "alice", "--table", "t"],
-        &["--json", "reject", "r1", "--by", "alice", "--table", "t"],
+        &["approve", "r1", "--by", "alice", "--table", "t", "--token-table", "tt"],
+        &["--json", "reject", "r1", "--by", "alice", "--table", "t", "--token-table", "tt"],
         &["abort", "r1", "--by", "alice", "--table", "t"],
         &start,
         &[&["--json"][..], &start].concat(),

@@ -6,13 +6,14 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use rollgate::ports::ReleaseStore;
-use rollgate_tests::local_stack::{Stack, TABLE, stack};
+use rollgate_tests::local_stack::{Stack, TABLE, TOKEN_TABLE, stack};
 use serde_json::Value;
 
 fn rollgate(stack: &Stack, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rollgate"))
         .args(args)
         .env("ROLLGATE_TABLE", TABLE)
+        .env("ROLLGATE_TOKEN_TABLE", TOKEN_TABLE)
         .env("ROLLGATE_STATE_MACHINE_ARN", &stack.state_machine)
         .output()
         .unwrap_or_else(|e| panic!("rollgate: {e}"))
@@ -68,7 +69,11 @@ approvals:
 "#;
 
 fn start(stack: &Stack, plan: &std::path::Path, service: &str, id: &str) -> String {
-    ok(rollgate(
+    ok(start_output(stack, plan, service, id))
+}
+
+fn start_output(stack: &Stack, plan: &std::path::Path, service: &str, id: &str) -> Output {
+    rollgate(
         stack,
         &[
             "start",
@@ -84,7 +89,7 @@ fn start(stack: &Stack, plan: &std::path::Path, service: &str, id: &str) -> Stri
             "--release-id",
             id,
         ],
-    ))
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -92,7 +97,8 @@ async fn e2e_a_release_is_approved_by_quorum_and_promoted() {
     let stack = stack("cli-approve").await;
     let plan = plan_file("approval", APPROVAL_PLAN);
     let (service, id) = (unique("billing"), unique("rel"));
-    assert!(start(&stack, &plan, &service, &id).contains(&format!("started release {id}")));
+    // `start` waits for admission and says what it decided.
+    assert!(start(&stack, &plan, &service, &id).contains(&format!("release {id} admitted")));
     wait_for_status(&stack, &id, "awaiting_approval");
     let text = ok(rollgate(&stack, &["status", &id]));
     assert!(text.contains("waiting: approval `go-no-go` requested from bob, carol (quorum 2)"), "{text}");
@@ -135,6 +141,13 @@ async fn e2e_abort_rolls_back_now_and_stops_the_execution() {
     let (service, id) = (unique("search"), unique("rel"));
     start(&stack, &plan, &service, &id);
     wait_until(&stack, &id, "25% on the first step", |status| status["status"] == "progressing" && status["canary_weight"] == 25);
+    // A second release of the service is refused at admission, and `start` says so and why.
+    let second = unique("rel");
+    let refused = start_output(&stack, &plan, &service, &second);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "a refused release is a failed start: {said}");
+    assert!(said.contains(&format!("release {second} was not admitted (Refused: LockHeld)")), "{said}");
+    assert!(said.contains(&format!("locked by release {id}")) && said.contains(&format!("rollgate abort {id}")), "{said}");
     assert!(
         ok(rollgate(&stack, &["abort", &id, "--by", "ops", "--reason", "customer reports"]))
             .contains("rolled back: aborted by ops: customer reports")

@@ -202,12 +202,13 @@ pub async fn validate_checklist(
 pub async fn request_approval(
     event: serde_json::Value,
     store: &dyn ReleaseStore,
+    tokens: &dyn crate::ports::TaskTokens,
     notifier: &dyn Notifier,
     slack: Option<&dyn Notifier>,
     now: DateTime<Utc>,
 ) -> Result<ApprovalTaskOutput, TaskError> {
     let ask = parse(event, "approval request", "{release_id, step, approval, task_token}")?;
-    Ok(tasks::request_approval(store, notifier, slack, ask, now).await?)
+    Ok(tasks::request_approval(store, tokens, notifier, slack, ask, now).await?)
 }
 
 /// `SetWeight` and `Promote`: move the release's traffic.

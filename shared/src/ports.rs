@@ -203,6 +203,25 @@ pub trait Workflow: Send + Sync {
     async fn fail(&self, task_token: &str, error: &str, cause: &str) -> Result<(), WorkflowError>;
 }
 
+/// Which waiting approval a task token resumes: the release, the plan's approval and the step
+/// it guards.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenKey<'a> {
+    pub release_id: &'a str,
+    pub approval: &'a str,
+    pub step: usize,
+}
+
+/// Where the task token of a waiting approval is kept: apart from the audit trail (which people
+/// read, and `rollgate history` prints), readable only by the approval functions. Whoever holds
+/// the token can resume the execution.
+#[async_trait]
+pub trait TaskTokens: Send + Sync {
+    /// Keeps `token` until the approval expires (and a little longer: the store drops it by TTL).
+    async fn keep_token(&self, key: TokenKey<'_>, token: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn token(&self, key: TokenKey<'_>) -> Result<Option<String>, StoreError>;
+}
+
 /// The audit trail by time: every release's events of one week (the table's `by-week` index).
 #[async_trait]
 pub trait WeeklyEvents: Send + Sync {

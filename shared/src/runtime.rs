@@ -41,3 +41,17 @@ pub fn sns_notifier(config: &aws_config::SdkConfig) -> Result<crate::adapters::s
     let topic = std::env::var(crate::adapters::sns::TOPIC_ENV).ok().filter(|t| !t.trim().is_empty()).ok_or(MissingTopic)?;
     Ok(crate::adapters::sns::SnsNotifier::new(aws_sdk_sns::Client::new(config), topic))
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} is not set; set it to the task token table's name (the SAM template does this for the approval functions)",
+    crate::adapters::task_tokens::TOKEN_TABLE_ENV
+)]
+pub struct MissingTokenTable;
+
+/// The approvals' task tokens, on the table named by `ROLLGATE_TOKEN_TABLE`.
+pub fn task_tokens(config: &aws_config::SdkConfig) -> Result<crate::adapters::task_tokens::DynamoTaskTokens, MissingTokenTable> {
+    let table =
+        std::env::var(crate::adapters::task_tokens::TOKEN_TABLE_ENV).ok().filter(|t| !t.trim().is_empty()).ok_or(MissingTokenTable)?;
+    Ok(crate::adapters::task_tokens::DynamoTaskTokens::new(aws_sdk_dynamodb::Client::new(config), table))
+}

@@ -810,3 +810,32 @@ fn failed_rollbacks_are_counted_from_the_execution_log() {
     assert_eq!(format!("{:?}", alarm["Namespace"]), format!("{:?}", transformation["MetricNamespace"]));
     assert_eq!(alarm["MetricName"], transformation["MetricName"]);
 }
+
+/// Whoever holds an approval's task token can resume the execution: the token table is written
+/// by approval-request only (PutItem) and read by the approval webhook only (GetItem); no other
+/// function, and no other action, reaches it. The trail's table never holds a token.
+#[test]
+fn only_the_approval_functions_touch_the_task_tokens() {
+    let template = template();
+    let mut grants: Vec<(String, Vec<String>)> = Vec::new();
+    for (name, resource) in resources(&template) {
+        let statements =
+            resource["Properties"]["Policies"].as_sequence().into_iter().flatten().filter_map(|p| p["Statement"].as_sequence());
+        for statement in statements.flatten() {
+            if format!("{:?}", statement["Resource"]).contains("TaskTokenTable") {
+                grants.push((name.clone(), strings(&statement["Action"])));
+            }
+        }
+        let variables = &resource["Properties"]["Environment"]["Variables"];
+        if variables.get("ROLLGATE_TOKEN_TABLE").is_some() {
+            assert!(["ApprovalRequestFunction", "ApprovalWebhookFunction"].contains(&name.as_str()), "{name} is told the token table");
+        }
+    }
+    grants.sort();
+    let expected = [
+        ("ApprovalRequestFunction".to_string(), vec!["dynamodb:PutItem".to_string()]),
+        ("ApprovalWebhookFunction".to_string(), vec!["dynamodb:GetItem".to_string()]),
+    ];
+    assert_eq!(grants, expected);
+    assert!(template["Globals"]["Function"]["Environment"]["Variables"].get("ROLLGATE_TOKEN_TABLE").is_none());
+}

@@ -1384,7 +1384,7 @@ proptest! {
             submitted,
             ButtonClick { reason: Some(reason.trim().to_string()), response_url: None, trigger_id: None, identities: vec![user.clone()], ..click.clone() }
         );
-        let settled = slack::reply(&click, Ok(&Resolution::Rejected { task_token: "t".into(), by: user.clone(), reason: reason.clone() }));
+        let settled = slack::reply(&click, Ok(&Resolution::Rejected { by: user.clone(), reason: reason.clone() }));
         prop_assert!(settled["text"].as_str().is_some_and(|t| t.contains(&approval) && t.contains(&release_id)), "{settled}");
         let update = slack::message_update(&MessageRef { channel: channel.clone(), ts: "1.2".into() }, &settled);
         prop_assert_eq!(&update["blocks"], &settled["blocks"]);

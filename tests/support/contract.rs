@@ -202,3 +202,19 @@ pub async fn route_claims_are_fenced_by_the_lock(store: &dyn ReleaseStore) {
     let held: Vec<String> = store.locks().await.unwrap_or_else(|e| panic!("locks: {e}")).into_iter().map(|l| l.holder).collect();
     assert_eq!(held, ["rel-b"]);
 }
+
+/// Task tokens are kept per release, approval and step; a key never kept has none, and keeping
+/// one again (a retried request) keeps the newest.
+pub async fn task_tokens_are_kept_per_approval_and_step(tokens: &dyn rollgate::ports::TaskTokens) {
+    use rollgate::ports::TokenKey;
+    let key = |approval, step| TokenKey { release_id: "r1", approval, step };
+    let until = t0() + Duration::hours(1);
+    tokens.keep_token(key("go", 0), "token-a", until).await.unwrap_or_else(|e| panic!("{e}"));
+    tokens.keep_token(key("go", 1), "token-b", until).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tokens.token(key("go", 0)).await.ok().flatten().as_deref(), Some("token-a"));
+    assert_eq!(tokens.token(key("go", 1)).await.ok().flatten().as_deref(), Some("token-b"));
+    assert_eq!(tokens.token(key("other", 0)).await.ok().flatten(), None);
+    assert_eq!(tokens.token(TokenKey { release_id: "r2", approval: "go", step: 0 }).await.ok().flatten(), None);
+    tokens.keep_token(key("go", 0), "token-c", until).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tokens.token(key("go", 0)).await.ok().flatten().as_deref(), Some("token-c"));
+}

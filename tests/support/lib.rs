@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use rollgate::adapters::dynamodb::DynamoStore;
+use rollgate::adapters::task_tokens::DynamoTaskTokens;
 
 /// The SDK configuration for the test endpoint; fails loudly when there is none, so that an
 /// integration test can never pass by not running.
@@ -18,9 +19,12 @@ pub async fn aws() -> aws_config::SdkConfig {
     rollgate::runtime::aws_config().await
 }
 
-/// A uniquely named table, created for one test and deleted when dropped (even on panic).
+/// A uniquely named table (and its task token table), created for one test and deleted when
+/// dropped (even on panic).
 pub struct TestTable {
     pub store: DynamoStore,
+    pub tokens: DynamoTaskTokens,
+    tokens_table: String,
     config: aws_config::SdkConfig,
 }
 
@@ -28,11 +32,16 @@ impl TestTable {
     pub async fn create() -> Self {
         let config = aws().await;
         let name = format!("rollgate-test-{}", uuid::Uuid::new_v4().simple());
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), name);
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &name);
         if let Err(e) = store.create_table().await {
             panic!("cannot create table {}: {e}", store.table());
         }
-        Self { store, config }
+        let tokens_table = format!("{name}-tokens");
+        let tokens = DynamoTaskTokens::new(aws_sdk_dynamodb::Client::new(&config), &tokens_table);
+        if let Err(e) = tokens.create_table().await {
+            panic!("cannot create table {tokens_table}: {e}");
+        }
+        Self { store, tokens, tokens_table, config }
     }
 }
 
@@ -46,6 +55,14 @@ impl Drop for TestTable {
         .join();
         if !matches!(deleted, Ok(Ok(Ok(())))) {
             eprintln!("warning: test table {} was not deleted", self.store.table());
+        }
+        let tokens = DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.config), &self.tokens_table);
+        let deleted = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread().enable_all().build().map(|rt| rt.block_on(tokens.delete_table()))
+        })
+        .join();
+        if !matches!(deleted, Ok(Ok(Ok(())))) {
+            eprintln!("warning: test table {} was not deleted", self.tokens_table);
         }
     }
 }

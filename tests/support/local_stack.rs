@@ -7,6 +7,8 @@ use rollgate::adapters::dynamodb::DynamoStore;
 use crate::{aws, fixtures};
 
 pub const TABLE: &str = "rollgate-e2e";
+/// The approvals' task tokens (scripts/local-stack.sh gives the functions its name).
+pub const TOKEN_TABLE: &str = "rollgate-e2e-tokens";
 pub const TOPIC: &str = "rollgate-e2e";
 /// The topic `AlarmRollbackFailed` publishes to (`${AlarmTopicArn}` in the definition).
 pub const ALARM_TOPIC: &str = "rollgate-e2e-alarms";
@@ -35,6 +37,12 @@ pub async fn stack(name: &str) -> Stack {
         if let Err(e) = store.create_table().await {
             dynamodb.describe_table().table_name(TABLE).send().await.unwrap_or_else(|_| panic!("cannot create {TABLE}: {e}"));
         }
+    }
+    let tokens = rollgate::adapters::task_tokens::DynamoTaskTokens::new(dynamodb.clone(), TOKEN_TABLE);
+    if dynamodb.describe_table().table_name(TOKEN_TABLE).send().await.is_err()
+        && let Err(e) = tokens.create_table().await
+    {
+        dynamodb.describe_table().table_name(TOKEN_TABLE).send().await.unwrap_or_else(|_| panic!("cannot create {TOKEN_TABLE}: {e}"));
     }
     let subscription_name = format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let subscription = fixtures::topic_with_queue(&config, TOPIC, &subscription_name).await;

@@ -9,6 +9,7 @@ use chrono::Utc;
 use rollgate::adapters::dynamodb::DynamoStore;
 use rollgate::adapters::routers::Routers;
 use rollgate::adapters::sfn::StepFunctionsWorkflow;
+use rollgate::adapters::task_tokens::DynamoTaskTokens;
 use rollgate::domain::plan::parse_plan_file;
 use rollgate::flow::approval::{self, ApprovalError, Vote};
 use rollgate::flow::rollback::{RestorePolicy, RollbackError, roll_back};
@@ -50,6 +51,8 @@ pub struct StartArgs<'a> {
     pub stable_version: &'a str,
     pub release_id: Option<&'a str>,
     pub state_machine: &'a str,
+    /// Wait until admission decided (the checklist verdict, the lock) and say what it decided.
+    pub wait: bool,
     pub json: bool,
 }
 
@@ -85,9 +88,11 @@ pub fn start(args: StartArgs<'_>) -> Result<ExitCode, CliError> {
         "evidence": evidence.evidence,
         "overrides": evidence.overrides,
     });
-    let started = runtime()?.block_on(async {
+    let runtime = runtime()?;
+    let (started, admission) = runtime.block_on(async {
         let config = rollgate::runtime::aws_config().await;
-        aws_sdk_sfn::Client::new(&config)
+        let sfn = aws_sdk_sfn::Client::new(&config);
+        let started = sfn
             .start_execution()
             .state_machine_arn(args.state_machine)
             .name(&release_id)
@@ -108,15 +113,113 @@ pub fn start(args: StartArgs<'_>) -> Result<ExitCode, CliError> {
                     }
                 });
                 aws::failure("StartExecution", &e, Needs::StateMachine(args.state_machine), specific)
-            })
+            })?;
+        let admission = if args.wait { Some(admission(&sfn, started.execution_arn(), args.state_machine).await?) } else { None };
+        Ok::<_, CliError>((started, admission))
     })?;
+    let refused = matches!(admission, Some(Admission::Refused { .. }));
     if args.json {
-        print_json(&json!({"release_id": release_id, "execution_arn": started.execution_arn()}));
+        let (admitted, error, cause) = match &admission {
+            Some(Admission::Admitted) => (Some(true), None, None),
+            Some(Admission::Refused { error, cause }) => (Some(false), Some(error.as_str()), Some(cause.as_str())),
+            Some(Admission::Undecided) | None => (None, None, None),
+        };
+        print_json(&json!({
+            "release_id": release_id, "execution_arn": started.execution_arn(),
+            "admitted": admitted, "error": error, "cause": cause,
+        }));
     } else {
-        outln!("started release {release_id} ({} steps); follow it with `rollgate status {release_id} --watch`", plan.traffic.steps.len());
-        outln!("execution: {}", started.execution_arn());
+        match &admission {
+            Some(Admission::Refused { error, cause }) => {
+                errln!("release {release_id} was not admitted ({error}): {cause}");
+                errln!("execution: {}", started.execution_arn());
+            }
+            Some(Admission::Admitted) => {
+                outln!(
+                    "release {release_id} admitted ({} steps); follow it with `rollgate status {release_id} --watch`",
+                    plan.traffic.steps.len()
+                );
+                outln!("execution: {}", started.execution_arn());
+            }
+            Some(Admission::Undecided) | None => {
+                let still = if admission.is_some() { " (admission has not decided yet)" } else { "" };
+                outln!(
+                    "started release {release_id}{still} ({} steps); follow it with `rollgate status {release_id} --watch`",
+                    plan.traffic.steps.len()
+                );
+                outln!("execution: {}", started.execution_arn());
+            }
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if refused { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// What admission decided, as the execution tells it.
+enum Admission {
+    /// The checklist passed and the lock is this release's: traffic steps follow.
+    Admitted,
+    /// Blocked by the checklist, refused (another release holds the lock, an invalid request),
+    /// or failed and undone: the error name and the task's own message.
+    Refused { error: String, cause: String },
+    /// Still deciding after the wait (the functions are slow to start, or throttled).
+    Undecided,
+}
+
+/// How long `start` waits for admission before it returns anyway.
+const ADMISSION_WAIT: Duration = Duration::from_secs(60);
+
+/// Follows the execution until it leaves `ValidateChecklist` or ends.
+async fn admission(sfn: &aws_sdk_sfn::Client, execution: &str, state_machine: &str) -> Result<Admission, CliError> {
+    use aws_sdk_sfn::types::ExecutionStatus;
+    let deadline = std::time::Instant::now() + ADMISSION_WAIT;
+    loop {
+        let described = sfn
+            .describe_execution()
+            .execution_arn(execution)
+            .send()
+            .await
+            .map_err(|e| aws::failure("DescribeExecution", &e, Needs::StateMachine(state_machine), None))?;
+        let history = sfn
+            .get_execution_history()
+            .execution_arn(execution)
+            .reverse_order(true)
+            .max_results(100)
+            .send()
+            .await
+            .map_err(|e| aws::failure("GetExecutionHistory", &e, Needs::StateMachine(state_machine), None))?;
+        let events = history.events();
+        // FirstStep follows a successful admission only (a Catch leaves ValidateChecklist too).
+        let admitted = events.iter().any(|e| e.state_entered_event_details().is_some_and(|d| d.name() == "FirstStep"));
+        if admitted {
+            return Ok(Admission::Admitted);
+        }
+        if described.status() != &ExecutionStatus::Running {
+            // The task's own failure says why; a Fail state's cause is generic.
+            let task = events.iter().find_map(|e| e.task_failed_event_details());
+            let ended = described.error().unwrap_or("ended");
+            let error = match task.and_then(|d| d.error()) {
+                Some(name) if name != ended => format!("{ended}: {name}"),
+                _ => ended.to_string(),
+            };
+            let cause = match task.and_then(|d| d.cause()) {
+                Some(cause) => task_message(cause),
+                None => described.cause().unwrap_or_default().to_string(),
+            };
+            return Ok(Admission::Refused { error, cause });
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(Admission::Undecided);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// A Lambda error's cause is JSON with `errorMessage`; people want the message.
+fn task_message(cause: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(cause)
+        .ok()
+        .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_string))
+        .unwrap_or_else(|| cause.to_string())
 }
 
 fn describe(release: &Release, events: &[ReleaseEvent]) -> String {
@@ -226,13 +329,21 @@ pub fn history(target: Target<'_>, release_id: &str) -> Result<ExitCode, CliErro
     })
 }
 
-pub fn decide(target: Target<'_>, release_id: &str, by: &str, approved: bool, comment: Option<String>) -> Result<ExitCode, CliError> {
+pub fn decide(
+    target: Target<'_>,
+    token_table: &str,
+    release_id: &str,
+    by: &str,
+    approved: bool,
+    comment: Option<String>,
+) -> Result<ExitCode, CliError> {
     runtime()?.block_on(async {
         let (config, store) = store(target.table).await;
+        let tokens = DynamoTaskTokens::new(aws_sdk_dynamodb::Client::new(&config), token_table);
         let workflow = StepFunctionsWorkflow::new(aws_sdk_sfn::Client::new(&config));
         let vote = Vote { release_id: release_id.to_string(), identities: vec![by.to_string()], approved, comment, on: None };
         let resolution =
-            approval::resolve(&store, &workflow, ACTOR, &vote, Utc::now()).await.map_err(|e| decision_failure(e, target.table))?;
+            approval::resolve(&store, &tokens, &workflow, ACTOR, &vote, Utc::now()).await.map_err(|e| decision_failure(e, target.table))?;
         let message = resolution.describe();
         if target.json {
             print_json(&json!({"release_id": release_id, "result": message}));

@@ -7,11 +7,12 @@ use rollgate::ports::Notifier;
 async fn main() -> Result<(), lambda_runtime::Error> {
     rollgate::runtime::init_tracing();
     let config = rollgate::runtime::aws_config().await;
-    let (store, notifier, slack) = (
+    let (store, tokens, notifier, slack) = (
         rollgate::runtime::dynamo_store(&config)?,
+        rollgate::runtime::task_tokens(&config)?,
         rollgate::runtime::sns_notifier(&config)?,
         SlackApi::from_env(&config, std::time::Duration::from_secs(10)).map(SlackNotifier::new),
     );
-    let deps = Deps { store: &store, notifier: &notifier, slack: slack.as_ref().map(|s| s as &dyn Notifier) };
+    let deps = Deps { store: &store, tokens: &tokens, notifier: &notifier, slack: slack.as_ref().map(|s| s as &dyn Notifier) };
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| handler(event.payload, &deps))).await
 }

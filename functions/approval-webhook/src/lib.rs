@@ -12,7 +12,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use rollgate::adapters::slack::SlackApi;
 use rollgate::flow::approval::{ApprovalError, Vote, check, resolve};
-use rollgate::ports::{ReleaseStore, SecretSource, Workflow, WorkflowError};
+use rollgate::ports::{ReleaseStore, SecretSource, TaskTokens, Workflow, WorkflowError};
 use rollgate::release::slack::{self, ButtonClick, SlackError};
 use serde_json::{Value, json};
 
@@ -58,6 +58,8 @@ impl SlackReplies {
 
 pub struct Deps<'a> {
     pub store: &'a dyn ReleaseStore,
+    /// The waiting approvals' task tokens (kept apart from the trail).
+    pub tokens: &'a dyn TaskTokens,
     pub workflow: &'a dyn Workflow,
     pub secret: &'a dyn SecretSource,
     pub replies: &'a SlackReplies,
@@ -159,7 +161,7 @@ pub async fn handler(request: ApiGatewayV2httpRequest, deps: &Deps<'_>) -> ApiGa
         return ask_for_the_reason(&click, &vote, slack, trigger, deps, now).await;
     }
     let submitted = click.reason.is_some();
-    match resolve(deps.store, deps.workflow, ACTOR, &vote, now).await {
+    match resolve(deps.store, deps.tokens, deps.workflow, ACTOR, &vote, now).await {
         Ok(resolution) => {
             tracing::info!(release = %click.release_id, result = %resolution.describe(), "recorded a Slack decision");
             let reply = slack::reply(&click, Ok(&resolution));

@@ -149,11 +149,11 @@ impl DynamoStore {
     }
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: impl ToString) -> AttributeValue {
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
@@ -166,7 +166,7 @@ fn release_key(id: &str) -> String {
 }
 
 /// Errors the caller may retry: transport trouble, throttling, server faults.
-fn classify<E>(operation: &'static str, err: SdkError<E, HttpResponse>, throttled: impl Fn(&E) -> bool) -> StoreError
+pub(crate) fn classify<E>(operation: &'static str, err: SdkError<E, HttpResponse>, throttled: impl Fn(&E) -> bool) -> StoreError
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {

@@ -22,6 +22,8 @@ struct State {
     /// Per release, by sequence number.
     events: HashMap<String, BTreeMap<u64, ReleaseEvent>>,
     routes: HashMap<String, RouteState>,
+    /// Task tokens by (release, approval, step).
+    tokens: HashMap<(String, String, usize), String>,
 }
 
 impl MemoryStore {
@@ -39,6 +41,18 @@ impl MemoryStore {
 /// The sort key of an event: its sequence number, zero-padded so that keys sort as numbers.
 pub fn event_sort_key(seq: u64) -> String {
     format!("EVT#{seq:020}")
+}
+
+#[async_trait]
+impl crate::ports::TaskTokens for MemoryStore {
+    async fn keep_token(&self, key: crate::ports::TokenKey<'_>, token: &str, _expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.state().tokens.insert((key.release_id.to_string(), key.approval.to_string(), key.step), token.to_string());
+        Ok(())
+    }
+
+    async fn token(&self, key: crate::ports::TokenKey<'_>) -> Result<Option<String>, StoreError> {
+        Ok(self.state().tokens.get(&(key.release_id.to_string(), key.approval.to_string(), key.step)).cloned())
+    }
 }
 
 #[async_trait]

@@ -9,3 +9,4 @@ pub mod secrets;
 pub mod sfn;
 pub mod slack;
 pub mod sns;
+pub mod task_tokens;

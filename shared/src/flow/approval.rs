@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::domain::plan::NotificationEvent;
 use crate::flow::trail::{record, record_with};
-use crate::ports::{ReleaseStore, StoreError, Workflow, WorkflowError};
+use crate::ports::{ReleaseStore, StoreError, TaskTokens, TokenKey, Workflow, WorkflowError};
 pub use crate::release::approval::{ApprovalRef, REJECTED_ERROR, Resolution, Vote};
 use crate::release::notification::{ApprovalAsk, ReleaseNotification};
 use crate::release::{EventKind, Release, ReleaseEvent, ReleaseStatus};
@@ -49,19 +49,17 @@ struct Pending {
     approvers: Vec<String>,
     quorum: u32,
     expires_at: DateTime<Utc>,
-    task_token: String,
 }
 
 fn pending(events: &[ReleaseEvent]) -> Option<Pending> {
     events.iter().rev().find_map(|e| match &e.kind {
-        EventKind::ApprovalRequested { approval, step, approvers, quorum, expires_at, task_token } => Some(Pending {
+        EventKind::ApprovalRequested { approval, step, approvers, quorum, expires_at } => Some(Pending {
             requested_at: e.at,
             approval: approval.clone(),
             step: *step,
             approvers: approvers.clone(),
             quorum: *quorum,
             expires_at: *expires_at,
-            task_token: task_token.clone(),
         }),
         _ => None,
     })
@@ -137,10 +135,13 @@ pub struct Requested {
     pub notification: ReleaseNotification,
 }
 
-/// Records that the release waits on the plan's approval `approval` before `step`, with the
-/// execution's task token, and marks it as awaiting approval. The caller announces it.
+/// Records that the release waits on the plan's approval `approval` before `step` and marks it
+/// as awaiting approval; the execution's task token is kept in `tokens`, never in the trail. The
+/// caller announces it.
+#[allow(clippy::too_many_arguments)]
 pub async fn request(
     store: &dyn ReleaseStore,
+    tokens: &dyn TaskTokens,
     actor: &str,
     release_id: &str,
     step: usize,
@@ -157,13 +158,15 @@ pub async fn request(
         return Err(RequestError::UnknownApproval { approval: approval.to_string(), known });
     };
     let expires_at = gate.timeout.after(now);
+    // Kept before the request is recorded: once people can see the request, a decision on it
+    // finds the token.
+    tokens.keep_token(TokenKey { release_id: &release.id, approval: &gate.id, step }, task_token, expires_at).await?;
     let requested = EventKind::ApprovalRequested {
         approval: gate.id.clone(),
         step,
         approvers: gate.approvers.clone(),
         quorum: gate.quorum,
         expires_at,
-        task_token: task_token.to_string(),
     };
     release.status = ReleaseStatus::AwaitingApproval;
     release.updated_at = now;
@@ -236,10 +239,17 @@ async fn eligible(store: &dyn ReleaseStore, vote: &Vote, now: DateTime<Utc>) -> 
     Ok((pending, by, events))
 }
 
-/// Records `vote` on the release's pending approval and says whether the execution may resume.
-pub async fn decide(store: &dyn ReleaseStore, actor: &str, vote: &Vote, now: DateTime<Utc>) -> Result<Resolution, ApprovalError> {
+/// Records `vote` on the release's pending approval and says whether the execution may resume,
+/// and which approval (and step) the vote was counted on.
+pub async fn decide(
+    store: &dyn ReleaseStore,
+    actor: &str,
+    vote: &Vote,
+    now: DateTime<Utc>,
+) -> Result<(ApprovalRef, Resolution), ApprovalError> {
     let release_id = vote.release_id.as_str();
     let (pending, by, events) = eligible(store, vote, now).await?;
+    let on = ApprovalRef { approval: pending.approval.clone(), step: pending.step };
     let approved = vote.approved;
     // The same vote again (Slack retrying a slow answer, a second click) is recorded once; the
     // execution is told again, and says whether it still waits.
@@ -268,15 +278,15 @@ pub async fn decide(store: &dyn ReleaseStore, actor: &str, vote: &Vote, now: Dat
     };
     if !approved {
         let reason = format!("rejected by {by}{}", comment.map(|c| format!(": {c}")).unwrap_or_default());
-        return Ok(Resolution::Rejected { task_token: pending.task_token, by, reason });
+        return Ok((on, Resolution::Rejected { by, reason }));
     }
     // Counted from the trail as it is *after* our write: of two approvers deciding at once, the
     // later reader sees both votes, so a quorum is never missed.
     let yes = approvals(&store.events(release_id).await?, &pending);
     if yes.len() >= pending.quorum as usize {
-        Ok(Resolution::Approved { task_token: pending.task_token, approvers: yes })
+        Ok((on, Resolution::Approved { approvers: yes }))
     } else {
-        Ok(Resolution::Pending { approvals: yes.len(), quorum: pending.quorum })
+        Ok((on, Resolution::Pending { approvals: yes.len(), quorum: pending.quorum }))
     }
 }
 
@@ -284,15 +294,23 @@ pub async fn decide(store: &dyn ReleaseStore, actor: &str, vote: &Vote, now: Dat
 /// reached, failure named [`REJECTED_ERROR`] on a rejection.
 pub async fn resolve(
     store: &dyn ReleaseStore,
+    tokens: &dyn TaskTokens,
     workflow: &dyn Workflow,
     actor: &str,
     vote: &Vote,
     now: DateTime<Utc>,
 ) -> Result<Resolution, ApprovalError> {
-    let resolution = decide(store, actor, vote, now).await?;
+    let (on, resolution) = decide(store, actor, vote, now).await?;
+    if matches!(resolution, Resolution::Pending { .. }) {
+        return Ok(resolution);
+    }
+    let key = TokenKey { release_id: &vote.release_id, approval: &on.approval, step: on.step };
+    let token = tokens.token(key).await?.ok_or_else(|| {
+        WorkflowError::TaskGone(format!("no task token is kept for approval `{}` of step {}", on.approval, on.step.saturating_add(1)))
+    })?;
     match &resolution {
-        Resolution::Approved { task_token, approvers } => workflow.resume(task_token, &json!({ "approved_by": approvers })).await?,
-        Resolution::Rejected { task_token, reason, .. } => workflow.fail(task_token, REJECTED_ERROR, reason).await?,
+        Resolution::Approved { approvers } => workflow.resume(&token, &json!({ "approved_by": approvers })).await?,
+        Resolution::Rejected { reason, .. } => workflow.fail(&token, REJECTED_ERROR, reason).await?,
         Resolution::Pending { .. } => {}
     }
     Ok(resolution)

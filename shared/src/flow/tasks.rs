@@ -133,13 +133,14 @@ pub struct ApprovalTaskOutput {
 /// for the task token (an approval that expires is a rejection).
 pub async fn request_approval(
     store: &dyn ReleaseStore,
+    tokens: &dyn crate::ports::TaskTokens,
     notifier: &dyn Notifier,
     slack: Option<&dyn Notifier>,
     ask: ApprovalTaskRequest,
     now: DateTime<Utc>,
 ) -> Result<ApprovalTaskOutput, RequestError> {
     let Requested { release, approval, expires_at, notification } =
-        approval::request(store, actor::APPROVAL_REQUEST, &ask.release_id, ask.step, &ask.approval, &ask.task_token, now).await?;
+        approval::request(store, tokens, actor::APPROVAL_REQUEST, &ask.release_id, ask.step, &ask.approval, &ask.task_token, now).await?;
     announce(store, notifier, actor::APPROVAL_REQUEST, &release, &notification).await?;
     if let Some(slack) = slack {
         // A failed post is recorded in the trail; the CLI can still decide, and the timeout

@@ -8,9 +8,9 @@ pub const REJECTED_ERROR: &str = "ApprovalRejected";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Resolution {
     /// Quorum reached: resume with success.
-    Approved { task_token: String, approvers: Vec<String> },
+    Approved { approvers: Vec<String> },
     /// One rejection rejects: resume with failure.
-    Rejected { task_token: String, by: String, reason: String },
+    Rejected { by: String, reason: String },
     /// Recorded; more approvals are needed.
     Pending { approvals: usize, quorum: u32 },
 }

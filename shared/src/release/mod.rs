@@ -166,14 +166,15 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         comment: Option<String>,
     },
-    /// A Go/No-Go approval is pending; the task token resumes the execution.
+    /// A Go/No-Go approval is pending. The task token that resumes the execution is kept apart
+    /// (`ports::TaskTokens`), never here: the trail is read by people and printed by the CLI.
+    /// (Events written before that still hold a `task_token`; it is no longer read.)
     ApprovalRequested {
         approval: String,
         step: usize,
         approvers: Vec<String>,
         quorum: u32,
         expires_at: DateTime<Utc>,
-        task_token: String,
     },
     /// Traffic restored to the stable version, with the reason and the time it took.
     RolledBack(RollbackRecord),

@@ -444,7 +444,7 @@ mod tests {
         let pending = reply(&click, Ok(&Resolution::Pending { approvals: 1, quorum: 2 }));
         assert_eq!(pending["response_type"], "ephemeral");
         assert_eq!(pending["text"], "Your approval is recorded; 1 of 2 approvals so far.");
-        let done = reply(&click, Ok(&Resolution::Approved { task_token: "t".into(), approvers: vec!["u1".into(), "u2".into()] }));
+        let done = reply(&click, Ok(&Resolution::Approved { approvers: vec!["u1".into(), "u2".into()] }));
         assert_eq!(done["replace_original"], true);
         assert!(done["text"].as_str().unwrap_or_default().contains("approved by u1, u2"));
         let refused = reply(&click, Err("approval `go` expired".into()));

@@ -272,6 +272,7 @@ pub async fn simulate_into(
     };
     let tasks = SimTasks {
         store,
+        tokens: crate::adapters::memory::MemoryStore::new(),
         router: MemoryRouter::default(),
         notifier: RecordingNotifier::default(),
         workflow: RecordingWorkflow::default(),
@@ -450,6 +451,8 @@ fn fmt(d: chrono::Duration) -> HumanDuration {
 /// deployed Lambda handler calls.
 struct SimTasks<'a> {
     store: &'a dyn ReleaseStore,
+    /// The approvals' task tokens (the deployed token table's part).
+    tokens: crate::adapters::memory::MemoryStore,
     router: MemoryRouter,
     notifier: RecordingNotifier,
     workflow: RecordingWorkflow,
@@ -514,7 +517,7 @@ impl SimTasks<'_> {
                     comment: None,
                     on: Some(crate::release::approval::ApprovalRef { approval: approval_id.clone(), step }),
                 };
-                if let Err(e) = crate::flow::approval::resolve(self.store, &self.workflow, voter, &vote, at).await {
+                if let Err(e) = crate::flow::approval::resolve(self.store, &self.tokens, &self.workflow, voter, &vote, at).await {
                     let problem = format!("approvals.{approval_id}.by: {e}");
                     let _ = self.workflow.fail(SCENARIO_ERROR, SCENARIO_ERROR, &problem).await;
                     return Invocation { result: Err(TaskFailure { error: SCENARIO_ERROR.into(), cause: problem }), took: after };
@@ -542,7 +545,7 @@ impl machine::Tasks for SimTasks<'_> {
         match function {
             "${ChecklistValidatorFunctionArn}" => done(boundary::validate_checklist(payload, store, &self.notifier, now).await),
             "${ApprovalRequestFunctionArn}" => {
-                let requested = boundary::request_approval(payload.clone(), store, &self.notifier, None, now).await;
+                let requested = boundary::request_approval(payload.clone(), store, &self.tokens, &self.notifier, None, now).await;
                 match (requested, wait) {
                     (Err(e), _) => done::<()>(Err(e)),
                     (Ok(_), Some(wait)) => self.decide(&payload, wait, now).await,

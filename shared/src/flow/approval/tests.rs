@@ -17,7 +17,7 @@ async fn waiting(store: &MemoryStore, quorum: u32) -> String {
         "traffic": {"router": {"type": "dry_run"}, "steps": [{"weight": 10, "bake": "5m", "approval": "go"}, {"weight": 100, "bake": "5m"}]},
         "approvals": [{"id": "go", "approvers": ["alice", "bob", "U0CAROL"], "quorum": quorum, "timeout": "1h"}]
     });
-    let request = ReleaseRequest {
+    let release_request = ReleaseRequest {
         release_id: Some("r1".into()),
         service: "svc".into(),
         environment: "prod".into(),
@@ -29,25 +29,10 @@ async fn waiting(store: &MemoryStore, quorum: u32) -> String {
         evidence: Default::default(),
         overrides: vec![],
     };
-    let mut release = admit(store, request, t0()).await.unwrap_or_else(|e| panic!("{e}")).release;
-    record(
-        store,
-        "approval-request",
-        &release.id,
-        t0(),
-        EventKind::ApprovalRequested {
-            approval: "go".into(),
-            step: 0,
-            approvers: vec!["alice".into(), "bob".into(), "U0CAROL".into()],
-            quorum,
-            expires_at: t0() + Duration::hours(1),
-            task_token: "token-1".into(),
-        },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    release.status = ReleaseStatus::AwaitingApproval;
-    store.update_release(&mut release).await.unwrap_or_else(|e| panic!("{e}"));
+    let release = admit(store, release_request, t0()).await.unwrap_or_else(|e| panic!("{e}")).release;
+    let requested =
+        request(store, store, "approval-request", &release.id, 0, "go", "token-1", t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(requested.release.status, ReleaseStatus::AwaitingApproval);
     release.id
 }
 
@@ -64,15 +49,16 @@ async fn quorum_of_two_resumes_the_execution_with_both_names() {
     let (store, workflow) = (MemoryStore::new(), RecordingWorkflow::default());
     let id = waiting(&store, 2).await;
     let now = t0() + Duration::minutes(5);
-    let first = resolve(&store, &workflow, "cli", &vote(&id, &["alice"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
+    let first = resolve(&store, &store, &workflow, "cli", &vote(&id, &["alice"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first, Resolution::Pending { approvals: 1, quorum: 2 });
     assert_eq!(workflow.outcome("token-1"), None, "one of two approvals does not resume");
     // The same person twice is still one approval.
-    let again = resolve(&store, &workflow, "cli", &vote(&id, &["Alice"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
+    let again = resolve(&store, &store, &workflow, "cli", &vote(&id, &["Alice"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again, Resolution::Pending { approvals: 1, quorum: 2 });
     // A Slack user is matched by any of their names; the listed one is recorded.
-    let second = resolve(&store, &workflow, "slack", &vote(&id, &["U0CAROL", "carol"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(second, Resolution::Approved { task_token: "token-1".into(), approvers: ids(&["alice", "u0carol"]) });
+    let second =
+        resolve(&store, &store, &workflow, "slack", &vote(&id, &["U0CAROL", "carol"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(second, Resolution::Approved { approvers: ids(&["alice", "u0carol"]) });
     assert_eq!(workflow.outcome("token-1"), Some(TaskOutcome::Resumed(json!({"approved_by": ["alice", "u0carol"]}))));
 }
 
@@ -81,10 +67,16 @@ async fn a_rejection_fails_the_task_with_the_reason() {
     let (store, workflow) = (MemoryStore::new(), RecordingWorkflow::default());
     let id = waiting(&store, 2).await;
     let now = t0() + Duration::minutes(5);
-    let rejected =
-        resolve(&store, &workflow, "cli", &Vote { comment: Some("error budget spent".into()), ..vote(&id, &["alice"], false) }, now)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+    let rejected = resolve(
+        &store,
+        &store,
+        &workflow,
+        "cli",
+        &Vote { comment: Some("error budget spent".into()), ..vote(&id, &["alice"], false) },
+        now,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(matches!(rejected, Resolution::Rejected { ref reason, .. } if reason == "rejected by alice: error budget spent"));
     assert_eq!(
         workflow.outcome("token-1"),
@@ -100,15 +92,15 @@ async fn strangers_authors_and_late_deciders_are_refused_and_nothing_is_recorded
     let id = waiting(&store, 1).await;
     let before = store.events(&id).await.unwrap_or_default().len();
     let now = t0() + Duration::minutes(5);
-    let stranger = resolve(&store, &workflow, "slack", &vote(&id, &["U0MALLORY", "mallory"], true), now).await;
+    let stranger = resolve(&store, &store, &workflow, "slack", &vote(&id, &["U0MALLORY", "mallory"], true), now).await;
     assert!(matches!(stranger, Err(ApprovalError::NotAnApprover { ref by, .. }) if by == "U0MALLORY / mallory"), "{stranger:?}");
-    let author = resolve(&store, &workflow, "cli", &vote(&id, &["bob"], true), now).await;
+    let author = resolve(&store, &store, &workflow, "cli", &vote(&id, &["bob"], true), now).await;
     assert!(matches!(author, Err(ApprovalError::SelfApproval { .. })), "{author:?}");
-    let late = resolve(&store, &workflow, "cli", &vote(&id, &["alice"], true), t0() + Duration::hours(2)).await;
+    let late = resolve(&store, &store, &workflow, "cli", &vote(&id, &["alice"], true), t0() + Duration::hours(2)).await;
     assert!(matches!(late, Err(ApprovalError::Expired { .. })), "an expired approval is never a pass: {late:?}");
     assert_eq!(store.events(&id).await.unwrap_or_default().len(), before);
     assert_eq!(workflow.outcome("token-1"), None);
-    let unknown = resolve(&store, &workflow, "cli", &vote("nope", &["alice"], true), now).await;
+    let unknown = resolve(&store, &store, &workflow, "cli", &vote("nope", &["alice"], true), now).await;
     assert!(matches!(unknown, Err(ApprovalError::NothingPending(_))));
 }
 
@@ -117,10 +109,10 @@ async fn a_task_already_answered_is_reported_not_hidden() {
     let (store, workflow) = (MemoryStore::new(), RecordingWorkflow::default());
     let id = waiting(&store, 1).await;
     let now = t0() + Duration::minutes(5);
-    resolve(&store, &workflow, "cli", &vote(&id, &["alice"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
+    resolve(&store, &store, &workflow, "cli", &vote(&id, &["alice"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
     // The release is still awaiting approval until traffic-switch moves it on; a second click
     // finds the task gone.
-    let twice = resolve(&store, &workflow, "cli", &vote(&id, &["U0CAROL"], true), now).await;
+    let twice = resolve(&store, &store, &workflow, "cli", &vote(&id, &["U0CAROL"], true), now).await;
     assert!(matches!(twice, Err(ApprovalError::Workflow(WorkflowError::TaskGone(_)))), "{twice:?}");
 }
 
@@ -130,8 +122,8 @@ async fn the_same_vote_twice_is_recorded_once() {
     let id = waiting(&store, 1).await;
     let now = t0() + Duration::minutes(5);
     let no = Vote { comment: Some("not today".into()), ..vote(&id, &["alice"], false) };
-    resolve(&store, &workflow, "slack", &no, now).await.unwrap_or_else(|e| panic!("{e}"));
-    let retried = resolve(&store, &workflow, "slack", &Vote { comment: Some("retry".into()), ..no }, now).await;
+    resolve(&store, &store, &workflow, "slack", &no, now).await.unwrap_or_else(|e| panic!("{e}"));
+    let retried = resolve(&store, &store, &workflow, "slack", &Vote { comment: Some("retry".into()), ..no }, now).await;
     assert!(matches!(retried, Err(ApprovalError::Workflow(WorkflowError::TaskGone(_)))), "{retried:?}");
     let decisions =
         store.events(&id).await.unwrap_or_default().into_iter().filter(|e| matches!(e.kind, EventKind::ApprovalDecided { .. })).count();
@@ -144,11 +136,11 @@ async fn a_vote_on_an_earlier_approval_does_not_count_for_the_pending_one() {
     let id = waiting(&store, 1).await;
     let now = t0() + Duration::minutes(5);
     let old_button = Vote { on: Some(ApprovalRef { approval: "go".into(), step: 3 }), ..vote(&id, &["alice"], true) };
-    let refused = resolve(&store, &workflow, "slack", &old_button, now).await;
+    let refused = resolve(&store, &store, &workflow, "slack", &old_button, now).await;
     assert!(matches!(refused, Err(ApprovalError::Superseded { voted_step: 3, pending_step: 0, .. })), "{refused:?}");
     assert_eq!(workflow.outcome("token-1"), None);
     let current = Vote { on: Some(ApprovalRef { approval: "go".into(), step: 0 }), ..vote(&id, &["alice"], true) };
-    let approved = resolve(&store, &workflow, "slack", &current, now).await.unwrap_or_else(|e| panic!("{e}"));
+    let approved = resolve(&store, &store, &workflow, "slack", &current, now).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(matches!(approved, Resolution::Approved { .. }));
 }
 
@@ -164,7 +156,7 @@ async fn the_traffic_switch_moves_past_an_approval_only_on_recorded_decisions() 
     // Resumed with the token and nothing decided (or too little): refused, nothing moved.
     let refused = switch(&store, &router, &id, SwitchTarget::Step(0), now).await;
     assert!(matches!(&refused, Err(SwitchError::NotApproved { step: 0, why, .. }) if why.contains("0 of the 2")), "{refused:?}");
-    resolve(&store, &workflow, "cli", &vote(&id, &["alice"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
+    resolve(&store, &store, &workflow, "cli", &vote(&id, &["alice"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
     let refused = switch(&store, &router, &id, SwitchTarget::Step(0), now).await;
     assert!(
         matches!(&refused, Err(SwitchError::NotApproved { why, .. }) if why.contains("1 of the 2 approvals it needs (alice)")),
@@ -172,7 +164,7 @@ async fn the_traffic_switch_moves_past_an_approval_only_on_recorded_decisions() 
     );
     assert!(!store.events(&id).await.unwrap_or_default().iter().any(|e| matches!(e.kind, EventKind::WeightChanged(_))));
     // The quorum recorded: it moves.
-    resolve(&store, &workflow, "slack", &vote(&id, &["U0CAROL"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
+    resolve(&store, &store, &workflow, "slack", &vote(&id, &["U0CAROL"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
     let moved = switch(&store, &router, &id, SwitchTarget::Step(0), now).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(moved.weight, 10);
 }
@@ -184,7 +176,7 @@ async fn a_rejected_approval_never_lets_the_traffic_switch_move() {
     let (store, workflow, router) = (MemoryStore::new(), RecordingWorkflow::default(), MemoryRouter::default());
     let id = waiting(&store, 1).await;
     let now = t0() + Duration::minutes(5);
-    resolve(&store, &workflow, "cli", &vote(&id, &["alice"], false), now).await.unwrap_or_else(|e| panic!("{e}"));
+    resolve(&store, &store, &workflow, "cli", &vote(&id, &["alice"], false), now).await.unwrap_or_else(|e| panic!("{e}"));
     let refused = switch(&store, &router, &id, SwitchTarget::Step(0), now).await;
     assert!(matches!(&refused, Err(SwitchError::NotApproved { why, .. }) if why.contains("rejected by alice")), "{refused:?}");
 }
