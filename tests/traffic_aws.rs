@@ -214,6 +214,7 @@ impl ReleaseStore for RacingStore<'_> {
             version: seen.as_ref().map_or(1, |s| s.version + 1),
             applied: true,
             updated_at: Utc::now(),
+            stage: None,
         };
         let fence = Fence { service: self.service, environment: "production", holder: self.holder };
         self.inner.claim_route(&other, seen.as_ref().map(|s| s.version), fence).await?;

@@ -16,7 +16,7 @@ use rollgate::domain::plan::RouterSpec;
 use rollgate::flow::traffic::apply;
 use rollgate::ports::{ReleaseStore, RouterError, TrafficRouter};
 use rollgate::release::Lease;
-use rollgate::release::route::RouteTarget;
+use rollgate::release::route::{RouteStage, RouteTarget};
 use rollgate_tests::aws;
 use rollgate_tests::webhook_server::{Behaviour, WebhookServer};
 
@@ -106,7 +106,9 @@ async fn signed_weights_are_applied_and_read_back_with_the_key_from_secrets_mana
         expires_at: now + chrono::Duration::hours(1),
     };
     store.acquire_lock(&lease, now).await.unwrap_or_else(|e| panic!("{e}"));
-    let change = apply(&store, &router, &target(&server.url, &arn, 5), 10, chrono::Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let change = apply(&store, &router, &target(&server.url, &arn, 5), 10, RouteStage::Step(0), chrono::Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let change = change.unwrap_or_else(|| panic!("a change"));
     assert_eq!((change.before, change.after, change.verified), (0, 10, 10));
     let last = server.seen(|s| s.last.clone()).unwrap_or_else(|| panic!("request seen"));
@@ -118,7 +120,10 @@ async fn signed_weights_are_applied_and_read_back_with_the_key_from_secrets_mana
     );
     // The same weight again is a no-op: nothing is sent.
     assert!(
-        apply(&store, &router, &target(&server.url, &arn, 5), 10, chrono::Utc::now()).await.unwrap_or_else(|e| panic!("{e}")).is_none()
+        apply(&store, &router, &target(&server.url, &arn, 5), 10, RouteStage::Step(0), chrono::Utc::now())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_none()
     );
     assert_eq!(server.seen(|s| s.requests), 3);
 }

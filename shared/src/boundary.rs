@@ -141,6 +141,8 @@ fn switch_error_name(err: &SwitchError) -> ErrorName {
         SwitchError::ReleaseClosed { .. } => ErrorName::ReleaseClosed,
         SwitchError::NoStableVersion(_) | SwitchError::NoSuchStep { .. } => ErrorName::InvalidRequest,
         SwitchError::NotApproved { .. } => ErrorName::NotApproved,
+        // A stale writer: the release has moved on, and whoever invoked this no longer waits.
+        SwitchError::Superseded { .. } => ErrorName::RouterConflict,
         SwitchError::Store(e) => store_error_name(e),
         e if e.is_transient() => ErrorName::Transient,
         SwitchError::Mismatch { .. } | SwitchError::Router(_) => ErrorName::RouterFailed,

@@ -167,6 +167,7 @@ fn route(holder: &str, version: u64, weight: u32) -> RouteState {
         version,
         applied: false,
         updated_at: t0(),
+        stage: None,
     }
 }
 

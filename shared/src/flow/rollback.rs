@@ -16,7 +16,7 @@ use crate::flow::traffic::{SwitchError, apply};
 use crate::flow::trail::{close, close_with, record, renew_lock};
 use crate::ports::{Notifier, ReleaseStore, StoreError, TrafficRouter};
 use crate::release::notification::{ReleaseNotification, Severity};
-use crate::release::route::{RouteTarget, WeightChange};
+use crate::release::route::{RouteStage, RouteTarget, WeightChange};
 use crate::release::{EventKind, Release, ReleaseEvent, ReleaseStatus, RollbackRecord};
 
 /// Who writes these events in the audit trail.
@@ -164,7 +164,7 @@ async fn restore(
         }
         // A rollback must win over a stale writer of this release: on a route conflict it
         // re-reads the route and claims it again. Never once the lock is someone else's.
-        match apply(store, router, &route, 0, now()).await {
+        match apply(store, router, &route, 0, RouteStage::Rollback, now()).await {
             Ok(change) => return Ok(change),
             Err(e @ SwitchError::Store(StoreError::LockLost { .. })) => return Err(e),
             Err(e) => last = Some(e),

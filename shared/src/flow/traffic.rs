@@ -9,7 +9,7 @@ use crate::domain::plan::RouterSpec;
 use crate::flow::trail::{close, record_with, renew_lock};
 use crate::ports::ReleaseStore;
 use crate::ports::{Fence, RouterError, StoreError, TrafficRouter};
-use crate::release::route::{RouteState, RouteTarget, WeightChange, route_key};
+use crate::release::route::{RouteStage, RouteState, RouteTarget, WeightChange, route_key};
 use crate::release::{EventKind, Release, ReleaseStatus};
 
 /// Who writes these events in the audit trail.
@@ -32,6 +32,10 @@ pub enum SwitchError {
         .step.saturating_add(1)
     )]
     NotApproved { release_id: String, step: usize, why: String },
+    #[error(
+        "release {release_id} has already moved on to {claimed:?} on its route; a late {wanted:?} (a task that ran past its timeout) moves nothing"
+    )]
+    Superseded { release_id: String, claimed: RouteStage, wanted: RouteStage },
     #[error(transparent)]
     Router(#[from] RouterError),
     #[error(transparent)]
@@ -105,7 +109,11 @@ pub async fn switch(
     }
     renew_lock(store, &release, now).await?;
     let route = RouteTarget::for_release(&release, step).ok_or_else(|| SwitchError::NoStableVersion(release.id.clone()))?;
-    let change = apply(store, router, &route, weight, now).await?;
+    let stage = match target {
+        SwitchTarget::Step(i) => RouteStage::Step(i),
+        SwitchTarget::Promote => RouteStage::Promote,
+    };
+    let change = apply(store, router, &route, weight, stage, now).await?;
     let resumed = release.status == ReleaseStatus::AwaitingApproval;
     if resumed {
         // Setting a step's weight means its approval (if any) was granted.
@@ -141,10 +149,18 @@ pub async fn apply(
     router: &dyn TrafficRouter,
     route: &RouteTarget,
     weight: u32,
+    stage: RouteStage,
     now: DateTime<Utc>,
 ) -> Result<Option<WeightChange>, SwitchError> {
     let key = route_key(&route.router, &route.service, &route.environment);
     let stored = store.route(&key).await?;
+    // Never back to an earlier stage of the same release; the claim below is conditional on the
+    // version read here, so a later claim made meanwhile refuses this one too.
+    if let Some(claimed) = stored.as_ref().filter(|s| s.release_id == route.release_id).and_then(|s| s.stage)
+        && claimed > stage
+    {
+        return Err(SwitchError::Superseded { release_id: route.release_id.clone(), claimed, wanted: stage });
+    }
     let same_versions =
         stored.as_ref().is_some_and(|s| s.stable_version == route.stable_version && s.canary_version == route.canary_version);
     let trusted = stored.as_ref().filter(|s| s.applied && same_versions);
@@ -176,6 +192,7 @@ pub async fn apply(
         version: expected.map_or(1, |v| v + 1),
         applied: false,
         updated_at: now,
+        stage: Some(stage),
     };
     let fence = Fence { service: &route.service, environment: &route.environment, holder: &route.release_id };
     store.claim_route(&state, expected, fence).await?;
@@ -199,3 +216,6 @@ pub async fn apply(
     }
     Ok(Some(WeightChange { router: key, step: route.step, before, after: weight, verified, route_version: state.version, dry_run }))
 }
+
+#[cfg(test)]
+mod tests;

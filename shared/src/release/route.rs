@@ -62,6 +62,22 @@ pub struct RouteState {
     /// reached the router, so only an applied state counts as "already there".
     pub applied: bool,
     pub updated_at: DateTime<Utc>,
+    /// How far the claiming release had come (absent in states written before stages existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<RouteStage>,
+}
+
+/// How far a release has come on its route. A release's claims never go back to an earlier
+/// stage: a late invocation of a step whose release has moved on (a task that ran past its
+/// timeout and finished after Step Functions retried and went on) must not undo the later weight.
+/// A rollback is the last stage, so it may always restore.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteStage {
+    /// The weight of a plan step (0-based).
+    Step(usize),
+    Promote,
+    Rollback,
 }
 
 /// The audit entry of a weight change.

@@ -92,6 +92,7 @@ async fn claim_unconfirmed(store: &MemoryStore, release: &Release, weight: u32) 
         version: 1,
         applied: false,
         updated_at: t0(),
+        stage: None,
     };
     store.claim_route(&claim, None, FENCE).await.unwrap_or_else(|e| panic!("{e}"));
 }
@@ -231,6 +232,7 @@ async fn a_late_rollback_never_moves_the_traffic_of_the_release_that_took_the_lo
         version: 99,
         applied: false,
         updated_at: later,
+        stage: None,
     };
     let refused = store.claim_route(&claim, store.route(&claim.key).await.ok().flatten().map(|r| r.version), FENCE).await;
     assert!(matches!(refused, Err(StoreError::LockLost { .. })), "{refused:?}");
