@@ -48,7 +48,14 @@ async fn dynamodb_task_tokens_are_kept_apart_from_the_trail() {
 }
 
 #[tokio::test]
+async fn dynamodb_appends_form_a_hash_chain() {
+    let table = TestTable::create().await;
+    contract::appended_events_form_a_hash_chain(&table.store).await;
+}
+
+#[tokio::test]
 async fn memory_store_keeps_the_same_contract() {
+    contract::appended_events_form_a_hash_chain(&MemoryStore::new()).await;
     contract::task_tokens_are_kept_per_approval_and_step(&MemoryStore::new()).await;
     contract::route_claims_are_fenced_by_the_lock(&MemoryStore::new()).await;
     contract::paired_writes_stand_or_fall_together(&MemoryStore::new()).await;

@@ -137,6 +137,13 @@ enum Command {
         #[arg(long, env = "ROLLGATE_TABLE")]
         table: String,
     },
+    /// Check a release's audit trail against its hash chain: reports the first event that was
+    /// changed, removed or inserted (exit 1), or the chain's head hash.
+    Verify {
+        release_id: String,
+        #[arg(long, env = "ROLLGATE_TABLE")]
+        table: String,
+    },
     /// The weekly policy review: gate failure rates, overrides, likely false positives, rollback
     /// times and approvals of one ISO week, read from the audit trail.
     Review {
@@ -211,6 +218,9 @@ fn main() -> ExitCode {
         ),
         Command::History { release_id, table } => {
             commands::release::history(commands::release::Target { table: &table, json: cli.json }, &release_id)
+        }
+        Command::Verify { release_id, table } => {
+            commands::release::verify(commands::release::Target { table: &table, json: cli.json }, &release_id)
         }
         Command::Review { week, table } => {
             commands::release::review(commands::release::Target { table: &table, json: cli.json }, week.as_deref())

@@ -219,3 +219,20 @@ pub async fn task_tokens_are_kept_per_approval_and_step(tokens: &dyn rollgate::p
     tokens.keep_token(key("go", 0), "token-c", until).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(tokens.token(key("go", 0)).await.ok().flatten().as_deref(), Some("token-c"));
 }
+
+/// Every append links its events into the release's hash chain: the trail verifies, and a
+/// changed event no longer does.
+pub async fn appended_events_form_a_hash_chain(store: &dyn ReleaseStore) {
+    let kinds = |names: &[&str]| -> Vec<ReleaseEvent> {
+        names.iter().map(|n| ReleaseEvent::new("chained", t0(), "test", EventKind::Notified { event: (*n).into(), via: None })).collect()
+    };
+    store.append(kinds(&["a"]), None).await.unwrap_or_else(|e| panic!("{e}"));
+    store.append(kinds(&["b", "c"]), None).await.unwrap_or_else(|e| panic!("{e}"));
+    store.append(kinds(&["d"]), None).await.unwrap_or_else(|e| panic!("{e}"));
+    let trail = store.events("chained").await.unwrap_or_else(|e| panic!("{e}"));
+    let verified = rollgate::release::chain::verify(&trail).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((verified.events, verified.unchained), (4, 0));
+    let mut changed = trail.clone();
+    changed[1].actor = "someone else".into();
+    assert_eq!(rollgate::release::chain::verify(&changed).map_err(|b| b.seq), Err(2));
+}

@@ -329,6 +329,38 @@ pub fn history(target: Target<'_>, release_id: &str) -> Result<ExitCode, CliErro
     })
 }
 
+pub fn verify(target: Target<'_>, release_id: &str) -> Result<ExitCode, CliError> {
+    runtime()?.block_on(async {
+        let (_, store) = store(target.table).await;
+        let events = store.events(release_id).await.map_err(|e| store_failure("reading the audit trail", e, target.table))?;
+        if events.is_empty() {
+            return Err(CliError::Usage(format!(
+                "release {release_id} has no recorded events in table {}; check the id and ROLLGATE_TABLE",
+                target.table
+            )));
+        }
+        let verdict = rollgate::release::chain::verify(&events);
+        if target.json {
+            print_json(&match &verdict {
+                Ok(v) => json!({"release_id": release_id, "intact": true, "events": v.events, "unchained": v.unchained, "head": v.head}),
+                Err(b) => json!({"release_id": release_id, "intact": false, "seq": b.seq, "problem": b.problem}),
+            });
+        } else {
+            match &verdict {
+                Ok(v) if v.unchained > 0 => outln!(
+                    "trail of {release_id} intact: {} events; the first {} were written before trails were chained and are not covered; head {}",
+                    v.events,
+                    v.unchained,
+                    v.head
+                ),
+                Ok(v) => outln!("trail of {release_id} intact: {} events, head {}", v.events, v.head),
+                Err(b) => errln!("trail of {release_id} is NOT intact: {b}"),
+            }
+        }
+        Ok(if verdict.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    })
+}
+
 pub fn decide(
     target: Target<'_>,
     token_table: &str,

@@ -135,9 +135,12 @@ impl DynamoStore {
     }
 
     /// The sequence number of the release's last event (0: none yet).
-    async fn last_seq(&self, pk: &str) -> Result<u64, StoreError> {
+    /// The trail's counter: the last sequence number and the last event's hash (its chain's head).
+    async fn last_seq(&self, pk: &str) -> Result<(u64, String), StoreError> {
         let item = self.get(pk, "SEQ").await?;
-        Ok(item.and_then(|i| i.get("n").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())).unwrap_or(0))
+        let seq = item.as_ref().and_then(|i| i.get("n").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())).unwrap_or(0);
+        let head = item.as_ref().and_then(|i| i.get("h").and_then(|v| v.as_s().ok()).cloned()).unwrap_or_default();
+        Ok((seq, head))
     }
 
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
@@ -403,26 +406,31 @@ impl ReleaseStore for DynamoStore {
             })
             .collect();
         for _ in 0..APPEND_ATTEMPTS {
-            let last = self.last_seq(&pk).await?;
+            let (last, mut head) = self.last_seq(&pk).await?;
             let mut stored = events.clone();
-            let mut items = Vec::with_capacity(stored.len() + 2);
+            let mut items = Vec::with_capacity(stored.len() * 2 + 2);
+            for (offset, event) in stored.iter_mut().enumerate() {
+                event.seq = last + 1 + offset as u64;
+                event.hash = crate::release::chain::link(&head, event);
+                head = event.hash.clone();
+            }
             // The counter moves from `last` to `next` only if nobody else moved it: no gap, no
-            // duplicate sequence number.
+            // duplicate sequence number, and the chain's head moves with it.
             let next = last + stored.len() as u64;
             let counter = Update::builder()
                 .table_name(&self.table)
                 .key("pk", s(&pk))
                 .key("sk", s("SEQ"))
-                .update_expression("SET n = :next")
-                .expression_attribute_values(":next", n(next));
+                .update_expression("SET n = :next, h = :head")
+                .expression_attribute_values(":next", n(next))
+                .expression_attribute_values(":head", s(&head));
             let counter = if last == 0 {
                 counter.condition_expression("attribute_not_exists(n)")
             } else {
                 counter.condition_expression("n = :last").expression_attribute_values(":last", n(last))
             };
             items.push(TransactWriteItem::builder().update(counter.build().map_err(invalid_request)?).build());
-            for (offset, event) in stored.iter_mut().enumerate() {
-                event.seq = last + 1 + offset as u64;
+            for event in &stored {
                 // The event's id, claimed once: the same event written again stores nothing.
                 let id = Put::builder()
                     .table_name(&self.table)

@@ -133,7 +133,9 @@ impl ReleaseStore for MemoryStore {
                 stored_events.push(earlier.clone());
                 continue;
             }
-            event.seq = trail.keys().next_back().map_or(1, |last| last + 1);
+            let previous = trail.values().next_back().map(|last| (last.seq, last.hash.clone()));
+            event.seq = previous.as_ref().map_or(1, |(seq, _)| seq + 1);
+            event.hash = crate::release::chain::link(previous.as_ref().map_or("", |(_, hash)| hash.as_str()), &event);
             trail.insert(event.seq, event.clone());
             stored_events.push(event);
         }

@@ -1,6 +1,7 @@
 //! Releases: the request that starts one, its record, and its append-only audit trail.
 
 pub mod approval;
+pub mod chain;
 pub mod notification;
 pub mod route;
 pub mod slack;
@@ -126,6 +127,10 @@ pub struct ReleaseEvent {
     pub actor: String,
     #[serde(flatten)]
     pub kind: EventKind,
+    /// This event's link in its release's hash chain ([`chain::link`]), set by the store as it
+    /// appends; empty on events written before trails were chained.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hash: String,
 }
 
 impl ReleaseEvent {
@@ -133,7 +138,7 @@ impl ReleaseEvent {
     /// sequence number.
     pub fn new(release_id: &str, at: DateTime<Utc>, actor: &str, kind: EventKind) -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        Self { release_id: release_id.to_string(), at, seq: 0, id, actor: actor.to_string(), kind }
+        Self { release_id: release_id.to_string(), at, seq: 0, id, actor: actor.to_string(), kind, hash: String::new() }
     }
 }
 

@@ -134,6 +134,7 @@ fn approvals_count_decisions_expiries_and_time_to_decide() {
         id: String::new(),
         actor: "t".into(),
         kind,
+        hash: String::new(),
     };
     let asked =
         |expires_at| EventKind::ApprovalRequested { approval: "go".into(), step: 0, approvers: vec!["a".into()], quorum: 1, expires_at };
