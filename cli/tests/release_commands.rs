@@ -159,3 +159,24 @@ async fn e2e_abort_rolls_back_now_and_stops_the_execution() {
     assert_eq!(described.status().as_str(), "ABORTED");
     assert_eq!(stack.store.lock(&service, "e2e").await.ok().flatten(), None);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_status_watch_follows_a_release_from_before_its_admission_to_its_end() {
+    let stack = stack("cli-watch").await;
+    let plan = plan_file(
+        "watch",
+        "name: cli-watch\ntraffic:\n  router: { type: dry_run }\n  steps: [{ weight: 50, bake: 2s }, { weight: 100, bake: 2s }]\n",
+    );
+    let (service, id) = (unique("watch"), unique("rel"));
+    let plan = plan.to_str().unwrap_or_default().to_string();
+    let args = ["start", &plan, "--service", &service, "--environment", "e2e", "--version", "2", "--stable-version", "1"];
+    let started = ok(rollgate(&stack, &[&args[..], &["--release-id", &id, "--no-wait"]].concat()));
+    assert!(started.contains(&format!("started release {id}")), "{started}");
+    // At once: the release may not be recorded yet; watching waits for it and ends with it.
+    let watched = ok(rollgate(&stack, &["status", &id, "--watch"]));
+    assert!(watched.lines().last().is_some_and(|l| l.contains("promoted")), "{watched}");
+    let lines: Vec<&str> = watched.lines().collect();
+    let mut deduped = lines.clone();
+    deduped.dedup();
+    assert_eq!(lines, deduped, "a status is printed when it changed, not every few seconds");
+}

@@ -222,20 +222,26 @@ fn task_message(cause: &str) -> String {
         .unwrap_or_else(|| cause.to_string())
 }
 
-fn describe(release: &Release, events: &[ReleaseEvent]) -> String {
+/// Where a release stands, for people. `now` adds how long the step has been running; watching
+/// leaves it out, so that a status is printed again only when it changed.
+fn describe(release: &Release, events: &[ReleaseEvent], now: Option<chrono::DateTime<Utc>>) -> String {
     let steps = release.plan.traffic.steps.len();
     let mut out =
         format!("release {}: {} — {} {} in {}", release.id, release.status.as_str(), release.service, release.version, release.environment);
     match (release.step, release.step_started_at) {
         (Some(step), Some(since)) => out.push_str(&format!(
-            "\n  step {} of {steps}: {}% on {}, {}% on {} since {} ({} ago)",
+            "\n  step {} of {steps}: {}% on {}, {}% on {} since {}{}",
             step + 1,
             release.canary_weight,
             release.version,
             100 - release.canary_weight.min(100),
             release.stable_version.as_deref().unwrap_or("stable"),
             since.format("%H:%M:%S"),
-            rollgate::HumanDuration::from_secs(u64::try_from((Utc::now() - since).num_seconds().max(0)).unwrap_or(0))
+            now.map(|now| format!(
+                " ({} ago)",
+                rollgate::HumanDuration::from_secs(u64::try_from((now - since).num_seconds().max(0)).unwrap_or(0))
+            ))
+            .unwrap_or_default()
         )),
         _ => out.push_str("\n  no traffic moved yet"),
     }
@@ -274,27 +280,43 @@ pub fn status(target: Target<'_>, release_id: &str, watch: bool) -> Result<ExitC
     runtime()?.block_on(async {
         let (_, store) = store(target.table).await;
         let mut last = String::new();
+        let began = std::time::Instant::now();
         loop {
-            let release =
-                store.release(release_id).await.map_err(|e| store_failure("reading the release", e, target.table))?.ok_or_else(|| {
-                    CliError::Usage(format!(
-                        "release {release_id} was not found in table {}; check the id and ROLLGATE_TABLE",
-                        target.table
-                    ))
-                })?;
+            let found = store.release(release_id).await.map_err(|e| store_failure("reading the release", e, target.table))?;
+            let Some(release) = found else {
+                // Right after `start --no-wait`, admission may not have recorded the release yet.
+                if watch && began.elapsed() < NOT_RECORDED_WAIT {
+                    if last.is_empty() && !target.json {
+                        outln!("release {release_id} is not recorded yet; waiting for its admission");
+                        last = "waiting".into();
+                    }
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    continue;
+                }
+                return Err(CliError::Usage(format!(
+                    "release {release_id} was not found in table {}; check the id and ROLLGATE_TABLE",
+                    target.table
+                )));
+            };
             let events = store.events(release_id).await.map_err(|e| store_failure("reading the audit trail", e, target.table))?;
             if target.json {
                 let last_verdict = events.iter().rev().find_map(|e| match &e.kind {
                     EventKind::GateJudged { verdict, .. } => Some(verdict.clone()),
                     _ => None,
                 });
-                print_json(&json!({
+                let status = json!({
                     "release_id": release.id, "status": release.status, "step": release.step, "canary_weight": release.canary_weight,
                     "version": release.version, "stable_version": release.stable_version, "closed_reason": release.closed_reason,
                     "last_verdict": last_verdict,
-                }));
+                });
+                // Watching, a status is printed when it changed (one JSON document a line).
+                let text = status.to_string();
+                if text != last {
+                    print_json(&status);
+                    last = text;
+                }
             } else {
-                let text = describe(&release, &events);
+                let text = describe(&release, &events, (!watch).then(Utc::now));
                 if text != last {
                     outln!("{}{text}", if watch { format!("[{}] ", Utc::now().format("%H:%M:%S")) } else { String::new() });
                     last = text;
@@ -307,6 +329,9 @@ pub fn status(target: Target<'_>, release_id: &str, watch: bool) -> Result<ExitC
         }
     })
 }
+
+/// How long `status --watch` waits for a release that admission has not recorded yet.
+const NOT_RECORDED_WAIT: Duration = Duration::from_secs(120);
 
 pub fn history(target: Target<'_>, release_id: &str) -> Result<ExitCode, CliError> {
     runtime()?.block_on(async {
