@@ -153,6 +153,20 @@ enum Command {
         #[arg(long, env = "ROLLGATE_TABLE")]
         table: String,
     },
+    /// Releases: every open one, and those started in the last weeks, newest first.
+    List {
+        /// Only this service.
+        #[arg(long)]
+        service: Option<String>,
+        /// Only this status (progressing, awaiting_approval, promoted, rolled_back, aborted, blocked, admitted).
+        #[arg(long)]
+        status: Option<String>,
+        /// How many ISO weeks back to look for ended releases (open ones are always listed).
+        #[arg(long, default_value_t = 2)]
+        weeks: u32,
+        #[arg(long, env = "ROLLGATE_TABLE")]
+        table: String,
+    },
     /// Print the JSON Schema of plan files (for editors).
     Schema,
 }
@@ -222,6 +236,12 @@ fn main() -> ExitCode {
         Command::Verify { release_id, table } => {
             commands::release::verify(commands::release::Target { table: &table, json: cli.json }, &release_id)
         }
+        Command::List { service, status, weeks, table } => commands::release::list(
+            commands::release::Target { table: &table, json: cli.json },
+            service.as_deref(),
+            status.as_deref(),
+            weeks,
+        ),
         Command::Review { week, table } => {
             commands::release::review(commands::release::Target { table: &table, json: cli.json }, week.as_deref())
         }

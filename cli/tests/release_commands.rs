@@ -179,4 +179,13 @@ async fn e2e_status_watch_follows_a_release_from_before_its_admission_to_its_end
     let mut deduped = lines.clone();
     deduped.dedup();
     assert_eq!(lines, deduped, "a status is printed when it changed, not every few seconds");
+
+    // Listed with its service and status; filters narrow the list; a status that is none is refused.
+    let listed = ok(rollgate(&stack, &["list", "--service", &service]));
+    assert!(listed.lines().any(|l| l.contains(&id) && l.contains("promoted") && l.contains(&service)), "{listed}");
+    assert!(ok(rollgate(&stack, &["list", "--service", &service, "--status", "rolled_back"])).contains("no releases match"));
+    let listed: Value = serde_json::from_str(&ok(rollgate(&stack, &["--json", "list", "--service", &service]))).unwrap_or_default();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    let bogus = rollgate(&stack, &["list", "--status", "done"]);
+    assert!(!bogus.status.success() && String::from_utf8_lossy(&bogus.stderr).contains("--status done is not a status"));
 }

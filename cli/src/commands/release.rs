@@ -27,6 +27,7 @@ use super::{CliError, print_json};
 /// Who writes CLI actions in the audit trail.
 const ACTOR: &str = "rollgate-cli";
 
+#[derive(Clone, Copy)]
 pub struct Target<'a> {
     pub table: &'a str,
     pub json: bool,
@@ -330,19 +331,85 @@ pub fn status(target: Target<'_>, release_id: &str, watch: bool) -> Result<ExitC
     })
 }
 
+pub fn list(target: Target<'_>, service: Option<&str>, status: Option<&str>, weeks: u32) -> Result<ExitCode, CliError> {
+    const STATUSES: [&str; 7] = ["admitted", "blocked", "progressing", "awaiting_approval", "promoted", "rolled_back", "aborted"];
+    if let Some(wanted) = status.filter(|s| !STATUSES.contains(s)) {
+        return Err(CliError::Usage(format!("--status {wanted} is not a status; use one of {}", STATUSES.join(", "))));
+    }
+    let now = Utc::now();
+    runtime()?.block_on(async {
+        let (_, store) = store(target.table).await;
+        let failure = |e| store_failure("listing releases", e, target.table);
+        // Open releases hold their service's lock; ended ones are found by their admission in
+        // the weekly index.
+        let mut ids: Vec<String> = store.locks().await.map_err(failure)?.into_iter().map(|l| l.holder).collect();
+        let mut week = rollgate::release::week::ReviewWeek::containing(now);
+        for _ in 0..=weeks {
+            let events = rollgate::ports::WeeklyEvents::events_in_week(&store, week).await.map_err(failure)?;
+            ids.extend(events.into_iter().filter(|e| matches!(e.kind, EventKind::Admitted { .. })).map(|e| e.release_id));
+            week = rollgate::release::week::ReviewWeek::before(week.start());
+        }
+        ids.sort();
+        ids.dedup();
+        let mut releases = Vec::new();
+        for id in ids {
+            if let Some(release) = store.release(&id).await.map_err(failure)? {
+                let keep = service.is_none_or(|s| release.service == s) && status.is_none_or(|s| release.status.as_str() == s);
+                if keep {
+                    releases.push(release);
+                }
+            }
+        }
+        releases.sort_by_key(|r| std::cmp::Reverse(r.created_at));
+        if target.json {
+            let rows: Vec<serde_json::Value> = releases
+                .iter()
+                .map(|r| {
+                    json!({"release_id": r.id, "service": r.service, "environment": r.environment, "version": r.version,
+                        "status": r.status, "step": r.step, "canary_weight": r.canary_weight, "created_at": r.created_at,
+                        "updated_at": r.updated_at, "closed_reason": r.closed_reason})
+                })
+                .collect();
+            print_json(&rows);
+        } else if releases.is_empty() {
+            outln!("no releases{}", if service.is_some() || status.is_some() { " match" } else { "" });
+        } else {
+            for r in &releases {
+                outln!(
+                    "{}  {:<18} {:<24} {:<10} {:<12} {:>3}%  {}",
+                    r.created_at.format("%Y-%m-%d %H:%M"),
+                    r.status.as_str(),
+                    r.service,
+                    r.environment,
+                    r.version,
+                    r.canary_weight,
+                    r.id
+                );
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 /// How long `status --watch` waits for a release that admission has not recorded yet.
 const NOT_RECORDED_WAIT: Duration = Duration::from_secs(120);
 
+/// A release's audit trail; none at all is a wrong id or table, said so.
+async fn trail(target: Target<'_>, release_id: &str) -> Result<Vec<ReleaseEvent>, CliError> {
+    let (_, store) = store(target.table).await;
+    let events = store.events(release_id).await.map_err(|e| store_failure("reading the audit trail", e, target.table))?;
+    if events.is_empty() {
+        return Err(CliError::Usage(format!(
+            "release {release_id} has no recorded events in table {}; check the id and ROLLGATE_TABLE",
+            target.table
+        )));
+    }
+    Ok(events)
+}
+
 pub fn history(target: Target<'_>, release_id: &str) -> Result<ExitCode, CliError> {
     runtime()?.block_on(async {
-        let (_, store) = store(target.table).await;
-        let events = store.events(release_id).await.map_err(|e| store_failure("reading the audit trail", e, target.table))?;
-        if events.is_empty() {
-            return Err(CliError::Usage(format!(
-                "release {release_id} has no recorded events in table {}; check the id and ROLLGATE_TABLE",
-                target.table
-            )));
-        }
+        let events = trail(target, release_id).await?;
         if target.json {
             print_json(&events);
         } else {
@@ -356,14 +423,7 @@ pub fn history(target: Target<'_>, release_id: &str) -> Result<ExitCode, CliErro
 
 pub fn verify(target: Target<'_>, release_id: &str) -> Result<ExitCode, CliError> {
     runtime()?.block_on(async {
-        let (_, store) = store(target.table).await;
-        let events = store.events(release_id).await.map_err(|e| store_failure("reading the audit trail", e, target.table))?;
-        if events.is_empty() {
-            return Err(CliError::Usage(format!(
-                "release {release_id} has no recorded events in table {}; check the id and ROLLGATE_TABLE",
-                target.table
-            )));
-        }
+        let events = trail(target, release_id).await?;
         let verdict = rollgate::release::chain::verify(&events);
         if target.json {
             print_json(&match &verdict {

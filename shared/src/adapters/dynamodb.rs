@@ -74,22 +74,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| classify("CreateTable", e, |_| false))?;
-        for _ in 0..60 {
-            let table =
-                self.client.describe_table().table_name(&self.table).send().await.map_err(|e| classify("DescribeTable", e, |_| false))?;
-            if table.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        }
-        self.client
-            .update_time_to_live()
-            .table_name(&self.table)
-            .time_to_live_specification(ttl)
-            .send()
-            .await
-            .map_err(|e| classify("UpdateTimeToLive", e, |_| false))?;
-        Ok(())
+        await_active_with_ttl(&self.client, &self.table, ttl).await
     }
 
     pub async fn delete_table(&self) -> Result<(), StoreError> {
@@ -150,6 +135,26 @@ impl DynamoStore {
             )?;
         Ok(out.item)
     }
+}
+
+/// Waits until a table just created is active, then switches its TTL on (DynamoDB refuses a TTL
+/// change while the table is being created).
+pub(crate) async fn await_active_with_ttl(client: &Client, table: &str, ttl: TimeToLiveSpecification) -> Result<(), StoreError> {
+    for _ in 0..60 {
+        let described = client.describe_table().table_name(table).send().await.map_err(|e| classify("DescribeTable", e, |_| false))?;
+        if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+        .map_err(|e| classify("UpdateTimeToLive", e, |_| false))?;
+    Ok(())
 }
 
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {

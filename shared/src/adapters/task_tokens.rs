@@ -4,12 +4,10 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
-};
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification};
 use chrono::{DateTime, Utc};
 
-use crate::adapters::dynamodb::{classify, n, s};
+use crate::adapters::dynamodb::{await_active_with_ttl, classify, n, s};
 use crate::ports::{StoreError, TaskTokens, TokenKey};
 
 /// Environment variable naming the token table (set by the SAM template on the approval
@@ -52,22 +50,7 @@ impl DynamoTaskTokens {
             .send()
             .await
             .map_err(|e| classify("CreateTable", e, |_| false))?;
-        for _ in 0..60 {
-            let table =
-                self.client.describe_table().table_name(&self.table).send().await.map_err(|e| classify("DescribeTable", e, |_| false))?;
-            if table.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        }
-        self.client
-            .update_time_to_live()
-            .table_name(&self.table)
-            .time_to_live_specification(ttl)
-            .send()
-            .await
-            .map_err(|e| classify("UpdateTimeToLive", e, |_| false))?;
-        Ok(())
+        await_active_with_ttl(&self.client, &self.table, ttl).await
     }
 }
 

@@ -11,3 +11,6 @@ pub mod sweep;
 pub mod tasks;
 pub mod traffic;
 pub mod trail;
+
+#[cfg(test)]
+pub(crate) mod testing;

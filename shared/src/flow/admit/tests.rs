@@ -1,31 +1,14 @@
 //! Undoing an admission the state machine gave up on: this request's release and lock only.
 
-use chrono::TimeZone;
 use serde_json::json;
 
 use super::*;
 use crate::adapters::memory::MemoryStore;
 use crate::boundary;
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).single().unwrap_or_default()
-}
+use crate::flow::testing::t0;
 
 fn request(id: &str, service: &str) -> ReleaseRequest {
-    ReleaseRequest {
-        release_id: Some(id.into()),
-        service: service.into(),
-        environment: "prod".into(),
-        version: "2".into(),
-        stable_version: Some("1".into()),
-        author: None,
-        requested_by: None,
-        plan: json!({"name": "p", "traffic": {
-            "router": {"type": "lambda_alias", "function_name": service, "alias": "live"},
-            "steps": [{"weight": 10, "bake": "5m"}, {"weight": 100, "bake": "5m"}]}}),
-        evidence: Default::default(),
-        overrides: vec![],
-    }
+    crate::flow::testing::request(id, service, crate::flow::testing::alias_plan(service, 10))
 }
 
 /// What the `UndoAdmission` state hands the rollback function: the execution's input and the

@@ -1,32 +1,12 @@
 //! A release's route claims only move forward: a late invocation of an earlier step moves nothing.
 
-use chrono::TimeZone;
-use serde_json::json;
-
 use super::*;
 use crate::adapters::memory::{MemoryRouter, MemoryStore};
 use crate::flow::admit::admit;
-use crate::release::ReleaseRequest;
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).single().unwrap_or_default()
-}
+use crate::flow::testing::{self, t0};
 
 async fn admitted(store: &MemoryStore) -> Release {
-    let request = ReleaseRequest {
-        release_id: Some("r1".into()),
-        service: "orders".into(),
-        environment: "prod".into(),
-        version: "2".into(),
-        stable_version: Some("1".into()),
-        author: None,
-        requested_by: None,
-        plan: json!({"name": "p", "traffic": {
-            "router": {"type": "lambda_alias", "function_name": "orders", "alias": "live"},
-            "steps": [{"weight": 50, "bake": "5m"}, {"weight": 100, "bake": "5m"}]}}),
-        evidence: Default::default(),
-        overrides: vec![],
-    };
+    let request = testing::request("r1", "orders", testing::alias_plan("orders", 50));
     admit(store, request, t0()).await.unwrap_or_else(|e| panic!("{e}")).release
 }
 
