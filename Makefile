@@ -103,3 +103,12 @@ fmt:
 clean:
 	cargo clean
 	rm -rf $(VENV) .local
+
+## dst: deterministic simulation testing (docs/dst.md): SEEDS seeds (default 100000) of several
+## concurrent releases with seeded faults, crashes and zombies, on every core; reports seeds/s,
+## simulated releases/s and every invariant's check count. A failing seed prints its replay.
+SEEDS ?= 100000
+DST_FROM ?= 0
+.PHONY: dst
+dst:
+	@cargo run --locked --quiet --release -p rollgate-dst -- --seeds $(SEEDS) --from $(DST_FROM)

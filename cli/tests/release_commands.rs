@@ -48,7 +48,8 @@ fn wait_until(stack: &Stack, id: &str, what: &str, done: impl Fn(&Value) -> bool
         if done(&status) {
             return status;
         }
-        assert!(started.elapsed() < Duration::from_secs(90), "release {id} never reached {what}: {status}");
+        // Generous: a function instance that starts cold builds first (`cargo run` under cargo lambda).
+        assert!(started.elapsed() < Duration::from_secs(240), "release {id} never reached {what}: {status}");
         std::thread::sleep(Duration::from_millis(500));
     }
 }

@@ -77,6 +77,26 @@ pub fn decide(plan: &Plan, progress: &StepProgress, verdict: Option<&GateVerdict
     let max_inconclusive = analysis.map_or(0, |a| a.max_inconclusive);
     let policy = analysis.map_or(InconclusivePolicy::Fail, |a| a.on_inconclusive);
 
+    // A rollback an earlier check of this step decided stands: the process that recorded it may
+    // have stopped before the state machine saw the decision, and its retry must not overrule it.
+    let prior = &progress.prior;
+    let prior_failures = prior.iter().rev().take_while(|o| **o == GateOutcome::Fail).count() as u32;
+    let prior_inconclusive = prior.iter().filter(|o| matches!(o, GateOutcome::Inconclusive | GateOutcome::Marginal)).count() as u32;
+    if prior.contains(&GateOutcome::Critical) {
+        return rollback(decision, "an earlier check of this step was critical; its rollback stands".into());
+    }
+    if analysis.is_some() && prior_failures >= needed_failures {
+        return rollback(decision, format!("an earlier check of this step failed {prior_failures} time(s) in a row; its rollback stands"));
+    }
+    if analysis.is_some() && policy == InconclusivePolicy::Fail && prior_inconclusive > max_inconclusive {
+        return rollback(
+            decision,
+            format!(
+                "earlier checks of this step were inconclusive {prior_inconclusive} times, more than the {max_inconclusive} allowed; that rollback stands"
+            ),
+        );
+    }
+
     let latest = verdict.map(|v| v.outcome);
     let mut passed = match latest {
         Some(GateOutcome::Critical) => return rollback(decision, format!("critical: {summary}")),

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::checklist::{self, ChecklistVerdict};
 use crate::domain::plan::{self, PlanIssue};
 use crate::domain::text::prefix;
-use crate::flow::trail::{close_with, lease, record, record_with};
+use crate::flow::trail::{close_with, lease, record, record_with, take_lock};
 use crate::ports::{ReleaseStore, StoreError};
 use crate::release::{EventKind, Lease, Release, ReleaseRequest, ReleaseStatus};
 
@@ -58,7 +58,7 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
             if existing.service != request.service || existing.environment != request.environment || existing.version != request.version {
                 return Err(StoreError::ReleaseExists(id).into());
             }
-            store.acquire_lock(&lease, now).await?;
+            take_lock(store, &lease, now).await?;
             // A retry after the release was stored but before its admission was recorded.
             if !store.events(&id).await?.iter().any(|e| matches!(e.kind, EventKind::Admitted { .. })) {
                 record(store, ACTOR, &id, now, admitted(&existing, &lease)).await?;
@@ -66,7 +66,7 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
             existing
         }
         None => {
-            store.acquire_lock(&lease, now).await?;
+            take_lock(store, &lease, now).await?;
             let release = Release {
                 id: id.clone(),
                 service: request.service.clone(),
@@ -89,8 +89,12 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
                 revision: 0,
             };
             if let Err(err) = store.create_release(&release).await {
-                // Do not leave the service locked by a release that was never recorded.
-                let _ = store.release_lock(&lease.service, &lease.environment, &lease.holder).await;
+                // Do not leave the service locked by a release that was never recorded. One that was
+                // (a lost answer; an earlier attempt, when this is a stopped process resumed) keeps
+                // its lock, for the retry, the undo or the sweeper to finish.
+                if matches!(store.release(&id).await, Ok(None)) {
+                    let _ = store.release_lock(&lease.service, &lease.environment, &lease.holder).await;
+                }
                 return Err(err.into());
             }
             record(store, ACTOR, &id, now, admitted(&release, &lease)).await?;

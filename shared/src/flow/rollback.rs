@@ -13,7 +13,7 @@ use crate::domain::decision::Action;
 use crate::domain::plan::NotificationEvent;
 use crate::flow::notify::{announce, announced};
 use crate::flow::traffic::{SwitchError, apply};
-use crate::flow::trail::{close, close_with, record, renew_lock};
+use crate::flow::trail::{close, record, record_close, renew_lock};
 use crate::ports::{Notifier, ReleaseStore, StoreError, TrafficRouter};
 use crate::release::notification::{ReleaseNotification, Severity};
 use crate::release::route::{RouteStage, RouteTarget, WeightChange};
@@ -77,22 +77,9 @@ pub async fn roll_back(
     if release.status.is_final() {
         // Already ended: a retried rollback whose answer was lost after the close, or a failure
         // after the release was closed. Finish what the close may have left: the lock, and the
-        // announcement of the rollback.
+        // announcement of how it ended.
+        let notified = announce_end(store, notifier, &release, now()).await?;
         store.release_lock(&release.service, &release.environment, &release.id).await?;
-        let mut notified = false;
-        if release.status == ReleaseStatus::RolledBack {
-            let trail = store.events(&release.id).await?;
-            if !announced(&trail, NotificationEvent::RolledBack) {
-                let notification = ReleaseNotification::new(
-                    NotificationEvent::RolledBack,
-                    &release,
-                    release.closed_reason.clone(),
-                    last_explanation(&trail),
-                    now(),
-                );
-                notified = announce(store, notifier, ACTOR, &release, &notification).await?;
-            }
-        }
         return Ok(RollbackOutcome { release, record: None, notified });
     }
     // One read of the trail serves the detection time and the notification's explanation.
@@ -107,6 +94,11 @@ pub async fn roll_back(
     let restored = match owned {
         Ok(change) => change,
         Err(SwitchError::Store(StoreError::LockLost { .. })) => {
+            // Closed meanwhile (this process was stopped while another rollback finished it):
+            // nothing was lost, and nothing is left to do.
+            if let Some(closed) = store.release(&release.id).await?.filter(|r| r.status.is_final()) {
+                return Ok(RollbackOutcome { release: closed, record: None, notified: false });
+            }
             return Err(lost_ownership(store, notifier, &mut release, reason, now()).await?);
         }
         Err(source) => {
@@ -132,21 +124,49 @@ pub async fn roll_back(
         time_to_restore_secs,
         target_secs,
         within_target: target_secs.map(|t| time_to_restore_secs <= i64::try_from(t).unwrap_or(i64::MAX)),
-        weight_change: restored.clone(),
+        weight_change: restored.last().cloned(),
     };
     // The restored weight, the rollback and the close: one atomic write.
     let mut kinds: Vec<EventKind> = restored.iter().map(|c| EventKind::WeightChanged(c.clone())).collect();
     kinds.push(EventKind::RolledBack(restore_record.clone()));
     release.canary_weight = 0;
     let reason_text = format!("rolled back: {reason}");
-    close_with(store, ACTOR, &mut release, ReleaseStatus::RolledBack, &reason_text, restored_at, kinds).await?;
+    record_close(store, ACTOR, &mut release, ReleaseStatus::RolledBack, &reason_text, restored_at, kinds).await?;
 
     let explanation = last_explanation(&trail);
     let notification =
         ReleaseNotification::new(NotificationEvent::RolledBack, &release, Some(reason.to_string()), explanation, restored_at);
     // The rollback stands whether or not the notification goes out; a failure is recorded.
     let notified = announce(store, notifier, ACTOR, &release, &notification).await?;
+    // The lock goes back last: a process stopped before this leaves the release to the sweeper,
+    // which finds it by its lock and announces what was not.
+    store.release_lock(&release.service, &release.environment, &release.id).await?;
     Ok(RollbackOutcome { release, record: Some(restore_record), notified })
+}
+
+/// Announces how a closed release ended (`rolled_back`, `promoted`, `blocked`) unless its trail
+/// already records that notification: what a close whose process stopped before announcing
+/// left undone. `true` if it was published now.
+pub async fn announce_end(
+    store: &dyn ReleaseStore,
+    notifier: &dyn Notifier,
+    release: &Release,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let event = match release.status {
+        ReleaseStatus::RolledBack => NotificationEvent::RolledBack,
+        ReleaseStatus::Promoted => NotificationEvent::Promoted,
+        ReleaseStatus::Blocked => NotificationEvent::Blocked,
+        _ => return Ok(false),
+    };
+    let trail = store.events(&release.id).await?;
+    if announced(&trail, event) {
+        return Ok(false);
+    }
+    let reason = (event != NotificationEvent::Promoted).then(|| release.closed_reason.clone()).flatten();
+    let explanation = if event == NotificationEvent::RolledBack { last_explanation(&trail) } else { Vec::new() };
+    let notification = ReleaseNotification::new(event, release, reason, explanation, at);
+    announce(store, notifier, ACTOR, release, &notification).await
 }
 
 async fn restore(
@@ -155,7 +175,7 @@ async fn restore(
     release: &Release,
     policy: RestorePolicy,
     now: &impl Fn() -> DateTime<Utc>,
-) -> Result<Option<WeightChange>, SwitchError> {
+) -> Result<Vec<WeightChange>, SwitchError> {
     let route = RouteTarget::for_release(release, release.step).ok_or_else(|| SwitchError::NoStableVersion(release.id.clone()))?;
     let mut last = None;
     for attempt in 0..policy.attempts.max(1) {
@@ -165,7 +185,7 @@ async fn restore(
         // A rollback must win over a stale writer of this release: on a route conflict it
         // re-reads the route and claims it again. Never once the lock is someone else's.
         match apply(store, router, &route, 0, RouteStage::Rollback, now()).await {
-            Ok(change) => return Ok(change),
+            Ok(changes) => return Ok(changes),
             Err(e @ SwitchError::Store(StoreError::LockLost { .. })) => return Err(e),
             Err(e) => last = Some(e),
         }

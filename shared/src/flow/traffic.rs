@@ -113,7 +113,8 @@ pub async fn switch(
         SwitchTarget::Step(i) => RouteStage::Step(i),
         SwitchTarget::Promote => RouteStage::Promote,
     };
-    let change = apply(store, router, &route, weight, stage, now).await?;
+    let changes = apply(store, router, &route, weight, stage, now).await?;
+    let change = changes.last().cloned();
     let resumed = release.status == ReleaseStatus::AwaitingApproval;
     if resumed {
         // Setting a step's weight means its approval (if any) was granted.
@@ -128,7 +129,7 @@ pub async fn switch(
         release.canary_weight = weight;
         release.updated_at = now;
         // The weight change and the release that carries it: one atomic write.
-        let kinds = change.iter().map(|c| EventKind::WeightChanged(c.clone())).collect();
+        let kinds = changes.into_iter().map(EventKind::WeightChanged).collect();
         let id = release.id.clone();
         record_with(store, ACTOR, &id, Some(&mut release), now, kinds).await?;
     }
@@ -139,11 +140,14 @@ pub async fn switch(
     Ok(SwitchOutcome { release, change, weight })
 }
 
-/// Claims the route at its stored version, moves the router, reads it back. Returns `None` when
-/// the router already carried `weight` for this release: either the applied state says so (then
-/// nothing is touched), or the router reported `weight` before the change and no claim of this
-/// release was left unfinished (then the route is still claimed, set and verified, but no weight
-/// change happened to record; e.g. a rollback before any traffic moved).
+/// Claims the route at its stored version, moves the router, reads it back. Returns the weight
+/// changes to record, in order: first a change an earlier attempt of this release made (it moved
+/// the router, then stopped before its trail write) that the trail does not know yet, then this
+/// one. This one is left out when the router already carried `weight`: either the applied state
+/// says so (then nothing is touched), or the router reported `weight` before the change (then
+/// the route is still claimed, set and verified, but no weight change happened to record; e.g.
+/// a rollback before any traffic moved). The caller records them with the release that carries
+/// the new weight, in one write, so that the trail explains every weight the router carried.
 pub async fn apply(
     store: &dyn ReleaseStore,
     router: &dyn TrafficRouter,
@@ -151,8 +155,10 @@ pub async fn apply(
     weight: u32,
     stage: RouteStage,
     now: DateTime<Utc>,
-) -> Result<Option<WeightChange>, SwitchError> {
+) -> Result<Vec<WeightChange>, SwitchError> {
     let key = route_key(&route.router, &route.service, &route.environment);
+    // The weight the trail last recorded for this release (a closed one records no more).
+    let recorded = store.release(&route.release_id).await?.filter(|r| !r.status.is_final()).map(|r| r.canary_weight);
     let stored = store.route(&key).await?;
     // Never back to an earlier stage of the same release; the claim below is conditional on the
     // version read here, so a later claim made meanwhile refuses this one too.
@@ -164,22 +170,47 @@ pub async fn apply(
     let same_versions =
         stored.as_ref().is_some_and(|s| s.stable_version == route.stable_version && s.canary_version == route.canary_version);
     let trusted = stored.as_ref().filter(|s| s.applied && same_versions);
-    if trusted.is_some_and(|s| s.canary_weight == weight) {
-        return Ok(None);
+    let dry_run = matches!(route.router, RouterSpec::DryRun {});
+    let missed = |carried: u32, route_version: u64| {
+        recorded.filter(|before| *before != carried).map(|before| WeightChange {
+            router: key.clone(),
+            step: None,
+            before,
+            after: carried,
+            verified: carried,
+            route_version,
+            dry_run,
+        })
+    };
+    let mut changes = Vec::with_capacity(2);
+    if let Some(applied) = trusted {
+        changes.extend(missed(applied.canary_weight, applied.version));
+        if applied.canary_weight == weight {
+            for change in &mut changes {
+                change.step = route.step;
+            }
+            return Ok(changes);
+        }
     }
     // A claim of this release that was never confirmed: its weight may or may not have reached
     // the router, and the change it made (if any) is not in the audit trail yet.
     let unfinished = stored.as_ref().is_some_and(|s| !s.applied && same_versions);
-    let dry_run = matches!(route.router, RouterSpec::DryRun {});
     // `known`: `before` is what the route carried, not a guess.
     let (before, known) = match (trusted, dry_run) {
         (Some(s), _) => (s.canary_weight, true),
-        // A dry run routes nothing: this release's share is 0 until it claims one.
-        (None, true) => (0, !unfinished),
-        // Unknown or unfinished: ask the router what it routes now.
+        // A dry run routes nothing: this release's share is what it last recorded, 0 at first.
+        (None, true) => (recorded.filter(|_| unfinished).unwrap_or(0), true),
+        // Unknown or unfinished: ask the router what it routes now; a weight an unfinished claim
+        // left there is a change of its own.
         (None, false) => match router.current_weight(route).await {
-            Ok(w) => (w, !unfinished),
-            Err(_) => (0, false),
+            Ok(w) => {
+                if unfinished {
+                    changes.extend(missed(w, stored.as_ref().map_or(0, |s| s.version)));
+                }
+                (w, true)
+            }
+            // Unreadable: the change is recorded from what the trail last said.
+            Err(_) => (recorded.unwrap_or(0), false),
         },
     };
     let expected = stored.as_ref().map(|s| s.version);
@@ -210,11 +241,19 @@ pub async fn apply(
     state.version += 1;
     state.applied = true;
     store.claim_route(&state, Some(claimed), fence).await?;
-    if known && before == weight {
-        // Claimed, set and verified, but the route already carried this weight: no change.
-        return Ok(None);
+    // Claimed, set and verified; unless the route already carried this weight, a change.
+    if !(known && before == weight) {
+        changes.push(WeightChange {
+            router: key,
+            step: route.step,
+            before,
+            after: weight,
+            verified,
+            route_version: state.version,
+            dry_run,
+        });
     }
-    Ok(Some(WeightChange { router: key, step: route.step, before, after: weight, verified, route_version: state.version, dry_run }))
+    Ok(changes)
 }
 
 #[cfg(test)]

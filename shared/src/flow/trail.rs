@@ -42,17 +42,46 @@ pub fn lease(release: &Release, now: DateTime<Utc>) -> Lease {
     }
 }
 
+/// Takes `lease`'s lock if it is free, already the holder's, or expired with a holder that has
+/// ended (or was never stored). An open release whose lease expired is the sweeper's to finish
+/// (roll back, then free the lock): a release that took its lock over would leave it open, its
+/// traffic possibly split, where no sweep finds it any more (the sweeper reads the locks).
+pub async fn take_lock(store: &dyn ReleaseStore, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError> {
+    if let Some(current) = store.lock(&lease.service, &lease.environment).await?
+        && current.holder != lease.holder
+        && current.is_expired(now)
+        && store.release(&current.holder).await?.is_some_and(|holder| !holder.status.is_final())
+    {
+        return Err(StoreError::LockHeld {
+            service: current.service,
+            environment: current.environment,
+            holder: current.holder,
+            expires_at: current.expires_at,
+        });
+    }
+    store.acquire_lock(lease, now).await
+}
+
 /// Renews the release's lock for another lease; `LockLost` if another release took it over.
 /// Every step that touches a release's traffic or state keeps its lock this way.
 pub async fn renew_lock(store: &dyn ReleaseStore, release: &Release, now: DateTime<Utc>) -> Result<(), StoreError> {
-    store.acquire_lock(&lease(release, now), now).await.map_err(|e| match e {
-        StoreError::LockHeld { .. } => StoreError::LockLost {
-            service: release.service.clone(),
-            environment: release.environment.clone(),
-            release_id: release.id.clone(),
-        },
+    let lost = || StoreError::LockLost {
+        service: release.service.clone(),
+        environment: release.environment.clone(),
+        release_id: release.id.clone(),
+    };
+    take_lock(store, &lease(release, now), now).await.map_err(|e| match e {
+        StoreError::LockHeld { .. } => lost(),
         other => other,
-    })
+    })?;
+    // A process stopped before this renewal (a zombie) finds the lock free once its release was
+    // closed meanwhile; a close stores the final status before it gives the lock back, so a
+    // release read after taking the lock tells. Such a process must not keep the lock.
+    if store.release(&release.id).await?.is_none_or(|stored| stored.status.is_final()) {
+        store.release_lock(&release.service, &release.environment, &release.id).await?;
+        return Err(lost());
+    }
+    Ok(())
 }
 
 /// Closes a release for good: final status, the reason in the trail, the lock given back.
@@ -75,6 +104,23 @@ pub async fn close_with(
     status: ReleaseStatus,
     reason: &str,
     now: DateTime<Utc>,
+    before: Vec<EventKind>,
+) -> Result<(), StoreError> {
+    record_close(store, actor, release, status, reason, now, before).await?;
+    store.release_lock(&release.service, &release.environment, &release.id).await?;
+    Ok(())
+}
+
+/// [`close_with`] without giving the lock back: for a caller with more to do after the close
+/// (announcing it), which gives the lock back last, so that until it does the sweeper still
+/// finds the release and finishes what a stopped process left.
+pub async fn record_close(
+    store: &dyn ReleaseStore,
+    actor: &str,
+    release: &mut Release,
+    status: ReleaseStatus,
+    reason: &str,
+    now: DateTime<Utc>,
     mut before: Vec<EventKind>,
 ) -> Result<(), StoreError> {
     if !release.status.is_final() {
@@ -87,6 +133,5 @@ pub async fn close_with(
     } else if !before.is_empty() {
         record_with(store, actor, &release.id, None, now, before).await?;
     }
-    store.release_lock(&release.service, &release.environment, &release.id).await?;
     Ok(())
 }

@@ -112,55 +112,255 @@ impl Definition {
 
     /// Runs one execution with `input` from `start` until it ends.
     pub async fn run(&self, tasks: &dyn Tasks, input: Value, execution_id: &str, start: DateTime<Utc>) -> Result<Execution, MachineError> {
-        let mut now = start;
-        let mut data = input;
-        let mut name = self.start.clone();
-        let mut transitions = Vec::new();
+        let mut run = self.start(input, execution_id, start);
         loop {
-            if transitions.len() >= MAX_TRANSITIONS {
-                return Err(MachineError::TooManyTransitions(name));
+            match run.next(self)? {
+                Next::Wait { .. } => {}
+                Next::Task(call) => {
+                    let now = run.now();
+                    let invocation = match &call.call {
+                        Call::Invoke { function, payload, token } => {
+                            let wait = token.as_deref().map(|token| Wait { token, timeout_secs: call.timeout_secs });
+                            tasks.invoke(function, payload.clone(), wait, now).await
+                        }
+                        Call::Integrate { resource, parameters } => tasks.integrate(resource, parameters.clone(), now).await,
+                    };
+                    run.finish(self, invocation)?;
+                }
+                Next::End(ending) => return Ok(Execution { ending, end: run.now, transitions: run.transitions }),
             }
-            transitions.push(Transition { state: name.clone(), at: now });
-            let state = self.states.get(&name).ok_or_else(|| unsupported(&name, "is named as a Next state but not defined"))?;
+        }
+    }
+
+    /// An execution with `input`, at its start state: step it with [`Run::next`] and
+    /// [`Run::finish`] (a driver that interleaves several executions, or fails their tasks).
+    pub fn start(&self, input: Value, execution_id: &str, start: DateTime<Utc>) -> Run {
+        Run {
+            execution_id: execution_id.to_string(),
+            name: self.start.clone(),
+            data: input,
+            now: start,
+            transitions: Vec::new(),
+            task: None,
+            ending: None,
+        }
+    }
+}
+
+/// A Task an execution is in, for the driver to invoke and hand back to [`Run::finish`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskCall {
+    pub state: String,
+    pub call: Call,
+    /// The state's `TimeoutSeconds` (or `TimeoutSecondsPath`), when it is a Lambda invoke.
+    pub timeout_secs: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Call {
+    /// `lambda:invoke`; with `token`, `.waitForTaskToken` (the result is what the token is
+    /// answered with, not the function's output).
+    Invoke { function: String, payload: Value, token: Option<String> },
+    /// Any other service integration (`arn:aws:states:::sns:publish`).
+    Integrate { resource: String, parameters: Value },
+}
+
+/// What an execution does next.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Next {
+    /// Invoke this task, then [`Run::finish`] it.
+    Task(TaskCall),
+    /// A Wait state: the execution's clock moved to `until`; call [`Run::next`] again then.
+    Wait { until: DateTime<Utc> },
+    /// It ended (asking again answers the same).
+    End(Ending),
+}
+
+/// One execution in progress, a state at a time.
+#[derive(Clone, Debug)]
+pub struct Run {
+    execution_id: String,
+    /// The state it is in.
+    name: String,
+    data: Value,
+    now: DateTime<Utc>,
+    transitions: Vec<Transition>,
+    /// Set while in a Task state: its retries so far.
+    task: Option<TaskProgress>,
+    ending: Option<Ending>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct TaskProgress {
+    /// Retries taken, by retrier index.
+    attempts: BTreeMap<usize, u32>,
+    invocation: u32,
+    context: Value,
+}
+
+impl Run {
+    /// The execution's clock: when it entered its state, after the waits and retry delays so far.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// Moves the execution's clock to `now` (a driver whose world went on meanwhile); never back.
+    pub fn catch_up(&mut self, now: DateTime<Utc>) {
+        self.now = self.now.max(now);
+    }
+
+    /// The state it is in.
+    pub fn state(&self) -> &str {
+        &self.name
+    }
+
+    pub fn transitions(&self) -> &[Transition] {
+        &self.transitions
+    }
+
+    pub fn ending(&self) -> Option<&Ending> {
+        self.ending.as_ref()
+    }
+
+    /// Runs the states that need no task (Pass, Choice, Succeed, Fail) until a Task, a Wait or
+    /// the end.
+    pub fn next(&mut self, definition: &Definition) -> Result<Next, MachineError> {
+        loop {
+            if let Some(ending) = &self.ending {
+                return Ok(Next::End(ending.clone()));
+            }
+            let name = self.name.clone();
+            if self.task.is_none() {
+                if self.transitions.len() >= MAX_TRANSITIONS {
+                    return Err(MachineError::TooManyTransitions(name));
+                }
+                self.transitions.push(Transition { state: name.clone(), at: self.now });
+            }
+            let state = definition.states.get(&name).ok_or_else(|| unsupported(&name, "is named as a Next state but not defined"))?;
             let kind = state.get("Type").and_then(Value::as_str).unwrap_or_default();
-            let context = json!({ "Execution": { "Id": execution_id }, "State": { "Name": name, "EnteredCount": transitions.len() } });
-            let step = match kind {
-                "Pass" => pass(&name, state, data, &context).map(Step::Next),
-                "Choice" => choose(&name, state, &data).map(|next| Step::Next((next, data))),
+            let context =
+                json!({ "Execution": { "Id": self.execution_id }, "State": { "Name": name, "EnteredCount": self.transitions.len() } });
+            match kind {
+                "Pass" => {
+                    let data = std::mem::take(&mut self.data);
+                    (self.name, self.data) = pass(&name, state, data, &context)?;
+                }
+                "Choice" => self.name = choose(&name, state, &self.data)?,
                 "Wait" => {
                     let secs = match (state.get("SecondsPath").and_then(Value::as_str), state.get("Seconds").and_then(Value::as_u64)) {
-                        (Some(path), _) => read(&data, &context, path)
+                        (Some(path), _) => read(&self.data, &context, path)
                             .and_then(|v| v.as_u64())
                             .ok_or_else(|| unsupported(&name, "SecondsPath is not a whole number"))?,
                         (None, Some(secs)) => secs,
                         _ => return Err(unsupported(&name, "a Wait needs Seconds or SecondsPath")),
                     };
-                    now = advance(now, i64::try_from(secs).unwrap_or(i64::MAX));
-                    next_of(&name, state).map(|next| Step::Next((next, data)))
+                    self.now = advance(self.now, i64::try_from(secs).unwrap_or(i64::MAX));
+                    self.name = next_of(&name, state)?;
+                    return Ok(Next::Wait { until: self.now });
                 }
-                "Task" => task(&name, state, data, &context, tasks, &mut now).await,
-                "Succeed" => Ok(Step::End(Ending::Succeeded { state: name.clone(), output: data.clone() })),
-                "Fail" => Ok(Step::End(Ending::Failed {
-                    state: name.clone(),
-                    error: state.get("Error").and_then(Value::as_str).unwrap_or_default().to_string(),
-                    cause: state.get("Cause").and_then(Value::as_str).unwrap_or_default().to_string(),
-                })),
-                other => Err(unsupported(&name, &format!("state type `{other}` is not one the simulator runs"))),
-            }?;
-            match step {
-                Step::Next((next, output)) => {
-                    name = next;
-                    data = output;
+                "Task" => return self.call(&name, state, context).map(Next::Task),
+                "Succeed" => self.ending = Some(Ending::Succeeded { state: name.clone(), output: self.data.clone() }),
+                "Fail" => {
+                    self.ending = Some(Ending::Failed {
+                        state: name.clone(),
+                        error: state.get("Error").and_then(Value::as_str).unwrap_or_default().to_string(),
+                        cause: state.get("Cause").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    })
                 }
-                Step::End(ending) => return Ok(Execution { ending, end: now, transitions }),
+                other => return Err(unsupported(&name, &format!("state type `{other}` is not one the simulator runs"))),
             }
         }
     }
-}
 
-enum Step {
-    Next((String, Value)),
-    End(Ending),
+    /// The next attempt of the Task state `name`.
+    fn call(&mut self, name: &str, state: &Value, context: Value) -> Result<TaskCall, MachineError> {
+        let resource = state.get("Resource").and_then(Value::as_str).unwrap_or_default();
+        let progress = self.task.get_or_insert_with(TaskProgress::default);
+        progress.invocation += 1;
+        // Unique per execution, state entry and attempt, as Step Functions' tokens are.
+        let token = format!("{}#{name}#{}#{}", self.execution_id, context["State"]["EnteredCount"], progress.invocation);
+        let mut context = context;
+        context["Task"] = json!({ "Token": token });
+        let parameters = match state.get("Parameters") {
+            Some(template) => fill(name, template, &self.data, &context)?,
+            None => self.data.clone(),
+        };
+        progress.context = context;
+        let call = match resource {
+            "arn:aws:states:::lambda:invoke" | "arn:aws:states:::lambda:invoke.waitForTaskToken" => {
+                let function = parameters.get("FunctionName").and_then(Value::as_str).unwrap_or_default().to_string();
+                let payload = parameters.get("Payload").cloned().unwrap_or(Value::Null);
+                let timeout_secs =
+                    match (state.get("TimeoutSecondsPath").and_then(Value::as_str), state.get("TimeoutSeconds").and_then(Value::as_u64)) {
+                        (Some(path), _) => read(&self.data, &progress.context, path).and_then(|v| v.as_u64()),
+                        (None, secs) => secs,
+                    };
+                let waits = resource.ends_with(".waitForTaskToken");
+                return Ok(TaskCall {
+                    state: name.to_string(),
+                    call: Call::Invoke { function, payload, token: waits.then_some(token) },
+                    timeout_secs,
+                });
+            }
+            other if other.starts_with("arn:aws:states:::") => Call::Integrate { resource: other.to_string(), parameters },
+            other => return Err(unsupported(name, &format!("resource `{other}` is not one the simulator runs"))),
+        };
+        Ok(TaskCall { state: name.to_string(), call, timeout_secs: None })
+    }
+
+    /// Hands the outcome of the Task the execution is in to its ResultSelector and ResultPath,
+    /// or to its Retry (the execution stays in the state, its clock moved by the delay) and
+    /// Catch rules.
+    pub fn finish(&mut self, definition: &Definition, outcome: Invocation) -> Result<(), MachineError> {
+        let name = self.name.clone();
+        let state = definition.states.get(&name).ok_or_else(|| unsupported(&name, "is named as a Next state but not defined"))?;
+        let Some(progress) = self.task.as_mut() else {
+            return Err(unsupported(&name, "finished without a task in progress"));
+        };
+        self.now = self.now.checked_add_signed(outcome.took).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let resource = state.get("Resource").and_then(Value::as_str).unwrap_or_default();
+        let waits = resource.ends_with(".waitForTaskToken");
+        // A plain invoke's result is Lambda's response, with the function's output as Payload.
+        let lambda = resource.starts_with("arn:aws:states:::lambda:invoke");
+        match outcome.result.map(|v| if lambda && !waits { json!({ "Payload": v }) } else { v }) {
+            Ok(result) => {
+                let selected = match state.get("ResultSelector") {
+                    Some(template) => fill(&name, template, &result, &progress.context)?,
+                    None => result,
+                };
+                let data = std::mem::take(&mut self.data);
+                self.data = place(&name, state, data, selected)?;
+                self.name = next_of(&name, state)?;
+                self.task = None;
+            }
+            Err(failure) => {
+                let retriers = state.get("Retry").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+                // The first retrier that covers the error decides; past its attempts, Catch.
+                if let Some((index, rule)) = retriers.iter().enumerate().find(|(_, r)| covers(error_equals(r), &failure.error)) {
+                    let max = rule.get("MaxAttempts").and_then(Value::as_u64).unwrap_or(3);
+                    let tried = progress.attempts.entry(index).or_insert(0);
+                    if u64::from(*tried) < max {
+                        *tried += 1;
+                        self.now = advance(self.now, retry_delay_secs(rule, *tried));
+                        return Ok(());
+                    }
+                }
+                self.task = None;
+                for catcher in state.get("Catch").and_then(Value::as_array).into_iter().flatten() {
+                    if covers(error_equals(catcher), &failure.error) {
+                        let error = json!({ "Error": failure.error, "Cause": failure.cause });
+                        let data = std::mem::take(&mut self.data);
+                        self.data = place(&name, catcher, data, error)?;
+                        let next = catcher.get("Next").and_then(Value::as_str).ok_or_else(|| unsupported(&name, "a Catch has no Next"))?;
+                        self.name = next.to_string();
+                        return Ok(());
+                    }
+                }
+                self.ending = Some(Ending::Failed { state: name, error: failure.error, cause: failure.cause });
+            }
+        }
+        Ok(())
+    }
 }
 
 fn unsupported(state: &str, problem: &str) -> MachineError {
@@ -306,82 +506,6 @@ pub fn covers(error_equals: &[Value], error: &str) -> bool {
         .iter()
         .filter_map(Value::as_str)
         .any(|e| e == error || e == "States.ALL" || (e == "States.TaskFailed" && error != "States.Timeout"))
-}
-
-async fn task(
-    name: &str,
-    state: &Value,
-    data: Value,
-    context: &Value,
-    tasks: &dyn Tasks,
-    now: &mut DateTime<Utc>,
-) -> Result<Step, MachineError> {
-    let resource = state.get("Resource").and_then(Value::as_str).unwrap_or_default();
-    let retriers = state.get("Retry").and_then(Value::as_array).cloned().unwrap_or_default();
-    let mut attempts: BTreeMap<usize, u32> = BTreeMap::new();
-    let mut invocation = 0u32;
-    loop {
-        invocation += 1;
-        // Unique per execution, state entry and attempt, as Step Functions' tokens are.
-        let token =
-            format!("{}#{name}#{}#{invocation}", context["Execution"]["Id"].as_str().unwrap_or_default(), context["State"]["EnteredCount"]);
-        let mut context = context.clone();
-        context["Task"] = json!({ "Token": token });
-        let parameters = match state.get("Parameters") {
-            Some(template) => fill(name, template, &data, &context)?,
-            None => data.clone(),
-        };
-        let outcome = match resource {
-            "arn:aws:states:::lambda:invoke" | "arn:aws:states:::lambda:invoke.waitForTaskToken" => {
-                let function = parameters.get("FunctionName").and_then(Value::as_str).unwrap_or_default().to_string();
-                let payload = parameters.get("Payload").cloned().unwrap_or(Value::Null);
-                let timeout_secs =
-                    match (state.get("TimeoutSecondsPath").and_then(Value::as_str), state.get("TimeoutSeconds").and_then(Value::as_u64)) {
-                        (Some(path), _) => read(&data, &context, path).and_then(|v| v.as_u64()),
-                        (None, secs) => secs,
-                    };
-                let waits = resource.ends_with(".waitForTaskToken");
-                let wait = waits.then_some(Wait { token: &token, timeout_secs });
-                let done = tasks.invoke(&function, payload, wait, *now).await;
-                // A plain invoke's result is Lambda's response, with the function's output as Payload.
-                Invocation { result: done.result.map(|v| if waits { v } else { json!({ "Payload": v }) }), took: done.took }
-            }
-            other if other.starts_with("arn:aws:states:::") => tasks.integrate(other, parameters, *now).await,
-            other => return Err(unsupported(name, &format!("resource `{other}` is not one the simulator runs"))),
-        };
-        *now = now.checked_add_signed(outcome.took).unwrap_or(DateTime::<Utc>::MAX_UTC);
-        match outcome.result {
-            Ok(result) => {
-                let selected = match state.get("ResultSelector") {
-                    Some(template) => fill(name, template, &result, &context)?,
-                    None => result,
-                };
-                let output = place(name, state, data, selected)?;
-                return Ok(Step::Next((next_of(name, state)?, output)));
-            }
-            Err(failure) => {
-                // The first retrier that covers the error decides; past its attempts, Catch.
-                if let Some((index, rule)) = retriers.iter().enumerate().find(|(_, r)| covers(error_equals(r), &failure.error)) {
-                    let max = rule.get("MaxAttempts").and_then(Value::as_u64).unwrap_or(3);
-                    let tried = attempts.entry(index).or_insert(0);
-                    if u64::from(*tried) < max {
-                        *tried += 1;
-                        *now = advance(*now, retry_delay_secs(rule, *tried));
-                        continue;
-                    }
-                }
-                for catcher in state.get("Catch").and_then(Value::as_array).into_iter().flatten() {
-                    if covers(error_equals(catcher), &failure.error) {
-                        let error = json!({ "Error": failure.error, "Cause": failure.cause });
-                        let output = place(name, catcher, data, error)?;
-                        let next = catcher.get("Next").and_then(Value::as_str).ok_or_else(|| unsupported(name, "a Catch has no Next"))?;
-                        return Ok(Step::Next((next.to_string(), output)));
-                    }
-                }
-                return Ok(Step::End(Ending::Failed { state: name.to_string(), error: failure.error, cause: failure.cause }));
-            }
-        }
-    }
 }
 
 fn error_equals(rule: &Value) -> &[Value] {

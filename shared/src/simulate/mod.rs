@@ -461,12 +461,13 @@ struct SimTasks<'a> {
 }
 
 /// A task's error as Lambda reports it: the name, and a JSON cause with the message.
-fn failure(err: TaskError) -> TaskFailure {
+pub fn failure(err: TaskError) -> TaskFailure {
     let cause = serde_json::json!({ "errorType": err.name(), "errorMessage": err.message }).to_string();
     TaskFailure { error: err.name().to_string(), cause }
 }
 
-fn done<T: Serialize>(result: Result<T, TaskError>) -> Invocation {
+/// A task function's result as the state machine receives it (an instant on the virtual clock).
+pub fn done<T: Serialize>(result: Result<T, TaskError>) -> Invocation {
     let result = result
         .map_err(failure)
         .and_then(|output| serde_json::to_value(output).map_err(|e| TaskFailure { error: "States.Runtime".into(), cause: e.to_string() }));

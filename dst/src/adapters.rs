@@ -1,0 +1,449 @@
+//! The ports with faults: each wraps an in-memory adapter (or models the outside system) and
+//! asks [`Faults`] what happens to every call.
+//!
+//! No stale reads are injected: every read the flow makes through the DynamoDB adapter is
+//! strongly consistent (`ConsistentRead`); only the weekly review's GSI query is eventually
+//! consistent, and the release flow never makes it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rollgate::adapters::memory::MemoryStore;
+use rollgate::domain::observation::Datapoint;
+use rollgate::domain::query::QueryPlan;
+use rollgate::ports::{
+    Fence, MetricError, MetricSource, Notifier, NotifyError, ReleaseStore, RouterError, StoreError, TrafficRouter, Workflow, WorkflowError,
+};
+use rollgate::release::notification::ReleaseNotification;
+use rollgate::release::route::{RouteState, RouteTarget, route_key};
+use rollgate::release::{EventKind, Lease, Release, ReleaseEvent};
+
+use crate::faults::{Component, Faults, around};
+use crate::invariant;
+
+fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn store_error(operation: &'static str) -> impl Fn(bool) -> StoreError {
+    move |transient| StoreError::Backend {
+        operation,
+        transient,
+        source: if transient { "simulated throttling or lost answer".into() } else { "simulated outage".into() },
+    }
+}
+
+/// The release store: the in-memory one (the same contract as DynamoDB's), with faults. Every
+/// append is checked as it is stored: the trail stays gapless, in order, without duplicates.
+pub struct FaultyStore {
+    pub inner: Arc<MemoryStore>,
+    faults: Arc<Faults>,
+    /// Per release: the last sequence number stored and the event ids seen.
+    trails: Mutex<BTreeMap<String, (u64, BTreeSet<String>)>>,
+}
+
+impl FaultyStore {
+    pub fn new(inner: Arc<MemoryStore>, faults: Arc<Faults>) -> Self {
+        Self { inner, faults, trails: Mutex::new(BTreeMap::new()) }
+    }
+
+    fn check_appended(&self, stored: &[ReleaseEvent]) {
+        let mut trails = guard(&self.trails);
+        for event in stored {
+            let (last, ids) = trails.entry(event.release_id.clone()).or_default();
+            if ids.contains(&event.id) {
+                // A retried write of an event already stored: it must come back as stored.
+                if event.seq > *last {
+                    self.faults.violate(format!(
+                        "{}: {} came back with seq {} after {last} was the last stored",
+                        invariant::TRAIL,
+                        event.release_id,
+                        event.seq
+                    ));
+                }
+                continue;
+            }
+            if event.seq != *last + 1 {
+                self.faults.violate(format!(
+                    "{}: {} stored event {} ({}) with seq {} after seq {last}",
+                    invariant::TRAIL,
+                    event.release_id,
+                    event.id,
+                    event.kind.name(),
+                    event.seq
+                ));
+            }
+            *last = event.seq.max(*last);
+            ids.insert(event.id.clone());
+        }
+        self.faults.checked(invariant::TRAIL, stored.len() as u64);
+    }
+}
+
+#[async_trait]
+impl rollgate::ports::TaskTokens for FaultyStore {
+    async fn keep_token(&self, key: rollgate::ports::TokenKey<'_>, token: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+        let fault = self.faults.roll(Component::Store, "keep_token", true);
+        around(&self.faults, fault, store_error("keep_token"), self.inner.keep_token(key, token, expires_at)).await
+    }
+
+    async fn token(&self, key: rollgate::ports::TokenKey<'_>) -> Result<Option<String>, StoreError> {
+        let fault = self.faults.roll(Component::Store, "token", false);
+        around(&self.faults, fault, store_error("token"), self.inner.token(key)).await
+    }
+}
+
+#[async_trait]
+impl ReleaseStore for FaultyStore {
+    async fn acquire_lock(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let fault = self.faults.roll(Component::Store, "acquire_lock", true);
+        around(&self.faults, fault, store_error("acquire_lock"), self.inner.acquire_lock(lease, now)).await
+    }
+
+    async fn release_lock(&self, service: &str, environment: &str, holder: &str) -> Result<bool, StoreError> {
+        let fault = self.faults.roll(Component::Store, "release_lock", true);
+        around(&self.faults, fault, store_error("release_lock"), self.inner.release_lock(service, environment, holder)).await
+    }
+
+    async fn lock(&self, service: &str, environment: &str) -> Result<Option<Lease>, StoreError> {
+        let fault = self.faults.roll(Component::Store, "lock", false);
+        around(&self.faults, fault, store_error("lock"), self.inner.lock(service, environment)).await
+    }
+
+    async fn locks(&self) -> Result<Vec<Lease>, StoreError> {
+        let fault = self.faults.roll(Component::Store, "locks", false);
+        let mut locks = around(&self.faults, fault, store_error("locks"), self.inner.locks()).await?;
+        // The memory store keeps locks in a hash map: sorted, a run replays exactly.
+        locks.sort_by(|a, b| (&a.service, &a.environment).cmp(&(&b.service, &b.environment)));
+        Ok(locks)
+    }
+
+    async fn create_release(&self, release: &Release) -> Result<(), StoreError> {
+        let fault = self.faults.roll(Component::Store, "create_release", true);
+        around(&self.faults, fault, store_error("create_release"), self.inner.create_release(release)).await
+    }
+
+    async fn update_release(&self, release: &mut Release) -> Result<(), StoreError> {
+        let fault = self.faults.roll(Component::Store, "update_release", true);
+        around(&self.faults, fault, store_error("update_release"), self.inner.update_release(release)).await
+    }
+
+    async fn release(&self, id: &str) -> Result<Option<Release>, StoreError> {
+        let fault = self.faults.roll(Component::Store, "release", false);
+        around(&self.faults, fault, store_error("release"), self.inner.release(id)).await
+    }
+
+    async fn append(&self, events: Vec<ReleaseEvent>, release: Option<&mut Release>) -> Result<Vec<ReleaseEvent>, StoreError> {
+        let fault = self.faults.roll(Component::Store, "append", true);
+        let effect = async {
+            let stored = self.inner.append(events, release).await?;
+            self.check_appended(&stored);
+            if self.faults.zombie() {
+                for event in stored.iter().filter(|e| matches!(e.kind, EventKind::WeightChanged(_) | EventKind::Closed { .. })) {
+                    self.faults.zombie_recorded(&event.release_id);
+                }
+            }
+            Ok(stored)
+        };
+        around(&self.faults, fault, store_error("append"), effect).await
+    }
+
+    async fn events(&self, release_id: &str) -> Result<Vec<ReleaseEvent>, StoreError> {
+        let fault = self.faults.roll(Component::Store, "events", false);
+        around(&self.faults, fault, store_error("events"), self.inner.events(release_id)).await
+    }
+
+    async fn route(&self, key: &str) -> Result<Option<RouteState>, StoreError> {
+        let fault = self.faults.roll(Component::Store, "route", false);
+        around(&self.faults, fault, store_error("route"), self.inner.route(key)).await
+    }
+
+    async fn claim_route(&self, state: &RouteState, expected: Option<u64>, fence: Fence<'_>) -> Result<(), StoreError> {
+        let fault = self.faults.roll(Component::Store, "claim_route", true);
+        around(&self.faults, fault, store_error("claim_route"), self.inner.claim_route(state, expected, fence)).await
+    }
+}
+
+/// A Lambda alias as the real router sees it: the version it targets and the canary's share.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Alias {
+    pub version: String,
+    /// The canary version and its share (1–99), when traffic is split.
+    pub split: Option<(String, u32)>,
+    /// The release whose write this is.
+    pub writer: Option<String>,
+    pub writes: u64,
+}
+
+/// The routers: one alias per service, modelled as Lambda aliases are (so that a release that
+/// reads the router sees what a stale writer left).
+pub struct FaultyRouter {
+    faults: Arc<Faults>,
+    store: Arc<MemoryStore>,
+    aliases: Mutex<BTreeMap<String, Alias>>,
+}
+
+impl FaultyRouter {
+    pub fn new(faults: Arc<Faults>, store: Arc<MemoryStore>) -> Self {
+        Self { faults, store, aliases: Mutex::new(BTreeMap::new()) }
+    }
+
+    /// Every alias as it routes now, by route key.
+    pub fn aliases(&self) -> BTreeMap<String, Alias> {
+        guard(&self.aliases).clone()
+    }
+
+    fn unreachable(target: &RouteTarget) -> impl Fn(bool) -> RouterError + '_ {
+        move |transient| RouterError::Unreachable {
+            router: route_key(&target.router, &target.service, &target.environment),
+            transient,
+            message: if transient { "simulated throttling or lost answer".into() } else { "simulated outage".into() },
+        }
+    }
+}
+
+#[async_trait]
+impl TrafficRouter for FaultyRouter {
+    async fn set_weight(&self, target: &RouteTarget, weight: u32) -> Result<(), RouterError> {
+        let fault = self.faults.roll(Component::Router, "set_weight", true);
+        let effect = async {
+            let key = route_key(&target.router, &target.service, &target.environment);
+            // The design's promise: every router write is made by the release holding the lock.
+            let holder = self.store.lock(&target.service, &target.environment).await.ok().flatten().map(|l| l.holder);
+            self.faults.checked(invariant::ROUTER_OWNER, 1);
+            if holder.as_deref() != Some(target.release_id.as_str()) {
+                let zombie = self.faults.zombie();
+                let what = format!(
+                    "{}: release {} set {key} to {weight}%{} while {} held the lock of {} in {}",
+                    invariant::ROUTER_OWNER,
+                    target.release_id,
+                    if zombie { " from a zombie process" } else { "" },
+                    holder.map_or_else(|| "no release".to_string(), |h| format!("release {h}")),
+                    target.service,
+                    target.environment
+                );
+                // The claim is fenced, the router write after it is not: a process resumed
+                // between the two writes anyway (see invariant::KNOWN).
+                if zombie { self.faults.known(what) } else { self.faults.violate(what) }
+            }
+            let mut aliases = guard(&self.aliases);
+            let alias = aliases.entry(key).or_default();
+            (alias.version, alias.split) = match weight {
+                0 => (target.stable_version.clone(), None),
+                100 => (target.canary_version.clone(), None),
+                w => (target.stable_version.clone(), Some((target.canary_version.clone(), w))),
+            };
+            alias.writer = Some(target.release_id.clone());
+            alias.writes += 1;
+            self.faults.trace(|| format!("   router {} ← {weight}% of {} by {}", target.service, target.canary_version, target.release_id));
+            Ok(())
+        };
+        around(&self.faults, fault, Self::unreachable(target), effect).await
+    }
+
+    async fn current_weight(&self, target: &RouteTarget) -> Result<u32, RouterError> {
+        let fault = self.faults.roll(Component::Router, "current_weight", false);
+        let effect = async {
+            let key = route_key(&target.router, &target.service, &target.environment);
+            let alias = guard(&self.aliases)
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| Alias { version: target.stable_version.clone(), ..Alias::default() });
+            let share = alias.split.as_ref().filter(|(canary, _)| *canary == target.canary_version).map_or(0, |(_, w)| *w);
+            // As the Lambda alias adapter reads it.
+            if alias.version == target.canary_version {
+                Ok(100)
+            } else if alias.version == target.stable_version {
+                Ok(share)
+            } else {
+                Err(RouterError::Rejected {
+                    router: key,
+                    message: format!(
+                        "the alias targets version {}, neither {} nor {}",
+                        alias.version, target.stable_version, target.canary_version
+                    ),
+                })
+            }
+        };
+        around(&self.faults, fault, Self::unreachable(target), effect).await
+    }
+}
+
+/// How a release's canary behaves, per check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    Good,
+    /// Fails the gate (`must: below 1`).
+    Bad,
+    /// Breaches `rollback_if` (critical).
+    Critical,
+    /// No datapoints (inconclusive).
+    Silent,
+    /// A seeded mix of all of the above.
+    Flaky,
+}
+
+/// Metrics: each release's canary behaves as its [`Health`] says, with faults on the reads.
+pub struct FaultyMetrics {
+    faults: Arc<Faults>,
+    health: Mutex<BTreeMap<String, Health>>,
+}
+
+impl FaultyMetrics {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        Self { faults, health: Mutex::new(BTreeMap::new()) }
+    }
+
+    /// The canary of `version` of `service` behaves as `health`.
+    pub fn set_health(&self, service: &str, version: &str, health: Health) {
+        guard(&self.health).insert(format!("{service}/{version}"), health);
+    }
+}
+
+#[async_trait]
+impl MetricSource for FaultyMetrics {
+    async fn fetch(&self, plan: &QueryPlan) -> Result<BTreeMap<String, Vec<Datapoint>>, MetricError> {
+        let fault = self.faults.roll(Component::Metrics, "fetch", false);
+        let error = |transient| MetricError::Backend { operation: "GetMetricData", transient, source: "simulated".into() };
+        let effect = async {
+            let mut out = BTreeMap::new();
+            for (id, query) in plan.queries.iter().map(|q| (&q.id, q)) {
+                if !plan.results.contains_key(id) {
+                    continue;
+                }
+                // The canary's dimensions carry the service and version (`{service}/{version}`).
+                let key = format!("{query:?}");
+                let health =
+                    guard(&self.health).iter().find(|(release, _)| key.contains(release.as_str())).map_or(Health::Good, |(_, h)| *h);
+                let health = match health {
+                    Health::Flaky => {
+                        [Health::Good, Health::Good, Health::Bad, Health::Silent, Health::Critical][self.faults.with_rng(|r| r.index(5))]
+                    }
+                    other => other,
+                };
+                let value = match health {
+                    Health::Good => 0.2,
+                    Health::Bad => 2.0,
+                    Health::Critical => 50.0,
+                    Health::Silent | Health::Flaky => {
+                        out.insert(id.clone(), Vec::new());
+                        continue;
+                    }
+                };
+                let mut points = Vec::new();
+                let mut at = plan.start;
+                while at < plan.end && points.len() < 120 {
+                    points.push(Datapoint { at, value });
+                    at += chrono::Duration::minutes(1);
+                }
+                out.insert(id.clone(), points);
+            }
+            Ok(out)
+        };
+        around(&self.faults, fault, error, effect).await
+    }
+}
+
+/// A published notification, as the topic saw it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Published {
+    pub release_id: String,
+    pub event: String,
+}
+
+/// The topic: records what was published; faults on the publish.
+pub struct FaultyNotifier {
+    faults: Arc<Faults>,
+    published: Mutex<Vec<Published>>,
+}
+
+impl FaultyNotifier {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        Self { faults, published: Mutex::new(Vec::new()) }
+    }
+
+    pub fn published(&self) -> Vec<Published> {
+        guard(&self.published).clone()
+    }
+}
+
+#[async_trait]
+impl Notifier for FaultyNotifier {
+    async fn publish(&self, notification: &ReleaseNotification) -> Result<(), NotifyError> {
+        let fault = self.faults.roll(Component::Notifier, "publish", true);
+        let event = notification.event_name().to_string();
+        let error = |transient| NotifyError { event: event.clone(), transient, message: "simulated".into() };
+        let effect = async {
+            guard(&self.published).push(Published { release_id: notification.release_id.clone(), event: event.clone() });
+            Ok(())
+        };
+        around(&self.faults, fault, error, effect).await
+    }
+}
+
+/// What Step Functions was told about a task token.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answer {
+    Resumed(serde_json::Value),
+    Failed { error: String, cause: String },
+}
+
+/// Step Functions' side of `.waitForTaskToken`: only the token of a task that waits now may be
+/// answered, once.
+pub struct FaultyWorkflow {
+    faults: Arc<Faults>,
+    waiting: Mutex<BTreeSet<String>>,
+    answers: Mutex<BTreeMap<String, Answer>>,
+}
+
+impl FaultyWorkflow {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        Self { faults, waiting: Mutex::new(BTreeSet::new()), answers: Mutex::new(BTreeMap::new()) }
+    }
+
+    /// A task now waits on `token`.
+    pub fn wait_on(&self, token: &str) {
+        guard(&self.waiting).insert(token.to_string());
+    }
+
+    /// The task stopped waiting (timed out, its execution stopped or failed).
+    pub fn forget(&self, token: &str) {
+        guard(&self.waiting).remove(token);
+    }
+
+    /// Whether `token` was answered (and the answer not taken yet).
+    pub fn answered(&self, token: &str) -> bool {
+        guard(&self.answers).contains_key(token)
+    }
+
+    /// The answer to `token`, taken once.
+    pub fn take_answer(&self, token: &str) -> Option<Answer> {
+        guard(&self.answers).remove(token)
+    }
+
+    fn answer(&self, token: &str, answer: Answer) -> Result<(), WorkflowError> {
+        if !guard(&self.waiting).remove(token) {
+            return Err(WorkflowError::TaskGone("the task timed out, was answered, or its execution ended".into()));
+        }
+        guard(&self.answers).insert(token.to_string(), answer);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Workflow for FaultyWorkflow {
+    async fn resume(&self, task_token: &str, output: &serde_json::Value) -> Result<(), WorkflowError> {
+        let fault = self.faults.roll(Component::Workflow, "resume", true);
+        let error = |transient| WorkflowError::Backend { transient, message: "simulated".into() };
+        around(&self.faults, fault, error, async { self.answer(task_token, Answer::Resumed(output.clone())) }).await
+    }
+
+    async fn fail(&self, task_token: &str, error: &str, cause: &str) -> Result<(), WorkflowError> {
+        let fault = self.faults.roll(Component::Workflow, "fail", true);
+        let failure = |transient| WorkflowError::Backend { transient, message: "simulated".into() };
+        let answer = Answer::Failed { error: error.to_string(), cause: cause.to_string() };
+        around(&self.faults, fault, failure, async { self.answer(task_token, answer) }).await
+    }
+}
