@@ -128,6 +128,8 @@ async fn an_admission_that_stopped_after_storing_the_release_is_completed_by_its
     let mut stored = first.release.clone();
     stored.status = ReleaseStatus::Admitted;
     stored.revision = 0;
+    let lease = rollgate::flow::trail::lease(&stored, Utc::now());
+    table.store.acquire_lock(&lease, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
     table.store.create_release(&stored).await.unwrap_or_else(|e| panic!("{e}"));
     let retried = admit::admit(&table.store, sample_request("rel-half"), Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(retried.release.status, ReleaseStatus::Progressing);

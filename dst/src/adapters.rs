@@ -396,11 +396,13 @@ pub struct FaultyWorkflow {
     faults: Arc<Faults>,
     waiting: Mutex<BTreeSet<String>>,
     answers: Mutex<BTreeMap<String, Answer>>,
+    /// The last heartbeat each waiting token received.
+    heartbeats: Mutex<BTreeMap<String, DateTime<Utc>>>,
 }
 
 impl FaultyWorkflow {
     pub fn new(faults: Arc<Faults>) -> Self {
-        Self { faults, waiting: Mutex::new(BTreeSet::new()), answers: Mutex::new(BTreeMap::new()) }
+        Self { faults, waiting: Mutex::new(BTreeSet::new()), answers: Mutex::new(BTreeMap::new()), heartbeats: Mutex::new(BTreeMap::new()) }
     }
 
     /// A task now waits on `token`.
@@ -411,6 +413,12 @@ impl FaultyWorkflow {
     /// The task stopped waiting (timed out, its execution stopped or failed).
     pub fn forget(&self, token: &str) {
         guard(&self.waiting).remove(token);
+        guard(&self.heartbeats).remove(token);
+    }
+
+    /// When the task waiting on `token` last received a heartbeat.
+    pub fn last_heartbeat(&self, token: &str) -> Option<DateTime<Utc>> {
+        guard(&self.heartbeats).get(token).copied()
     }
 
     /// Whether `token` was answered (and the answer not taken yet).
@@ -445,5 +453,18 @@ impl Workflow for FaultyWorkflow {
         let failure = |transient| WorkflowError::Backend { transient, message: "simulated".into() };
         let answer = Answer::Failed { error: error.to_string(), cause: cause.to_string() };
         around(&self.faults, fault, failure, async { self.answer(task_token, answer) }).await
+    }
+
+    async fn heartbeat(&self, task_token: &str) -> Result<(), WorkflowError> {
+        let fault = self.faults.roll(Component::Workflow, "heartbeat", true);
+        let failure = |transient| WorkflowError::Backend { transient, message: "simulated".into() };
+        around(&self.faults, fault, failure, async {
+            if !guard(&self.waiting).contains(task_token) {
+                return Err(WorkflowError::TaskGone("the task timed out, was answered, or its execution ended".into()));
+            }
+            guard(&self.heartbeats).insert(task_token.to_string(), self.faults.now());
+            Ok(())
+        })
+        .await
     }
 }

@@ -98,6 +98,10 @@ fn plan(rng: &mut Rng, service: &str) -> Value {
             "quorum": rng.between(1, 2),
             "timeout": format!("{}m", rng.between(5, 60)),
         }]);
+        // Sometimes a heartbeat: the approval expires when no one voted for that long.
+        if rng.chance(0.3) {
+            plan["approvals"][0]["heartbeat"] = json!(format!("{}m", rng.between(1, 4)));
+        }
     }
     if rng.chance(0.75) {
         let on_inconclusive = ["fail", "hold", "pass"][rng.index(3)];

@@ -50,8 +50,9 @@ struct Execution {
 enum Phase {
     /// Takes its next step once the clock reaches `run.now()`.
     Ready,
-    /// A `.waitForTaskToken` task waits for its answer until `deadline`.
-    Waiting { token: String, deadline: DateTime<Utc> },
+    /// A `.waitForTaskToken` task waits for its answer until `deadline`, and, with a heartbeat,
+    /// no longer than `heartbeat` after `since` or its last heartbeat.
+    Waiting { token: String, deadline: DateTime<Utc>, since: DateTime<Utc>, heartbeat: Option<Duration> },
     /// Ended, or stopped by an operator.
     Done,
 }
@@ -258,7 +259,9 @@ impl World {
         for (i, e) in self.executions.iter().enumerate() {
             let due = match &e.phase {
                 Phase::Ready => e.run.now() <= now,
-                Phase::Waiting { token, deadline } => *deadline <= now || self.workflow.answered(token),
+                Phase::Waiting { token, .. } => {
+                    self.wait_ends(&e.phase).is_some_and(|(end, _)| end <= now) || self.workflow.answered(token)
+                }
                 Phase::Done => false,
             };
             if due {
@@ -288,7 +291,7 @@ impl World {
         for e in &self.executions {
             match &e.phase {
                 Phase::Ready => due.push(e.run.now()),
-                Phase::Waiting { deadline, .. } => due.push(*deadline),
+                Phase::Waiting { .. } => due.extend(self.wait_ends(&e.phase).map(|(end, _)| end)),
                 Phase::Done => {}
             }
         }
@@ -360,22 +363,26 @@ impl World {
     /// One step of execution `i`: the states up to its next Task, Wait or end, and that Task.
     fn step(&mut self, i: usize) -> Result<(), String> {
         let now = self.now();
-        let execution = &mut self.executions[i];
-        execution.run.catch_up(now);
-        if let Phase::Waiting { token, deadline } = execution.phase.clone() {
+        self.executions[i].run.catch_up(now);
+        let phase = self.executions[i].phase.clone();
+        if let Phase::Waiting { token, .. } = &phase {
+            let (token, ends) = (token.clone(), self.wait_ends(&phase));
             let result = match self.workflow.take_answer(&token) {
                 Some(Answer::Resumed(output)) => Ok(output),
                 Some(Answer::Failed { error, cause }) => Err(TaskFailure { error, cause }),
                 None => {
                     self.workflow.forget(&token);
-                    Err(TaskFailure { error: "States.Timeout".into(), cause: format!("no answer by {deadline}") })
+                    let (end, error) = ends.unwrap_or((now, "States.Timeout"));
+                    Err(TaskFailure { error: error.into(), cause: format!("no answer by {end}") })
                 }
             };
+            let execution = &mut self.executions[i];
             let name = execution.name.clone();
             self.faults.trace(|| format!("{name}: token answered: {}", brief(&result)));
             execution.phase = Phase::Ready;
             return execution.run.finish(&self.definition, Invocation { result, took: Duration::zero() }).map_err(|e| e.to_string());
         }
+        let execution = &mut self.executions[i];
         let next = execution.run.next(&self.definition).map_err(|e| format!("the definition could not run: {e}"))?;
         let name = execution.name.clone();
         let release = execution.release;
@@ -400,7 +407,7 @@ impl World {
                         match (token, &invocation.result) {
                             (Some(token), Ok(_)) => {
                                 let deadline = now + seconds(call.timeout_secs.unwrap_or(365 * 24 * 3600));
-                                (None, Some((token, deadline)))
+                                (None, Some((token, deadline, call.heartbeat_secs.map(seconds))))
                             }
                             (Some(token), Err(_)) => {
                                 self.workflow.forget(&token);
@@ -415,9 +422,9 @@ impl World {
                     }
                 };
                 let execution = &mut self.executions[i];
-                if let Some((token, deadline)) = waits_on {
+                if let Some((token, deadline, heartbeat)) = waits_on {
                     self.faults.trace(|| format!("{name}: {state} waits for its token until {}", deadline.format("%H:%M:%S")));
-                    execution.phase = Phase::Waiting { token, deadline };
+                    execution.phase = Phase::Waiting { token, deadline, since: now, heartbeat };
                     self.ask_people(release);
                     return Ok(());
                 }
@@ -426,6 +433,17 @@ impl World {
                 execution.run.finish(&self.definition, invocation).map_err(|e| e.to_string())
             }
         }
+    }
+
+    /// When a waiting task's wait ends unanswered, and with which error: its timeout, or its
+    /// heartbeat when no heartbeat came for that long.
+    fn wait_ends(&self, phase: &Phase) -> Option<(DateTime<Utc>, &'static str)> {
+        let Phase::Waiting { token, deadline, since, heartbeat } = phase else { return None };
+        let beat = heartbeat.map(|h| self.workflow.last_heartbeat(token).unwrap_or(*since) + h).filter(|end| end < deadline);
+        Some(match beat {
+            Some(end) => (end, "States.HeartbeatTimeout"),
+            None => (*deadline, "States.Timeout"),
+        })
     }
 
     /// An execution ended: CI submits again a release that found its service locked.

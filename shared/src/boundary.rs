@@ -259,10 +259,11 @@ pub async fn roll_back(
 pub async fn undo_admission(
     event: serde_json::Value,
     store: &dyn ReleaseStore,
+    notifier: &dyn Notifier,
     now: DateTime<Utc>,
 ) -> Result<tasks::UndoAdmissionOutput, TaskError> {
     let request = parse(event, "undo admission request", "{\"release_id\", \"service\", \"environment\", \"version\", \"error\"}")?;
-    let output = tasks::undo_admission(store, request, now).await?;
+    let output = tasks::undo_admission(store, notifier, request, now).await?;
     tracing::warn!(release = %output.release_id, status = %output.status, "failed admission undone");
     Ok(output)
 }
@@ -292,7 +293,7 @@ pub async fn rollback_function(
         return Ok(RollbackFunctionOutput::Sweep(sweep(store, router, notifier, policy, clock).await?));
     }
     if let Some(state) = event.get("undo_admission") {
-        return Ok(RollbackFunctionOutput::UndoAdmission(undo_admission(state.clone(), store, clock()).await?));
+        return Ok(RollbackFunctionOutput::UndoAdmission(undo_admission(state.clone(), store, notifier, clock()).await?));
     }
     Ok(RollbackFunctionOutput::Rollback(roll_back(event, store, router, notifier, policy, clock).await?))
 }

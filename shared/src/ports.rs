@@ -69,7 +69,10 @@ pub trait ReleaseStore: Send + Sync {
     /// Every lock held: one per release in flight (the sweeper reads them).
     async fn locks(&self) -> Result<Vec<Lease>, StoreError>;
 
-    /// Stores a new release; refuses to overwrite one with the same id.
+    /// Stores a new release; refuses to overwrite one with the same id. Fenced like a route
+    /// claim: written only while the release holds its service's lock (`LockLost` otherwise), so
+    /// an admission that stopped, was undone and then went on cannot leave a release no lock
+    /// leads the sweeper to.
     async fn create_release(&self, release: &Release) -> Result<(), StoreError>;
     /// Stores `release` if the stored revision is still `release.revision`, then bumps it.
     async fn update_release(&self, release: &mut Release) -> Result<(), StoreError>;
@@ -201,6 +204,8 @@ pub trait Workflow: Send + Sync {
     async fn resume(&self, task_token: &str, output: &serde_json::Value) -> Result<(), WorkflowError>;
     /// Fails the waiting task with a stable error name the state machine routes on.
     async fn fail(&self, task_token: &str, error: &str, cause: &str) -> Result<(), WorkflowError>;
+    /// Tells the waiting task it is still alive (SendTaskHeartbeat): renews its heartbeat clock.
+    async fn heartbeat(&self, task_token: &str) -> Result<(), WorkflowError>;
 }
 
 /// Which waiting approval a task token resumes: the release, the plan's approval and the step

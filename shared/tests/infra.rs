@@ -404,8 +404,8 @@ fn allowed_patterns_are_read_conservatively() {
 
 /// The DynamoDB operations the store adapter (shared/src/adapters/dynamodb.rs) issues for the
 /// `ReleaseStore`/`WeeklyEvents` methods: GetItem (release, lock, route), PutItem (lock, release,
-/// event, route claim), ConditionCheckItem (the lock fencing a route claim, in the same
-/// TransactWriteItems as its PutItem), UpdateItem (the trail's sequence counter, in every append's
+/// event, route claim), ConditionCheckItem (the lock fencing a route claim or a release's creation,
+/// in the same TransactWriteItems as its PutItem), UpdateItem (the trail's sequence counter, in every append's
 /// TransactWriteItems), DeleteItem (lock release), Query (a release's events; the by-week index),
 /// Scan (the locks, for the sweeper).
 const STORE_OPERATIONS: [&str; 7] = [
@@ -594,7 +594,7 @@ fn error_matches(pattern: &str, error: &str) -> bool {
     let uncatchable = matches!(error, "States.Runtime" | "States.DataLimitExceeded");
     pattern == error
         || (pattern == "States.ALL" && !uncatchable)
-        || (pattern == "States.TaskFailed" && error != "States.Timeout" && !uncatchable)
+        || (pattern == "States.TaskFailed" && !matches!(error, "States.Timeout" | "States.HeartbeatTimeout") && !uncatchable)
 }
 
 fn first_matching<'a>(rules: &'a serde_json::Value, error: &str) -> Option<&'a serde_json::Value> {
@@ -692,16 +692,25 @@ fn every_error_name_the_functions_use_has_a_decided_retry() {
 #[test]
 fn an_expired_approval_is_never_retried_but_rolled_back() {
     let asl = asl();
-    let approval = state(&asl, "RequestApproval");
-    assert_eq!(approval["Resource"], "arn:aws:states:::lambda:invoke.waitForTaskToken");
-    assert_eq!(approval["TimeoutSecondsPath"], "$.approval_timeout_secs", "the plan's approval timeout bounds the wait");
-    assert!(retrier(approval, "States.Timeout").is_none(), "an expired approval is a rejection, not a retry");
-    assert!(retrier(approval, "ApprovalRejected").is_none(), "a rejection is final");
-    // Through ApprovalExpired, which hands the rollback the timeout as an expired approval.
-    assert_eq!(caught(approval, "States.Timeout").as_deref(), Some("ApprovalExpired"));
+    // The wait without a heartbeat, and the one with the plan's heartbeat (HeartbeatSecondsPath
+    // cannot be left empty, so a plan without a heartbeat takes the first).
+    for name in ["RequestApproval", "RequestApprovalWithHeartbeat"] {
+        let approval = state(&asl, name);
+        assert_eq!(approval["Resource"], "arn:aws:states:::lambda:invoke.waitForTaskToken", "{name}");
+        assert_eq!(approval["TimeoutSecondsPath"], "$.approval_timeout_secs", "{name}: the plan's approval timeout bounds the wait");
+        for expiry in ["States.Timeout", "States.HeartbeatTimeout"] {
+            assert!(retrier(approval, expiry).is_none(), "{name}: an expired approval ({expiry}) is a rejection, not a retry");
+            // Through ApprovalExpired, which hands the rollback the timeout as an expired approval.
+            assert_eq!(caught(approval, expiry).as_deref(), Some("ApprovalExpired"), "{name}: {expiry}");
+        }
+        assert!(retrier(approval, "ApprovalRejected").is_none(), "{name}: a rejection is final");
+        assert_eq!(caught(approval, "ApprovalRejected").as_deref(), Some("RollBack"), "{name}");
+        assert!(retrier(approval, "Lambda.Unknown").is_some(), "{name}: posting the approval is retried if the function crashed");
+    }
+    let with_heartbeat = state(&asl, "RequestApprovalWithHeartbeat");
+    assert_eq!(with_heartbeat["HeartbeatSecondsPath"], "$.approval_heartbeat_secs", "the plan's heartbeat");
+    assert!(state(&asl, "RequestApproval").get("HeartbeatSecondsPath").is_none());
     assert_eq!(state(&asl, "ApprovalExpired")["Next"], "RollBack");
-    assert_eq!(caught(approval, "ApprovalRejected").as_deref(), Some("RollBack"));
-    assert!(retrier(approval, "Lambda.Unknown").is_some(), "posting the approval is retried if the function crashed");
 }
 
 #[test]

@@ -71,6 +71,14 @@ fn release(id: &str) -> Release {
 
 pub async fn releases_are_created_once_and_updated_optimistically(store: &dyn ReleaseStore) {
     let original = release("rel-1");
+    // Created only while it holds its service's lock: a stopped admission that goes on after
+    // its lock was given back stores nothing.
+    assert!(matches!(store.create_release(&original).await, Err(StoreError::LockLost { .. })), "created without its lock");
+    assert_eq!(store.release("rel-1").await.ok(), Some(None));
+    store.acquire_lock(&lease("rel-other", 30), t0()).await.unwrap_or_else(|e| panic!("lock: {e}"));
+    assert!(matches!(store.create_release(&original).await, Err(StoreError::LockLost { .. })), "created under another's lock");
+    store.release_lock("checkout-api", "production", "rel-other").await.unwrap_or_else(|e| panic!("unlock: {e}"));
+    store.acquire_lock(&lease("rel-1", 30), t0()).await.unwrap_or_else(|e| panic!("lock: {e}"));
     store.create_release(&original).await.unwrap_or_else(|e| panic!("create: {e}"));
     // The same release again is a retried write (its first answer was lost): done, once.
     store.create_release(&original).await.unwrap_or_else(|e| panic!("a retried create: {e}"));
@@ -90,6 +98,7 @@ pub async fn releases_are_created_once_and_updated_optimistically(store: &dyn Re
     let stored = store.release("rel-1").await.ok().flatten().unwrap_or_else(|| panic!("stored release"));
     assert_eq!((stored.canary_weight, stored.revision), (10, 1));
     assert_eq!(store.release("nope").await.ok(), Some(None));
+    store.release_lock("checkout-api", "production", "rel-1").await.unwrap_or_else(|e| panic!("unlock: {e}"));
 }
 
 pub async fn events_are_appended_never_overwritten(store: &dyn ReleaseStore) {
@@ -120,7 +129,9 @@ pub async fn events_are_appended_never_overwritten(store: &dyn ReleaseStore) {
 /// Events and the release they change are one write: at a stale revision nothing is stored.
 pub async fn paired_writes_stand_or_fall_together(store: &dyn ReleaseStore) {
     let mut stored = release("rel-3");
+    store.acquire_lock(&lease("rel-3", 30), t0()).await.unwrap_or_else(|e| panic!("lock: {e}"));
     store.create_release(&stored).await.unwrap_or_else(|e| panic!("create: {e}"));
+    store.release_lock("checkout-api", "production", "rel-3").await.unwrap_or_else(|e| panic!("unlock: {e}"));
     let event = |reason: &str| {
         ReleaseEvent::new("rel-3", t0(), "test", EventKind::Closed { status: ReleaseStatus::Aborted, reason: reason.into() })
     };

@@ -336,25 +336,45 @@ impl ReleaseStore for DynamoStore {
     }
 
     async fn create_release(&self, release: &Release) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
+        let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(release_item(release, release.revision)?))
-            .condition_expression("attribute_not_exists(pk)")
+            .condition_expression("attribute_not_exists(pk)");
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put.build().map_err(invalid_request)?).build())
+            .transact_items(TransactWriteItem::builder().condition_check(lock_held(&self.table, release)?).build())
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                // The same release already stored is this very write retried after its answer
-                // was lost: done. Another release under the id is a conflict.
-                let same =
-                    self.release(&release.id).await?.is_some_and(|stored| Release { revision: release.revision, ..stored } == *release);
-                if same { Ok(()) } else { Err(StoreError::ReleaseExists(release.id.clone())) }
-            }
             Err(err) => {
-                Err(classify("PutItem", err, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()))
+                if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error() {
+                    // One reason per item, in order: the release, then the lock.
+                    if condition_failed(cancelled, 0) {
+                        // The same release already stored is this very write retried after its
+                        // answer was lost: done. Another release under the id is a conflict.
+                        let same = self
+                            .release(&release.id)
+                            .await?
+                            .is_some_and(|stored| Release { revision: release.revision, ..stored } == *release);
+                        return if same { Ok(()) } else { Err(StoreError::ReleaseExists(release.id.clone())) };
+                    }
+                    if condition_failed(cancelled, 1) {
+                        return Err(StoreError::LockLost {
+                            service: release.service.clone(),
+                            environment: release.environment.clone(),
+                            release_id: release.id.clone(),
+                        });
+                    }
+                }
+                Err(classify("TransactWriteItems", err, |e| {
+                    e.is_provisioned_throughput_exceeded_exception()
+                        || e.is_request_limit_exceeded()
+                        || e.is_transaction_in_progress_exception()
+                        || e.is_transaction_canceled_exception()
+                }))
             }
         }
     }
@@ -576,6 +596,18 @@ impl ReleaseStore for DynamoStore {
             }
         }
     }
+}
+
+/// The condition that `release` holds its service's lock, for a write fenced by it.
+fn lock_held(table: &str, release: &Release) -> Result<ConditionCheck, StoreError> {
+    ConditionCheck::builder()
+        .table_name(table)
+        .key("pk", s(lock_key(&release.service, &release.environment)))
+        .key("sk", s("LOCK"))
+        .condition_expression("holder = :holder")
+        .expression_attribute_values(":holder", s(&release.id))
+        .build()
+        .map_err(invalid_request)
 }
 
 /// Whether item `index` of a cancelled transaction failed its condition (one reason per item,

@@ -99,6 +99,13 @@ impl ReleaseStore for MemoryStore {
             // The same release again is a retried write (as DynamoDB's adapter reads it).
             return if stored == release { Ok(()) } else { Err(StoreError::ReleaseExists(release.id.clone())) };
         }
+        if state.locks.get(&(release.service.clone(), release.environment.clone())).is_none_or(|lease| lease.holder != release.id) {
+            return Err(StoreError::LockLost {
+                service: release.service.clone(),
+                environment: release.environment.clone(),
+                release_id: release.id.clone(),
+            });
+        }
         state.releases.insert(release.id.clone(), release.clone());
         Ok(())
     }
@@ -240,9 +247,15 @@ pub enum TaskOutcome {
 #[derive(Default)]
 pub struct RecordingWorkflow {
     answered: Mutex<BTreeMap<String, TaskOutcome>>,
+    heartbeats: Mutex<Vec<String>>,
 }
 
 impl RecordingWorkflow {
+    /// The task tokens heartbeats were sent for, in order.
+    pub fn heartbeats(&self) -> Vec<String> {
+        self.heartbeats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
     pub fn outcome(&self, task_token: &str) -> Option<TaskOutcome> {
         self.answered.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(task_token).cloned()
     }
@@ -265,6 +278,14 @@ impl crate::ports::Workflow for RecordingWorkflow {
 
     async fn fail(&self, task_token: &str, error: &str, cause: &str) -> Result<(), crate::ports::WorkflowError> {
         self.answer(task_token, TaskOutcome::Failed { error: error.into(), cause: cause.into() })
+    }
+
+    async fn heartbeat(&self, task_token: &str) -> Result<(), crate::ports::WorkflowError> {
+        if self.outcome(task_token).is_some() {
+            return Err(crate::ports::WorkflowError::TaskGone("the task was already resumed or its execution ended".into()));
+        }
+        self.heartbeats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(task_token.to_string());
+        Ok(())
     }
 }
 

@@ -46,6 +46,17 @@ token_error!(
     aws_sdk_sfn::operation::send_task_failure::SendTaskFailureError
 );
 
+/// SendTaskHeartbeat has the same errors but no KMS throttling.
+impl TokenError for aws_sdk_sfn::operation::send_task_heartbeat::SendTaskHeartbeatError {
+    fn answer(&self) -> TokenAnswer {
+        TokenAnswer {
+            timed_out: self.is_task_timed_out(),
+            gone: self.is_task_does_not_exist() || self.is_invalid_token(),
+            throttled: false,
+        }
+    }
+}
+
 /// A timed-out, finished or unknown task is gone; transport failures and throttling are worth a retry.
 fn classify<E, R>(err: SdkError<E, R>) -> WorkflowError
 where
@@ -72,6 +83,11 @@ impl Workflow for StepFunctionsWorkflow {
 
     async fn fail(&self, task_token: &str, error: &str, cause: &str) -> Result<(), WorkflowError> {
         self.client.send_task_failure().task_token(task_token).error(error).cause(cause).send().await.map_err(classify)?;
+        Ok(())
+    }
+
+    async fn heartbeat(&self, task_token: &str) -> Result<(), WorkflowError> {
+        self.client.send_task_heartbeat().task_token(task_token).send().await.map_err(classify)?;
         Ok(())
     }
 }

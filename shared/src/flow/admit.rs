@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use crate::domain::checklist::{self, ChecklistVerdict};
 use crate::domain::plan::{self, PlanIssue};
 use crate::domain::text::prefix;
-use crate::flow::trail::{close_with, lease, record, record_with, take_lock};
+use crate::flow::rollback::announce_end;
+use crate::flow::trail::{close_with, lease, record, record_close, record_with, take_lock};
+use crate::ports::Notifier;
 use crate::ports::{ReleaseStore, StoreError};
 use crate::release::{EventKind, Lease, Release, ReleaseRequest, ReleaseStatus};
 
@@ -114,7 +116,8 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
     };
     // The verdict and what the release does with it: one atomic write.
     if verdict.is_blocked() {
-        close_with(store, ACTOR, &mut release, ReleaseStatus::Blocked, &format!("checklist {}", verdict.summary), now, judged).await?;
+        // The lock stays until the caller has announced the block (it gives the lock back last).
+        record_close(store, ACTOR, &mut release, ReleaseStatus::Blocked, &format!("checklist {}", verdict.summary), now, judged).await?;
     } else if release.status == ReleaseStatus::Admitted {
         release.status = ReleaseStatus::Progressing;
         release.updated_at = now;
@@ -132,6 +135,7 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
 /// stays as it is. Returns the release as it ended, if one was recorded.
 pub async fn undo(
     store: &dyn ReleaseStore,
+    notifier: &dyn Notifier,
     actor: &str,
     request: &UndoRequest,
     cause: &str,
@@ -145,6 +149,10 @@ pub async fn undo(
             // (with the lease it took) before the close.
             let recorded = store.events(&release.id).await?.iter().any(|e| matches!(e.kind, EventKind::Admitted { .. }));
             let missed = if recorded { Vec::new() } else { vec![admitted(&release, &lease(&release, release.created_at))] };
+            if release.status.is_final() {
+                // Closed already (blocked), and the process stopped before it announced it.
+                announce_end(store, notifier, &release, now).await?;
+            }
             close_with(store, actor, &mut release, ReleaseStatus::Aborted, &reason, now, missed).await?;
             Some(release)
         }

@@ -301,10 +301,24 @@ pub async fn resolve(
     now: DateTime<Utc>,
 ) -> Result<Resolution, ApprovalError> {
     let (on, resolution) = decide(store, actor, vote, now).await?;
+    let key = TokenKey { release_id: &vote.release_id, approval: &on.approval, step: on.step };
     if matches!(resolution, Resolution::Pending { .. }) {
+        // A vote short of the quorum renews the approval's heartbeat (a plan's `heartbeat`: how
+        // long an approval may go without a vote). The vote is recorded either way; a heartbeat
+        // that does not arrive lets the approval expire, which is a rejection.
+        match tokens.token(key).await {
+            Ok(Some(token)) => {
+                if let Err(e) = workflow.heartbeat(&token).await {
+                    tracing::warn!(release = %vote.release_id, approval = %on.approval, error = %e, "the approval's heartbeat was not sent");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(release = %vote.release_id, approval = %on.approval, error = %e, "the approval's task token could not be read for its heartbeat")
+            }
+        }
         return Ok(resolution);
     }
-    let key = TokenKey { release_id: &vote.release_id, approval: &on.approval, step: on.step };
     let token = tokens.token(key).await?.ok_or_else(|| {
         WorkflowError::TaskGone(format!("no task token is kept for approval `{}` of step {}", on.approval, on.step.saturating_add(1)))
     })?;

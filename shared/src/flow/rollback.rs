@@ -95,9 +95,12 @@ pub async fn roll_back(
         Ok(change) => change,
         Err(SwitchError::Store(StoreError::LockLost { .. })) => {
             // Closed meanwhile (this process was stopped while another rollback finished it):
-            // nothing was lost, and nothing is left to do.
+            // nothing was lost; what the close may have left (its announcement, then the lock)
+            // is finished here.
             if let Some(closed) = store.release(&release.id).await?.filter(|r| r.status.is_final()) {
-                return Ok(RollbackOutcome { release: closed, record: None, notified: false });
+                let notified = announce_end(store, notifier, &closed, now()).await?;
+                store.release_lock(&closed.service, &closed.environment, &closed.id).await?;
+                return Ok(RollbackOutcome { release: closed, record: None, notified });
             }
             return Err(lost_ownership(store, notifier, &mut release, reason, now()).await?);
         }
@@ -144,6 +147,24 @@ pub async fn roll_back(
     Ok(RollbackOutcome { release, record: Some(restore_record), notified })
 }
 
+/// The notification that announces a release's end, for the statuses that have one.
+fn end_event(status: ReleaseStatus) -> Option<NotificationEvent> {
+    match status {
+        ReleaseStatus::RolledBack => Some(NotificationEvent::RolledBack),
+        ReleaseStatus::Promoted => Some(NotificationEvent::Promoted),
+        ReleaseStatus::Blocked => Some(NotificationEvent::Blocked),
+        _ => None,
+    }
+}
+
+/// Whether the end of closed `release` still waits to be announced (its plan asks for the
+/// notification and the trail records none): until it is, its lock stays, so that the closer, or
+/// the sweeper after it, finds the release and announces it.
+pub async fn end_unannounced(store: &dyn ReleaseStore, release: &Release) -> Result<bool, StoreError> {
+    let Some(event) = end_event(release.status).filter(|e| release.plan.notifications.events.contains(e)) else { return Ok(false) };
+    Ok(!announced(&store.events(&release.id).await?, event))
+}
+
 /// Announces how a closed release ended (`rolled_back`, `promoted`, `blocked`) unless its trail
 /// already records that notification: what a close whose process stopped before announcing
 /// left undone. `true` if it was published now.
@@ -153,12 +174,7 @@ pub async fn announce_end(
     release: &Release,
     at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let event = match release.status {
-        ReleaseStatus::RolledBack => NotificationEvent::RolledBack,
-        ReleaseStatus::Promoted => NotificationEvent::Promoted,
-        ReleaseStatus::Blocked => NotificationEvent::Blocked,
-        _ => return Ok(false),
-    };
+    let Some(event) = end_event(release.status) else { return Ok(false) };
     let trail = store.events(&release.id).await?;
     if announced(&trail, event) {
         return Ok(false);

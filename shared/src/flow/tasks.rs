@@ -49,6 +49,9 @@ pub struct ChecklistOutput {
     pub approval: Option<String>,
     #[serde(default)]
     pub approval_timeout_secs: Option<u64>,
+    /// The approval's heartbeat: how long it may go without a vote (null when the plan sets none).
+    #[serde(default)]
+    pub approval_heartbeat_secs: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +87,9 @@ pub async fn validate_checklist(
         announce(store, notifier, actor::CHECKLIST_VALIDATOR, &release, &notification).await.map_err(AdmissionError::Store)?;
     }
     if blocked {
+        // The lock goes back last: a process stopped before this leaves the release to the
+        // sweeper, which announces what was not.
+        store.release_lock(&release.service, &release.environment, &release.id).await.map_err(AdmissionError::Store)?;
         return Err(ValidateError::Blocked { release_id: release.id, summary: verdict.summary });
     }
     let flagged = verdict.items.iter().filter(|i| matches!(i.effect, Effect::Warning | Effect::Overridden)).map(|i| i.id.clone()).collect();
@@ -91,6 +97,7 @@ pub async fn validate_checklist(
     Ok(ChecklistOutput {
         approval: first_approval.map(|a| a.id.clone()),
         approval_timeout_secs: first_approval.map(|a| a.timeout.as_secs()),
+        approval_heartbeat_secs: first_approval.and_then(|a| a.heartbeat).map(|h| h.as_secs()),
         steps: release.plan.traffic.steps.len(),
         flagged,
         verdict: verdict.verdict,
@@ -181,6 +188,8 @@ pub struct SwitchOutput {
     pub next_approval: Option<String>,
     #[serde(default)]
     pub next_approval_timeout_secs: Option<u64>,
+    #[serde(default)]
+    pub next_approval_heartbeat_secs: Option<u64>,
     /// When to check this step first: one analysis interval, or the bake if shorter (at least 1s).
     pub first_check_in_secs: u64,
 }
@@ -228,6 +237,11 @@ pub async fn set_weight(
         let notification = ReleaseNotification::new(event, release, None, Vec::new(), now);
         announce(store, notifier, actor::TRAFFIC_SWITCH, release, &notification).await?;
     }
+    if target == SwitchTarget::Promote {
+        // The lock goes back last, after the announcement: a process stopped before this leaves
+        // the closed release to the sweeper, which announces what was not.
+        store.release_lock(&release.service, &release.environment, &release.id).await?;
+    }
     let next = release.step.map_or(0, |s| s + 1);
     let has_next_step = target != SwitchTarget::Promote && next < release.plan.traffic.steps.len();
     let next_approval = if has_next_step { release.plan.approval_for_step(next) } else { None };
@@ -240,6 +254,7 @@ pub async fn set_weight(
         has_next_step,
         next_approval: next_approval.map(|a| a.id.clone()),
         next_approval_timeout_secs: next_approval.map(|a| a.timeout.as_secs()),
+        next_approval_heartbeat_secs: next_approval.and_then(|a| a.heartbeat).map(|h| h.as_secs()),
         first_check_in_secs: release.step.and_then(|s| release.plan.first_check_after(s)).unwrap_or(1),
     })
 }
@@ -386,11 +401,12 @@ pub struct UndoAdmissionOutput {
 /// Undoes a failed admission on behalf of the rollback function.
 pub async fn undo_admission(
     store: &dyn ReleaseStore,
+    notifier: &dyn Notifier,
     request: UndoAdmissionRequest,
     now: DateTime<Utc>,
 ) -> Result<UndoAdmissionOutput, StoreError> {
     let cause = request.error.as_ref().map_or_else(|| "no cause was given".to_string(), CaughtError::reason);
-    let ended = crate::flow::admit::undo(store, rollback::ACTOR, &request.release, &cause, now).await?;
+    let ended = crate::flow::admit::undo(store, notifier, rollback::ACTOR, &request.release, &cause, now).await?;
     Ok(UndoAdmissionOutput {
         release_id: request.release.release_id,
         status: ended.map_or_else(|| "not_recorded".to_string(), |r| r.status.as_str().to_string()),
@@ -413,6 +429,44 @@ async fn rejection(store: &dyn ReleaseStore, request: &RollbackRequest) -> Resul
     }))
 }
 
+/// An expired approval is explained from the trail and the plan: which approval, how many of
+/// its quorum approved, and whether its timeout or its heartbeat (no vote for that long) ran out.
+/// (Step Functions reports both as a timeout, without saying which.)
+async fn expiry(store: &dyn ReleaseStore, request: &RollbackRequest, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
+    if request.reason.is_some() || request.approval_expired.is_none() {
+        return Ok(None);
+    }
+    let Some(release) = store.release(&request.release_id).await? else { return Ok(None) };
+    let events = store.events(&request.release_id).await?;
+    let last_request = events.iter().enumerate().rev().find_map(|(i, e)| match &e.kind {
+        EventKind::ApprovalRequested { approval, step, quorum, .. } => Some((i, e.at, approval, *step, *quorum)),
+        _ => None,
+    });
+    let Some((requested, requested_at, approval, step, quorum)) = last_request else { return Ok(None) };
+    let Some(gate) = release.plan.approvals.iter().find(|a| &a.id == approval) else { return Ok(None) };
+    let votes: Vec<DateTime<Utc>> = events
+        .iter()
+        .skip(requested)
+        .filter(|e| matches!(&e.kind, EventKind::ApprovalDecided { approval: a, approved: true, .. } if a == approval))
+        .map(|e| e.at)
+        .collect();
+    let waited = now.signed_duration_since(requested_at);
+    let ran_out = match gate.heartbeat {
+        Some(heartbeat) if waited < gate.timeout.chrono() => {
+            let since =
+                votes.last().map_or_else(|| "since it was requested".to_string(), |at| format!("since {}", at.format("%H:%M:%S UTC")));
+            format!("no approver voted for {heartbeat} {since}, the approval's heartbeat")
+        }
+        _ => format!("its timeout of {} ran out", gate.timeout),
+    };
+    let text = format!(
+        "the approval `{approval}` before step {} expired without a decision ({} of {quorum} approvals; {ran_out}); an expired approval is a rejection",
+        step.saturating_add(1),
+        votes.len(),
+    );
+    Ok(Some(clip(&text, MAX_CAUGHT_REASON_CHARS)))
+}
+
 /// Restores the stable version to 100%, verifies it, closes the release as rolled back,
 /// releases the lock, records the reason and the time to restore, and notifies.
 pub async fn roll_back(
@@ -425,7 +479,10 @@ pub async fn roll_back(
 ) -> Result<RollbackOutput, RollbackError> {
     let reason = match rejection(store, &request).await? {
         Some(decided) => decided,
-        None => request.reason(),
+        None => match expiry(store, &request, clock()).await? {
+            Some(expired) => expired,
+            None => request.reason(),
+        },
     };
     let outcome = rollback::roll_back(store, router, notifier, &request.release_id, &reason, policy, clock).await?;
     Ok(RollbackOutput {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::plan::RouterSpec;
-use crate::flow::trail::{close, record_with, renew_lock};
+use crate::flow::trail::{record_close, record_with, renew_lock};
 use crate::ports::ReleaseStore;
 use crate::ports::{Fence, RouterError, StoreError, TrafficRouter};
 use crate::release::route::{RouteStage, RouteState, RouteTarget, WeightChange, route_key};
@@ -80,8 +80,8 @@ pub async fn switch(
 ) -> Result<SwitchOutcome, SwitchError> {
     let mut release = store.release(release_id).await?.ok_or_else(|| SwitchError::ReleaseNotFound(release_id.to_string()))?;
     if release.status == ReleaseStatus::Promoted && target == SwitchTarget::Promote {
-        // A retried promotion whose answer was lost after the close: finish what the close left.
-        store.release_lock(&release.service, &release.environment, &release.id).await?;
+        // A retried promotion whose answer was lost after the close: the caller finishes what
+        // the close left (the announcement, then the lock).
         return Ok(SwitchOutcome { release, change: None, weight: 100 });
     }
     if release.status.is_final() {
@@ -135,7 +135,8 @@ pub async fn switch(
     }
     if target == SwitchTarget::Promote {
         let reason = format!("promoted: {} serves 100% of {} in {}", release.version, release.service, release.environment);
-        close(store, ACTOR, &mut release, ReleaseStatus::Promoted, &reason, now).await?;
+        // The caller announces the promotion, then gives the lock back.
+        record_close(store, ACTOR, &mut release, ReleaseStatus::Promoted, &reason, now, Vec::new()).await?;
     }
     Ok(SwitchOutcome { release, change, weight })
 }
@@ -169,7 +170,10 @@ pub async fn apply(
     }
     let same_versions =
         stored.as_ref().is_some_and(|s| s.stable_version == route.stable_version && s.canary_version == route.canary_version);
-    let trusted = stored.as_ref().filter(|s| s.applied && same_versions);
+    // A rollback never trusts the applied record: a process that stopped between its claim and
+    // its router write (a zombie) may have moved the router since; it reads the router instead.
+    let rollback = stage == RouteStage::Rollback;
+    let trusted = stored.as_ref().filter(|s| s.applied && same_versions && !rollback);
     let dry_run = matches!(route.router, RouterSpec::DryRun {});
     let missed = |carried: u32, route_version: u64| {
         recorded.filter(|before| *before != carried).map(|before| WeightChange {
@@ -194,7 +198,7 @@ pub async fn apply(
     }
     // A claim of this release that was never confirmed: its weight may or may not have reached
     // the router, and the change it made (if any) is not in the audit trail yet.
-    let unfinished = stored.as_ref().is_some_and(|s| !s.applied && same_versions);
+    let unfinished = stored.as_ref().is_some_and(|s| (!s.applied || rollback) && same_versions);
     // `known`: `before` is what the route carried, not a guess.
     let (before, known) = match (trusted, dry_run) {
         (Some(s), _) => (s.canary_weight, true),

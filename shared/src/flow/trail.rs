@@ -77,11 +77,21 @@ pub async fn renew_lock(store: &dyn ReleaseStore, release: &Release, now: DateTi
     // A process stopped before this renewal (a zombie) finds the lock free once its release was
     // closed meanwhile; a close stores the final status before it gives the lock back, so a
     // release read after taking the lock tells. Such a process must not keep the lock.
-    if store.release(&release.id).await?.is_none_or(|stored| stored.status.is_final()) {
-        store.release_lock(&release.service, &release.environment, &release.id).await?;
-        return Err(lost());
+    match store.release(&release.id).await? {
+        Some(stored) if !stored.status.is_final() => Ok(()),
+        stored => {
+            // A close whose end is not announced yet keeps the lock: its process, or the sweeper
+            // after it, announces and then gives the lock back.
+            let pending = match &stored {
+                Some(closed) => crate::flow::rollback::end_unannounced(store, closed).await?,
+                None => false,
+            };
+            if !pending {
+                store.release_lock(&release.service, &release.environment, &release.id).await?;
+            }
+            Err(lost())
+        }
     }
-    Ok(())
 }
 
 /// Closes a release for good: final status, the reason in the trail, the lock given back.

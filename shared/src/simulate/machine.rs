@@ -63,6 +63,9 @@ pub trait Tasks: Send + Sync {
 pub struct Wait<'a> {
     pub token: &'a str,
     pub timeout_secs: Option<u64>,
+    /// `HeartbeatSeconds(Path)`: the task fails with `States.HeartbeatTimeout` when no heartbeat
+    /// (SendTaskHeartbeat) came for this long.
+    pub heartbeat_secs: Option<u64>,
 }
 
 /// How an execution ended.
@@ -120,7 +123,11 @@ impl Definition {
                     let now = run.now();
                     let invocation = match &call.call {
                         Call::Invoke { function, payload, token } => {
-                            let wait = token.as_deref().map(|token| Wait { token, timeout_secs: call.timeout_secs });
+                            let wait = token.as_deref().map(|token| Wait {
+                                token,
+                                timeout_secs: call.timeout_secs,
+                                heartbeat_secs: call.heartbeat_secs,
+                            });
                             tasks.invoke(function, payload.clone(), wait, now).await
                         }
                         Call::Integrate { resource, parameters } => tasks.integrate(resource, parameters.clone(), now).await,
@@ -154,6 +161,8 @@ pub struct TaskCall {
     pub call: Call,
     /// The state's `TimeoutSeconds` (or `TimeoutSecondsPath`), when it is a Lambda invoke.
     pub timeout_secs: Option<u64>,
+    /// The state's `HeartbeatSeconds` (or `HeartbeatSecondsPath`), when it is a Lambda invoke.
+    pub heartbeat_secs: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -290,22 +299,26 @@ impl Run {
             "arn:aws:states:::lambda:invoke" | "arn:aws:states:::lambda:invoke.waitForTaskToken" => {
                 let function = parameters.get("FunctionName").and_then(Value::as_str).unwrap_or_default().to_string();
                 let payload = parameters.get("Payload").cloned().unwrap_or(Value::Null);
-                let timeout_secs =
-                    match (state.get("TimeoutSecondsPath").and_then(Value::as_str), state.get("TimeoutSeconds").and_then(Value::as_u64)) {
-                        (Some(path), _) => read(&self.data, &progress.context, path).and_then(|v| v.as_u64()),
-                        (None, secs) => secs,
-                    };
+                let seconds = |field: &str| match (
+                    state.get(format!("{field}Path")).and_then(Value::as_str),
+                    state.get(field).and_then(Value::as_u64),
+                ) {
+                    (Some(path), _) => read(&self.data, &progress.context, path).and_then(|v| v.as_u64()),
+                    (None, secs) => secs,
+                };
+                let (timeout_secs, heartbeat_secs) = (seconds("TimeoutSeconds"), seconds("HeartbeatSeconds"));
                 let waits = resource.ends_with(".waitForTaskToken");
                 return Ok(TaskCall {
                     state: name.to_string(),
                     call: Call::Invoke { function, payload, token: waits.then_some(token) },
                     timeout_secs,
+                    heartbeat_secs,
                 });
             }
             other if other.starts_with("arn:aws:states:::") => Call::Integrate { resource: other.to_string(), parameters },
             other => return Err(unsupported(name, &format!("resource `{other}` is not one the simulator runs"))),
         };
-        Ok(TaskCall { state: name.to_string(), call, timeout_secs: None })
+        Ok(TaskCall { state: name.to_string(), call, timeout_secs: None, heartbeat_secs: None })
     }
 
     /// Hands the outcome of the Task the execution is in to its ResultSelector and ResultPath,
@@ -505,7 +518,12 @@ pub fn covers(error_equals: &[Value], error: &str) -> bool {
     error_equals
         .iter()
         .filter_map(Value::as_str)
-        .any(|e| e == error || e == "States.ALL" || (e == "States.TaskFailed" && error != "States.Timeout"))
+        .any(|e| e == error || e == "States.ALL" || (e == "States.TaskFailed" && !is_timeout(error)))
+}
+
+/// The task's own timeouts, which `States.TaskFailed` does not match.
+fn is_timeout(error: &str) -> bool {
+    error == "States.Timeout" || error == "States.HeartbeatTimeout"
 }
 
 fn error_equals(rule: &Value) -> &[Value] {
@@ -547,6 +565,7 @@ mod tests {
         assert!(covers(&[json!("States.ALL")], "Anything"));
         assert!(covers(&[json!("States.TaskFailed")], "Transient"));
         assert!(!covers(&[json!("States.TaskFailed")], "States.Timeout"));
+        assert!(!covers(&[json!("States.TaskFailed")], "States.HeartbeatTimeout"));
         assert!(covers(&[json!("Transient"), json!("X")], "X"));
         assert_eq!(retry_delay_secs(&json!({ "IntervalSeconds": 2, "BackoffRate": 2.0, "MaxDelaySeconds": 30 }), 1), 2);
         assert_eq!(retry_delay_secs(&json!({ "IntervalSeconds": 2, "BackoffRate": 2.0, "MaxDelaySeconds": 30 }), 5), 30);

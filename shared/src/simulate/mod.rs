@@ -508,6 +508,15 @@ impl SimTasks<'_> {
             (None, None) => Vec::new(),
         };
         let after = decided.after.chrono();
+        // The plan's heartbeat: the approval expires when no vote came for that long (the votes
+        // of a scenario come together, so only the first one can be late for it).
+        let heartbeat = wait.heartbeat_secs.map(HumanDuration::from_secs).map(HumanDuration::chrono).filter(|h| *h < timeout);
+        if let Some(heartbeat) = heartbeat
+            && (decided.decision == ApprovalDecision::Timeout || after > heartbeat)
+        {
+            let cause = format!("approval `{approval_id}` had no vote for {} (its heartbeat)", fmt(heartbeat));
+            return Invocation { result: Err(TaskFailure { error: "States.HeartbeatTimeout".into(), cause }), took: heartbeat };
+        }
         if decided.decision != ApprovalDecision::Timeout && after <= timeout {
             let at = now.checked_add_signed(after).unwrap_or(now);
             for voter in &voters {

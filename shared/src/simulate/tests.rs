@@ -14,7 +14,11 @@ approvals:
 "#;
 
 async fn run(approvals: &str) -> Result<Simulation, SimulationError> {
-    let plan = parse_plan(PLAN, PlanFormat::Yaml).unwrap_or_else(|e| panic!("{e:?}"));
+    run_plan(PLAN, approvals).await
+}
+
+async fn run_plan(plan: &str, approvals: &str) -> Result<Simulation, SimulationError> {
+    let plan = parse_plan(plan, PlanFormat::Yaml).unwrap_or_else(|e| panic!("{e:?}"));
     let scenario: Scenario = crate::domain::yaml::from_str(&format!("approvals: {approvals}")).unwrap_or_else(|e| panic!("{e}"));
     simulate(&plan, &scenario, None).await
 }
@@ -46,9 +50,24 @@ async fn too_few_votes_expire_into_a_rollback_at_the_timeout() {
     let sim = run("{ go: { decision: approve, after: 20m, by: alice } }").await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(sim.outcome, SimOutcome::RolledBack);
     assert_eq!(sim.final_step, Some(1));
-    assert!(sim.reason.contains("expired after 1h"), "{}", sim.reason);
+    assert!(sim.reason.contains("(1 of 2 approvals; its timeout of 1h ran out)"), "{}", sim.reason);
     // 10m bake of step 1, then the 1h the approval waited.
     assert_eq!(sim.duration_secs, 70 * 60);
+}
+
+#[tokio::test]
+async fn an_approval_with_a_heartbeat_expires_when_no_one_voted_for_that_long() {
+    let with_heartbeat = PLAN.replace("timeout: 1h }", "timeout: 1h, heartbeat: 15m }");
+    let late =
+        run_plan(&with_heartbeat, "{ go: { decision: approve, after: 20m, by: 'alice, carol' } }").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(late.outcome, SimOutcome::RolledBack);
+    assert!(late.reason.contains("(0 of 2 approvals; no approver voted for 15m since it was requested"), "{}", late.reason);
+    // Through the deployed definition's wait with a heartbeat, 15 minutes after it began.
+    assert!(late.states.iter().any(|s| s == "RequestApprovalWithHeartbeat"), "{:?}", late.states);
+    assert_eq!(late.duration_secs, 25 * 60);
+    let in_time =
+        run_plan(&with_heartbeat, "{ go: { decision: approve, after: 10m, by: 'alice, carol' } }").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(in_time.outcome, SimOutcome::Promoted, "{}", in_time.reason);
 }
 
 #[tokio::test]
@@ -105,12 +124,14 @@ const GATE: &str = "${MetricGateFunctionArn}";
 const ROLLBACK: &str = "${RollbackNotifierFunctionArn}";
 
 fn admitted(approval: Option<&str>) -> Result<serde_json::Value, &'static str> {
-    Ok(serde_json::json!({ "release_id": "r", "approval": approval, "approval_timeout_secs": approval.map(|_| 3600) }))
+    Ok(
+        serde_json::json!({ "release_id": "r", "approval": approval, "approval_timeout_secs": approval.map(|_| 3600), "approval_heartbeat_secs": null }),
+    )
 }
 
 fn switched(next_approval: Option<&str>) -> Result<serde_json::Value, &'static str> {
     Ok(serde_json::json!({ "weight": 10, "first_check_in_secs": 60, "next_approval": next_approval,
-        "next_approval_timeout_secs": next_approval.map(|_| 3600), "status": "progressing" }))
+        "next_approval_timeout_secs": next_approval.map(|_| 3600), "next_approval_heartbeat_secs": null, "status": "progressing" }))
 }
 
 fn gate(action: &str, next_step: Option<usize>) -> Result<serde_json::Value, &'static str> {
@@ -171,9 +192,14 @@ async fn the_driver_reaches_every_state_of_the_deployed_definition() {
     .await;
     assert_eq!(ended_in(&undone), "AdmissionFailed");
     assert!(undone.transitions.iter().any(|t| t.state == "UndoAdmission"));
+    // An approval with a heartbeat waits in its own state; no vote for that long expires it.
+    let with_heartbeat = admitted(Some("go")).map(|mut a| {
+        a["approval_heartbeat_secs"] = serde_json::json!(600);
+        a
+    });
     let expired = run_script(&[
-        (VALIDATE, admitted(Some("go"))),
-        (APPROVE, Err("States.Timeout")),
+        (VALIDATE, with_heartbeat),
+        (APPROVE, Err("States.HeartbeatTimeout")),
         (ROLLBACK, Ok(serde_json::json!({ "status": "rolled_back", "reason": "the approval expired" }))),
     ])
     .await;

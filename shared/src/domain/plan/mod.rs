@@ -553,7 +553,9 @@ pub struct ApprovalGate {
     pub quorum: u32,
     /// How long to wait; an expired approval is a rejection.
     pub timeout: HumanDuration,
-    /// Step Functions heartbeat for the waiting task.
+    /// How long the approval may go without a vote: each vote renews it (a Step Functions
+    /// heartbeat on the waiting task), and when none came for this long the approval expires
+    /// (a rejection), as it does after `timeout`. Shorter than `timeout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat: Option<HumanDuration>,
     /// The Go/No-Go criteria shown to approvers.

@@ -100,3 +100,26 @@ async fn a_lock_taken_by_an_admission_that_never_stored_its_release_is_given_bac
     assert!(matches!(&output, boundary::RollbackFunctionOutput::UndoAdmission(o) if o.status == "not_recorded"), "{output:?}");
     assert_eq!(store.lock("orders", "prod").await.ok().flatten(), None);
 }
+
+#[tokio::test]
+async fn a_blocked_release_whose_announcement_never_went_out_is_announced_before_its_lock_is_given_back() {
+    let store = MemoryStore::new();
+    let mut plan = crate::flow::testing::alias_plan("orders", 10);
+    plan["checklist"] = json!({ "items": [ { "id": "review", "require": { "kind": "attestation", "evidence": "reviewed" } } ] });
+    let blocked = crate::flow::testing::request("r1", "orders", plan);
+    // Admission closed the release as blocked, then its process stopped before announcing it:
+    // the lock is still held, so the undo (or the sweeper) finds the release.
+    let admitted = admit(&store, blocked.clone(), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(admitted.release.status, ReleaseStatus::Blocked);
+    assert!(store.lock("orders", "prod").await.ok().flatten().is_some(), "the lock goes back only after the announcement");
+    let (router, notifier) = (crate::adapters::memory::MemoryRouter::default(), crate::adapters::memory::RecordingNotifier::default());
+    boundary::rollback_function(undo_event(&blocked), &store, &router, &notifier, Default::default(), || {
+        t0() + chrono::Duration::minutes(2)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{}", e.message));
+    let trail = store.events("r1").await.unwrap_or_default();
+    assert!(crate::flow::notify::announced(&trail, crate::domain::plan::NotificationEvent::Blocked), "blocked is announced");
+    assert_eq!(store.release("r1").await.ok().flatten().map(|r| r.status), Some(ReleaseStatus::Blocked), "it stays blocked");
+    assert_eq!(store.lock("orders", "prod").await.ok().flatten(), None);
+}

@@ -52,6 +52,7 @@ async fn quorum_of_two_resumes_the_execution_with_both_names() {
     let first = resolve(&store, &store, &workflow, "cli", &vote(&id, &["alice"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first, Resolution::Pending { approvals: 1, quorum: 2 });
     assert_eq!(workflow.outcome("token-1"), None, "one of two approvals does not resume");
+    assert_eq!(workflow.heartbeats(), ["token-1"], "a vote short of the quorum renews the approval's heartbeat");
     // The same person twice is still one approval.
     let again = resolve(&store, &store, &workflow, "cli", &vote(&id, &["Alice"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again, Resolution::Pending { approvals: 1, quorum: 2 });
@@ -60,6 +61,7 @@ async fn quorum_of_two_resumes_the_execution_with_both_names() {
         resolve(&store, &store, &workflow, "slack", &vote(&id, &["U0CAROL", "carol"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(second, Resolution::Approved { approvers: ids(&["alice", "u0carol"]) });
     assert_eq!(workflow.outcome("token-1"), Some(TaskOutcome::Resumed(json!({"approved_by": ["alice", "u0carol"]}))));
+    assert_eq!(workflow.heartbeats().len(), 2, "the deciding vote resumes the task instead");
 }
 
 #[tokio::test]

@@ -253,13 +253,46 @@ async fn a_retried_close_gives_back_the_lock_it_may_have_missed() {
     let announced = store.events("r1").await.unwrap_or_default().iter().filter(|e| e.kind.name() == "notified").count();
     assert_eq!(announced, 1, "announced once");
 
-    // The same for a promotion retried after its close.
+    // The same for a promotion retried after its close: the switch closes the release and keeps
+    // the lock (a process stopped here leaves it to the retry or the sweeper); the task announces
+    // the promotion, then gives the lock back; a retry finds both done and announces nothing.
     let store = MemoryStore::new();
-    let release = admitted(&store, DRY_RUN).await;
-    switch(&store, &router, "r1", SwitchTarget::Promote, now()).await.unwrap_or_else(|e| panic!("{e}"));
-    store.acquire_lock(&crate::flow::trail::lease(&release, now()), now()).await.unwrap_or_else(|e| panic!("{e}"));
-    let retried = switch(&store, &router, "r1", SwitchTarget::Promote, now()).await.unwrap_or_else(|e| panic!("a retried promotion: {e}"));
-    assert_eq!((retried.release.status, retried.weight, retried.change), (ReleaseStatus::Promoted, 100, None));
+    let notifier = RecordingNotifier::default();
+    admitted(&store, DRY_RUN).await;
+    let promote = || crate::flow::tasks::SwitchRequest { release_id: "r1".into(), step: None, promote: true };
+    let closed = switch(&store, &router, "r1", SwitchTarget::Promote, now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(closed.release.status, ReleaseStatus::Promoted);
+    assert!(store.lock("svc", "prod").await.ok().flatten().is_some(), "the close alone keeps the lock until it is announced");
+    let retried = crate::flow::tasks::set_weight(&store, &router, &notifier, promote(), now())
+        .await
+        .unwrap_or_else(|e| panic!("a retried promotion: {e}"));
+    assert_eq!((retried.status.as_str(), retried.weight, retried.changed), ("promoted", 100, false));
     assert_eq!(store.lock("svc", "prod").await.ok().flatten(), None, "the lock is given back");
+    crate::flow::tasks::set_weight(&store, &router, &notifier, promote(), now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let notified = store.events("r1").await.unwrap_or_default().iter().filter(|e| e.kind.name() == "notified").count();
+    assert_eq!(notified, 1, "the promotion is announced once");
     assert!(matches!(switch(&store, &router, "r1", SwitchTarget::Step(0), now()).await, Err(SwitchError::ReleaseClosed { .. })));
+}
+
+#[tokio::test]
+async fn a_second_rollback_reads_the_router_instead_of_trusting_its_record() {
+    // r1 moved 10% and rolled back to 0%; then a process of r1 that had stopped between its
+    // claim and its router write (a zombie) went on and set 10% again, with no record of it.
+    let store = MemoryStore::new();
+    let release = admitted(&store, LAMBDA).await;
+    let router = FakeRouter::default();
+    switch(&store, &router, &release.id, SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut open = store.release("r1").await.ok().flatten().unwrap_or_else(|| panic!("stored"));
+    let route = RouteTarget::for_release(&open, Some(0)).unwrap_or_else(|| panic!("route"));
+    apply(&store, &router, &route, 0, RouteStage::Rollback, now()).await.unwrap_or_else(|e| panic!("{e}"));
+    open.canary_weight = 0;
+    store.update_release(&mut open).await.unwrap_or_else(|e| panic!("{e}"));
+    router.set_weight(&route, 10).await.ok();
+
+    let out = roll_back_now(&store, &router).await;
+    assert_eq!(out.release.status, ReleaseStatus::RolledBack);
+    assert_eq!(router.weight(), 0, "the zombie's 10% is found and restored");
+    // The trail explains every weight the router carried: the step's 0 → 10, the zombie's 0 → 10
+    // (found by reading the router), then the rollback's 10 → 0.
+    assert_eq!(weight_changes(&store).await, [(0, 10), (0, 10), (10, 0)]);
 }
