@@ -139,6 +139,7 @@ fn release() -> Release {
         created_at: t0(),
         updated_at: t0(),
         closed_reason: None,
+        last_check: None,
         revision: 1,
     }
 }

@@ -1221,6 +1221,7 @@ fn release_with(
         created_at: t0,
         updated_at: t0,
         closed_reason: None,
+        last_check: None,
         revision: 0,
     }
 }

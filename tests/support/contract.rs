@@ -65,6 +65,7 @@ fn release(id: &str) -> Release {
         created_at: t0(),
         updated_at: t0(),
         closed_reason: None,
+        last_check: None,
         revision: 0,
     }
 }

@@ -65,6 +65,7 @@ pub fn run(data: &[u8]) {
         created_at: t0,
         updated_at: t0,
         closed_reason: None,
+        last_check: None,
         revision: 0,
     };
     let reason = Some(reason).filter(|r| !r.is_empty());

@@ -88,6 +88,7 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
                 created_at: now,
                 updated_at: now,
                 closed_reason: None,
+                last_check: None,
                 revision: 0,
             };
             if let Err(err) = store.create_release(&release).await {

@@ -37,9 +37,23 @@ pub enum CheckError {
     Store(#[from] StoreError),
 }
 
-/// Runs one check of release `id` at `now`.
-pub async fn run(store: &dyn ReleaseStore, metrics: &dyn MetricSource, id: &str, now: DateTime<Utc>) -> Result<CheckResult, CheckError> {
+/// Runs one check of release `id` at `now`. `check` names it (the state machine's execution and
+/// when it entered the check, the same on every retry): a check already recorded under that name
+/// (its answer was lost, or its process stopped after the write) returns what it recorded.
+pub async fn run(
+    store: &dyn ReleaseStore,
+    metrics: &dyn MetricSource,
+    id: &str,
+    check: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<CheckResult, CheckError> {
     let release = store.release(id).await?.ok_or_else(|| CheckError::ReleaseNotFound(id.to_string()))?;
+    if check.is_some()
+        && release.last_check.as_deref() == check
+        && let Some(recorded) = recorded(store, &release).await?
+    {
+        return Ok(recorded);
+    }
     if release.status.is_final() {
         return Err(CheckError::ReleaseClosed { id: id.to_string(), status: release.status.as_str() });
     }
@@ -73,10 +87,31 @@ pub async fn run(store: &dyn ReleaseStore, metrics: &dyn MetricSource, id: &str,
         release.updated_at = now;
     }
     kinds.push(EventKind::Decided(decision.clone()));
+    let named = check.is_some() && release.last_check.as_deref() != check;
+    if named {
+        release.last_check = check.map(str::to_string);
+    }
     // The verdict, the decision and the release that acts on them: one atomic write.
-    let changed = verdict.is_some().then_some(&mut release);
+    let changed = (verdict.is_some() || named).then_some(&mut release);
     record_with(store, ACTOR, id, changed, now, kinds).await?;
     Ok(CheckResult { release, verdict, decision })
+}
+
+/// The check `release` last recorded, as it was decided: its decision and its verdict from the
+/// trail. `None` if the trail does not hold it (then the check runs again).
+async fn recorded(store: &dyn ReleaseStore, release: &Release) -> Result<Option<CheckResult>, CheckError> {
+    let trail = store.events(&release.id).await?;
+    let Some(decided_at) = trail.iter().rposition(|e| matches!(e.kind, EventKind::Decided(_))) else { return Ok(None) };
+    let decision = trail.get(decided_at).and_then(|e| match &e.kind {
+        EventKind::Decided(decision) => Some(decision.clone()),
+        _ => None,
+    });
+    // Its verdict is written just before it, in the same write.
+    let verdict = decided_at.checked_sub(1).and_then(|i| trail.get(i)).and_then(|e| match &e.kind {
+        EventKind::GateJudged { verdict, .. } => Some(verdict.clone()),
+        _ => None,
+    });
+    Ok(decision.map(|decision| CheckResult { release: release.clone(), verdict, decision }))
 }
 
 /// Reads a check's metrics through `source` and sorts the datapoints into readings by metric.
@@ -98,4 +133,54 @@ pub async fn observe(
         }
     }
     Ok(Observation { now, readings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::{MemoryRouter, MemoryStore};
+    use crate::domain::observation::Datapoint;
+    use crate::domain::query::QueryPlan;
+    use crate::flow::testing::{request, t0};
+    use crate::flow::traffic::{SwitchTarget, switch};
+
+    /// A source with no datapoints: every check is inconclusive.
+    struct NoData;
+
+    #[async_trait::async_trait]
+    impl MetricSource for NoData {
+        async fn fetch(&self, _: &QueryPlan) -> Result<BTreeMap<String, Vec<Datapoint>>, MetricError> {
+            Ok(BTreeMap::new())
+        }
+    }
+
+    fn judged(trail: &[crate::release::ReleaseEvent]) -> usize {
+        trail.iter().filter(|e| matches!(e.kind, EventKind::GateJudged { .. } | EventKind::Decided(_))).count()
+    }
+
+    #[tokio::test]
+    async fn a_retried_check_returns_what_it_recorded_and_records_nothing_twice() {
+        let store = MemoryStore::new();
+        let plan = serde_json::json!({"name": "p",
+            "traffic": {"router": {"type": "dry_run"}, "steps": [{"weight": 10, "bake": "10m"}, {"weight": 100, "bake": "10m"}]},
+            "analysis": {"interval": "1m", "max_inconclusive": 1, "on_inconclusive": "fail", "metrics": [{"name": "errors", "must": {"below": 1},
+                "query": {"metric": {"namespace": "App", "name": "Errors", "stat": "Sum"}}}]}});
+        crate::flow::admit::admit(&store, request("r1", "svc", plan), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+        switch(&store, &MemoryRouter::default(), "r1", SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+        let at = |minutes| t0() + chrono::Duration::minutes(minutes);
+        let first = run(&store, &NoData, "r1", Some("exec@t1"), at(1)).await.unwrap_or_else(|e| panic!("{e}"));
+        // The same check again (its answer was lost), a little later: the recorded decision,
+        // nothing written, the inconclusive check counted once.
+        let retried = run(&store, &NoData, "r1", Some("exec@t1"), at(2)).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(retried.decision, first.decision);
+        assert_eq!(retried.verdict.map(|v| v.outcome), first.verdict.map(|v| v.outcome));
+        let trail = store.events("r1").await.unwrap_or_default();
+        assert_eq!(judged(&trail), 2, "one verdict and one decision");
+        assert_eq!(store.release("r1").await.ok().flatten().map(|r| r.step_outcomes.len()), Some(1));
+        // The next check (another state entry) judges again; with two inconclusive checks the
+        // allowance of one is spent.
+        let next = run(&store, &NoData, "r1", Some("exec@t2"), at(3)).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(judged(&store.events("r1").await.unwrap_or_default()), 4);
+        assert_ne!(next.decision.action, first.decision.action, "{:?} then {:?}", first.decision, next.decision);
+    }
 }

@@ -265,6 +265,19 @@ pub async fn set_weight(
 #[serde(deny_unknown_fields)]
 pub struct GateRequest {
     pub release_id: String,
+    /// The execution (`$$.Execution.Id`) and when it entered the check (`$$.State.EnteredTime`):
+    /// together they name the check, the same on each of its retries.
+    #[serde(default)]
+    pub execution: Option<String>,
+    #[serde(default)]
+    pub entered_at: Option<String>,
+}
+
+impl GateRequest {
+    /// The check's name, when the state machine gave one.
+    pub fn check_id(&self) -> Option<String> {
+        Some(format!("{}@{}", self.execution.as_deref()?, self.entered_at.as_deref()?))
+    }
 }
 
 /// What the state machine routes on; the full explanation is in the audit trail.
@@ -291,7 +304,7 @@ pub async fn evaluate_gates(
     request: GateRequest,
     now: DateTime<Utc>,
 ) -> Result<GateOutput, CheckError> {
-    let result = gate_check::run(store, metrics, &request.release_id, now).await?;
+    let result = gate_check::run(store, metrics, &request.release_id, request.check_id().as_deref(), now).await?;
     let decision = result.decision;
     Ok(GateOutput {
         release_id: request.release_id,

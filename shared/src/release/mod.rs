@@ -107,6 +107,11 @@ pub struct Release {
     pub updated_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_reason: Option<String>,
+    /// The id of the last metric check recorded (the execution and when it entered the check's
+    /// state, the same on every retry of it): a retried check returns what it recorded instead
+    /// of judging and recording again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_check: Option<String>,
     /// Optimistic-concurrency counter; every stored update raises it by one.
     pub revision: u64,
 }

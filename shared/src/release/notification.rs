@@ -253,6 +253,7 @@ notifications: { mention_on_failure: [U0ONCALL], dashboard_url: https://grafana.
             created_at: t0,
             updated_at: t0,
             closed_reason: None,
+            last_check: None,
             revision: 0,
         }
     }

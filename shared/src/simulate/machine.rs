@@ -247,8 +247,10 @@ impl Run {
             }
             let state = definition.states.get(&name).ok_or_else(|| unsupported(&name, "is named as a Next state but not defined"))?;
             let kind = state.get("Type").and_then(Value::as_str).unwrap_or_default();
-            let context =
-                json!({ "Execution": { "Id": self.execution_id }, "State": { "Name": name, "EnteredCount": self.transitions.len() } });
+            // When the state was entered: the same on every retry of a Task, as in Step Functions.
+            let entered = self.transitions.last().map_or(self.now, |t| t.at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let context = json!({ "Execution": { "Id": self.execution_id },
+                "State": { "Name": name, "EnteredCount": self.transitions.len(), "EnteredTime": entered } });
             match kind {
                 "Pass" => {
                     let data = std::mem::take(&mut self.data);
