@@ -77,8 +77,12 @@ enum Command {
         #[arg(long, env = "ROLLGATE_STATE_MACHINE_ARN")]
         state_machine: String,
         /// Do not wait for admission (the checklist verdict and the lock) before returning.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "wait_secs")]
         no_wait: bool,
+        /// How long to wait for admission before returning anyway (functions that start cold
+        /// take longer).
+        #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+        wait_secs: u64,
     },
     /// Where a release stands: step, weights, last verdict.
     Status {
@@ -89,12 +93,11 @@ enum Command {
         #[arg(long, env = "ROLLGATE_TABLE")]
         table: String,
     },
-    /// Approve a release's pending Go/No-Go.
+    /// Approve a release's pending Go/No-Go as your AWS identity (STS GetCallerIdentity): the plan
+    /// lists it among the approvers as an IAM user's ARN or a role's
+    /// (`arn:aws:iam::<account>:role/<name>`).
     Approve {
         release_id: String,
-        /// Your identity (as listed in the plan's approvers).
-        #[arg(long)]
-        by: String,
         #[arg(long)]
         comment: Option<String>,
         #[arg(long, env = "ROLLGATE_TABLE")]
@@ -108,8 +111,6 @@ enum Command {
     Reject {
         release_id: String,
         #[arg(long)]
-        by: String,
-        #[arg(long)]
         comment: Option<String>,
         #[arg(long, env = "ROLLGATE_TABLE")]
         table: String,
@@ -121,8 +122,6 @@ enum Command {
     /// Roll a release back now.
     Abort {
         release_id: String,
-        #[arg(long)]
-        by: String,
         #[arg(long, default_value = "aborted by hand")]
         reason: String,
         #[arg(long, env = "ROLLGATE_TABLE")]
@@ -190,7 +189,7 @@ fn main() -> ExitCode {
             expect: expect.as_deref(),
             json: cli.json,
         }),
-        Command::Start { plan, evidence, service, environment, version, stable_version, release_id, state_machine, no_wait } => {
+        Command::Start { plan, evidence, service, environment, version, stable_version, release_id, state_machine, no_wait, wait_secs } => {
             commands::release::start(commands::release::StartArgs {
                 plan: &plan,
                 evidence: evidence.as_deref(),
@@ -200,33 +199,26 @@ fn main() -> ExitCode {
                 stable_version: &stable_version,
                 release_id: release_id.as_deref(),
                 state_machine: &state_machine,
-                wait: !no_wait,
+                wait: (!no_wait).then(|| std::time::Duration::from_secs(wait_secs)),
                 json: cli.json,
             })
         }
         Command::Status { release_id, watch, table } => {
             commands::release::status(commands::release::Target { table: &table, json: cli.json }, &release_id, watch)
         }
-        Command::Approve { release_id, by, comment, table, token_table } => commands::release::decide(
+        Command::Approve { release_id, comment, table, token_table } => {
+            commands::release::decide(commands::release::Target { table: &table, json: cli.json }, &token_table, &release_id, true, comment)
+        }
+        Command::Reject { release_id, comment, table, token_table } => commands::release::decide(
             commands::release::Target { table: &table, json: cli.json },
             &token_table,
             &release_id,
-            &by,
-            true,
-            comment,
-        ),
-        Command::Reject { release_id, by, comment, table, token_table } => commands::release::decide(
-            commands::release::Target { table: &table, json: cli.json },
-            &token_table,
-            &release_id,
-            &by,
             false,
             comment,
         ),
-        Command::Abort { release_id, by, reason, table, state_machine } => commands::release::abort(
+        Command::Abort { release_id, reason, table, state_machine } => commands::release::abort(
             commands::release::Target { table: &table, json: cli.json },
             &release_id,
-            &by,
             &reason,
             state_machine.as_deref(),
         ),

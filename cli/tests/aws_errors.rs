@@ -81,8 +81,9 @@ fn an_endpoint_nobody_answers_says_what_to_check() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(9);
     let aws = FakeAws { url: format!("http://127.0.0.1:{port}") };
     let text = stderr(&start(&aws));
-    assert!(text.starts_with("error: StartExecution failed: the request could not be sent ("), "{text}");
-    assert!(text.contains("AWS_ENDPOINT_URL") && text.contains("ROLLGATE_STATE_MACHINE_ARN"), "{text}");
+    // The first call finds out who the caller is; it says what to check.
+    assert!(text.starts_with("error: finding out who you are (STS GetCallerIdentity) failed: the request could not be sent ("), "{text}");
+    assert!(text.contains("AWS_ENDPOINT_URL") && text.contains("AWS_REGION"), "{text}");
     assert_no_dump(&text);
 }
 
@@ -94,7 +95,7 @@ fn an_execution_that_cannot_be_stopped_is_a_clean_note() {
         _ => Answer::ok(json!({})),
     });
     let output = aws
-        .rollgate(&["abort", "r1", "--by", "alice", "--table", "releases", "--state-machine", STATE_MACHINE])
+        .rollgate(&["abort", "r1", "--table", "releases", "--state-machine", STATE_MACHINE])
         .output()
         .unwrap_or_else(|e| panic!("rollgate: {e}"));
     let text = stderr(&output);

@@ -27,7 +27,7 @@ traffic:
   router: { type: dry_run }
   steps: [{ weight: 10, bake: 20m, approval: go }, { weight: 100, bake: 10m }]
 approvals:
-  - { id: go, approvers: [alice], timeout: 1h }
+  - { id: go, approvers: ["arn:aws:iam::123456789012:user/tester"], timeout: 1h }
 analysis:
   interval: 5m
   min_samples: 3
@@ -118,7 +118,7 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 18, 10, 0, 0).single().unwrap_or_default()
 }
 
-/// Release r1 of svc, waiting on approval `go` by alice (far in the future).
+/// Release r1 of svc, waiting on approval `go` by the fake endpoint's caller, the IAM user tester (far in the future).
 fn release() -> Release {
     Release {
         id: "r1".into(),
@@ -153,7 +153,13 @@ fn trail(notifications: usize) -> Vec<ReleaseEvent> {
         })
         .collect();
     let expires_at = Utc.with_ymd_and_hms(2100, 1, 1, 0, 0, 0).single().unwrap_or_default();
-    let asked = EventKind::ApprovalRequested { approval: "go".into(), step: 0, approvers: vec!["alice".into()], quorum: 1, expires_at };
+    let asked = EventKind::ApprovalRequested {
+        approval: "go".into(),
+        step: 0,
+        approvers: vec!["arn:aws:iam::123456789012:user/tester".into()],
+        quorum: 1,
+        expires_at,
+    };
     events.push(ReleaseEvent::new("r1", t0() + chrono::Duration::days(1), "approval-request", asked));
     events
 }
@@ -198,9 +204,9 @@ fn aws_commands_end_quietly_when_the_reader_is_gone() {
         &["--json", "history", "r1", "--table", "t"],
         &["review", "--week", "2026-W47", "--table", "t"],
         &["--json", "review", "--week", "2026-W47", "--table", "t"],
-        &["approve", "r1", "--by", "alice", "--table", "t", "--token-table", "tt"],
-        &["--json", "reject", "r1", "--by", "alice", "--table", "t", "--token-table", "tt"],
-        &["abort", "r1", "--by", "alice", "--table", "t"],
+        &["approve", "r1", "--table", "t", "--token-table", "tt"],
+        &["--json", "reject", "r1", "--table", "t", "--token-table", "tt"],
+        &["abort", "r1", "--table", "t"],
         &start,
         &[&["--json"][..], &start].concat(),
     ] {

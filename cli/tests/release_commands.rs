@@ -6,17 +6,44 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use rollgate::ports::ReleaseStore;
+use rollgate_tests::fixtures::{Person, iam_user, role_session};
 use rollgate_tests::local_stack::{Stack, TABLE, TOKEN_TABLE, stack};
 use serde_json::Value;
 
 fn rollgate(stack: &Stack, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rollgate"))
+    command(stack, args).output().unwrap_or_else(|e| panic!("rollgate: {e}"))
+}
+
+/// `rollgate` run by `person`: their AWS credentials are who they are to rollgate.
+fn rollgate_as(stack: &Stack, person: &Person, args: &[&str]) -> Output {
+    command(stack, args).env_remove("AWS_SESSION_TOKEN").envs(person.env()).output().unwrap_or_else(|e| panic!("rollgate: {e}"))
+}
+
+fn command(stack: &Stack, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rollgate"));
+    command
         .args(args)
         .env("ROLLGATE_TABLE", TABLE)
         .env("ROLLGATE_TOKEN_TABLE", TOKEN_TABLE)
-        .env("ROLLGATE_STATE_MACHINE_ARN", &stack.state_machine)
-        .output()
-        .unwrap_or_else(|e| panic!("rollgate: {e}"))
+        .env("ROLLGATE_STATE_MACHINE_ARN", &stack.state_machine);
+    command
+}
+
+/// The approvers of APPROVAL_PLAN: bob, an IAM user, and the role `release-managers`, of which
+/// carol holds a session; mallory is an IAM user the plan does not list.
+struct People {
+    bob: Person,
+    carol: Person,
+    mallory: Person,
+    plan: PathBuf,
+}
+
+async fn people(stack: &Stack, name: &str) -> People {
+    let bob = iam_user(&stack.config, &unique("bob")).await;
+    let mallory = iam_user(&stack.config, &unique("mallory")).await;
+    let (carol, release_managers) = role_session(&stack.config, &unique("release-managers"), "carol").await;
+    let plan = APPROVAL_PLAN.replace("BOB", &bob.arn).replace("RELEASE_MANAGERS", &release_managers);
+    People { bob, carol, mallory, plan: plan_file(name, &plan) }
 }
 
 fn ok(output: Output) -> String {
@@ -66,7 +93,7 @@ traffic:
     - { weight: 10, bake: 2s, approval: go-no-go }
     - { weight: 100, bake: 2s }
 approvals:
-  - { id: go-no-go, approvers: [bob, carol], quorum: 2, timeout: 10m }
+  - { id: go-no-go, approvers: ["BOB", "RELEASE_MANAGERS"], quorum: 2, timeout: 10m }
 "#;
 
 fn start(stack: &Stack, plan: &std::path::Path, service: &str, id: &str) -> String {
@@ -89,6 +116,9 @@ fn start_output(stack: &Stack, plan: &std::path::Path, service: &str, id: &str) 
             "41",
             "--release-id",
             id,
+            // As patient as the test: a function instance that starts cold builds first.
+            "--wait-secs",
+            "240",
         ],
     )
 }
@@ -96,40 +126,58 @@ fn start_output(stack: &Stack, plan: &std::path::Path, service: &str, id: &str) 
 #[tokio::test(flavor = "multi_thread")]
 async fn e2e_a_release_is_approved_by_quorum_and_promoted() {
     let stack = stack("cli-approve").await;
-    let plan = plan_file("approval", APPROVAL_PLAN);
+    let People { bob, carol, mallory, plan } = people(&stack, "approval").await;
     let (service, id) = (unique("billing"), unique("rel"));
     // `start` waits for admission and says what it decided.
     assert!(start(&stack, &plan, &service, &id).contains(&format!("release {id} admitted")));
     wait_for_status(&stack, &id, "awaiting_approval");
     let text = ok(rollgate(&stack, &["status", &id]));
-    assert!(text.contains("waiting: approval `go-no-go` requested from bob, carol (quorum 2)"), "{text}");
+    assert!(text.contains("waiting: approval `go-no-go` requested from") && text.contains("(quorum 2)"), "{text}");
 
-    let stranger = rollgate(&stack, &["approve", &id, "--by", "mallory"]);
+    // Who votes is who AWS says the caller is: there is no flag to name someone else.
+    let stranger = rollgate_as(&stack, &mallory, &["approve", &id]);
+    let said = String::from_utf8_lossy(&stranger.stderr);
     assert!(!stranger.status.success());
-    assert!(String::from_utf8_lossy(&stranger.stderr).contains("mallory is not an approver of `go-no-go`; approvers: bob, carol"));
-    assert!(ok(rollgate(&stack, &["approve", &id, "--by", "bob"])).contains("1 of 2 approvals"));
+    assert!(said.contains(&format!("{} is not an approver of `go-no-go`", mallory.arn)), "{said}");
+    let named = rollgate_as(&stack, &mallory, &["approve", &id, "--by", &bob.arn]);
+    assert!(!named.status.success() && String::from_utf8_lossy(&named.stderr).contains("--by"), "`--by` is gone");
+    // The release was started by this test's own identity: it cannot approve it either.
+    let own = rollgate(&stack, &["approve", &id]);
+    assert!(!own.status.success(), "{}", String::from_utf8_lossy(&own.stdout));
+    assert!(ok(rollgate_as(&stack, &bob, &["approve", &id])).contains("1 of 2 approvals"));
     let text = ok(rollgate(&stack, &["status", &id]));
-    assert!(text.contains("votes so far: bob approved"), "{text}");
-    assert!(ok(rollgate(&stack, &["approve", &id, "--by", "carol", "--comment", "metrics look good"])).contains("approved by bob, carol"));
+    assert!(text.contains(&format!("votes so far: {} approved", bob.arn)), "{text}");
+    // carol's session counts as the role the plan lists.
+    let role = rollgate::release::approval::iam_identities(&carol.arn).pop().unwrap_or_default();
+    let approved = ok(rollgate_as(&stack, &carol, &["approve", &id, "--comment", "metrics look good"]));
+    let approved = approved.to_lowercase();
+    assert!(
+        approved.contains("approved by") && approved.contains(&bob.arn.to_lowercase()) && approved.contains(&role.to_lowercase()),
+        "{approved}"
+    );
 
     wait_for_status(&stack, &id, "promoted");
     let history = ok(rollgate(&stack, &["history", &id]));
-    for line in ["approval `go-no-go` granted by bob", "approval `go-no-go` granted by carol: metrics look good", "closed promoted"] {
-        assert!(history.contains(line), "history lacks `{line}`:\n{history}");
+    for line in [format!("granted by {}", bob.arn), format!("granted by {role}: metrics look good"), "closed promoted".to_string()] {
+        assert!(history.to_lowercase().contains(&line.to_lowercase()), "history lacks `{line}`:\n{history}");
     }
+    // The trail names the exact session that voted, not only the role it matched.
+    let trail = ok(rollgate(&stack, &["--json", "history", &id]));
+    assert!(trail.contains(&carol.arn), "the voting session is the event's actor: {trail}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn e2e_a_rejected_release_rolls_back_with_the_reason() {
     let stack = stack("cli-reject").await;
-    let plan = plan_file("reject", APPROVAL_PLAN);
+    let People { carol, plan, .. } = people(&stack, "reject").await;
     let (service, id) = (unique("billing"), unique("rel"));
     start(&stack, &plan, &service, &id);
     wait_for_status(&stack, &id, "awaiting_approval");
-    assert!(ok(rollgate(&stack, &["reject", &id, "--by", "carol", "--comment", "freeze for the board demo"])).contains("rolls back"));
+    assert!(ok(rollgate_as(&stack, &carol, &["reject", &id, "--comment", "freeze for the board demo"])).contains("rolls back"));
     let status = wait_for_status(&stack, &id, "rolled_back");
     let reason = status["closed_reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("the approval `go-no-go` was rejected by carol: freeze for the board demo"), "{reason}");
+    assert!(reason.contains("the approval `go-no-go` was rejected by") && reason.contains("role/release-managers"), "{reason}");
+    assert!(reason.ends_with(": freeze for the board demo"), "{reason}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -149,10 +197,9 @@ async fn e2e_abort_rolls_back_now_and_stops_the_execution() {
     assert!(!refused.status.success(), "a refused release is a failed start: {said}");
     assert!(said.contains(&format!("release {second} was not admitted (Refused: LockHeld)")), "{said}");
     assert!(said.contains(&format!("locked by release {id}")) && said.contains(&format!("rollgate abort {id}")), "{said}");
-    assert!(
-        ok(rollgate(&stack, &["abort", &id, "--by", "ops", "--reason", "customer reports"]))
-            .contains("rolled back: aborted by ops: customer reports")
-    );
+    // Who aborts is the caller AWS knows (this test's own identity on the emulator).
+    let aborted = ok(rollgate(&stack, &["abort", &id, "--reason", "customer reports"]));
+    assert!(aborted.contains("rolled back: aborted by arn:aws:") && aborted.contains(": customer reports"), "{aborted}");
     let status = wait_for_status(&stack, &id, "rolled_back");
     assert_eq!(status["canary_weight"], 0);
     let execution = format!("{}:{id}", stack.state_machine.replacen(":stateMachine:", ":execution:", 1));

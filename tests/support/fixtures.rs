@@ -284,3 +284,66 @@ pub async fn put_latency(
         .await
         .unwrap_or_else(|e| panic!("PutMetricData: {e:?}"));
 }
+
+/// Credentials of an AWS identity made on the test endpoint: what a person would put in their
+/// environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN).
+#[derive(Clone, Debug)]
+pub struct Person {
+    /// The ARN STS reports for them.
+    pub arn: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl Person {
+    /// The environment a command run as this person gets.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![("AWS_ACCESS_KEY_ID", self.access_key_id.clone()), ("AWS_SECRET_ACCESS_KEY", self.secret_access_key.clone())];
+        if let Some(token) = &self.session_token {
+            env.push(("AWS_SESSION_TOKEN", token.clone()));
+        }
+        env
+    }
+}
+
+/// An IAM user `name` with an access key.
+pub async fn iam_user(config: &aws_config::SdkConfig, name: &str) -> Person {
+    let iam = aws_sdk_iam::Client::new(config);
+    let user = iam.create_user().user_name(name).send().await.unwrap_or_else(|e| panic!("CreateUser: {e:?}"));
+    let key = iam.create_access_key().user_name(name).send().await.unwrap_or_else(|e| panic!("CreateAccessKey: {e:?}"));
+    let key = key.access_key().unwrap_or_else(|| panic!("CreateAccessKey answered without a key"));
+    Person {
+        arn: user.user().map(|u| u.arn().to_string()).unwrap_or_default(),
+        access_key_id: key.access_key_id().to_string(),
+        secret_access_key: key.secret_access_key().to_string(),
+        session_token: None,
+    }
+}
+
+/// A session of role `role` (made if missing) named `session`, as SSO or a CI role gives one.
+/// Returns the person and the role's ARN.
+pub async fn role_session(config: &aws_config::SdkConfig, role: &str, session: &str) -> (Person, String) {
+    let iam = aws_sdk_iam::Client::new(config);
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#;
+    let made = iam.create_role().role_name(role).assume_role_policy_document(trust).send().await;
+    let role_arn = match made {
+        Ok(made) => made.role().map(|r| r.arn().to_string()).unwrap_or_default(),
+        Err(_) => iam.get_role().role_name(role).send().await.ok().and_then(|r| r.role().map(|r| r.arn().to_string())).unwrap_or_default(),
+    };
+    let assumed = aws_sdk_sts::Client::new(config)
+        .assume_role()
+        .role_arn(&role_arn)
+        .role_session_name(session)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("AssumeRole: {e:?}"));
+    let credentials = assumed.credentials().unwrap_or_else(|| panic!("AssumeRole answered without credentials"));
+    let person = Person {
+        arn: assumed.assumed_role_user().map(|u| u.arn().to_string()).unwrap_or_default(),
+        access_key_id: credentials.access_key_id().to_string(),
+        secret_access_key: credentials.secret_access_key().to_string(),
+        session_token: Some(credentials.session_token().to_string()),
+    };
+    (person, role_arn)
+}

@@ -48,6 +48,18 @@ where
     CliError::Usage(format!("{call} failed: {}; {}", cause(err), specific.unwrap_or_else(|| needs.advice())))
 }
 
+/// Who is calling, as AWS knows it (STS `GetCallerIdentity`): the identity rollgate records for a
+/// person's decision or command, never a name typed on the command line.
+pub async fn caller(config: &aws_config::SdkConfig) -> Result<String, CliError> {
+    let answer = aws_sdk_sts::Client::new(config).get_caller_identity().send().await.map_err(|e| {
+        CliError::Usage(format!("finding out who you are (STS GetCallerIdentity) failed: {}; check {AWS_SETUP}", cause(&e)))
+    })?;
+    answer
+        .arn()
+        .map(str::to_string)
+        .ok_or_else(|| CliError::Usage(format!("STS GetCallerIdentity answered without an ARN; check {AWS_SETUP}")))
+}
+
 /// A release store failure: the store's own words, and for a failing backend what to check.
 pub fn store_failure(what: &str, err: StoreError, table: &str) -> CliError {
     match err {

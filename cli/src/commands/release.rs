@@ -24,9 +24,6 @@ use super::check::read_evidence;
 use super::output::{errln, outln};
 use super::{CliError, print_json};
 
-/// Who writes CLI actions in the audit trail.
-const ACTOR: &str = "rollgate-cli";
-
 #[derive(Clone, Copy)]
 pub struct Target<'a> {
     pub table: &'a str,
@@ -52,8 +49,9 @@ pub struct StartArgs<'a> {
     pub stable_version: &'a str,
     pub release_id: Option<&'a str>,
     pub state_machine: &'a str,
-    /// Wait until admission decided (the checklist verdict, the lock) and say what it decided.
-    pub wait: bool,
+    /// Wait until admission decided (the checklist verdict, the lock), at most this long, and
+    /// say what it decided.
+    pub wait: Option<Duration>,
     pub json: bool,
 }
 
@@ -77,6 +75,10 @@ pub fn start(args: StartArgs<'_>) -> Result<ExitCode, CliError> {
         .release_id
         .map(str::to_string)
         .unwrap_or_else(|| rollgate::flow::admit::new_release_id(args.service, args.environment, args.version));
+    let runtime = runtime()?;
+    let config = runtime.block_on(rollgate::runtime::aws_config());
+    // Who starts the release is the AWS caller, as STS knows them.
+    let requested_by = runtime.block_on(aws::caller(&config))?;
     let input = json!({
         "release_id": release_id,
         "service": args.service,
@@ -84,14 +86,12 @@ pub fn start(args: StartArgs<'_>) -> Result<ExitCode, CliError> {
         "version": args.version,
         "stable_version": args.stable_version,
         "author": evidence.author,
-        "requested_by": std::env::var("USER").ok(),
+        "requested_by": requested_by,
         "plan": plan,
         "evidence": evidence.evidence,
         "overrides": evidence.overrides,
     });
-    let runtime = runtime()?;
     let (started, admission) = runtime.block_on(async {
-        let config = rollgate::runtime::aws_config().await;
         let sfn = aws_sdk_sfn::Client::new(&config);
         let started = sfn
             .start_execution()
@@ -115,7 +115,10 @@ pub fn start(args: StartArgs<'_>) -> Result<ExitCode, CliError> {
                 });
                 aws::failure("StartExecution", &e, Needs::StateMachine(args.state_machine), specific)
             })?;
-        let admission = if args.wait { Some(admission(&sfn, started.execution_arn(), args.state_machine).await?) } else { None };
+        let admission = match args.wait {
+            Some(wait) => Some(admission(&sfn, started.execution_arn(), args.state_machine, wait).await?),
+            None => None,
+        };
         Ok::<_, CliError>((started, admission))
     })?;
     let refused = matches!(admission, Some(Admission::Refused { .. }));
@@ -166,13 +169,10 @@ enum Admission {
     Undecided,
 }
 
-/// How long `start` waits for admission before it returns anyway.
-const ADMISSION_WAIT: Duration = Duration::from_secs(60);
-
 /// Follows the execution until it leaves `ValidateChecklist` or ends.
-async fn admission(sfn: &aws_sdk_sfn::Client, execution: &str, state_machine: &str) -> Result<Admission, CliError> {
+async fn admission(sfn: &aws_sdk_sfn::Client, execution: &str, state_machine: &str, wait: Duration) -> Result<Admission, CliError> {
     use aws_sdk_sfn::types::ExecutionStatus;
-    let deadline = std::time::Instant::now() + ADMISSION_WAIT;
+    let deadline = std::time::Instant::now() + wait;
     loop {
         let described = sfn
             .describe_execution()
@@ -450,17 +450,21 @@ pub fn decide(
     target: Target<'_>,
     token_table: &str,
     release_id: &str,
-    by: &str,
     approved: bool,
     comment: Option<String>,
 ) -> Result<ExitCode, CliError> {
     runtime()?.block_on(async {
         let (config, store) = store(target.table).await;
+        // The voter is the AWS caller, as STS knows them; the trail records the caller's ARN as
+        // the actor and the approver it matched as who decided.
+        let caller = aws::caller(&config).await?;
         let tokens = DynamoTaskTokens::new(aws_sdk_dynamodb::Client::new(&config), token_table);
         let workflow = StepFunctionsWorkflow::new(aws_sdk_sfn::Client::new(&config));
-        let vote = Vote { release_id: release_id.to_string(), identities: vec![by.to_string()], approved, comment, on: None };
-        let resolution =
-            approval::resolve(&store, &tokens, &workflow, ACTOR, &vote, Utc::now()).await.map_err(|e| decision_failure(e, target.table))?;
+        let identities = rollgate::release::approval::iam_identities(&caller);
+        let vote = Vote { release_id: release_id.to_string(), identities, approved, comment, on: None };
+        let resolution = approval::resolve(&store, &tokens, &workflow, &caller, &vote, Utc::now())
+            .await
+            .map_err(|e| decision_failure(e, target.table))?;
         let message = resolution.describe();
         if target.json {
             print_json(&json!({"release_id": release_id, "result": message}));
@@ -520,9 +524,11 @@ impl Notifier for NoTopic {
     }
 }
 
-pub fn abort(target: Target<'_>, release_id: &str, by: &str, reason: &str, state_machine: Option<&str>) -> Result<ExitCode, CliError> {
+pub fn abort(target: Target<'_>, release_id: &str, reason: &str, state_machine: Option<&str>) -> Result<ExitCode, CliError> {
     runtime()?.block_on(async {
         let (config, store) = store(target.table).await;
+        // Who aborts is the AWS caller, as STS knows them.
+        let by = aws::caller(&config).await?;
         // Stop the execution first, so that it cannot move traffic while we restore it.
         if let Some(arn) = state_machine {
             let execution = format!("{}:{release_id}", arn.replacen(":stateMachine:", ":execution:", 1));

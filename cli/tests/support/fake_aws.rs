@@ -1,6 +1,6 @@
 //! A loopback stand-in for DynamoDB and Step Functions (AWS JSON protocol): a handler answers
 //! each request from its operation (the part of `X-Amz-Target` after the dot, e.g. `Query`) and
-//! its JSON body, so that the CLI's AWS commands run through the real binary and the real SDK
+//! its JSON body (STS GetCallerIdentity is answered by the stand-in itself), so that the CLI's AWS commands run through the real binary and the real SDK
 //! without an emulator.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -25,6 +25,11 @@ impl Answer {
         Self { status, body: serde_json::json!({"__type": code, "message": message}).to_string() }
     }
 }
+
+/// STS GetCallerIdentity's answer: the caller is the IAM user `tester`.
+const CALLER: &str = "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult>\
+<Arn>arn:aws:iam::123456789012:user/tester</Arn><UserId>AIDAFAKE</UserId><Account>123456789012</Account></GetCallerIdentityResult>\
+<ResponseMetadata><RequestId>fake</RequestId></ResponseMetadata></GetCallerIdentityResponse>";
 
 type Handler = dyn Fn(&str, &serde_json::Value) -> Answer + Send + Sync;
 
@@ -110,11 +115,16 @@ fn serve(stream: TcpStream, handler: &Handler) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let operation = target.rsplit('.').next().unwrap_or_default();
-        let answer = handler(operation, &serde_json::from_slice(&body).unwrap_or_default());
+        // Who the caller is (STS, AWS query protocol): the identity every endpoint knows.
+        let (answer, content_type) = if target.is_empty() && body.starts_with(b"Action=GetCallerIdentity") {
+            (Answer { status: 200, body: CALLER.to_string() }, "text/xml")
+        } else {
+            let operation = target.rsplit('.').next().unwrap_or_default();
+            (handler(operation, &serde_json::from_slice(&body).unwrap_or_default()), "application/x-amz-json-1.0")
+        };
         let reason = if answer.status == 200 { "OK" } else { "Bad Request" };
         let response = format!(
-            "HTTP/1.1 {} {reason}\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nx-amzn-RequestId: fake\r\n\r\n{}",
+            "HTTP/1.1 {} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nx-amzn-RequestId: fake\r\n\r\n{}",
             answer.status,
             answer.body.len(),
             answer.body

@@ -22,7 +22,7 @@ pub enum ApprovalError {
     NotAnApprover { by: String, approval: String, approvers: String },
     #[error("approval `{approval}` expired at {expires_at}; an expired approval is a rejection")]
     Expired { approval: String, expires_at: DateTime<Utc> },
-    #[error("{by} is the release's author and cannot approve it")]
+    #[error("{by} wrote or started this release and cannot approve it: another approver must")]
     SelfApproval { by: String },
     #[error("the decision was recorded, but {0}")]
     Workflow(#[from] WorkflowError),
@@ -233,7 +233,9 @@ async fn eligible(store: &dyn ReleaseStore, vote: &Vote, now: DateTime<Utc>) -> 
             approvers: pending.approvers.join(", "),
         });
     };
-    if vote.approved && release.author.as_deref().is_some_and(|a| identities.iter().any(|id| a.eq_ignore_ascii_case(id))) {
+    // Four eyes: neither who wrote the change nor who started its release approves it.
+    let own = |who: Option<&str>| who.is_some_and(|w| identities.iter().any(|id| w.eq_ignore_ascii_case(id)));
+    if vote.approved && (own(release.author.as_deref()) || own(release.requested_by.as_deref())) {
         return Err(ApprovalError::SelfApproval { by });
     }
     Ok((pending, by, events))

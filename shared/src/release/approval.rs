@@ -46,3 +46,39 @@ pub struct Vote {
     /// so an old message cannot approve a later step.
     pub on: Option<ApprovalRef>,
 }
+
+/// The names an AWS caller goes by, most specific first, from the ARN that STS
+/// `GetCallerIdentity` reports: an IAM user's ARN; or, for an assumed role (SSO, a CI role), the
+/// session's ARN and the role's IAM ARN, so that a plan may list the role as an approver
+/// (`arn:aws:iam::<account>:role/<name>`, without a path: the session does not carry it).
+/// Nothing here is taken from what the caller typed.
+pub fn iam_identities(caller_arn: &str) -> Vec<String> {
+    let mut names = vec![caller_arn.to_string()];
+    // arn:<partition>:sts::<account>:assumed-role/<role name>/<session>
+    let parts: Vec<&str> = caller_arn.splitn(6, ':').collect();
+    if let [arn, partition, "sts", _, account, resource] = parts.as_slice()
+        && *arn == "arn"
+        && let Some(rest) = resource.strip_prefix("assumed-role/")
+        && let Some((role, _session)) = rest.rsplit_once('/')
+        && !role.is_empty()
+    {
+        names.push(format!("arn:{partition}:iam::{account}:role/{role}"));
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iam_identities;
+
+    #[test]
+    fn an_assumed_role_session_goes_by_its_session_and_its_role() {
+        assert_eq!(
+            iam_identities("arn:aws:sts::123456789012:assumed-role/ReleaseManager/alice@example.com"),
+            ["arn:aws:sts::123456789012:assumed-role/ReleaseManager/alice@example.com", "arn:aws:iam::123456789012:role/ReleaseManager"]
+        );
+        assert_eq!(iam_identities("arn:aws:iam::123456789012:user/bob"), ["arn:aws:iam::123456789012:user/bob"]);
+        assert_eq!(iam_identities("arn:aws:sts::123456789012:assumed-role/noslash"), ["arn:aws:sts::123456789012:assumed-role/noslash"]);
+        assert_eq!(iam_identities("not an arn"), ["not an arn"]);
+    }
+}
