@@ -215,7 +215,7 @@ fn rows() -> Vec<Row> {
     use End::{AdmissionFailed, Alarmed, Promoted, RolledBack};
     const REL: &[Key] = &[Key::Release];
     const ALIAS: &[Key] = &[Key::Function];
-    const META: &[Key] = &[Key::Release, Key::Text("META")];
+    const CREATE: &[Key] = &[Key::Release, Key::Text("META"), Key::Text("ConditionCheck")];
     const CLOSED: &[Key] = &[Key::Release, Key::Text("\"closed\"")];
     const GATE: &[Key] = &[Key::Release, Key::Text("gate_judged")];
     const METRICS: &[Key] = &[Key::Namespace];
@@ -228,7 +228,15 @@ fn rows() -> Vec<Row> {
         aws_call("trail write throttled (TransactWriteItems)", "dynamodb", "TransactWriteItems", "checklist-validator", REL, "throttle");
     let [t, p] = both("ValidateChecklist", throttled, Healthy, Promoted, AdmissionFailed);
     rows.extend([t, p]);
-    let created = aws_call("release write's answer lost (PutItem)", "dynamodb", "PutItem", "checklist-validator", META, "drop");
+    // The release is created in a transaction fenced by the lock (a ConditionCheck on it).
+    let created = aws_call(
+        "release write's answer lost (TransactWriteItems)",
+        "dynamodb",
+        "TransactWriteItems",
+        "checklist-validator",
+        CREATE,
+        "drop",
+    );
     // Persistent too, the retried admission finds its writes done: it goes on.
     let [t, p] = both("ValidateChecklist", created, Healthy, Promoted, Promoted);
     rows.extend([t, p]);
@@ -257,7 +265,9 @@ fn rows() -> Vec<Row> {
     let [t, p] = both("EvaluateGates", metrics, Healthy, Promoted, RolledBack("Transient"));
     rows.extend([t, p]);
     let verdict = aws_call("verdict write's answer lost", "dynamodb", "TransactWriteItems", "metric-gate", GATE, "drop");
-    let [t, p] = both("EvaluateGates", verdict, Healthy, Promoted, RolledBack("Transient"));
+    // Persistent too: each retried check finds its verdict recorded under the check's name and
+    // returns it, once (the writes landed; only their answers were lost): the release goes on.
+    let [t, p] = both("EvaluateGates", verdict, Healthy, Promoted, Promoted);
     rows.extend([t, p]);
 
     let [t, p] = both("RollBack", crash("rollback-notifier"), Bad, gate_rollback, Alarmed);

@@ -1,20 +1,10 @@
 //! Telling people: publish a release notification and record the outcome in the audit trail.
 
-use crate::domain::plan::NotificationEvent;
 use crate::flow::trail::record;
 use crate::ports::{Notifier, ReleaseStore, StoreError};
 use crate::release::notification::ReleaseNotification;
-use crate::release::{EventKind, Release, ReleaseEvent};
-
-/// Whether `trail` already records a notification (sent or failed) of `event`: a retried Task
-/// announces once.
-pub fn announced(trail: &[ReleaseEvent], event: NotificationEvent) -> bool {
-    let name = event.as_str();
-    trail.iter().any(|e| match &e.kind {
-        EventKind::Notified { event, .. } | EventKind::NotificationFailed { event, .. } => event == name,
-        _ => false,
-    })
-}
+pub use crate::release::notification::announced;
+use crate::release::{EventKind, Release};
 
 /// Publishes `event` for `release` if the plan asks for it, and records the outcome in the audit
 /// trail. A failed publish never fails the caller: it is recorded for people to see.

@@ -15,7 +15,7 @@ use crate::flow::notify::{announce, announced};
 use crate::flow::traffic::{SwitchError, apply};
 use crate::flow::trail::{close, record, record_close, renew_lock};
 use crate::ports::{Notifier, ReleaseStore, StoreError, TrafficRouter};
-use crate::release::notification::{ReleaseNotification, Severity};
+use crate::release::notification::{ReleaseNotification, Severity, end_event};
 use crate::release::route::{RouteStage, RouteTarget, WeightChange};
 use crate::release::{EventKind, Release, ReleaseEvent, ReleaseStatus, RollbackRecord};
 
@@ -145,24 +145,6 @@ pub async fn roll_back(
     // which finds it by its lock and announces what was not.
     store.release_lock(&release.service, &release.environment, &release.id).await?;
     Ok(RollbackOutcome { release, record: Some(restore_record), notified })
-}
-
-/// The notification that announces a release's end, for the statuses that have one.
-fn end_event(status: ReleaseStatus) -> Option<NotificationEvent> {
-    match status {
-        ReleaseStatus::RolledBack => Some(NotificationEvent::RolledBack),
-        ReleaseStatus::Promoted => Some(NotificationEvent::Promoted),
-        ReleaseStatus::Blocked => Some(NotificationEvent::Blocked),
-        _ => None,
-    }
-}
-
-/// Whether the end of closed `release` still waits to be announced (its plan asks for the
-/// notification and the trail records none): until it is, its lock stays, so that the closer, or
-/// the sweeper after it, finds the release and announces it.
-pub async fn end_unannounced(store: &dyn ReleaseStore, release: &Release) -> Result<bool, StoreError> {
-    let Some(event) = end_event(release.status).filter(|e| release.plan.notifications.events.contains(e)) else { return Ok(false) };
-    Ok(!announced(&store.events(&release.id).await?, event))
 }
 
 /// Announces how a closed release ended (`rolled_back`, `promoted`, `blocked`) unless its trail

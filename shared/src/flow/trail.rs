@@ -83,7 +83,7 @@ pub async fn renew_lock(store: &dyn ReleaseStore, release: &Release, now: DateTi
             // A close whose end is not announced yet keeps the lock: its process, or the sweeper
             // after it, announces and then gives the lock back.
             let pending = match &stored {
-                Some(closed) => crate::flow::rollback::end_unannounced(store, closed).await?,
+                Some(closed) => crate::release::notification::end_unannounced(closed, &store.events(&closed.id).await?),
                 None => false,
             };
             if !pending {

@@ -7,7 +7,33 @@ use serde_json::{Value, json};
 
 use crate::domain::plan::NotificationEvent;
 use crate::domain::text::clip;
-use crate::release::Release;
+use crate::release::{EventKind, Release, ReleaseEvent, ReleaseStatus};
+
+/// Whether `trail` already records a notification (sent or failed) of `event`: a retried Task
+/// announces once.
+pub fn announced(trail: &[ReleaseEvent], event: NotificationEvent) -> bool {
+    let name = event.as_str();
+    trail.iter().any(|e| match &e.kind {
+        EventKind::Notified { event, .. } | EventKind::NotificationFailed { event, .. } => event == name,
+        _ => false,
+    })
+}
+
+/// The notification that announces a release's end, for the statuses that have one.
+pub fn end_event(status: ReleaseStatus) -> Option<NotificationEvent> {
+    match status {
+        ReleaseStatus::RolledBack => Some(NotificationEvent::RolledBack),
+        ReleaseStatus::Promoted => Some(NotificationEvent::Promoted),
+        ReleaseStatus::Blocked => Some(NotificationEvent::Blocked),
+        _ => None,
+    }
+}
+
+/// Whether the end of closed `release` still waits to be announced: its plan asks for the
+/// notification and `trail` records none.
+pub fn end_unannounced(release: &Release, trail: &[ReleaseEvent]) -> bool {
+    end_event(release.status).filter(|e| release.plan.notifications.events.contains(e)).is_some_and(|e| !announced(trail, e))
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
