@@ -115,6 +115,7 @@ dst:
 
 ## dst-mutants: each DST invariant catches the bug it guards against: every mutant in
 ## dst/mutants/mutants.py (the code broken on purpose, in a scratch worktree) must fail SEEDS seeds
-## (default 4000) on its invariant. Seven release builds: about 20 minutes on 2 cores.
+## (default 4000; up to ten rounds of them) on its invariant. Seven release builds: about 20
+## minutes on 2 cores.
 dst-mutants:
 	@SEEDS=$(if $(filter command line,$(origin SEEDS)),$(SEEDS),4000) dst/mutants/mutants.py

@@ -8,6 +8,9 @@ A mutant whose text no longer matches the code fails loudly: update it with the 
 """
 import os, re, shutil, subprocess, sys, tempfile
 
+# How many rounds of SEEDS seeds a mutant gets to be caught.
+ROUNDS = 10
+
 # invariant -> [(file, the code, the code broken)]
 MUTANTS = {
     # A release moves traffic without holding the lock: no ownership check on renewal, no fence on the route claim.
@@ -67,12 +70,20 @@ def main() -> int:
                 return 1
             binary = os.path.join(scratch, f"dst-{invariant}")
             shutil.copy(os.path.join(target, "release", "rollgate-dst"), binary)
-            run = subprocess.run([binary, "--seeds", seeds], capture_output=True, text=True)
-            failing = [l.strip() for l in run.stdout.splitlines() if re.match(r"\s*seed \d+: ", l)]
-            caught = [l for l in failing if l.split(": ", 2)[1].startswith(invariant)]
-            total = re.search(r"(\d+) seeds FAILED", run.stdout)
-            results.append((invariant, total.group(1) if total else "0", caught[0] if caught else None))
-            print(f"{invariant:13} {'caught' if caught else 'NOT CAUGHT'}: {total.group(1) if total else 0} of {seeds} seeds failed; {caught[0] if caught else ''}", flush=True)
+            # Rounds of SEEDS seeds until a seed fails on the invariant, at most ROUNDS of them:
+            # some mutants are rare to hit (a late writer while another release holds the lock).
+            caught, failed, ran = [], 0, 0
+            for round_ in range(ROUNDS):
+                run = subprocess.run([binary, "--seeds", seeds, "--from", str(round_ * int(seeds))], capture_output=True, text=True)
+                ran += int(seeds)
+                failing = [l.strip() for l in run.stdout.splitlines() if re.match(r"\s*seed \d+: ", l)]
+                caught = [l for l in failing if l.split(": ", 2)[1].startswith(invariant)]
+                total = re.search(r"(\d+) seeds FAILED", run.stdout)
+                failed += int(total.group(1)) if total else 0
+                if caught:
+                    break
+            results.append((invariant, failed, caught[0] if caught else None))
+            print(f"{invariant:13} {'caught' if caught else 'NOT CAUGHT'}: {failed} of {ran} seeds failed; {caught[0] if caught else ''}", flush=True)
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", tree], cwd=root)
         shutil.rmtree(scratch, ignore_errors=True)
