@@ -24,7 +24,13 @@ export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
 export AWS_REGION="${AWS_REGION:-us-east-1}"
 echo "testing against AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL"
 if [ "${ROLLGATE_LOCAL_STACK:-}" = 1 ]; then
-  cargo test --workspace --locked --no-fail-fast "$@"
+  # The fault matrix (tests/faults.rs) is printed after the tests, passed or not.
+  matrix="${CARGO_TARGET_DIR:-target}/tmp/fault-matrix.txt"
+  rm -f "$matrix"
+  status=0
+  cargo test --workspace --locked --no-fail-fast "$@" || status=$?
+  if [ -f "$matrix" ]; then cat "$matrix"; fi
+  exit "$status"
 else
   # An external endpoint (LocalStack) has no rollgate functions behind its Step Functions, so the
   # end-to-end releases (tests/e2e.rs) cannot run there; every other test does.
