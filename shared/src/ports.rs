@@ -18,6 +18,22 @@ pub struct Fence<'a> {
     pub holder: &'a str,
 }
 
+impl<'a> Fence<'a> {
+    /// The lock `release` holds while it is in flight (its service's, held under its id).
+    pub fn of(release: &'a Release) -> Self {
+        Self { service: &release.service, environment: &release.environment, holder: &release.id }
+    }
+
+    /// The error of a fenced write refused because the holder no longer holds the lock.
+    pub fn lost(&self) -> StoreError {
+        StoreError::LockLost {
+            service: self.service.to_string(),
+            environment: self.environment.to_string(),
+            release_id: self.holder.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(

@@ -344,7 +344,7 @@ impl ReleaseStore for DynamoStore {
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put.build().map_err(invalid_request)?).build())
-            .transact_items(TransactWriteItem::builder().condition_check(lock_held(&self.table, release)?).build())
+            .transact_items(TransactWriteItem::builder().condition_check(lock_held(&self.table, Fence::of(release))?).build())
             .send()
             .await;
         match result {
@@ -362,19 +362,10 @@ impl ReleaseStore for DynamoStore {
                         return if same { Ok(()) } else { Err(StoreError::ReleaseExists(release.id.clone())) };
                     }
                     if condition_failed(cancelled, 1) {
-                        return Err(StoreError::LockLost {
-                            service: release.service.clone(),
-                            environment: release.environment.clone(),
-                            release_id: release.id.clone(),
-                        });
+                        return Err(Fence::of(release).lost());
                     }
                 }
-                Err(classify("TransactWriteItems", err, |e| {
-                    e.is_provisioned_throughput_exceeded_exception()
-                        || e.is_request_limit_exceeded()
-                        || e.is_transaction_in_progress_exception()
-                        || e.is_transaction_canceled_exception()
-                }))
+                Err(classify("TransactWriteItems", err, fenced_write_retryable))
             }
         }
     }
@@ -557,17 +548,11 @@ impl ReleaseStore for DynamoStore {
             Some(v) => route.condition_expression("version = :expected").expression_attribute_values(":expected", n(v)),
         };
         // The fence: the claim is written only while this release holds the service's lock.
-        let lock = ConditionCheck::builder()
-            .table_name(&self.table)
-            .key("pk", s(lock_key(fence.service, fence.environment)))
-            .key("sk", s("LOCK"))
-            .condition_expression("holder = :holder")
-            .expression_attribute_values(":holder", s(fence.holder));
         let result = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(route.build().map_err(invalid_request)?).build())
-            .transact_items(TransactWriteItem::builder().condition_check(lock.build().map_err(invalid_request)?).build())
+            .transact_items(TransactWriteItem::builder().condition_check(lock_held(&self.table, fence)?).build())
             .send()
             .await;
         match result {
@@ -577,37 +562,38 @@ impl ReleaseStore for DynamoStore {
                     // One reason per item, in order: the route's version, then the lock.
                     let failed = |i: usize| condition_failed(cancelled, i);
                     if failed(1) {
-                        return Err(StoreError::LockLost {
-                            service: fence.service.to_string(),
-                            environment: fence.environment.to_string(),
-                            release_id: fence.holder.to_string(),
-                        });
+                        return Err(fence.lost());
                     }
                     if failed(0) {
                         return Err(StoreError::RouterConflict { key: state.key.clone(), expected });
                     }
                 }
-                Err(classify("TransactWriteItems", err, |e| {
-                    e.is_provisioned_throughput_exceeded_exception()
-                        || e.is_request_limit_exceeded()
-                        || e.is_transaction_in_progress_exception()
-                        || e.is_transaction_canceled_exception()
-                }))
+                Err(classify("TransactWriteItems", err, fenced_write_retryable))
             }
         }
     }
 }
 
-/// The condition that `release` holds its service's lock, for a write fenced by it.
-fn lock_held(table: &str, release: &Release) -> Result<ConditionCheck, StoreError> {
+/// The condition of a fenced write: `fence.holder` holds the lock, checked in the same
+/// TransactWriteItems as the write.
+fn lock_held(table: &str, fence: Fence<'_>) -> Result<ConditionCheck, StoreError> {
     ConditionCheck::builder()
         .table_name(table)
-        .key("pk", s(lock_key(&release.service, &release.environment)))
+        .key("pk", s(lock_key(fence.service, fence.environment)))
         .key("sk", s("LOCK"))
         .condition_expression("holder = :holder")
-        .expression_attribute_values(":holder", s(&release.id))
+        .expression_attribute_values(":holder", s(fence.holder))
         .build()
         .map_err(invalid_request)
+}
+
+/// A fenced write's failure worth retrying: throttling, or a transaction in progress or
+/// cancelled for a reason other than its conditions.
+fn fenced_write_retryable(e: &TransactWriteItemsError) -> bool {
+    e.is_provisioned_throughput_exceeded_exception()
+        || e.is_request_limit_exceeded()
+        || e.is_transaction_in_progress_exception()
+        || e.is_transaction_canceled_exception()
 }
 
 /// Whether item `index` of a cancelled transaction failed its condition (one reason per item,

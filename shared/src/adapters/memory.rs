@@ -26,6 +26,14 @@ struct State {
     tokens: HashMap<(String, String, usize), String>,
 }
 
+impl State {
+    /// A fenced write goes ahead only while the fence's holder holds its lock.
+    fn fenced(&self, fence: Fence<'_>) -> Result<(), StoreError> {
+        let held = self.locks.get(&(fence.service.to_string(), fence.environment.to_string())).is_some_and(|l| l.holder == fence.holder);
+        if held { Ok(()) } else { Err(fence.lost()) }
+    }
+}
+
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
@@ -99,13 +107,7 @@ impl ReleaseStore for MemoryStore {
             // The same release again is a retried write (as DynamoDB's adapter reads it).
             return if stored == release { Ok(()) } else { Err(StoreError::ReleaseExists(release.id.clone())) };
         }
-        if state.locks.get(&(release.service.clone(), release.environment.clone())).is_none_or(|lease| lease.holder != release.id) {
-            return Err(StoreError::LockLost {
-                service: release.service.clone(),
-                environment: release.environment.clone(),
-                release_id: release.id.clone(),
-            });
-        }
+        state.fenced(Fence::of(release))?;
         state.releases.insert(release.id.clone(), release.clone());
         Ok(())
     }
@@ -163,14 +165,7 @@ impl ReleaseStore for MemoryStore {
 
     async fn claim_route(&self, state: &RouteState, expected: Option<u64>, fence: Fence<'_>) -> Result<(), StoreError> {
         let mut all = self.state();
-        let lock = (fence.service.to_string(), fence.environment.to_string());
-        if all.locks.get(&lock).is_none_or(|l| l.holder != fence.holder) {
-            return Err(StoreError::LockLost {
-                service: fence.service.to_string(),
-                environment: fence.environment.to_string(),
-                release_id: fence.holder.to_string(),
-            });
-        }
+        all.fenced(fence)?;
         if all.routes.get(&state.key).map(|r| r.version) != expected {
             return Err(StoreError::RouterConflict { key: state.key.clone(), expected });
         }

@@ -78,8 +78,7 @@ pub async fn roll_back(
         // Already ended: a retried rollback whose answer was lost after the close, or a failure
         // after the release was closed. Finish what the close may have left: the lock, and the
         // announcement of how it ended.
-        let notified = announce_end(store, notifier, &release, now()).await?;
-        store.release_lock(&release.service, &release.environment, &release.id).await?;
+        let (notified, _) = finish_close(store, notifier, &release, now()).await?;
         return Ok(RollbackOutcome { release, record: None, notified });
     }
     // One read of the trail serves the detection time and the notification's explanation.
@@ -98,8 +97,7 @@ pub async fn roll_back(
             // nothing was lost; what the close may have left (its announcement, then the lock)
             // is finished here.
             if let Some(closed) = store.release(&release.id).await?.filter(|r| r.status.is_final()) {
-                let notified = announce_end(store, notifier, &closed, now()).await?;
-                store.release_lock(&closed.service, &closed.environment, &closed.id).await?;
+                let (notified, _) = finish_close(store, notifier, &closed, now()).await?;
                 return Ok(RollbackOutcome { release: closed, record: None, notified });
             }
             return Err(lost_ownership(store, notifier, &mut release, reason, now()).await?);
@@ -145,6 +143,20 @@ pub async fn roll_back(
     // which finds it by its lock and announces what was not.
     store.release_lock(&release.service, &release.environment, &release.id).await?;
     Ok(RollbackOutcome { release, record: Some(restore_record), notified })
+}
+
+/// Finishes what the close of `release` may have left when its process stopped: the
+/// announcement of its end, then its lock (last, so that until then the sweeper finds it).
+/// Returns whether it announced now and whether it gave the lock back now.
+pub async fn finish_close(
+    store: &dyn ReleaseStore,
+    notifier: &dyn Notifier,
+    release: &Release,
+    at: DateTime<Utc>,
+) -> Result<(bool, bool), StoreError> {
+    let notified = announce_end(store, notifier, release, at).await?;
+    let freed = store.release_lock(&release.service, &release.environment, &release.id).await?;
+    Ok((notified, freed))
 }
 
 /// Announces how a closed release ended (`rolled_back`, `promoted`, `blocked`) unless its trail

@@ -13,7 +13,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::flow::rollback::{RestorePolicy, RollbackError, announce_end, roll_back};
+use crate::flow::rollback::{RestorePolicy, RollbackError, finish_close, roll_back};
 use crate::ports::{Notifier, ReleaseStore, StoreError, TrafficRouter};
 use crate::release::{EventKind, Lease};
 
@@ -76,8 +76,7 @@ pub async fn sweep(
         };
         if release.status.is_final() {
             // Its close stopped half-way: finish it (the announcement of the end, then the lock).
-            announce_end(store, notifier, &release, now()).await?;
-            if store.release_lock(&release.service, &release.environment, &release.id).await? {
+            if finish_close(store, notifier, &release, now()).await?.1 {
                 report.freed.push(swept(format!("the release had already ended {}", release.status.as_str())));
             }
             continue;

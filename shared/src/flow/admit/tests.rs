@@ -112,12 +112,7 @@ async fn a_blocked_release_whose_announcement_never_went_out_is_announced_before
     let admitted = admit(&store, blocked.clone(), t0()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(admitted.release.status, ReleaseStatus::Blocked);
     assert!(store.lock("orders", "prod").await.ok().flatten().is_some(), "the lock goes back only after the announcement");
-    let (router, notifier) = (crate::adapters::memory::MemoryRouter::default(), crate::adapters::memory::RecordingNotifier::default());
-    boundary::rollback_function(undo_event(&blocked), &store, &router, &notifier, Default::default(), || {
-        t0() + chrono::Duration::minutes(2)
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{}", e.message));
+    undo(&store, &blocked).await;
     let trail = store.events("r1").await.unwrap_or_default();
     assert!(crate::flow::notify::announced(&trail, crate::domain::plan::NotificationEvent::Blocked), "blocked is announced");
     assert_eq!(store.release("r1").await.ok().flatten().map(|r| r.status), Some(ReleaseStatus::Blocked), "it stays blocked");
