@@ -103,6 +103,45 @@ async fn sixteen_concurrent_admissions_admit_exactly_one() {
     }
 }
 
+/// Step Functions times out a slow admission and retries it while the first attempt goes on
+/// running: the attempts of one request race for the same release id. None of them may fail as
+/// if another release held the id (a cold start on CI did, before the fix).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn attempts_of_one_admission_racing_each_other_admit_it_once() {
+    let table = TestTable::create().await;
+    let store: Arc<dyn ReleaseStore> = Arc::new(table.store.clone());
+    let started = Utc::now();
+    let attempts: Vec<_> = (0..6)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            // Each attempt runs at its own clock reading, as retries do.
+            let now = started + chrono::Duration::milliseconds(i * 250);
+            tokio::spawn(async move { admit::admit(store.as_ref(), sample_request("rel-twin"), now).await })
+        })
+        .collect();
+    let mut admitted = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap_or_else(|e| panic!("task: {e}")) {
+            Ok(a) => {
+                assert_eq!(a.release.id, "rel-twin");
+                admitted += 1;
+            }
+            // Two attempts writing the release's next revision at once: the loser is retried.
+            Err(AdmissionError::Store(err)) if err.is_transient() => {}
+            Err(other) => panic!("an attempt of the same admission failed: {other}"),
+        }
+    }
+    assert!(admitted >= 1, "at least one attempt admits the release");
+    // The state machine's next retry finds the release admitted and judged.
+    let retried = admit::admit(&table.store, sample_request("rel-twin"), Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(retried.release.status, ReleaseStatus::Progressing);
+    let events = table.store.events("rel-twin").await.unwrap_or_else(|e| panic!("{e}"));
+    let judged = events.iter().filter(|e| e.kind.name() == "checklist_judged").count();
+    assert_eq!(judged, 1, "judged once: {:?}", events.iter().map(|e| e.kind.name()).collect::<Vec<_>>());
+    let lock = table.store.lock("checkout-api", "production").await.ok().flatten().map(|l| l.holder);
+    assert_eq!(lock.as_deref(), Some("rel-twin"));
+}
+
 #[tokio::test]
 async fn admission_stores_the_verdict_with_its_explanation_and_is_idempotent() {
     let table = TestTable::create().await;

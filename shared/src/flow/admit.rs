@@ -55,18 +55,10 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
     };
 
     let mut release = match store.release(&id).await? {
-        Some(existing) if existing.status.is_final() => return replay(store, existing).await,
-        Some(existing) => {
-            if existing.service != request.service || existing.environment != request.environment || existing.version != request.version {
-                return Err(StoreError::ReleaseExists(id).into());
-            }
-            take_lock(store, &lease, now).await?;
-            // A retry after the release was stored but before its admission was recorded.
-            if !store.events(&id).await?.iter().any(|e| matches!(e.kind, EventKind::Admitted { .. })) {
-                record(store, ACTOR, &id, now, admitted(&existing, &lease)).await?;
-            }
-            existing
-        }
+        Some(existing) => match carry_on(store, existing, &request, &lease, now).await? {
+            Stored::Open(release) => release,
+            Stored::Ended(admission) => return Ok(admission),
+        },
         None => {
             take_lock(store, &lease, now).await?;
             let release = Release {
@@ -91,17 +83,30 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
                 last_check: None,
                 revision: 0,
             };
-            if let Err(err) = store.create_release(&release).await {
-                // Do not leave the service locked by a release that was never recorded. One that was
-                // (a lost answer; an earlier attempt, when this is a stopped process resumed) keeps
-                // its lock, for the retry, the undo or the sweeper to finish.
-                if matches!(store.release(&id).await, Ok(None)) {
-                    let _ = store.release_lock(&lease.service, &lease.environment, &lease.holder).await;
+            match store.create_release(&release).await {
+                Ok(()) => {
+                    record(store, ACTOR, &id, now, admitted(&release, &lease)).await?;
+                    release
                 }
-                return Err(err.into());
+                // Another attempt of this same admission stored it first: an attempt the state
+                // machine timed out and retried goes on running beside its retry. Go on from there.
+                Err(StoreError::ReleaseExists(_)) => match store.release(&id).await? {
+                    Some(stored) => match carry_on(store, stored, &request, &lease, now).await? {
+                        Stored::Open(release) => release,
+                        Stored::Ended(admission) => return Ok(admission),
+                    },
+                    None => return Err(StoreError::ReleaseExists(id).into()),
+                },
+                Err(err) => {
+                    // Do not leave the service locked by a release that was never recorded. One
+                    // that was (a lost answer; an earlier attempt, when this is a stopped process
+                    // resumed) keeps its lock, for the retry, the undo or the sweeper to finish.
+                    if matches!(store.release(&id).await, Ok(None)) {
+                        let _ = store.release_lock(&lease.service, &lease.environment, &lease.holder).await;
+                    }
+                    return Err(err.into());
+                }
             }
-            record(store, ACTOR, &id, now, admitted(&release, &lease)).await?;
-            release
         }
     };
 
@@ -127,6 +132,37 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
         record_with(store, ACTOR, &id, None, now, judged).await?;
     }
     Ok(Admission { release, verdict })
+}
+
+/// A release already stored under the request's id: an earlier or a concurrent attempt of this
+/// admission, or another release that took the id.
+enum Stored {
+    Open(Release),
+    Ended(Admission),
+}
+
+/// Goes on with a release an earlier attempt of this admission stored; a release of another
+/// request under the same id is a conflict.
+async fn carry_on(
+    store: &dyn ReleaseStore,
+    existing: Release,
+    request: &ReleaseRequest,
+    lease: &Lease,
+    now: DateTime<Utc>,
+) -> Result<Stored, AdmissionError> {
+    let same = existing.service == request.service && existing.environment == request.environment && existing.version == request.version;
+    if !same {
+        return Err(StoreError::ReleaseExists(existing.id).into());
+    }
+    if existing.status.is_final() {
+        return Ok(Stored::Ended(replay(store, existing).await?));
+    }
+    take_lock(store, lease, now).await?;
+    // A retry after the release was stored but before its admission was recorded.
+    if !store.events(&existing.id).await?.iter().any(|e| matches!(e.kind, EventKind::Admitted { .. })) {
+        record(store, ACTOR, &existing.id, now, admitted(&existing, lease)).await?;
+    }
+    Ok(Stored::Open(existing))
 }
 
 /// Undoes an admission the state machine gave up on (its retries ran out): the release, if it
