@@ -12,8 +12,8 @@ use rollgate::adapters::routers::Routers;
 use rollgate::adapters::sns::SnsNotifier;
 use rollgate::flow::admit;
 use rollgate::flow::rollback::RestorePolicy;
-use rollgate::ports::{Fence, ReleaseStore, StoreError};
-use rollgate::release::route::RouteState;
+use rollgate::ports::{Fence, ReleaseStore, RouterError, StoreError, TrafficRouter};
+use rollgate::release::route::{RouteState, RouteTarget};
 use rollgate::release::{EventKind, Lease, Release, ReleaseEvent, ReleaseRequest, ReleaseStatus};
 use rollgate_tests::{TestTable, aws, fixtures};
 use serde_json::json;
@@ -240,6 +240,36 @@ async fn a_stale_writer_gets_router_conflict_and_moves_nothing() {
         Ok(out) => panic!("a stale writer must not move traffic: {out:?}"),
     }
     assert_eq!(fixtures::alias_routing(&config, &function).await, (v1, vec![]), "the router was not touched");
+}
+
+/// The router write is fenced at the alias itself: a write that names the revision read before
+/// another write moves nothing (a process paused between its claim and its write, resumed after
+/// the rollback). Every write makes a new revision, even one that changes no weight.
+#[tokio::test]
+async fn an_alias_write_after_another_writer_moved_it_moves_nothing() {
+    let config = aws().await;
+    let table = TestTable::create().await;
+    let routers = Routers::from_config(&config);
+    let function = unique("wallet");
+    let (v1, v2) = fixtures::lambda_with_two_versions(&config, &function).await;
+    let id = admit(&table.store, &function, json!({ "type": "lambda_alias", "function_name": function, "alias": "live" }), &v1, &v2).await;
+    let release = table.store.release(&id).await.ok().flatten().unwrap_or_else(|| panic!("{id} is stored"));
+    let target = RouteTarget::for_release(&release, Some(0)).unwrap_or_else(|| panic!("a route"));
+
+    let paused = routers.read(&target).await.unwrap_or_else(|e| panic!("{e}"));
+    let revision = paused.revision.clone().unwrap_or_else(|| panic!("a Lambda alias has a revision"));
+    // Meanwhile the rollback writes 0%: the weight the alias already had.
+    routers.set_weight(&target, 0, Some(&revision)).await.unwrap_or_else(|e| panic!("{e}"));
+    let after = routers.read(&target).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(after.weight, 0);
+    assert_ne!(after.revision.as_deref(), Some(revision.as_str()), "a write that changes no weight still makes a new revision");
+
+    // The paused writer resumes with what it read.
+    match routers.set_weight(&target, 10, Some(&revision)).await {
+        Err(RouterError::Moved { expected, .. }) => assert_eq!(expected, revision),
+        other => panic!("a write after another writer must be refused: {other:?}"),
+    }
+    assert_eq!(fixtures::alias_routing(&config, &function).await, (v1, vec![]), "the alias kept the rollback's weight");
 }
 
 #[tokio::test]

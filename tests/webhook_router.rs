@@ -132,7 +132,7 @@ async fn signed_weights_are_applied_and_read_back_with_the_key_from_secrets_mana
 async fn a_wrong_signature_is_refused_and_not_retried() {
     let server = WebhookServer::start(KEY, Behaviour::default()).await;
     let arn = stored_key("not-the-key").await;
-    let result = router().await.set_weight(&target(&server.url, &arn, 5), 25).await;
+    let result = router().await.set_weight(&target(&server.url, &arn, 5), 25, None).await;
     assert_rejected(&result, "401");
     assert_eq!(server.seen(|s| (s.requests, s.bad_signatures)), (1, 1));
 }
@@ -140,7 +140,7 @@ async fn a_wrong_signature_is_refused_and_not_retried() {
 #[tokio::test]
 async fn a_timeout_is_retried_then_reported_as_transient() {
     let server = WebhookServer::start(KEY, Behaviour { delay: Duration::from_secs(3), ..Behaviour::default() }).await;
-    let result = fixed_router(true).set_weight(&target(&server.url, FIXED_ARN, 1), 25).await;
+    let result = fixed_router(true).set_weight(&target(&server.url, FIXED_ARN, 1), 25, None).await;
     match &result {
         Err(e @ RouterError::Unreachable { message, .. }) => {
             assert!(e.is_transient());
@@ -154,11 +154,11 @@ async fn a_timeout_is_retried_then_reported_as_transient() {
 #[tokio::test]
 async fn server_errors_are_retried_with_backoff() {
     let recovering = WebhookServer::start(KEY, Behaviour { fail_first: 2, ..Behaviour::default() }).await;
-    fixed_router(true).set_weight(&target(&recovering.url, FIXED_ARN, 5), 50).await.unwrap_or_else(|e| panic!("{e}"));
+    fixed_router(true).set_weight(&target(&recovering.url, FIXED_ARN, 5), 50, None).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(recovering.seen(|s| (s.requests, s.weight)), (3, 50));
 
     let broken = WebhookServer::start(KEY, Behaviour { fail_first: 100, ..Behaviour::default() }).await;
-    let result = fixed_router(true).set_weight(&target(&broken.url, FIXED_ARN, 5), 50).await;
+    let result = fixed_router(true).set_weight(&target(&broken.url, FIXED_ARN, 5), 50, None).await;
     assert!(
         matches!(&result, Err(e @ RouterError::Unreachable { message, .. }) if e.is_transient() && message.contains("500")),
         "{result:?}"
@@ -169,7 +169,7 @@ async fn server_errors_are_retried_with_backoff() {
 #[tokio::test]
 async fn the_endpoints_answer_is_checked() {
     let server = WebhookServer::start(KEY, Behaviour { answer_weight: Some(5), ..Behaviour::default() }).await;
-    let result = fixed_router(true).set_weight(&target(&server.url, FIXED_ARN, 5), 25).await;
+    let result = fixed_router(true).set_weight(&target(&server.url, FIXED_ARN, 5), 25, None).await;
     assert_rejected(&result, "answered 5%");
 }
 
@@ -182,7 +182,7 @@ async fn a_missing_secret_says_what_to_do() {
         Box::new(CachedSecrets::new(aws_sdk_secretsmanager::Client::new(&config), SECRET_CACHE_TTL)),
         true,
     ));
-    let result = router.set_weight(&target(&server.url, &arn, 1), 10).await;
+    let result = router.set_weight(&target(&server.url, &arn, 1), 10, None).await;
     assert!(
         matches!(&result, Err(RouterError::NotConfigured { message, .. })
             if message.contains(&arn) && message.contains("secretsmanager:GetSecretValue")),
@@ -215,10 +215,10 @@ async fn the_key_is_cached_for_a_while_then_read_again() {
 #[tokio::test]
 async fn plain_http_is_refused_without_the_test_setting() {
     let server = WebhookServer::start(KEY, Behaviour::default()).await;
-    let result = fixed_router(false).set_weight(&target(&server.url, FIXED_ARN, 2), 10).await;
+    let result = fixed_router(false).set_weight(&target(&server.url, FIXED_ARN, 2), 10, None).await;
     assert_rejected(&result, "plain http; webhooks are called over https only");
     // Even with the test setting, plain http goes to loopback only.
-    let result = fixed_router(true).set_weight(&target("http://deploy.example.com/rollgate", FIXED_ARN, 2), 10).await;
+    let result = fixed_router(true).set_weight(&target("http://deploy.example.com/rollgate", FIXED_ARN, 2), 10, None).await;
     assert_rejected(&result, "plain http");
     assert_eq!(server.seen(|s| s.requests), 0);
 }
@@ -236,14 +236,14 @@ async fn private_loopback_and_link_local_addresses_are_refused() {
         ("https://[fd00:ec2::254]/latest/meta-data/".to_string(), "unique local"),
     ] {
         let started = Instant::now();
-        let result = strict.set_weight(&target(&url, FIXED_ARN, 2), 10).await;
+        let result = strict.set_weight(&target(&url, FIXED_ARN, 2), 10, None).await;
         assert_rejected(&result, expected);
         assert!(started.elapsed() < Duration::from_secs(1), "{url}: refused without trying to connect");
     }
     // The test setting opens loopback only.
     let tests = fixed_router(true);
     for url in ["http://169.254.169.254/latest/meta-data/", "https://169.254.169.254/latest/meta-data/", "https://10.0.0.1/rollgate"] {
-        let result = tests.set_weight(&target(url, FIXED_ARN, 2), 10).await;
+        let result = tests.set_weight(&target(url, FIXED_ARN, 2), 10, None).await;
         assert!(matches!(&result, Err(RouterError::Rejected { .. })), "{url}: {result:?}");
     }
     assert_eq!(server.seen(|s| s.requests), 0);
@@ -252,13 +252,13 @@ async fn private_loopback_and_link_local_addresses_are_refused() {
 #[tokio::test]
 async fn a_name_that_resolves_to_loopback_is_refused_after_resolution() {
     let server = WebhookServer::start(KEY, Behaviour::default()).await;
-    let result = fixed_router(false).set_weight(&target(&with_host(&server, "https://localhost"), FIXED_ARN, 2), 10).await;
+    let result = fixed_router(false).set_weight(&target(&with_host(&server, "https://localhost"), FIXED_ARN, 2), 10, None).await;
     assert_rejected(&result, "localhost resolves to ");
     assert_rejected(&result, "loopback");
     assert_eq!(server.seen(|s| s.requests), 0);
     // With the test setting the checked address is the one connected to.
     fixed_router(true)
-        .set_weight(&target(&with_host(&server, "http://localhost"), FIXED_ARN, 2), 10)
+        .set_weight(&target(&with_host(&server, "http://localhost"), FIXED_ARN, 2), 10, None)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(server.seen(|s| (s.requests, s.weight)), (1, 10));
@@ -268,7 +268,7 @@ async fn a_name_that_resolves_to_loopback_is_refused_after_resolution() {
 async fn a_redirect_is_not_followed() {
     let elsewhere = WebhookServer::start(KEY, Behaviour::default()).await;
     let redirecting = WebhookServer::start(KEY, Behaviour { redirect_to: Some(elsewhere.url.clone()), ..Behaviour::default() }).await;
-    let result = fixed_router(true).set_weight(&target(&redirecting.url, FIXED_ARN, 2), 10).await;
+    let result = fixed_router(true).set_weight(&target(&redirecting.url, FIXED_ARN, 2), 10, None).await;
     assert_rejected(&result, "302 Found");
     assert_rejected(&result, "redirects are not followed");
     assert_eq!((redirecting.seen(|s| s.requests), elsewhere.seen(|s| s.requests)), (1, 0), "not retried, not followed");
@@ -278,7 +278,7 @@ async fn a_redirect_is_not_followed() {
 async fn a_huge_answer_is_cut_off() {
     let server = WebhookServer::start(KEY, Behaviour { huge_answer: Some(10 * 1024 * 1024), ..Behaviour::default() }).await;
     let started = Instant::now();
-    let result = fixed_router(true).set_weight(&target(&server.url, FIXED_ARN, 10), 10).await;
+    let result = fixed_router(true).set_weight(&target(&server.url, FIXED_ARN, 10), 10, None).await;
     assert_rejected(&result, "larger than 64 KiB");
     assert_eq!(server.seen(|s| s.requests), 1, "not retried");
     assert!(started.elapsed() < Duration::from_secs(5), "stopped reading at the limit");

@@ -14,7 +14,8 @@ use rollgate::adapters::memory::MemoryStore;
 use rollgate::domain::observation::Datapoint;
 use rollgate::domain::query::QueryPlan;
 use rollgate::ports::{
-    Fence, MetricError, MetricSource, Notifier, NotifyError, ReleaseStore, RouterError, StoreError, TrafficRouter, Workflow, WorkflowError,
+    Fence, MetricError, MetricSource, Notifier, NotifyError, ReleaseStore, RouterError, RouterReading, StoreError, TrafficRouter, Workflow,
+    WorkflowError,
 };
 use rollgate::release::notification::ReleaseNotification;
 use rollgate::release::route::{RouteState, RouteTarget, route_key};
@@ -206,10 +207,18 @@ impl FaultyRouter {
 
 #[async_trait]
 impl TrafficRouter for FaultyRouter {
-    async fn set_weight(&self, target: &RouteTarget, weight: u32) -> Result<(), RouterError> {
+    async fn set_weight(&self, target: &RouteTarget, weight: u32, revision: Option<&str>) -> Result<(), RouterError> {
         let fault = self.faults.roll(Component::Router, "set_weight", true);
         let effect = async {
             let key = route_key(&target.router, &target.service, &target.environment);
+            // As UpdateAlias with a RevisionId: a write made meanwhile refuses this one.
+            let current = guard(&self.aliases).get(&key).map_or(0, |a| a.writes);
+            if let Some(expected) = revision.filter(|r| *r != current.to_string()) {
+                self.faults.trace(|| {
+                    format!("   router {} refuses {weight}% by {}: moved since revision {expected}", target.service, target.release_id)
+                });
+                return Err(RouterError::Moved { router: key, expected: expected.to_string() });
+            }
             // The design's promise: every router write is made by the release holding the lock.
             let holder = self.store.lock(&target.service, &target.environment).await.ok().flatten().map(|l| l.holder);
             self.faults.checked(invariant::ROUTER_OWNER, 1);
@@ -219,14 +228,14 @@ impl TrafficRouter for FaultyRouter {
                     "{}: release {} set {key} to {weight}%{} while {} held the lock of {} in {}",
                     invariant::ROUTER_OWNER,
                     target.release_id,
-                    if zombie { " from a zombie process" } else { "" },
+                    if zombie && revision.is_none() { " from a zombie process, unfenced" } else { "" },
                     holder.map_or_else(|| "no release".to_string(), |h| format!("release {h}")),
                     target.service,
                     target.environment
                 );
-                // The claim is fenced, the router write after it is not: a process resumed
-                // between the two writes anyway (see invariant::KNOWN).
-                if zombie { self.faults.known(what) } else { self.faults.violate(what) }
+                // A write fenced by the revision cannot land here after another write; an
+                // unfenced one (a rollback that could not read the router) can (invariant::KNOWN).
+                if zombie && revision.is_none() { self.faults.known(what) } else { self.faults.violate(what) }
             }
             let mut aliases = guard(&self.aliases);
             let alias = aliases.entry(key).or_default();
@@ -243,7 +252,7 @@ impl TrafficRouter for FaultyRouter {
         around(&self.faults, fault, Self::unreachable(target), effect).await
     }
 
-    async fn current_weight(&self, target: &RouteTarget) -> Result<u32, RouterError> {
+    async fn read(&self, target: &RouteTarget) -> Result<RouterReading, RouterError> {
         let fault = self.faults.roll(Component::Router, "current_weight", false);
         let effect = async {
             let key = route_key(&target.router, &target.service, &target.environment);
@@ -252,11 +261,12 @@ impl TrafficRouter for FaultyRouter {
                 .cloned()
                 .unwrap_or_else(|| Alias { version: target.stable_version.clone(), ..Alias::default() });
             let share = alias.split.as_ref().filter(|(canary, _)| *canary == target.canary_version).map_or(0, |(_, w)| *w);
-            // As the Lambda alias adapter reads it.
+            // As the Lambda alias adapter reads it; the revision counts the writes.
+            let revision = Some(alias.writes.to_string());
             if alias.version == target.canary_version {
-                Ok(100)
+                Ok(RouterReading { weight: 100, revision })
             } else if alias.version == target.stable_version {
-                Ok(share)
+                Ok(RouterReading { weight: share, revision })
             } else {
                 Err(RouterError::Rejected {
                     router: key,

@@ -25,23 +25,16 @@ pub const LOCKS: &str = "locks";
 /// Every notification that was due was sent or its failure recorded.
 pub const NOTIFIED: &str = "notified";
 
-/// Known and not fixed, so reported but not failed on: a router write by a zombie process
-/// whose release no longer holds the lock. The route claim before the write is fenced by the
-/// lock, the router write itself is not (Lambda aliases and ALB rules take no condition on the
-/// lock), so a process paused between the two (Step Functions already retried or caught it,
-/// the rollback closed the release, another release took the lock) moves traffic it no longer
-/// owns. Closing it needs a condition at the router (e.g. UpdateAlias with the RevisionId read
-/// at claim time) or a re-check of the fence after the write that undoes a stale one.
+/// Known and not fixed, so reported but not failed on: an unfenced router write by a zombie
+/// process whose release no longer holds the lock. The route claim before the write is fenced by
+/// the lock, and the write itself names the alias's revision read before the claim (UpdateAlias
+/// with RevisionId), so a process paused between the two moves nothing once another write was
+/// made. Only a rollback whose read of the router failed writes unfenced (back to the stable
+/// version; it goes on rather than leave traffic split), and a zombie of such a rollback can
+/// still move an alias another release routes now.
 ///
-/// Two more kinds, recognised by [`known_cause`]: a zombie process that records a weight change
-/// or a close after Step Functions moved on (e.g. a Promote that moved the router, stopped, and
-/// recorded `promoted` after the caught rollback had already set the router back to the stable
-/// version: the trail's append is conditional on the release's revision, which the rollback does
-/// not change before its close); and a notification left unsent when an admission gave up and
-/// `UndoAdmission` (or the admission's own close) gave the lock back before announcing, so the
-/// sweeper never finds the release again.
 pub const KNOWN: [&str; 3] = [
-    "router-owner ... from a zombie process",
+    "router-owner ... from a zombie process, unfenced",
     "a violation about a release a zombie process recorded a weight change or a close for",
     "notified: ... of a release whose execution ended in AdmissionFailed",
 ];

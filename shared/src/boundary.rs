@@ -143,6 +143,8 @@ fn switch_error_name(err: &SwitchError) -> ErrorName {
         SwitchError::NotApproved { .. } => ErrorName::NotApproved,
         // A stale writer: the release has moved on, and whoever invoked this no longer waits.
         SwitchError::Superseded { .. } => ErrorName::RouterConflict,
+        // Another writer moved the router after this one read it: nothing moved; re-decide.
+        SwitchError::Router(crate::ports::RouterError::Moved { .. }) => ErrorName::RouterConflict,
         SwitchError::Store(e) => store_error_name(e),
         e if e.is_transient() => ErrorName::Transient,
         SwitchError::Mismatch { .. } | SwitchError::Router(_) => ErrorName::RouterFailed,

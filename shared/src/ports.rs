@@ -130,6 +130,10 @@ pub enum RouterError {
     Unreachable { router: String, transient: bool, message: String },
     #[error("{router} is not configured here: {message}")]
     NotConfigured { router: String, message: String },
+    #[error(
+        "{router} changed after rollgate read it (revision {expected}); rollgate moved nothing. Another writer (a stopped attempt resumed, or a person) moved it"
+    )]
+    Moved { router: String, expected: String },
 }
 
 impl RouterError {
@@ -141,10 +145,28 @@ impl RouterError {
 /// A traffic router (Lambda alias, ALB listener, a team's webhook).
 #[async_trait]
 pub trait TrafficRouter: Send + Sync {
-    /// Sends `weight`% of traffic to the canary and the rest to the stable version.
-    async fn set_weight(&self, target: &crate::release::route::RouteTarget, weight: u32) -> Result<(), RouterError>;
+    /// Sends `weight`% of traffic to the canary and the rest to the stable version; with a
+    /// `revision` (from [`TrafficRouter::read`]), only if the router is still at it (else
+    /// `RouterError::Moved`): a write fenced at the router, so that a process resumed after
+    /// others moved on moves nothing. A router without conditional writes (ALB, webhook) ignores
+    /// `revision`; its `read` gives none.
+    async fn set_weight(&self, target: &crate::release::route::RouteTarget, weight: u32, revision: Option<&str>)
+    -> Result<(), RouterError>;
+    /// The canary's share as the router reports it now, with the router's revision where it
+    /// has one (a Lambda alias's RevisionId, which changes with every write).
+    async fn read(&self, target: &crate::release::route::RouteTarget) -> Result<RouterReading, RouterError>;
     /// The canary's share as the router reports it now.
-    async fn current_weight(&self, target: &crate::release::route::RouteTarget) -> Result<u32, RouterError>;
+    async fn current_weight(&self, target: &crate::release::route::RouteTarget) -> Result<u32, RouterError> {
+        Ok(self.read(target).await?.weight)
+    }
+}
+
+/// What a router routes now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouterReading {
+    pub weight: u32,
+    /// Changes with every write; `None` where the router has no such thing.
+    pub revision: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

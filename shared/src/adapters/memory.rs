@@ -284,20 +284,33 @@ impl crate::ports::Workflow for RecordingWorkflow {
     }
 }
 
-/// A router in memory: it only remembers the weight it was given (the simulator, tests).
+/// A router in memory (the simulator, tests): the weight it was given, and a revision that
+/// changes with every write, as a Lambda alias's does.
 #[derive(Default)]
 pub struct MemoryRouter {
-    weight: Mutex<u32>,
+    /// (weight, revision)
+    state: Mutex<(u32, u64)>,
 }
 
 #[async_trait]
 impl crate::ports::TrafficRouter for MemoryRouter {
-    async fn set_weight(&self, _: &crate::release::route::RouteTarget, weight: u32) -> Result<(), crate::ports::RouterError> {
-        *self.weight.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = weight;
+    async fn set_weight(
+        &self,
+        target: &crate::release::route::RouteTarget,
+        weight: u32,
+        revision: Option<&str>,
+    ) -> Result<(), crate::ports::RouterError> {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(expected) = revision.filter(|r| *r != state.1.to_string()) {
+            let router = crate::release::route::route_key(&target.router, &target.service, &target.environment);
+            return Err(crate::ports::RouterError::Moved { router, expected: expected.to_string() });
+        }
+        *state = (weight, state.1 + 1);
         Ok(())
     }
 
-    async fn current_weight(&self, _: &crate::release::route::RouteTarget) -> Result<u32, crate::ports::RouterError> {
-        Ok(*self.weight.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    async fn read(&self, _: &crate::release::route::RouteTarget) -> Result<crate::ports::RouterReading, crate::ports::RouterError> {
+        let (weight, revision) = *self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(crate::ports::RouterReading { weight, revision: Some(revision.to_string()) })
     }
 }

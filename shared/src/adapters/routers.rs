@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::adapters::aws_error::cause;
 use crate::adapters::secrets::{CachedSecrets, SECRET_CACHE_TTL, SecretLookup};
 use crate::domain::plan::RouterSpec;
-use crate::ports::{RouterError, TrafficRouter};
+use crate::ports::{RouterError, RouterReading, TrafficRouter};
 use crate::release::route::RouteTarget;
 
 /// Picks the adapter the plan's router names.
@@ -46,16 +46,16 @@ impl Routers {
 
 #[async_trait]
 impl TrafficRouter for Routers {
-    async fn set_weight(&self, target: &RouteTarget, weight: u32) -> Result<(), RouterError> {
+    async fn set_weight(&self, target: &RouteTarget, weight: u32, revision: Option<&str>) -> Result<(), RouterError> {
         match self.pick(&target.router) {
-            Some(router) => router.set_weight(target, weight).await,
+            Some(router) => router.set_weight(target, weight, revision).await,
             None => Ok(()),
         }
     }
 
-    async fn current_weight(&self, target: &RouteTarget) -> Result<u32, RouterError> {
+    async fn read(&self, target: &RouteTarget) -> Result<RouterReading, RouterError> {
         match self.pick(&target.router) {
-            Some(router) => router.current_weight(target).await,
+            Some(router) => router.read(target).await,
             None => Err(RouterError::NotConfigured { router: "dry_run".into(), message: "a dry run has no router to read".into() }),
         }
     }
@@ -78,8 +78,9 @@ pub struct LambdaAliasRouter {
 
 #[async_trait]
 impl TrafficRouter for LambdaAliasRouter {
-    async fn set_weight(&self, target: &RouteTarget, weight: u32) -> Result<(), RouterError> {
+    async fn set_weight(&self, target: &RouteTarget, weight: u32, revision: Option<&str>) -> Result<(), RouterError> {
         let RouterSpec::LambdaAlias { function_name, alias } = &target.router else { return Err(wrong_spec("lambda_alias")) };
+        let name = format!("lambda alias {function_name}:{alias}");
         // The alias targets the stable version and sends the canary its share; at 100% the new
         // version is the target itself (Lambda allows additional weights below 1.0 only).
         let (version, weights) = match weight {
@@ -93,16 +94,25 @@ impl TrafficRouter for LambdaAliasRouter {
             .name(alias)
             .function_version(version)
             .routing_config(AliasRoutingConfiguration::builder().set_additional_version_weights(Some(weights)).build())
+            // Who set it, and a text that differs from the one before (it names the revision it
+            // replaces), so that every write makes a new revision.
+            .description(alias_description(target, weight, revision))
+            .set_revision_id(revision.map(str::to_string))
             .send()
             .await
-            .map_err(|e| {
-                let transient = e.as_service_error().is_some_and(|s| s.is_too_many_requests_exception() || s.is_service_exception());
-                unreachable(&format!("lambda alias {function_name}:{alias}"), cause(&e), transient)
+            .map_err(|e| match e.as_service_error() {
+                Some(s) if s.is_precondition_failed_exception() => {
+                    RouterError::Moved { router: name.clone(), expected: revision.unwrap_or_default().to_string() }
+                }
+                s => {
+                    let transient = s.is_some_and(|s| s.is_too_many_requests_exception() || s.is_service_exception());
+                    unreachable(&name, cause(&e), transient)
+                }
             })?;
         Ok(())
     }
 
-    async fn current_weight(&self, target: &RouteTarget) -> Result<u32, RouterError> {
+    async fn read(&self, target: &RouteTarget) -> Result<RouterReading, RouterError> {
         let RouterSpec::LambdaAlias { function_name, alias } = &target.router else { return Err(wrong_spec("lambda_alias")) };
         let name = format!("lambda alias {function_name}:{alias}");
         let out = self
@@ -116,10 +126,11 @@ impl TrafficRouter for LambdaAliasRouter {
         let version = out.function_version().unwrap_or_default();
         let canary_share =
             out.routing_config().and_then(|r| r.additional_version_weights()).and_then(|w| w.get(&target.canary_version)).copied();
+        let revision = out.revision_id().map(str::to_string);
         if version == target.canary_version {
-            Ok(100)
+            Ok(RouterReading { weight: 100, revision })
         } else if version == target.stable_version {
-            Ok(canary_share.map_or(0, |w| (w * 100.0).round() as u32))
+            Ok(RouterReading { weight: canary_share.map_or(0, |w| (w * 100.0).round() as u32), revision })
         } else {
             Err(RouterError::Rejected {
                 router: name,
@@ -132,6 +143,17 @@ impl TrafficRouter for LambdaAliasRouter {
     }
 }
 
+/// The alias's description after a write: at most 256 characters, as Lambda allows.
+fn alias_description(target: &RouteTarget, weight: u32, revision: Option<&str>) -> String {
+    let text = format!(
+        "rollgate release {}: {weight}% to version {}{}",
+        target.release_id,
+        target.canary_version,
+        revision.map(|r| format!(" (after revision {r})")).unwrap_or_default()
+    );
+    crate::domain::text::prefix(&text, 256).to_string()
+}
+
 // -------------------------------------------------------------------------------------------
 // ALB
 
@@ -141,7 +163,7 @@ pub struct AlbRouter {
 
 #[async_trait]
 impl TrafficRouter for AlbRouter {
-    async fn set_weight(&self, target: &RouteTarget, weight: u32) -> Result<(), RouterError> {
+    async fn set_weight(&self, target: &RouteTarget, weight: u32, _revision: Option<&str>) -> Result<(), RouterError> {
         let RouterSpec::Alb { listener_arn, rule_arn, stable_target_group_arn, canary_target_group_arn } = &target.router else {
             return Err(wrong_spec("alb"));
         };
@@ -173,7 +195,7 @@ impl TrafficRouter for AlbRouter {
         }
     }
 
-    async fn current_weight(&self, target: &RouteTarget) -> Result<u32, RouterError> {
+    async fn read(&self, target: &RouteTarget) -> Result<RouterReading, RouterError> {
         let RouterSpec::Alb { listener_arn, rule_arn, stable_target_group_arn, canary_target_group_arn } = &target.router else {
             return Err(wrong_spec("alb"));
         };
@@ -194,15 +216,28 @@ impl TrafficRouter for AlbRouter {
                 out.listeners().first().map(|l| l.default_actions().to_vec()).unwrap_or_default()
             }
         };
-        let groups: Vec<&TargetGroupTuple> = actions.iter().filter_map(|a| a.forward_config()).flat_map(|f| f.target_groups()).collect();
-        let weight_of = |arn: &str| {
-            groups.iter().find(|g| g.target_group_arn() == Some(arn)).map(|g| u32::try_from(g.weight().unwrap_or(0)).unwrap_or(0))
-        };
+        // (target group, weight) as the listener forwards: weighted groups, or a plain forward
+        // (the usual setup before the first release) that sends everything to one group.
+        let groups: Vec<(&str, u32)> = actions
+            .iter()
+            .filter(|a| a.r#type() == Some(&ActionTypeEnum::Forward))
+            .flat_map(|a| match a.forward_config() {
+                Some(forward) => forward
+                    .target_groups()
+                    .iter()
+                    .map(|g| (g.target_group_arn().unwrap_or_default(), u32::try_from(g.weight().unwrap_or(0)).unwrap_or(0)))
+                    .collect::<Vec<_>>(),
+                None => a.target_group_arn().map(|arn| vec![(arn, 1)]).unwrap_or_default(),
+            })
+            .collect();
+        let weight_of = |arn: &str| groups.iter().find(|(group, _)| *group == arn).map(|(_, weight)| *weight);
+        // ALB has no conditional writes: no revision.
         match (weight_of(stable_target_group_arn), weight_of(canary_target_group_arn)) {
             (Some(stable), Some(canary)) if stable + canary > 0 => {
-                Ok((f64::from(canary) * 100.0 / f64::from(stable + canary)).round() as u32)
+                Ok(RouterReading { weight: (f64::from(canary) * 100.0 / f64::from(stable + canary)).round() as u32, revision: None })
             }
-            (Some(_), None) => Ok(0),
+            (Some(_), None) => Ok(RouterReading { weight: 0, revision: None }),
+            (None, Some(canary)) if canary > 0 => Ok(RouterReading { weight: 100, revision: None }),
             _ => Err(RouterError::Rejected {
                 router: name,
                 message: "the forward action does not name the plan's stable and canary target groups; someone else changed it".into(),
@@ -638,7 +673,7 @@ fn refusal(blocked: &BlockedTarget) -> String {
 
 #[async_trait]
 impl TrafficRouter for WebhookRouter {
-    async fn set_weight(&self, target: &RouteTarget, weight: u32) -> Result<(), RouterError> {
+    async fn set_weight(&self, target: &RouteTarget, weight: u32, _revision: Option<&str>) -> Result<(), RouterError> {
         let request = WebhookRequest {
             release_id: target.release_id.clone(),
             service: target.service.clone(),
@@ -666,8 +701,8 @@ impl TrafficRouter for WebhookRouter {
         Ok(())
     }
 
-    async fn current_weight(&self, target: &RouteTarget) -> Result<u32, RouterError> {
-        Ok(self.call(target, None).await?.canary_weight)
+    async fn read(&self, target: &RouteTarget) -> Result<RouterReading, RouterError> {
+        Ok(RouterReading { weight: self.call(target, None).await?.canary_weight, revision: None })
     }
 }
 

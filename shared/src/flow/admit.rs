@@ -97,15 +97,11 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
                     },
                     None => return Err(StoreError::ReleaseExists(id).into()),
                 },
-                Err(err) => {
-                    // Do not leave the service locked by a release that was never recorded. One
-                    // that was (a lost answer; an earlier attempt, when this is a stopped process
-                    // resumed) keeps its lock, for the retry, the undo or the sweeper to finish.
-                    if matches!(store.release(&id).await, Ok(None)) {
-                        let _ = store.release_lock(&lease.service, &lease.environment, &lease.holder).await;
-                    }
-                    return Err(err.into());
-                }
+                // The lock stays with the id: the retry goes on with it, and when the retries run
+                // out, UndoAdmission (or the sweeper, once the lease ends) gives it back. Giving it
+                // back here would race the retry: this attempt may be a stopped process resumed
+                // after its retry stored the release, and the lock (same holder) is the retry's.
+                Err(err) => return Err(err.into()),
             }
         }
     };

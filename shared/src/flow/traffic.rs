@@ -199,23 +199,36 @@ pub async fn apply(
     // A claim of this release that was never confirmed: its weight may or may not have reached
     // the router, and the change it made (if any) is not in the audit trail yet.
     let unfinished = stored.as_ref().is_some_and(|s| (!s.applied || rollback) && same_versions);
+    // The router's revision, read before the claim: the write below is made only if the router
+    // is still at it. A process that pauses between its claim and its write and resumes after
+    // others moved on (a rollback, the next step) then moves nothing.
+    let reading = if dry_run {
+        None
+    } else {
+        match router.read(route).await {
+            Ok(reading) => Some(reading),
+            // A rollback goes on unfenced (back to stable is the safe way to move); any other
+            // move waits for a router it can read.
+            Err(_) if rollback => None,
+            Err(err) => return Err(err.into()),
+        }
+    };
+    let revision = reading.as_ref().and_then(|r| r.revision.clone());
     // `known`: `before` is what the route carried, not a guess.
-    let (before, known) = match (trusted, dry_run) {
+    let (before, known) = match (trusted, &reading) {
         (Some(s), _) => (s.canary_weight, true),
         // A dry run routes nothing: this release's share is what it last recorded, 0 at first.
-        (None, true) => (recorded.filter(|_| unfinished).unwrap_or(0), true),
-        // Unknown or unfinished: ask the router what it routes now; a weight an unfinished claim
-        // left there is a change of its own.
-        (None, false) => match router.current_weight(route).await {
-            Ok(w) => {
-                if unfinished {
-                    changes.extend(missed(w, stored.as_ref().map_or(0, |s| s.version)));
-                }
-                (w, true)
+        (None, None) if dry_run => (recorded.filter(|_| unfinished).unwrap_or(0), true),
+        // Unknown or unfinished: what the router routes now; a weight an unfinished claim left
+        // there is a change of its own.
+        (None, Some(reading)) => {
+            if unfinished {
+                changes.extend(missed(reading.weight, stored.as_ref().map_or(0, |s| s.version)));
             }
-            // Unreadable: the change is recorded from what the trail last said.
-            Err(_) => (recorded.unwrap_or(0), false),
-        },
+            (reading.weight, true)
+        }
+        // Unreadable (a rollback): the change is recorded from what the trail last said.
+        (None, None) => (recorded.unwrap_or(0), false),
     };
     let expected = stored.as_ref().map(|s| s.version);
     let mut state = RouteState {
@@ -234,7 +247,7 @@ pub async fn apply(
     let verified = if dry_run {
         weight
     } else {
-        router.set_weight(route, weight).await?;
+        router.set_weight(route, weight, revision.as_deref()).await?;
         let actual = router.current_weight(route).await?;
         if actual != weight {
             return Err(SwitchError::Mismatch { router: key, expected: weight, actual });

@@ -10,7 +10,7 @@ use super::*;
 use crate::adapters::memory::{MemoryStore, RecordingNotifier};
 use crate::flow::admit::admit;
 use crate::flow::traffic::{SwitchTarget, switch};
-use crate::ports::RouterError;
+use crate::ports::{RouterError, RouterReading};
 use crate::release::ReleaseRequest;
 use crate::release::route::{RouteState, route_key};
 
@@ -47,14 +47,14 @@ impl FakeRouter {
 
 #[async_trait]
 impl TrafficRouter for FakeRouter {
-    async fn set_weight(&self, _: &RouteTarget, weight: u32) -> Result<(), RouterError> {
+    async fn set_weight(&self, _: &RouteTarget, weight: u32, _: Option<&str>) -> Result<(), RouterError> {
         self.sets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(weight);
         *self.weight.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = weight;
         Ok(())
     }
 
-    async fn current_weight(&self, _: &RouteTarget) -> Result<u32, RouterError> {
-        Ok(self.weight())
+    async fn read(&self, _: &RouteTarget) -> Result<RouterReading, RouterError> {
+        Ok(RouterReading { weight: self.weight(), revision: None })
     }
 }
 
@@ -202,7 +202,7 @@ async fn a_late_rollback_never_moves_the_traffic_of_the_release_that_took_the_lo
         expires_at: later + chrono::Duration::hours(1),
     };
     store.acquire_lock(&takeover, later).await.unwrap_or_else(|e| panic!("takeover: {e}"));
-    router.set_weight(&RouteTarget::for_release(&release, Some(0)).unwrap_or_else(|| panic!("route")), 50).await.ok();
+    router.set_weight(&RouteTarget::for_release(&release, Some(0)).unwrap_or_else(|| panic!("route")), 50, None).await.ok();
     let sets_before = router.sets();
 
     let result = roll_back(&store, &router, &notifier, &release.id, "gate failed", NO_WAIT, || later).await;
@@ -287,7 +287,7 @@ async fn a_second_rollback_reads_the_router_instead_of_trusting_its_record() {
     apply(&store, &router, &route, 0, RouteStage::Rollback, now()).await.unwrap_or_else(|e| panic!("{e}"));
     open.canary_weight = 0;
     store.update_release(&mut open).await.unwrap_or_else(|e| panic!("{e}"));
-    router.set_weight(&route, 10).await.ok();
+    router.set_weight(&route, 10, None).await.ok();
 
     let out = roll_back_now(&store, &router).await;
     assert_eq!(out.release.status, ReleaseStatus::RolledBack);

@@ -12,7 +12,7 @@ use super::*;
 use crate::adapters::memory::{MemoryStore, RecordingNotifier};
 use crate::flow::admit::admit;
 use crate::flow::traffic::{SwitchTarget, switch};
-use crate::ports::RouterError;
+use crate::ports::{RouterError, RouterReading};
 use crate::release::route::RouteTarget;
 use crate::release::{ReleaseRequest, ReleaseStatus};
 
@@ -31,7 +31,7 @@ struct Router {
 
 #[async_trait]
 impl TrafficRouter for Router {
-    async fn set_weight(&self, _: &RouteTarget, weight: u32) -> Result<(), RouterError> {
+    async fn set_weight(&self, _: &RouteTarget, weight: u32, _: Option<&str>) -> Result<(), RouterError> {
         if self.down.load(Ordering::SeqCst) {
             return Err(RouterError::Unreachable { router: "alias".into(), transient: true, message: "connection refused".into() });
         }
@@ -39,11 +39,11 @@ impl TrafficRouter for Router {
         Ok(())
     }
 
-    async fn current_weight(&self, _: &RouteTarget) -> Result<u32, RouterError> {
+    async fn read(&self, _: &RouteTarget) -> Result<RouterReading, RouterError> {
         if self.down.load(Ordering::SeqCst) {
             return Err(RouterError::Unreachable { router: "alias".into(), transient: true, message: "connection refused".into() });
         }
-        Ok(*self.weight.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+        Ok(RouterReading { weight: *self.weight.lock().unwrap_or_else(std::sync::PoisonError::into_inner), revision: None })
     }
 }
 
