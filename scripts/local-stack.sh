@@ -46,8 +46,12 @@ case "${1:-}" in
       "$ROUTER_PORT" "http://127.0.0.1:$MOTO_PORT" "http://127.0.0.1:$FUNCTIONS_PORT" >"$ROUTER_LOG" 2>&1 </dev/null &
     for _ in $(seq 1 50); do [ -s "$ROUTER_PID" ] && break; sleep 0.1; done
     wait_for "http://127.0.0.1:$ROUTER_PORT/moto-api/data.json" router "$ROUTER_PID" "$ROUTER_LOG"
-    # Build the functions first so that the first invocation does not wait for the compiler.
-    cargo build --quiet --locked -p checklist-validator -p metric-gate -p traffic-switch -p rollback-notifier -p approval-request -p approval-webhook
+    # Build the functions first, each as `cargo lambda watch` builds it (`cargo run --bin <name>`:
+    # one package's features, not several unified), so that no first invocation waits minutes
+    # for the compiler and runs past its state's timeout.
+    for function in checklist-validator metric-gate traffic-switch rollback-notifier approval-request approval-webhook; do
+      cargo build --quiet --locked --bin "$function"
+    done
     # The functions reach AWS through the router (AWS_ENDPOINT_URL), which forwards to the emulator.
     setsid bash -c 'echo $$ > "$0"; exec "$@"' "$FUNCTIONS_PID" \
       cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$FUNCTIONS_PORT" --concurrency "$FUNCTIONS_CONCURRENCY" \
