@@ -5,7 +5,7 @@ PYTHON ?= python3
 MOTO_PORT ?= 5055
 STAMP := $(VENV)/.installed-$(shell cat tools/requirements.txt tools/infra-requirements.txt tools/package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: demo test tools emulator emulator-stop build package schema lint lint-infra fmt clean bench fuzz fuzz-build fuzz-smoke
+.PHONY: demo test local-release tools emulator emulator-stop build package schema lint lint-infra fmt clean bench fuzz fuzz-build fuzz-smoke
 
 ## demo: the main job on the embedded default (no AWS account): validate the reference plans,
 ## show a broken plan's errors, and judge sample evidence.
@@ -15,6 +15,11 @@ demo: build
 ## test: every test, unit and integration, against the emulator it starts itself.
 test:
 	@scripts/test.sh
+
+## local-release: one real release on the local stack (emulator, the functions under cargo lambda,
+## the state machine from infra/), driven through the CLI: start, approve, watch, history, verify.
+local-release: tools
+	@scripts/local-release.sh
 
 ## tools: the project-local virtualenv with the emulator (and later the AWS build tools).
 tools: $(STAMP)

@@ -237,3 +237,12 @@ async fn e2e_status_watch_follows_a_release_from_before_its_admission_to_its_end
     let bogus = rollgate(&stack, &["list", "--status", "done"]);
     assert!(!bogus.status.success() && String::from_utf8_lossy(&bogus.stderr).contains("--status done is not a status"));
 }
+
+/// `make local-release`, the README's release on a laptop, runs as documented: start, approve as
+/// another AWS identity, watch, history, verify.
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_the_local_release_of_the_readme_is_promoted() {
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_rollgate"));
+    let id = rollgate_tests::local_release::run(binary).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(id.starts_with("local-"), "{id}");
+}

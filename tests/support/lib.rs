@@ -81,6 +81,7 @@ pub mod capture_server;
 pub mod contract;
 pub mod faults;
 pub mod fixtures;
+pub mod local_release;
 pub mod local_stack;
 pub mod releases;
 pub mod slack_events;
