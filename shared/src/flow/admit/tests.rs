@@ -118,3 +118,96 @@ async fn a_blocked_release_whose_announcement_never_went_out_is_announced_before
     assert_eq!(store.release("r1").await.ok().flatten().map(|r| r.status), Some(ReleaseStatus::Blocked), "it stays blocked");
     assert_eq!(store.lock("orders", "prod").await.ok().flatten(), None);
 }
+
+/// A store on which the first `create_release` fails (its process paused past its timeout) and a
+/// `release_lock` pauses while `meanwhile` (the state machine's retry) runs, as in DST seed 254356.
+struct PausedAttempt<'a, F> {
+    inner: &'a MemoryStore,
+    create_fails: std::sync::atomic::AtomicBool,
+    meanwhile: std::sync::Mutex<Option<F>>,
+}
+
+impl<F: std::future::Future<Output = ()>> PausedAttempt<'_, F> {
+    /// Runs the retry now, if the paused attempt did not give it a moment already.
+    async fn retry(&self) {
+        let meanwhile = self.meanwhile.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(meanwhile) = meanwhile {
+            meanwhile.await;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl<F> ReleaseStore for PausedAttempt<'_, F>
+where
+    F: std::future::Future<Output = ()> + Send,
+{
+    async fn acquire_lock(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.inner.acquire_lock(lease, now).await
+    }
+    async fn release_lock(&self, service: &str, environment: &str, holder: &str) -> Result<bool, StoreError> {
+        self.retry().await;
+        self.inner.release_lock(service, environment, holder).await
+    }
+    async fn lock(&self, service: &str, environment: &str) -> Result<Option<Lease>, StoreError> {
+        self.inner.lock(service, environment).await
+    }
+    async fn locks(&self) -> Result<Vec<Lease>, StoreError> {
+        self.inner.locks().await
+    }
+    async fn create_release(&self, release: &Release) -> Result<(), StoreError> {
+        if self.create_fails.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Backend { operation: "TransactWriteItems", transient: true, source: "throttled".into() });
+        }
+        self.inner.create_release(release).await
+    }
+    async fn update_release(&self, release: &mut Release) -> Result<(), StoreError> {
+        self.inner.update_release(release).await
+    }
+    async fn release(&self, id: &str) -> Result<Option<Release>, StoreError> {
+        self.inner.release(id).await
+    }
+    async fn append(
+        &self,
+        events: Vec<crate::release::ReleaseEvent>,
+        release: Option<&mut Release>,
+    ) -> Result<Vec<crate::release::ReleaseEvent>, StoreError> {
+        self.inner.append(events, release).await
+    }
+    async fn events(&self, release_id: &str) -> Result<Vec<crate::release::ReleaseEvent>, StoreError> {
+        self.inner.events(release_id).await
+    }
+    async fn route(&self, key: &str) -> Result<Option<crate::release::route::RouteState>, StoreError> {
+        self.inner.route(key).await
+    }
+    async fn claim_route(
+        &self,
+        state: &crate::release::route::RouteState,
+        expected: Option<u64>,
+        fence: crate::ports::Fence<'_>,
+    ) -> Result<(), StoreError> {
+        self.inner.claim_route(state, expected, fence).await
+    }
+}
+
+/// DST seed 254356 (the one-hour run): an attempt whose create failed found no release, paused,
+/// and resumed after its retry had admitted the release, then gave back the lock the retry held
+/// (same holder): the release went on unlocked, where no sweep finds it. A failed attempt now
+/// leaves the lock to its retry, UndoAdmission or the sweeper.
+#[tokio::test]
+async fn an_attempt_resumed_after_its_retry_admitted_the_release_leaves_the_lock_alone() {
+    let store = MemoryStore::new();
+    let retry = async {
+        let admitted = admit(&store, request("r1", "orders"), t0() + chrono::Duration::seconds(2)).await;
+        assert!(admitted.is_ok_and(|a| a.release.status == ReleaseStatus::Progressing));
+    };
+    let attempt = PausedAttempt {
+        inner: &store,
+        create_fails: std::sync::atomic::AtomicBool::new(true),
+        meanwhile: std::sync::Mutex::new(Some(retry)),
+    };
+    assert!(admit(&attempt, request("r1", "orders"), t0()).await.is_err(), "the first attempt failed");
+    attempt.retry().await;
+    let holder = store.lock("orders", "prod").await.ok().flatten().map(|l| l.holder);
+    assert_eq!(holder.as_deref(), Some("r1"), "the admitted release keeps its lock");
+}
