@@ -200,8 +200,10 @@ async fn e2e_abort_rolls_back_now_and_stops_the_execution() {
     // Who aborts is the caller AWS knows (this test's own identity on the emulator).
     let aborted = ok(rollgate(&stack, &["abort", &id, "--reason", "customer reports"]));
     assert!(aborted.contains("rolled back: aborted by arn:aws:") && aborted.contains(": customer reports"), "{aborted}");
-    let status = wait_for_status(&stack, &id, "rolled_back");
+    // Rolled back, and ended as what it was: an operator's abort.
+    let status = wait_for_status(&stack, &id, "aborted");
     assert_eq!(status["canary_weight"], 0);
+    assert!(status["closed_reason"].as_str().is_some_and(|r| r.contains("customer reports")), "{status}");
     let execution = format!("{}:{id}", stack.state_machine.replacen(":stateMachine:", ":execution:", 1));
     let described = stack.sfn.describe_execution().execution_arn(execution).send().await.unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(described.status().as_str(), "ABORTED");

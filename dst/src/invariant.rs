@@ -233,6 +233,10 @@ fn notified(release: &Release, events: &[ReleaseEvent], published: &[String]) ->
     match release.status {
         ReleaseStatus::Promoted => due.push(NotificationEvent::Promoted),
         ReleaseStatus::RolledBack => due.push(NotificationEvent::RolledBack),
+        // An operator's abort rolled the traffic back: announced as a rollback.
+        ReleaseStatus::Aborted if events.iter().any(|e| matches!(e.kind, EventKind::RolledBack(_))) => {
+            due.push(NotificationEvent::RolledBack)
+        }
         ReleaseStatus::Blocked => due.push(NotificationEvent::Blocked),
         _ => {}
     }

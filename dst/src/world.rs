@@ -18,7 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use rollgate::adapters::memory::MemoryStore;
 use rollgate::boundary;
 use rollgate::flow::approval::{self, ApprovalRef, Vote};
-use rollgate::flow::rollback::{RestorePolicy, roll_back};
+use rollgate::flow::rollback::{RestorePolicy, RollbackEnd, roll_back};
 use rollgate::release::{EventKind, ReleaseStatus};
 use rollgate::simulate::done;
 use rollgate::simulate::machine::{Call, Definition, Ending, Invocation, Next, Run, TaskFailure};
@@ -701,8 +701,17 @@ impl World {
                 let reason = "aborted by ops: DST".to_string();
                 let release_id = id.clone();
                 let future: TaskFuture = Box::pin(async move {
-                    match roll_back(&*store, &*router, &*notifier, &release_id, &reason, RestorePolicy::default(), move || faults.now())
-                        .await
+                    match roll_back(
+                        &*store,
+                        &*router,
+                        &*notifier,
+                        &release_id,
+                        &reason,
+                        RollbackEnd::Aborted,
+                        RestorePolicy::default(),
+                        move || faults.now(),
+                    )
+                    .await
                     {
                         Ok(outcome) => Ok(json!(outcome.release.status.as_str())),
                         Err(e) => Err(TaskFailure { error: "AbortFailed".into(), cause: e.to_string() }),

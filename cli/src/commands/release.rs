@@ -12,7 +12,7 @@ use rollgate::adapters::sfn::StepFunctionsWorkflow;
 use rollgate::adapters::task_tokens::DynamoTaskTokens;
 use rollgate::domain::plan::parse_plan_file;
 use rollgate::flow::approval::{self, ApprovalError, Vote};
-use rollgate::flow::rollback::{RestorePolicy, RollbackError, roll_back};
+use rollgate::flow::rollback::{RestorePolicy, RollbackEnd, RollbackError, roll_back};
 use rollgate::ports::{Notifier, NotifyError, ReleaseStore, WorkflowError};
 use rollgate::release::notification::ReleaseNotification;
 use rollgate::release::week::ReviewWeek;
@@ -556,8 +556,9 @@ pub fn abort(target: Target<'_>, release_id: &str, reason: &str, state_machine: 
             None => &NoTopic,
         };
         let text = format!("aborted by {by}: {reason}");
-        let outcome =
-            roll_back(&store, &routers, notifier, release_id, &text, RestorePolicy::default(), Utc::now).await.map_err(|e| match e {
+        let outcome = roll_back(&store, &routers, notifier, release_id, &text, RollbackEnd::Aborted, RestorePolicy::default(), Utc::now)
+            .await
+            .map_err(|e| match e {
                 RollbackError::Store(e) => store_failure("rolling back", e, target.table),
                 other => CliError::Usage(other.to_string()),
             })?;

@@ -64,12 +64,32 @@ impl Default for RestorePolicy {
     }
 }
 
+/// How a rollback ends the release.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RollbackEnd {
+    /// A gate, a rejection, an expired approval, a failed step, the sweeper.
+    RolledBack,
+    /// An operator stopped it (`rollgate abort`).
+    Aborted,
+}
+
+impl RollbackEnd {
+    fn status(self) -> ReleaseStatus {
+        match self {
+            RollbackEnd::RolledBack => ReleaseStatus::RolledBack,
+            RollbackEnd::Aborted => ReleaseStatus::Aborted,
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 pub async fn roll_back(
     store: &dyn ReleaseStore,
     router: &dyn TrafficRouter,
     notifier: &dyn Notifier,
     release_id: &str,
     reason: &str,
+    ending: RollbackEnd,
     policy: RestorePolicy,
     now: impl Fn() -> DateTime<Utc>,
 ) -> Result<RollbackOutcome, RollbackError> {
@@ -132,7 +152,7 @@ pub async fn roll_back(
     kinds.push(EventKind::RolledBack(restore_record.clone()));
     release.canary_weight = 0;
     let reason_text = format!("rolled back: {reason}");
-    record_close(store, ACTOR, &mut release, ReleaseStatus::RolledBack, &reason_text, restored_at, kinds).await?;
+    record_close(store, ACTOR, &mut release, ending.status(), &reason_text, restored_at, kinds).await?;
 
     let explanation = last_explanation(&trail);
     let notification =
@@ -168,8 +188,11 @@ pub async fn announce_end(
     release: &Release,
     at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let Some(event) = end_event(release.status) else { return Ok(false) };
+    if !release.status.is_final() {
+        return Ok(false);
+    }
     let trail = store.events(&release.id).await?;
+    let Some(event) = end_event(release, &trail) else { return Ok(false) };
     if announced(&trail, event) {
         return Ok(false);
     }

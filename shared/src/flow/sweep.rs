@@ -13,7 +13,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::flow::rollback::{RestorePolicy, RollbackError, finish_close, roll_back};
+use crate::flow::rollback::{RestorePolicy, RollbackEnd, RollbackError, finish_close, roll_back};
 use crate::ports::{Notifier, ReleaseStore, StoreError, TrafficRouter};
 use crate::release::{EventKind, Lease};
 
@@ -86,7 +86,7 @@ pub async fn sweep(
         let last = trail.iter().rev().find(|e| !matches!(e.kind, EventKind::Notified { .. } | EventKind::NotificationFailed { .. }));
         let Some(why) = needs_rollback(&lease, last.map(|e| (&e.kind, e.at)), now()) else { continue };
         let reason = format!("the sweeper rolled it back: {why}");
-        match roll_back(store, router, notifier, &release.id, &reason, policy, &now).await {
+        match roll_back(store, router, notifier, &release.id, &reason, RollbackEnd::RolledBack, policy, &now).await {
             Ok(_) => report.rolled_back.push(swept(why)),
             // Someone else holds the service now: the rollback recorded it, alerted and closed
             // this release without touching their traffic.

@@ -497,7 +497,9 @@ pub async fn roll_back(
             None => request.reason(),
         },
     };
-    let outcome = rollback::roll_back(store, router, notifier, &request.release_id, &reason, policy, clock).await?;
+    let outcome =
+        rollback::roll_back(store, router, notifier, &request.release_id, &reason, rollback::RollbackEnd::RolledBack, policy, clock)
+            .await?;
     Ok(RollbackOutput {
         release_id: outcome.release.id.clone(),
         status: outcome.release.status.as_str().to_string(),

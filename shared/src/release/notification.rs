@@ -19,12 +19,15 @@ pub fn announced(trail: &[ReleaseEvent], event: NotificationEvent) -> bool {
     })
 }
 
-/// The notification that announces a release's end, for the statuses that have one.
-pub fn end_event(status: ReleaseStatus) -> Option<NotificationEvent> {
-    match status {
+/// The notification that announces a release's end, for the ends that have one: an aborted
+/// release is announced as rolled back when its traffic was (an operator's abort), and not at all
+/// when it never moved any (an admission undone).
+pub fn end_event(release: &Release, trail: &[ReleaseEvent]) -> Option<NotificationEvent> {
+    match release.status {
         ReleaseStatus::RolledBack => Some(NotificationEvent::RolledBack),
         ReleaseStatus::Promoted => Some(NotificationEvent::Promoted),
         ReleaseStatus::Blocked => Some(NotificationEvent::Blocked),
+        ReleaseStatus::Aborted if trail.iter().any(|e| matches!(e.kind, EventKind::RolledBack(_))) => Some(NotificationEvent::RolledBack),
         _ => None,
     }
 }
@@ -32,7 +35,7 @@ pub fn end_event(status: ReleaseStatus) -> Option<NotificationEvent> {
 /// Whether the end of closed `release` still waits to be announced: its plan asks for the
 /// notification and `trail` records none.
 pub fn end_unannounced(release: &Release, trail: &[ReleaseEvent]) -> bool {
-    end_event(release.status).filter(|e| release.plan.notifications.events.contains(e)).is_some_and(|e| !announced(trail, e))
+    end_event(release, trail).filter(|e| release.plan.notifications.events.contains(e)).is_some_and(|e| !announced(trail, e))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

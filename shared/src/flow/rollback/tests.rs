@@ -98,7 +98,7 @@ async fn claim_unconfirmed(store: &MemoryStore, release: &Release, weight: u32) 
 }
 
 async fn roll_back_now(store: &MemoryStore, router: &dyn TrafficRouter) -> RollbackOutcome {
-    roll_back(store, router, &RecordingNotifier::default(), "r1", "error budget spent", NO_WAIT, now)
+    roll_back(store, router, &RecordingNotifier::default(), "r1", "error budget spent", RollbackEnd::RolledBack, NO_WAIT, now)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
 }
@@ -205,7 +205,7 @@ async fn a_late_rollback_never_moves_the_traffic_of_the_release_that_took_the_lo
     router.set_weight(&RouteTarget::for_release(&release, Some(0)).unwrap_or_else(|| panic!("route")), 50, None).await.ok();
     let sets_before = router.sets();
 
-    let result = roll_back(&store, &router, &notifier, &release.id, "gate failed", NO_WAIT, || later).await;
+    let result = roll_back(&store, &router, &notifier, &release.id, "gate failed", RollbackEnd::RolledBack, NO_WAIT, || later).await;
     match &result {
         Err(e @ RollbackError::LockLost { holder, .. }) => {
             assert!(holder.contains("r2"), "{e}");

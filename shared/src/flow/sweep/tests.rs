@@ -78,7 +78,9 @@ async fn a_rollback_that_could_not_finish_is_finished_once_the_router_answers() 
     let (store, router, notifier) = (MemoryStore::new(), Router::default(), RecordingNotifier::default());
     shifted(&store, &router, "r1", "orders").await;
     router.down.store(true, Ordering::SeqCst);
-    let failed = roll_back(&store, &router, &notifier, "r1", "error rate 8% above 1%", NO_WAIT, t0).await;
+    let failed =
+        roll_back(&store, &router, &notifier, "r1", "error rate 8% above 1%", crate::flow::rollback::RollbackEnd::RolledBack, NO_WAIT, t0)
+            .await;
     assert!(matches!(failed, Err(RollbackError::RestoreFailed { .. })), "{failed:?}");
     assert_eq!(router.weight(), 10, "traffic still split");
 
