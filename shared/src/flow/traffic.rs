@@ -189,7 +189,10 @@ pub async fn apply(
     let mut changes = Vec::with_capacity(2);
     if let Some(applied) = trusted {
         changes.extend(missed(applied.canary_weight, applied.version));
-        if applied.canary_weight == weight {
+        // A promotion writes even then: its write makes a new router revision, so that a
+        // rollback that read the router before it (the sweeper's, racing the execution) is
+        // refused instead of landing after the release closed as promoted.
+        if applied.canary_weight == weight && stage != RouteStage::Promote {
             for change in &mut changes {
                 change.step = route.step;
             }

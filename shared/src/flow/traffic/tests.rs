@@ -29,3 +29,23 @@ async fn a_late_step_never_undoes_a_later_claim_of_its_release() {
     apply(&store, &router, &route, 0, RouteStage::Rollback, t0()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(router.current_weight(&route).await.ok(), Some(0));
 }
+
+/// DST seed 1349642 (the one-hour run after the router fence): the sweeper read the router to
+/// roll back a release whose lease had run out, paused, and its fenced write of 0% landed after
+/// the execution had promoted the release, because the promotion found the router at 100% and
+/// wrote nothing. A promotion now always writes, so the paused rollback's revision is stale.
+#[tokio::test]
+async fn a_promotion_at_the_weight_the_router_carries_still_fences_out_an_earlier_reader() {
+    let (store, router) = (MemoryStore::new(), MemoryRouter::default());
+    let release = admitted(&store).await;
+    switch(&store, &router, "r1", SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    switch(&store, &router, "r1", SwitchTarget::Step(1), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    let route = RouteTarget::for_release(&release, Some(1)).unwrap_or_else(|| panic!("a route"));
+    // The sweeper's rollback reads the router (100%) and pauses before its write.
+    let paused = router.read(&route).await.unwrap_or_else(|e| panic!("{e}"));
+    let promoted = switch(&store, &router, "r1", SwitchTarget::Promote, t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(promoted.release.status, ReleaseStatus::Promoted);
+    let late = router.set_weight(&route, 0, paused.revision.as_deref()).await;
+    assert!(matches!(late, Err(RouterError::Moved { .. })), "{late:?}");
+    assert_eq!(router.current_weight(&route).await.ok(), Some(100), "the promoted release keeps its traffic");
+}
