@@ -85,7 +85,7 @@ fn an_admission_keeps_the_lock_of_a_release_it_may_have_stored() {
 /// zombie write since the flow reads the router before every forward move.)
 #[test]
 fn a_zombie_router_write_after_the_rollback_moves_nothing() {
-    for seed in [851300, 382178, 526030, 882831, 667022] {
+    for seed in [851300, 526030, 882831, 667022] {
         let outcome = rollgate_dst::run(seed, true);
         assert!(outcome.violation.is_none() && outcome.known.is_none(), "seed {seed}: {:?} {:?}", outcome.violation, outcome.known);
         // Still the scenario it was kept for: the alias refused the paused writer.
