@@ -19,7 +19,7 @@ use rollgate::ports::{
 };
 use rollgate::release::notification::ReleaseNotification;
 use rollgate::release::route::{RouteState, RouteTarget, route_key};
-use rollgate::release::{EventKind, Lease, Release, ReleaseEvent};
+use rollgate::release::{Lease, Release, ReleaseEvent};
 
 use crate::faults::{Component, Faults, around};
 use crate::invariant;
@@ -105,7 +105,14 @@ impl ReleaseStore for FaultyStore {
 
     async fn release_lock(&self, service: &str, environment: &str, holder: &str) -> Result<bool, StoreError> {
         let fault = self.faults.roll(Component::Store, "release_lock", true);
-        around(&self.faults, fault, store_error("release_lock"), self.inner.release_lock(service, environment, holder)).await
+        let effect = async {
+            let freed = self.inner.release_lock(service, environment, holder).await?;
+            if freed {
+                self.faults.trace(|| format!("   lock {service} in {environment} given back by {holder}"));
+            }
+            Ok(freed)
+        };
+        around(&self.faults, fault, store_error("release_lock"), effect).await
     }
 
     async fn lock(&self, service: &str, environment: &str) -> Result<Option<Lease>, StoreError> {
@@ -141,11 +148,6 @@ impl ReleaseStore for FaultyStore {
         let effect = async {
             let stored = self.inner.append(events, release).await?;
             self.check_appended(&stored);
-            if self.faults.zombie() {
-                for event in stored.iter().filter(|e| matches!(e.kind, EventKind::WeightChanged(_) | EventKind::Closed { .. })) {
-                    self.faults.zombie_recorded(&event.release_id);
-                }
-            }
             Ok(stored)
         };
         around(&self.faults, fault, store_error("append"), effect).await
@@ -163,7 +165,18 @@ impl ReleaseStore for FaultyStore {
 
     async fn claim_route(&self, state: &RouteState, expected: Option<u64>, fence: Fence<'_>) -> Result<(), StoreError> {
         let fault = self.faults.roll(Component::Store, "claim_route", true);
-        around(&self.faults, fault, store_error("claim_route"), self.inner.claim_route(state, expected, fence)).await
+        let effect = async {
+            let claimed = self.inner.claim_route(state, expected, fence).await;
+            self.faults.trace(|| {
+                let (stage, applied) = (state.stage, if state.applied { "applied" } else { "claimed" });
+                format!(
+                    "   route {} v{} {applied} at {}% ({stage:?}) by {}: {claimed:?}",
+                    state.key, state.version, state.canary_weight, state.release_id
+                )
+            });
+            claimed
+        };
+        around(&self.faults, fault, store_error("claim_route"), effect).await
     }
 }
 
@@ -223,19 +236,15 @@ impl TrafficRouter for FaultyRouter {
             let holder = self.store.lock(&target.service, &target.environment).await.ok().flatten().map(|l| l.holder);
             self.faults.checked(invariant::ROUTER_OWNER, 1);
             if holder.as_deref() != Some(target.release_id.as_str()) {
-                let zombie = self.faults.zombie();
-                let what = format!(
+                self.faults.violate(format!(
                     "{}: release {} set {key} to {weight}%{} while {} held the lock of {} in {}",
                     invariant::ROUTER_OWNER,
                     target.release_id,
-                    if zombie && revision.is_none() { " from a zombie process, unfenced" } else { "" },
+                    if revision.is_none() { ", unfenced" } else { "" },
                     holder.map_or_else(|| "no release".to_string(), |h| format!("release {h}")),
                     target.service,
                     target.environment
-                );
-                // A write fenced by the revision cannot land here after another write; an
-                // unfenced one (a rollback that could not read the router) can (invariant::KNOWN).
-                if zombie && revision.is_none() { self.faults.known(what) } else { self.faults.violate(what) }
+                ));
             }
             let mut aliases = guard(&self.aliases);
             let alias = aliases.entry(key).or_default();

@@ -94,10 +94,6 @@ struct State {
     checks: BTreeMap<&'static str, u64>,
     /// A zombie process runs now (Step Functions gave up on it; it goes on).
     zombie: bool,
-    /// Violations of a known, unfixed kind (see `invariant::KNOWN`).
-    known: Vec<String>,
-    /// Releases a zombie process recorded a weight change or a close for.
-    zombie_records: BTreeSet<String>,
 }
 
 pub struct Faults {
@@ -123,8 +119,6 @@ impl Faults {
                 violations: Vec::new(),
                 checks: BTreeMap::new(),
                 zombie: false,
-                known: Vec::new(),
-                zombie_records: BTreeSet::new(),
             }),
         }
     }
@@ -204,29 +198,6 @@ impl Faults {
 
     pub fn zombie(&self) -> bool {
         self.state().zombie
-    }
-
-    /// A violation of a known kind that is not fixed yet: reported, not failed on.
-    pub fn known(&self, what: String) {
-        let mut state = self.state();
-        if state.tracing {
-            let line = format!("{} KNOWN {what}", state.now.format("%H:%M:%S"));
-            state.trace.push(line);
-        }
-        state.known.push(what);
-    }
-
-    /// A zombie process recorded a weight change or a close of `release_id`.
-    pub fn zombie_recorded(&self, release_id: &str) {
-        self.state().zombie_records.insert(release_id.to_string());
-    }
-
-    pub fn zombie_records(&self) -> BTreeSet<String> {
-        self.state().zombie_records.clone()
-    }
-
-    pub fn known_findings(&self) -> Vec<String> {
-        self.state().known.clone()
     }
 
     pub fn take_violations(&self) -> Vec<String> {

@@ -25,38 +25,6 @@ pub const LOCKS: &str = "locks";
 /// Every notification that was due was sent or its failure recorded.
 pub const NOTIFIED: &str = "notified";
 
-/// Known and not fixed, so reported but not failed on: an unfenced router write by a zombie
-/// process whose release no longer holds the lock. The route claim before the write is fenced by
-/// the lock, and the write itself names the alias's revision read before the claim (UpdateAlias
-/// with RevisionId), so a process paused between the two moves nothing once another write was
-/// made. Only a rollback whose read of the router failed writes unfenced (back to the stable
-/// version; it goes on rather than leave traffic split), and a zombie of such a rollback can
-/// still move an alias another release routes now.
-///
-pub const KNOWN: [&str; 3] = [
-    "router-owner ... from a zombie process, unfenced",
-    "a violation about a release a zombie process recorded a weight change or a close for",
-    "notified: ... of a release whose execution ended in AdmissionFailed",
-];
-
-/// Which known kind `violation` is, if any (see [`KNOWN`]).
-pub fn known_cause(
-    violation: &str,
-    zombie_records: &std::collections::BTreeSet<String>,
-    admission_failed: &std::collections::BTreeSet<String>,
-) -> Option<String> {
-    let names = |ids: &std::collections::BTreeSet<String>| ids.iter().find(|id| violation.contains(id.as_str())).cloned();
-    if let Some(id) = names(zombie_records) {
-        return Some(format!("{} (zombie wrote for {id}): {violation}", KNOWN[1]));
-    }
-    if violation.starts_with(NOTIFIED)
-        && let Some(id) = names(admission_failed)
-    {
-        return Some(format!("{} ({id}): {violation}", KNOWN[2]));
-    }
-    None
-}
-
 pub const ALL: [&str; 7] = [ROUTER_OWNER, TRAIL, CLOSED, HALF_SHIFTED, FINAL_BAKE, LOCKS, NOTIFIED];
 
 /// After every step: what the faulty adapters saw as it happened.

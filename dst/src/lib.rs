@@ -27,7 +27,6 @@ pub fn run(seed: u64, trace: bool) -> Outcome {
             faults: 0,
             checks: Default::default(),
             violation: Some(format!("the simulation could not start: {problem}")),
-            known: None,
             trace: Vec::new(),
         },
     }
@@ -66,7 +65,6 @@ pub fn run_many(from: u64, count: u64, threads: usize) -> Summary {
         total.merge(s);
     }
     total.failures.sort();
-    total.known.sort();
     total
 }
 
@@ -78,8 +76,6 @@ pub struct Summary {
     pub faults: u64,
     pub checks: std::collections::BTreeMap<&'static str, u64>,
     pub failures: Vec<(u64, String)>,
-    /// Seeds that hit a known, unfixed finding (`invariant::KNOWN`), with the first one.
-    pub known: Vec<(u64, String)>,
 }
 
 impl Summary {
@@ -94,9 +90,6 @@ impl Summary {
         if let Some(violation) = outcome.violation {
             self.failures.push((outcome.seed, violation));
         }
-        if let Some(known) = outcome.known {
-            self.known.push((outcome.seed, known));
-        }
     }
 
     fn merge(&mut self, other: Summary) {
@@ -108,6 +101,5 @@ impl Summary {
             *self.checks.entry(name).or_insert(0) += n;
         }
         self.failures.extend(other.failures);
-        self.known.extend(other.known);
     }
 }

@@ -82,8 +82,6 @@ pub struct Outcome {
     pub faults: u64,
     pub checks: std::collections::BTreeMap<&'static str, u64>,
     pub violation: Option<String>,
-    /// Violations of a known kind (not failed on), the first of them.
-    pub known: Option<String>,
     pub trace: Vec<String>,
 }
 
@@ -105,8 +103,6 @@ pub struct World {
     actions: Vec<(DateTime<Utc>, Action)>,
     next_sweep: DateTime<Utc>,
     steps: u64,
-    /// Releases one of whose executions ended in `AdmissionFailed`.
-    admission_failed: std::collections::BTreeSet<String>,
 }
 
 fn start_time() -> DateTime<Utc> {
@@ -170,7 +166,6 @@ impl World {
             actions,
             next_sweep: start + SWEEP_EVERY,
             steps: 0,
-            admission_failed: std::collections::BTreeSet::new(),
         })
     }
 
@@ -188,21 +183,7 @@ impl World {
 
     /// Runs the seed to its end and checks every invariant.
     pub fn run(mut self, seed: u64) -> Outcome {
-        let mut violation = self.drive().err().or_else(|| self.settle().err()).or_else(|| crate::invariant::at_end(&self).err());
-        let mut known = self.faults.known_findings().into_iter().next();
-        if let (Some(first), Some(v)) = (&known, &violation) {
-            // What a known finding leads to (traffic a zombie moved stays moved) is that finding.
-            self.faults.trace(|| format!("VIOLATION after a known finding, counted with it: {v}"));
-            known = Some(format!("{first}; then {v}"));
-            violation = None;
-        }
-        if let Some(cause) =
-            violation.as_deref().and_then(|v| crate::invariant::known_cause(v, &self.faults.zombie_records(), &self.admission_failed))
-        {
-            self.faults.trace(|| format!("VIOLATION of a known kind, not failed on: {cause}"));
-            known = Some(cause);
-            violation = None;
-        }
+        let violation = self.drive().err().or_else(|| self.settle().err()).or_else(|| crate::invariant::at_end(&self).err());
         if let Some(v) = &violation {
             self.faults.trace(|| format!("VIOLATION {v}"));
         }
@@ -213,7 +194,6 @@ impl World {
             faults: self.faults.injected(),
             checks: self.faults.checks(),
             violation,
-            known,
             trace: self.faults.take_trace(),
         }
     }
@@ -453,9 +433,6 @@ impl World {
             Ending::Failed { state, error, .. } => (state.clone(), error.clone()),
         };
         self.faults.trace(|| format!("{name}: ended in {state} {error}"));
-        if state == "AdmissionFailed" {
-            self.admission_failed.insert(self.releases[release].id.clone());
-        }
         let aborted = self.releases[release].abort_at.is_some_and(|at| at <= self.now());
         let (next, count) = &mut self.submissions[release];
         if state == "Refused" && *count < MAX_SUBMISSIONS && !aborted {

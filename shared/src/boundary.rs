@@ -181,6 +181,9 @@ impl From<RollbackError> for TaskError {
             RollbackError::ReleaseNotFound(_) => ErrorName::ReleaseNotFound,
             RollbackError::RestoreFailed { .. } => ErrorName::RestoreFailed,
             RollbackError::LockLost { .. } => ErrorName::LockLost,
+            // Closed, its lock kept until the seal is written: retried like the restore.
+            RollbackError::Unsealed { source, .. } if source.is_transient() => ErrorName::Transient,
+            RollbackError::Unsealed { .. } => ErrorName::RestoreFailed,
             RollbackError::Store(e) => store_error_name(e),
         };
         TaskError::new(name, err.to_string())

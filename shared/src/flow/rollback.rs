@@ -12,11 +12,11 @@ use chrono::{DateTime, Utc};
 use crate::domain::decision::Action;
 use crate::domain::plan::NotificationEvent;
 use crate::flow::notify::{announce, announced};
-use crate::flow::traffic::{SwitchError, apply};
+use crate::flow::traffic::{SwitchError, apply, hand_back};
 use crate::flow::trail::{close, record, record_close, renew_lock};
 use crate::ports::{Notifier, ReleaseStore, StoreError, TrafficRouter};
 use crate::release::notification::{ReleaseNotification, Severity, end_event};
-use crate::release::route::{RouteStage, RouteTarget, WeightChange};
+use crate::release::route::{RouteStage, RouteTarget, WeightChange, route_key};
 use crate::release::{EventKind, Release, ReleaseEvent, ReleaseStatus, RollbackRecord};
 
 /// Who writes these events in the audit trail.
@@ -47,6 +47,14 @@ pub enum RollbackError {
         "release {release_id} lost the lock of {service} in {environment} to {holder} before it could roll back; rollgate left that release's traffic alone and closed {release_id} as aborted. Check the router: {release_id}'s canary may still be routed if {holder} never moved it"
     )]
     LockLost { release_id: String, service: String, environment: String, holder: String },
+    #[error(
+        "release {release_id} is closed, but the last write to its router (the seal that refuses writes of its stopped processes) failed: {source}; it keeps its lock until a retry or the sweeper makes that write"
+    )]
+    Unsealed {
+        release_id: String,
+        #[source]
+        source: SwitchError,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -98,7 +106,7 @@ pub async fn roll_back(
         // Already ended: a retried rollback whose answer was lost after the close, or a failure
         // after the release was closed. Finish what the close may have left: the lock, and the
         // announcement of how it ended.
-        let (notified, _) = finish_close(store, notifier, &release, now()).await?;
+        let (notified, _) = finish_close(store, router, notifier, &release, now()).await?;
         return Ok(RollbackOutcome { release, record: None, notified });
     }
     // One read of the trail serves the detection time and the notification's explanation.
@@ -112,28 +120,20 @@ pub async fn roll_back(
     };
     let restored = match owned {
         Ok(change) => change,
-        Err(SwitchError::Store(StoreError::LockLost { .. })) => {
-            // Closed meanwhile (this process was stopped while another rollback finished it):
-            // nothing was lost; what the close may have left (its announcement, then the lock)
-            // is finished here.
+        Err(e @ (SwitchError::Store(StoreError::LockLost { .. }) | SwitchError::Superseded { .. })) => {
+            // Closed meanwhile (this process was stopped while another rollback or the promotion
+            // finished it, and sealed its route): nothing was lost; what the close may have left
+            // (its announcement, its seal, then the lock) is finished here.
             if let Some(closed) = store.release(&release.id).await?.filter(|r| r.status.is_final()) {
-                let (notified, _) = finish_close(store, notifier, &closed, now()).await?;
+                let (notified, _) = finish_close(store, router, notifier, &closed, now()).await?;
                 return Ok(RollbackOutcome { release: closed, record: None, notified });
             }
-            return Err(lost_ownership(store, notifier, &mut release, reason, now()).await?);
+            if matches!(e, SwitchError::Store(StoreError::LockLost { .. })) {
+                return Err(lost_ownership(store, notifier, &mut release, reason, now()).await?);
+            }
+            return Err(restore_failed(store, notifier, &release, reason, e, now()).await?);
         }
-        Err(source) => {
-            let stable = release.stable_version.clone().unwrap_or_else(|| "the stable version".into());
-            let text = format!(
-                "ROLLBACK INCOMPLETE: traffic is NOT restored to {stable} ({source}); rollgate keeps retrying. Reason for the rollback: {reason}"
-            );
-            record(store, ACTOR, &release.id, now(), EventKind::RollbackFailed { reason: reason.to_string(), error: source.to_string() })
-                .await?;
-            let headline =
-                format!("rollback of {} {} in {} FAILED; traffic is still split", release.service, release.version, release.environment);
-            announce(store, notifier, ACTOR, &release, &urgent(&release, &headline, text, now())).await?;
-            return Err(RollbackError::RestoreFailed { release_id: release.id.clone(), stable, source });
-        }
+        Err(source) => return Err(restore_failed(store, notifier, &release, reason, source, now()).await?),
     };
     let restored_at = now();
     let target_secs = release.plan.rollback.restore_within.map(|d| d.as_secs());
@@ -159,23 +159,50 @@ pub async fn roll_back(
         ReleaseNotification::new(NotificationEvent::RolledBack, &release, Some(reason.to_string()), explanation, restored_at);
     // The rollback stands whether or not the notification goes out; a failure is recorded.
     let notified = announce(store, notifier, ACTOR, &release, &notification).await?;
-    // The lock goes back last: a process stopped before this leaves the release to the sweeper,
-    // which finds it by its lock and announces what was not.
-    store.release_lock(&release.service, &release.environment, &release.id).await?;
+    // The seal, then the lock, last: a process stopped before this leaves the release to the
+    // sweeper, which finds it by its lock and finishes what was not done.
+    hand_back(store, router, &release, now()).await.map_err(|source| unsealed(&release, source))?;
     Ok(RollbackOutcome { release, record: Some(restore_record), notified })
 }
 
-/// Finishes what the close of `release` may have left when its process stopped: the
-/// announcement of its end, then its lock (last, so that until then the sweeper finds it).
-/// Returns whether it announced now and whether it gave the lock back now.
-pub async fn finish_close(
+/// The restore failed: recorded, announced loudly; the release stays open and locked.
+async fn restore_failed(
     store: &dyn ReleaseStore,
     notifier: &dyn Notifier,
     release: &Release,
+    reason: &str,
+    source: SwitchError,
+    now: DateTime<Utc>,
+) -> Result<RollbackError, StoreError> {
+    let stable = release.stable_version.clone().unwrap_or_else(|| "the stable version".into());
+    let text = format!(
+        "ROLLBACK INCOMPLETE: traffic is NOT restored to {stable} ({source}); rollgate keeps retrying. Reason for the rollback: {reason}"
+    );
+    record(store, ACTOR, &release.id, now, EventKind::RollbackFailed { reason: reason.to_string(), error: source.to_string() }).await?;
+    let headline = format!("rollback of {} {} in {} FAILED; traffic is still split", release.service, release.version, release.environment);
+    announce(store, notifier, ACTOR, release, &urgent(release, &headline, text, now)).await?;
+    Ok(RollbackError::RestoreFailed { release_id: release.id.clone(), stable, source })
+}
+
+fn unsealed(release: &Release, source: SwitchError) -> RollbackError {
+    match source {
+        SwitchError::Store(e) => RollbackError::Store(e),
+        source => RollbackError::Unsealed { release_id: release.id.clone(), source },
+    }
+}
+
+/// Finishes what the close of `release` may have left when its process stopped: the
+/// announcement of its end, the seal of its route, then its lock (last, so that until then the
+/// sweeper finds it). Returns whether it announced now and whether it gave the lock back now.
+pub async fn finish_close(
+    store: &dyn ReleaseStore,
+    router: &dyn TrafficRouter,
+    notifier: &dyn Notifier,
+    release: &Release,
     at: DateTime<Utc>,
-) -> Result<(bool, bool), StoreError> {
+) -> Result<(bool, bool), RollbackError> {
     let notified = announce_end(store, notifier, release, at).await?;
-    let freed = store.release_lock(&release.service, &release.environment, &release.id).await?;
+    let freed = hand_back(store, router, release, at).await.map_err(|source| unsealed(release, source))?;
     Ok((notified, freed))
 }
 
@@ -210,6 +237,12 @@ async fn restore(
     now: &impl Fn() -> DateTime<Utc>,
 ) -> Result<Vec<WeightChange>, SwitchError> {
     let route = RouteTarget::for_release(release, release.step).ok_or_else(|| SwitchError::NoStableVersion(release.id.clone()))?;
+    // Every router write of a release follows its claim of the route: a route this release never
+    // claimed carries nothing of it, and is not its to touch (another version may serve there).
+    let key = route_key(&route.router, &route.service, &route.environment);
+    if store.route(&key).await?.is_none_or(|claimed| claimed.release_id != release.id) {
+        return Ok(Vec::new());
+    }
     let mut last = None;
     for attempt in 0..policy.attempts.max(1) {
         if attempt > 0 {
@@ -219,7 +252,8 @@ async fn restore(
         // re-reads the route and claims it again. Never once the lock is someone else's.
         match apply(store, router, &route, 0, RouteStage::Rollback, now()).await {
             Ok(changes) => return Ok(changes),
-            Err(e @ SwitchError::Store(StoreError::LockLost { .. })) => return Err(e),
+            // Not ours any more, or sealed by the close: retrying cannot help.
+            Err(e @ (SwitchError::Store(StoreError::LockLost { .. }) | SwitchError::Superseded { .. })) => return Err(e),
             Err(e) => last = Some(e),
         }
     }

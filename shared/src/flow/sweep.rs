@@ -76,8 +76,11 @@ pub async fn sweep(
         };
         if release.status.is_final() {
             // Its close stopped half-way: finish it (the announcement of the end, then the lock).
-            if finish_close(store, notifier, &release, now()).await?.1 {
-                report.freed.push(swept(format!("the release had already ended {}", release.status.as_str())));
+            match finish_close(store, router, notifier, &release, now()).await {
+                Ok((_, true)) => report.freed.push(swept(format!("the release had already ended {}", release.status.as_str()))),
+                Ok((_, false)) => {}
+                Err(RollbackError::Store(e)) => return Err(e),
+                Err(e) => report.failed.push(swept(format!("the release had ended {}; finishing it failed: {e}", release.status.as_str()))),
             }
             continue;
         }

@@ -238,9 +238,9 @@ pub async fn set_weight(
         announce(store, notifier, actor::TRAFFIC_SWITCH, release, &notification).await?;
     }
     if target == SwitchTarget::Promote {
-        // The lock goes back last, after the announcement: a process stopped before this leaves
-        // the closed release to the sweeper, which announces what was not.
-        store.release_lock(&release.service, &release.environment, &release.id).await?;
+        // The seal, then the lock, last, after the announcement: a process stopped before this
+        // leaves the closed release to the sweeper, which finishes what was not done.
+        traffic::hand_back(store, router, release, now).await?;
     }
     let next = release.step.map_or(0, |s| s + 1);
     let has_next_step = target != SwitchTarget::Promote && next < release.plan.traffic.steps.len();

@@ -158,8 +158,10 @@ pub async fn apply(
     now: DateTime<Utc>,
 ) -> Result<Vec<WeightChange>, SwitchError> {
     let key = route_key(&route.router, &route.service, &route.environment);
-    // The weight the trail last recorded for this release (a closed one records no more).
-    let recorded = store.release(&route.release_id).await?.filter(|r| !r.status.is_final()).map(|r| r.canary_weight);
+    // The weight the trail last recorded for this release (a closed one records no more, but
+    // for what its seal finds: a stopped process's write that landed before the close).
+    let sealing = stage == RouteStage::Closed;
+    let recorded = store.release(&route.release_id).await?.filter(|r| !r.status.is_final() || sealing).map(|r| r.canary_weight);
     let stored = store.route(&key).await?;
     // Never back to an earlier stage of the same release; the claim below is conditional on the
     // version read here, so a later claim made meanwhile refuses this one too.
@@ -170,10 +172,11 @@ pub async fn apply(
     }
     let same_versions =
         stored.as_ref().is_some_and(|s| s.stable_version == route.stable_version && s.canary_version == route.canary_version);
-    // A rollback never trusts the applied record: a process that stopped between its claim and
-    // its router write (a zombie) may have moved the router since; it reads the router instead.
-    let rollback = stage == RouteStage::Rollback;
-    let trusted = stored.as_ref().filter(|s| s.applied && same_versions && !rollback);
+    // A rollback (and a seal) never trusts the applied record: a process that stopped between
+    // its claim and its router write (a zombie) may have moved the router since; it reads the
+    // router instead.
+    let reads_router = matches!(stage, RouteStage::Rollback | RouteStage::Closed);
+    let trusted = stored.as_ref().filter(|s| s.applied && same_versions && !reads_router);
     let dry_run = matches!(route.router, RouterSpec::DryRun {});
     let missed = |carried: u32, route_version: u64| {
         recorded.filter(|before| *before != carried).map(|before| WeightChange {
@@ -201,37 +204,27 @@ pub async fn apply(
     }
     // A claim of this release that was never confirmed: its weight may or may not have reached
     // the router, and the change it made (if any) is not in the audit trail yet.
-    let unfinished = stored.as_ref().is_some_and(|s| (!s.applied || rollback) && same_versions);
+    let unfinished = stored.as_ref().is_some_and(|s| (!s.applied || reads_router) && same_versions);
     // The router's revision, read before the claim: the write below is made only if the router
     // is still at it. A process that pauses between its claim and its write and resumes after
-    // others moved on (a rollback, the next step) then moves nothing.
-    let reading = if dry_run {
-        None
-    } else {
-        match router.read(route).await {
-            Ok(reading) => Some(reading),
-            // A rollback goes on unfenced (back to stable is the safe way to move); any other
-            // move waits for a router it can read.
-            Err(_) if rollback => None,
-            Err(err) => return Err(err.into()),
-        }
-    };
+    // others moved on (a rollback, the next step, the seal of the close) then moves nothing.
+    // Every move waits for a router it can read, a rollback too: an unfenced write could land
+    // from a stopped process long after the release closed (the rollback retries instead).
+    let reading = if dry_run { None } else { Some(router.read(route).await?) };
     let revision = reading.as_ref().and_then(|r| r.revision.clone());
-    // `known`: `before` is what the route carried, not a guess.
-    let (before, known) = match (trusted, &reading) {
-        (Some(s), _) => (s.canary_weight, true),
-        // A dry run routes nothing: this release's share is what it last recorded, 0 at first.
-        (None, None) if dry_run => (recorded.filter(|_| unfinished).unwrap_or(0), true),
+    // What the route carried before this change.
+    let before = match (trusted, &reading) {
+        (Some(s), _) => s.canary_weight,
         // Unknown or unfinished: what the router routes now; a weight an unfinished claim left
         // there is a change of its own.
         (None, Some(reading)) => {
             if unfinished {
                 changes.extend(missed(reading.weight, stored.as_ref().map_or(0, |s| s.version)));
             }
-            (reading.weight, true)
+            reading.weight
         }
-        // Unreadable (a rollback): the change is recorded from what the trail last said.
-        (None, None) => (recorded.unwrap_or(0), false),
+        // A dry run routes nothing: this release's share is what it last recorded, 0 at first.
+        (None, None) => recorded.filter(|_| unfinished).unwrap_or(0),
     };
     let expected = stored.as_ref().map(|s| s.version);
     let mut state = RouteState {
@@ -262,7 +255,7 @@ pub async fn apply(
     state.applied = true;
     store.claim_route(&state, Some(claimed), fence).await?;
     // Claimed, set and verified; unless the route already carried this weight, a change.
-    if !(known && before == weight) {
+    if before != weight {
         changes.push(WeightChange {
             router: key,
             step: route.step,
@@ -274,6 +267,75 @@ pub async fn apply(
         });
     }
     Ok(changes)
+}
+
+/// Seals the route of closed `release`: claims it as [`RouteStage::Closed`] and writes the
+/// weight the release closed on once more, as a new router revision. A process of the release
+/// that claimed the route before the close and stopped before its router write (a zombie
+/// rollback, the sweeper's racing a promotion) read the router before this write, so its write
+/// is refused, not landed after the lock went back; a later claim is superseded. Returns the
+/// change when a zombie had moved the router meanwhile (recorded by the caller). Nothing to seal
+/// for a release that never routed, whose route another release claimed since, whose router
+/// keeps no revisions (no write of it can be refused), or that is sealed already.
+pub async fn seal(
+    store: &dyn ReleaseStore,
+    router: &dyn TrafficRouter,
+    release: &Release,
+    now: DateTime<Utc>,
+) -> Result<Vec<WeightChange>, SwitchError> {
+    let weight = match release.status {
+        ReleaseStatus::Promoted => 100,
+        ReleaseStatus::RolledBack | ReleaseStatus::Aborted => 0,
+        _ => return Ok(Vec::new()),
+    };
+    let Some(route) = RouteTarget::for_release(release, release.step) else { return Ok(Vec::new()) };
+    if matches!(route.router, RouterSpec::DryRun {}) {
+        return Ok(Vec::new());
+    }
+    let key = route_key(&route.router, &route.service, &route.environment);
+    // A claim conflicts when a zombie of the release claimed in between: read again, claim again.
+    let mut conflicts = 0;
+    loop {
+        let stored = store.route(&key).await?;
+        let ours = stored.as_ref().filter(|s| s.release_id == release.id && s.canary_version == route.canary_version);
+        match ours {
+            None => return Ok(Vec::new()),
+            Some(s) if s.stage == Some(RouteStage::Closed) && s.applied => return Ok(Vec::new()),
+            Some(_) => {}
+        }
+        if router.read(&route).await?.revision.is_none() {
+            return Ok(Vec::new());
+        }
+        match apply(store, router, &route, weight, RouteStage::Closed, now).await {
+            Err(SwitchError::Store(StoreError::RouterConflict { .. }) | SwitchError::Router(RouterError::Moved { .. }))
+                if conflicts < 3 =>
+            {
+                conflicts += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// What a closed release does last: seal its route, record what the seal found a zombie had
+/// moved, and give the lock back. `Ok(false)` when the lock was no longer this release's.
+pub async fn hand_back(
+    store: &dyn ReleaseStore,
+    router: &dyn TrafficRouter,
+    release: &Release,
+    now: DateTime<Utc>,
+) -> Result<bool, SwitchError> {
+    let changes = match seal(store, router, release, now).await {
+        Ok(changes) => changes,
+        // Another release holds the service: its router is not this release's to touch.
+        Err(SwitchError::Store(StoreError::LockLost { .. })) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if !changes.is_empty() {
+        let kinds = changes.into_iter().map(EventKind::WeightChanged).collect();
+        record_with(store, ACTOR, &release.id, None, now, kinds).await?;
+    }
+    Ok(store.release_lock(&release.service, &release.environment, &release.id).await?)
 }
 
 #[cfg(test)]

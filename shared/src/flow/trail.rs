@@ -42,15 +42,18 @@ pub fn lease(release: &Release, now: DateTime<Utc>) -> Lease {
     }
 }
 
-/// Takes `lease`'s lock if it is free, already the holder's, or expired with a holder that has
-/// ended (or was never stored). An open release whose lease expired is the sweeper's to finish
-/// (roll back, then free the lock): a release that took its lock over would leave it open, its
-/// traffic possibly split, where no sweep finds it any more (the sweeper reads the locks).
+/// Takes `lease`'s lock if it is free, already the holder's, or expired with a holder that was
+/// never stored (an admission stopped half-way). A stored release whose lease expired is the
+/// sweeper's to finish: an open one is rolled back, a closed one (its process stopped after the
+/// close) has its end announced and its route sealed, then the lock is freed. A release that
+/// took its lock over would leave an open one with its traffic possibly split, or a closed one
+/// unannounced and with writes of its stopped processes still able to land, where no sweep
+/// finds it any more (the sweeper reads the locks).
 pub async fn take_lock(store: &dyn ReleaseStore, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError> {
     if let Some(current) = store.lock(&lease.service, &lease.environment).await?
         && current.holder != lease.holder
         && current.is_expired(now)
-        && store.release(&current.holder).await?.is_some_and(|holder| !holder.status.is_final())
+        && store.release(&current.holder).await?.is_some()
     {
         return Err(StoreError::LockHeld {
             service: current.service,
@@ -70,6 +73,7 @@ pub async fn renew_lock(store: &dyn ReleaseStore, release: &Release, now: DateTi
         environment: release.environment.clone(),
         release_id: release.id.clone(),
     };
+    let held = store.lock(&release.service, &release.environment).await?.is_some_and(|l| l.holder == release.id);
     take_lock(store, &lease(release, now), now).await.map_err(|e| match e {
         StoreError::LockHeld { .. } => lost(),
         other => other,
@@ -79,9 +83,12 @@ pub async fn renew_lock(store: &dyn ReleaseStore, release: &Release, now: DateTi
     // release read after taking the lock tells. Such a process must not keep the lock.
     match store.release(&release.id).await? {
         Some(stored) if !stored.status.is_final() => Ok(()),
+        // Still held by the closed release: its close is not finished (the announcement, the seal
+        // of its route); its process, or the sweeper after it, finishes it and gives the lock back.
+        Some(_) if held => Err(lost()),
         stored => {
-            // A close whose end is not announced yet keeps the lock: its process, or the sweeper
-            // after it, announces and then gives the lock back.
+            // Taken from free: given back at once, unless the end is not announced yet (the
+            // sweeper then finds it by its lock, announces, and gives the lock back).
             let pending = match &stored {
                 Some(closed) => crate::release::notification::end_unannounced(closed, &store.events(&closed.id).await?),
                 None => false,

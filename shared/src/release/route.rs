@@ -70,7 +70,7 @@ pub struct RouteState {
 /// How far a release has come on its route. A release's claims never go back to an earlier
 /// stage: a late invocation of a step whose release has moved on (a task that ran past its
 /// timeout and finished after Step Functions retried and went on) must not undo the later weight.
-/// A rollback is the last stage, so it may always restore.
+/// A rollback may always restore, until the release is closed and its route sealed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RouteStage {
@@ -78,6 +78,10 @@ pub enum RouteStage {
     Step(usize),
     Promote,
     Rollback,
+    /// The closed release's last write (`flow::traffic::seal`): its closing weight again, as a
+    /// new router revision. Every earlier claim of the release read the router before it, so
+    /// its write is refused; every later claim is superseded.
+    Closed,
 }
 
 /// The audit entry of a weight change.

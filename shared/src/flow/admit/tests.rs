@@ -211,3 +211,20 @@ async fn an_attempt_resumed_after_its_retry_admitted_the_release_leaves_the_lock
     let holder = store.lock("orders", "prod").await.ok().flatten().map(|l| l.holder);
     assert_eq!(holder.as_deref(), Some("r1"), "the admitted release keeps its lock");
 }
+
+/// DST seed 1135596: a closed release whose process stopped before its announcement, seal and
+/// lock kept its lock past the lease; a later admission took it over, and nobody announced how
+/// the first one ended. The lock of any stored release is the sweeper's to free.
+#[tokio::test]
+async fn an_admission_leaves_the_expired_lock_of_a_closed_release_to_the_sweeper() {
+    let store = MemoryStore::new();
+    let mut first = admit(&store, request("r1", "orders"), t0()).await.unwrap_or_else(|e| panic!("{e}")).release;
+    crate::flow::trail::record_close(&store, "test", &mut first, ReleaseStatus::Promoted, "promoted", t0(), Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let long_after = t0() + chrono::Duration::days(2);
+    let refused = admit(&store, request("r2", "orders"), long_after).await.err();
+    assert!(refused.as_ref().is_some_and(AdmissionError::is_lock_held), "{refused:?}");
+    let lock = store.lock("orders", "prod").await.ok().flatten();
+    assert_eq!(lock.map(|l| l.holder).as_deref(), Some("r1"));
+}
