@@ -36,6 +36,26 @@ async fn admit(store: &dyn ReleaseStore, service: &str, router: serde_json::Valu
     admit::admit(store, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}")).release.id
 }
 
+/// A SetWeight of step 1 claimed `id`'s route, then its router write failed: the release's
+/// traffic may be on the router, and a rollback must restore it.
+async fn claim_first_step(store: &dyn ReleaseStore, id: &str) {
+    let release = store.release(id).await.ok().flatten().unwrap_or_else(|| panic!("{id} is stored"));
+    let target = RouteTarget::for_release(&release, Some(0)).unwrap_or_else(|| panic!("a route"));
+    let state = RouteState {
+        key: rollgate::release::route::route_key(&target.router, &target.service, &target.environment),
+        canary_weight: 10,
+        stable_version: target.stable_version.clone(),
+        canary_version: target.canary_version.clone(),
+        release_id: release.id.clone(),
+        version: 1,
+        applied: false,
+        updated_at: Utc::now(),
+        stage: Some(rollgate::release::route::RouteStage::Step(0)),
+    };
+    let fence = Fence { service: &release.service, environment: &release.environment, holder: &release.id };
+    store.claim_route(&state, None, fence).await.unwrap_or_else(|e| panic!("{e}"));
+}
+
 async fn switch(
     store: &dyn ReleaseStore,
     routers: &Routers,
@@ -280,6 +300,7 @@ async fn a_failed_restore_keeps_the_release_open_and_locked_and_says_so() {
     // The alias does not exist yet: restoring traffic fails the way an unreachable router does.
     let function = unique("search");
     let id = admit(&table.store, &function, json!({ "type": "lambda_alias", "function_name": function, "alias": "live" }), "1", "2").await;
+    claim_first_step(&table.store, &id).await;
     let result =
         rollback_notifier::handler(json!({ "release_id": id, "reason": "gate failed" }), &table.store, &routers, &notifier, fast()).await;
     assert!(matches!(&result, Err(e) if e.name() == "RestoreFailed"), "{result:?}");
@@ -308,6 +329,7 @@ async fn the_sweeper_finishes_a_rollback_that_could_not_complete() {
     // The alias does not exist yet: restoring traffic fails the way an unreachable router does.
     let function = unique("sweep");
     let id = admit(&table.store, &function, json!({ "type": "lambda_alias", "function_name": function, "alias": "live" }), "1", "2").await;
+    claim_first_step(&table.store, &id).await;
     let result =
         rollback_notifier::handler(json!({ "release_id": id, "reason": "gate failed" }), &table.store, &routers, &notifier, fast()).await;
     assert!(matches!(&result, Err(e) if e.name() == "RestoreFailed"), "{result:?}");

@@ -15,7 +15,7 @@ ROUNDS = 10
 MUTANTS = {
     # A release moves traffic without holding the lock: no ownership check on renewal, no fence on the route claim.
     "router-owner": [
-        ("shared/src/adapters/memory.rs", "if all.locks.get(&lock).is_none_or(|l| l.holder != fence.holder) {", "if false && all.locks.get(&lock).is_none_or(|l| l.holder != fence.holder) {"),
+        ("shared/src/adapters/memory.rs", "        if held { Ok(()) } else { Err(fence.lost()) }", "        if true || held { Ok(()) } else { Err(fence.lost()) }"),
         ("shared/src/flow/trail.rs", """    take_lock(store, &lease(release, now), now).await.map_err(|e| match e {""", """    let _ = take_lock;\n    Ok::<(), StoreError>(()).map_err(|e: StoreError| match e {"""),
     ],
     # A weight the router carries but the trail missed (an applied claim never recorded) stays unrecorded.
@@ -26,22 +26,23 @@ MUTANTS = {
     "closed": [
         ("shared/src/flow/sweep.rs", "    if lease.is_expired(now) {\n        return Some(format!(", "    if false && lease.is_expired(now) {\n        return Some(format!("),
     ],
-    # Promotion leaves the router where the last step put it instead of 100%.
+    # Promotion (and the seal of its close) leaves the router where the last step put it instead of 100%.
     "half-shifted": [
         ("shared/src/flow/traffic.rs", "SwitchTarget::Promote => (release.step, 100),", "SwitchTarget::Promote => (release.step, release.canary_weight),"),
+        ("shared/src/flow/traffic.rs", "        ReleaseStatus::Promoted => 100,", "        ReleaseStatus::Promoted => release.canary_weight,"),
     ],
     # A critical verdict does not roll back.
     "final-bake": [
         ("shared/src/domain/decision.rs", "Some(GateOutcome::Critical) => return rollback(decision, format!(\"critical: {summary}\")),", "Some(GateOutcome::Critical) => true,"),
         ("shared/src/domain/decision.rs", "    if prior.contains(&GateOutcome::Critical) {", "    if false && prior.contains(&GateOutcome::Critical) {"),
     ],
-    # The sweeper does not give back the lock of a release that ended.
+    # The sweeper does not finish a release that ended while its closer stopped (nor give back its lock).
     "locks": [
-        ("shared/src/flow/sweep.rs", "            if store.release_lock(&release.service, &release.environment, &release.id).await? {\n                report.freed.push(swept(format!(\"the release had already ended {}\", release.status.as_str())));", "            if false && store.release_lock(&release.service, &release.environment, &release.id).await? {\n                report.freed.push(swept(format!(\"the release had already ended {}\", release.status.as_str())));"),
+        ("shared/src/flow/sweep.rs", "            match finish_close(store, router, notifier, &release, now()).await {", "            let _ = finish_close;\n            match Ok::<(bool, bool), RollbackError>((false, false)) {"),
     ],
     # The end of a release whose closer stopped before announcing it is never announced.
     "notified": [
-        ("shared/src/flow/rollback.rs", "    let Some(event) = end_event(release.status) else { return Ok(false) };\n    let trail = store.events(&release.id).await?;", "    let Some(event) = end_event(release.status) else { return Ok(false) };\n    if event != NotificationEvent::Started { return Ok(false); }\n    let trail = store.events(&release.id).await?;"),
+        ("shared/src/flow/rollback.rs", "    if announced(&trail, event) {\n        return Ok(false);", "    if true || announced(&trail, event) {\n        return Ok(false);"),
     ],
 }
 

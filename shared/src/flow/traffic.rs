@@ -276,7 +276,8 @@ pub async fn apply(
 /// is refused, not landed after the lock went back; a later claim is superseded. Returns the
 /// change when a zombie had moved the router meanwhile (recorded by the caller). Nothing to seal
 /// for a release that never routed, whose route another release claimed since, whose router
-/// keeps no revisions (no write of it can be refused), or that is sealed already.
+/// keeps no revisions (no write of it can be refused: only Lambda aliases do), or that is sealed
+/// already.
 pub async fn seal(
     store: &dyn ReleaseStore,
     router: &dyn TrafficRouter,
@@ -289,7 +290,9 @@ pub async fn seal(
         _ => return Ok(Vec::new()),
     };
     let Some(route) = RouteTarget::for_release(release, release.step) else { return Ok(Vec::new()) };
-    if matches!(route.router, RouterSpec::DryRun {}) {
+    // Only a Lambda alias keeps revisions a write can be conditioned on: an ALB listener or a
+    // webhook cannot refuse a late write, so a seal would add a write and protect nothing.
+    if !matches!(route.router, RouterSpec::LambdaAlias { .. }) {
         return Ok(Vec::new());
     }
     let key = route_key(&route.router, &route.service, &route.environment);
@@ -303,6 +306,7 @@ pub async fn seal(
             Some(s) if s.stage == Some(RouteStage::Closed) && s.applied => return Ok(Vec::new()),
             Some(_) => {}
         }
+        // An alias that reports no revision cannot refuse a late write either.
         if router.read(&route).await?.revision.is_none() {
             return Ok(Vec::new());
         }
