@@ -30,6 +30,11 @@ step "A failing canary: the error rate spikes at 50% and the release rolls back 
 $rollgate simulate examples/greenlang-production-deploy.yaml --scenario examples/scenarios/greenlang-production-deploy.failing.yaml \
   --chart target/demo/failing.svg --expect rolled_back || exit 1
 
+step "What one release costs on AWS, and where the money goes (measured in the simulator, priced at list prices)" \
+  "rollgate cost examples/greenlang-production-deploy.yaml -e examples/evidence/greenlang-release-ready.yaml --per-month 40"
+$rollgate cost examples/greenlang-production-deploy.yaml -e examples/evidence/greenlang-release-ready.yaml --per-month 40 || exit 1
+
 echo
 echo "demo finished: the plans validate, the broken plan and the unready release were stopped with reasons,"
-echo "the healthy canary was promoted and the failing one rolled back (charts: target/demo/*.svg)."
+echo "the healthy canary was promoted and the failing one rolled back (charts: target/demo/*.svg),"
+echo "and a release of the production plan costs what the last table says."

@@ -55,6 +55,28 @@ enum Command {
         #[arg(long, value_parser = ["promoted", "rolled_back", "blocked"])]
         expect: Option<String>,
     },
+    /// What one release under a plan costs on AWS, and where the money goes: the release runs in
+    /// the simulator (every metric healthy, every approval granted, unless --scenario says
+    /// otherwise) and what it asked of AWS is priced at the list prices shipped with rollgate.
+    Cost {
+        plan: PathBuf,
+        /// Evidence for the checklist (`{author, evidence, overrides}`, as `rollgate check`
+        /// reads); without it, a plan with a checklist is costed as a blocked release.
+        #[arg(long, short)]
+        evidence: Option<PathBuf>,
+        /// A scenario to run instead of the healthy one (as `rollgate simulate` reads).
+        #[arg(long, short)]
+        scenario: Option<PathBuf>,
+        /// Releases a month under this plan: also print what they cost together.
+        #[arg(long, value_name = "RELEASES")]
+        per_month: Option<u32>,
+        /// Billed duration of an average function invocation.
+        #[arg(long, default_value_t = 100, value_name = "MS")]
+        lambda_ms: u32,
+        /// The functions' memory size (the template's MemorySize).
+        #[arg(long, default_value_t = 256, value_name = "MB")]
+        memory_mb: u32,
+    },
     /// Start a release: the plan and its evidence go to the release state machine.
     Start {
         plan: PathBuf,
@@ -182,6 +204,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate { plans } => commands::validate(&plans, cli.json),
         Command::Check { plan, evidence, at } => commands::check(&plan, &evidence, at.as_deref(), cli.json),
+        Command::Cost { plan, evidence, scenario, per_month, lambda_ms, memory_mb } => commands::cost::run(commands::cost::CostArgs {
+            plan: &plan,
+            evidence: evidence.as_deref(),
+            scenario: scenario.as_deref(),
+            per_month,
+            assumptions: rollgate::domain::cost::Assumptions { lambda_memory_mb: memory_mb, lambda_billed_ms: lambda_ms },
+            json: cli.json,
+        }),
         Command::Simulate { plan, scenario, chart, expect } => commands::simulate::run(commands::simulate::SimulateArgs {
             plan: &plan,
             scenario: &scenario,

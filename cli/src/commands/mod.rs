@@ -2,6 +2,7 @@
 
 mod aws;
 pub mod check;
+pub mod cost;
 pub mod output;
 pub mod release;
 pub mod simulate;

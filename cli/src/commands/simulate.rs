@@ -25,23 +25,7 @@ pub fn run(args: SimulateArgs<'_>) -> Result<ExitCode, CliError> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let parse_error = |e: yaml::YamlError| CliError::Parse { path: args.scenario.display().to_string(), problem: e.to_string() };
-    let text = yaml::read_file(args.scenario).map_err(parse_error)?;
-    let mut scenario: Scenario = yaml::from_str(&text).map_err(parse_error)?;
-    if let Some(file) = &scenario.evidence_file {
-        let evidence = super::check::read_evidence(&args.scenario.parent().unwrap_or(Path::new(".")).join(file))?;
-        scenario.evidence.extend(evidence.evidence);
-        scenario.overrides.extend(evidence.overrides);
-        scenario.author = scenario.author.or(evidence.author);
-    }
-    let recorded = match &scenario.recorded {
-        None => None,
-        Some(r) => {
-            let path = args.scenario.parent().unwrap_or(Path::new(".")).join(&r.file);
-            let text = read(&path)?;
-            Some(serde_json::from_str(&text).map_err(|e| CliError::Parse { path: path.display().to_string(), problem: e.to_string() })?)
-        }
-    };
+    let (scenario, recorded) = load_scenario(args.scenario)?;
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().map_err(|e| CliError::Usage(e.to_string()))?;
     let simulation = runtime.block_on(simulate(&plan, &scenario, recorded)).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -69,6 +53,36 @@ pub fn run(args: SimulateArgs<'_>) -> Result<ExitCode, CliError> {
         }
         _ => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// A scenario file, with the evidence file it names read into it, and the recorded datapoints
+/// it names (parsed), if any.
+pub fn load_scenario(path: &Path) -> Result<(Scenario, Option<serde_json::Value>), CliError> {
+    let parse_error = |e: yaml::YamlError| CliError::Parse { path: path.display().to_string(), problem: e.to_string() };
+    let text = yaml::read_file(path).map_err(parse_error)?;
+    let mut scenario: Scenario = yaml::from_str(&text).map_err(parse_error)?;
+    let beside = |file: &str| path.parent().unwrap_or(Path::new(".")).join(file);
+    if let Some(file) = scenario.evidence_file.clone() {
+        add_evidence(&mut scenario, &beside(&file))?;
+    }
+    let recorded = match &scenario.recorded {
+        None => None,
+        Some(r) => {
+            let path = beside(&r.file);
+            let text = read(&path)?;
+            Some(serde_json::from_str(&text).map_err(|e| CliError::Parse { path: path.display().to_string(), problem: e.to_string() })?)
+        }
+    };
+    Ok((scenario, recorded))
+}
+
+/// Adds an evidence file (`{author, evidence, overrides}`, as `rollgate check` reads) to `scenario`.
+pub fn add_evidence(scenario: &mut Scenario, path: &Path) -> Result<(), CliError> {
+    let evidence = super::check::read_evidence(path)?;
+    scenario.evidence.extend(evidence.evidence);
+    scenario.overrides.extend(evidence.overrides);
+    scenario.author = scenario.author.take().or(evidence.author);
+    Ok(())
 }
 
 fn clock(secs: u64) -> String {

@@ -2,6 +2,7 @@
 
 pub mod bounds;
 pub mod checklist;
+pub mod cost;
 pub mod decision;
 pub mod duration;
 pub mod gate;

@@ -3,6 +3,7 @@
 //! deployed Lambda handlers with in-memory adapters.
 
 pub mod machine;
+pub mod meter;
 
 use std::collections::BTreeMap;
 
@@ -206,6 +207,9 @@ pub struct Simulation {
     /// The simulated release's audit trail: the same records, in the same schema, that a
     /// deployed release writes (`rollgate history --json`).
     pub trail: Vec<crate::release::ReleaseEvent>,
+    /// What the release asked of AWS (`rollgate cost` prices it).
+    #[serde(default)]
+    pub usage: crate::domain::cost::Usage,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -219,11 +223,53 @@ pub enum SimulationError {
 /// Runs `plan` against `scenario` on a virtual clock. `recorded` holds the parsed recorded file,
 /// when the scenario names one.
 pub async fn simulate(plan: &Plan, scenario: &Scenario, recorded: Option<serde_json::Value>) -> Result<Simulation, SimulationError> {
-    let store = MemoryStore::new();
+    let store = meter::MeteredStore::new(MemoryStore::new());
     let identity = SimulatedRelease::default();
     let mut simulation = simulate_into(&store, &identity, plan, scenario, recorded).await?;
+    simulation.usage.dynamodb_read_units += store.read_units();
+    simulation.usage.dynamodb_write_units += store.write_units();
     simulation.trail = store.events(&identity.id).await.map_err(|e| SimulationError::Run(e.to_string()))?;
     Ok(simulation)
+}
+
+/// A release that goes well: every metric of the plan steady at a level its bounds accept (the
+/// canary and the baseline alike), every approval granted after five minutes (the scenario's
+/// default). The checklist's evidence is the caller's to add.
+pub fn healthy_scenario(plan: &Plan) -> Scenario {
+    let steady = |level: f64| Series { level, ..Series::default() };
+    let metrics = plan
+        .analysis
+        .iter()
+        .flat_map(|a| &a.metrics)
+        .map(|metric| {
+            let level = healthy_level(metric);
+            let baseline = (!metric.query.baseline.is_empty()).then(|| steady(level));
+            (metric.name.clone(), MetricScenario { canary: steady(level), baseline })
+        })
+        .collect();
+    Scenario { name: Some("healthy: every metric within its bounds, every approval granted".into()), metrics, ..Scenario::default() }
+}
+
+/// A level that meets `metric`'s bounds and none of its rollback conditions: the middle of its
+/// bounds, or a value clear of the one bound it has.
+fn healthy_level(metric: &crate::domain::plan::MetricGate) -> f64 {
+    let must = metric.must.clone().unwrap_or_default();
+    let lower = [must.at_least, must.above].into_iter().flatten().fold(f64::NEG_INFINITY, f64::max);
+    let upper = [must.at_most, must.below].into_iter().flatten().fold(f64::INFINITY, f64::min);
+    let guess = match (lower.is_finite(), upper.is_finite()) {
+        (true, true) => lower + (upper - lower) / 2.0,
+        (false, true) if upper > 0.0 => upper / 2.0,
+        (false, true) => upper - 1.0,
+        (true, false) if lower >= 0.0 => lower * 2.0 + 1.0,
+        (true, false) => lower + 1.0,
+        (false, false) => 1.0,
+    };
+    let healthy = |v: f64| {
+        must.holds(v)
+            && !metric.rollback_if.as_ref().is_some_and(|b| b.holds(v))
+            && !metric.sustained.as_ref().is_some_and(|c| c.bounds().holds(v))
+    };
+    [guess, 0.0, 1.0, lower + 1.0, upper - 1.0, 100.0].into_iter().filter(|v| v.is_finite()).find(|v| healthy(*v)).unwrap_or(guess)
 }
 
 /// Who the simulated release is.
@@ -272,7 +318,8 @@ pub async fn simulate_into(
     };
     let tasks = SimTasks {
         store,
-        tokens: crate::adapters::memory::MemoryStore::new(),
+        tokens: meter::MeteredStore::new(MemoryStore::new()),
+        meter: meter::Meter::default(),
         router: MemoryRouter::default(),
         notifier: RecordingNotifier::default(),
         workflow: RecordingWorkflow::default(),
@@ -332,6 +379,7 @@ pub async fn simulate_into(
         thresholds: thresholds(plan),
         states: execution.transitions.iter().map(|t| t.state.clone()).collect(),
         trail,
+        usage: tasks.usage(&execution),
     })
 }
 
@@ -452,12 +500,30 @@ fn fmt(d: chrono::Duration) -> HumanDuration {
 struct SimTasks<'a> {
     store: &'a dyn ReleaseStore,
     /// The approvals' task tokens (the deployed token table's part).
-    tokens: crate::adapters::memory::MemoryStore,
+    tokens: meter::MeteredStore<MemoryStore>,
+    meter: meter::Meter,
     router: MemoryRouter,
     notifier: RecordingNotifier,
     workflow: RecordingWorkflow,
     source: ScenarioSource,
     scenario: &'a Scenario,
+}
+
+impl SimTasks<'_> {
+    /// What the execution asked of AWS, but for the release store (its caller meters it).
+    fn usage(&self, execution: &machine::Execution) -> crate::domain::cost::Usage {
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        crate::domain::cost::Usage {
+            state_transitions: u64::try_from(execution.transitions.len()).unwrap_or(u64::MAX),
+            lambda_invocations: self.meter.invocations(),
+            dynamodb_read_units: self.tokens.read_units(),
+            dynamodb_write_units: self.tokens.write_units(),
+            get_metric_data_calls: self.source.calls.load(relaxed),
+            metrics_requested: self.source.requested.load(relaxed),
+            sns_publishes: u64::try_from(self.notifier.published().len()).unwrap_or(u64::MAX) + self.meter.integrations(),
+            api_requests: self.meter.api_requests(),
+        }
+    }
 }
 
 /// A task's error as Lambda reports it: the name, and a JSON cause with the message.
@@ -527,6 +593,7 @@ impl SimTasks<'_> {
                     comment: None,
                     on: Some(crate::release::approval::ApprovalRef { approval: approval_id.clone(), step }),
                 };
+                self.meter.voted();
                 if let Err(e) = crate::flow::approval::resolve(self.store, &self.tokens, &self.workflow, voter, &vote, at).await {
                     let problem = format!("approvals.{approval_id}.by: {e}");
                     let _ = self.workflow.fail(SCENARIO_ERROR, SCENARIO_ERROR, &problem).await;
@@ -551,6 +618,7 @@ impl SimTasks<'_> {
 #[async_trait]
 impl machine::Tasks for SimTasks<'_> {
     async fn invoke(&self, function: &str, payload: serde_json::Value, wait: Option<Wait<'_>>, now: DateTime<Utc>) -> Invocation {
+        self.meter.invoked(function);
         let store = self.store;
         match function {
             "${ChecklistValidatorFunctionArn}" => done(boundary::validate_checklist(payload, store, &self.notifier, now).await),
@@ -581,7 +649,10 @@ impl machine::Tasks for SimTasks<'_> {
         // The alarm topic (a rollback that could not finish): nothing to simulate beyond
         // succeeding; the trail already holds the failed rollback.
         let result = match resource {
-            "arn:aws:states:::sns:publish" => Ok(serde_json::json!({ "MessageId": "simulated" })),
+            "arn:aws:states:::sns:publish" => {
+                self.meter.published();
+                Ok(serde_json::json!({ "MessageId": "simulated" }))
+            }
             other => Err(TaskFailure { error: "States.Runtime".into(), cause: format!("the simulator does not run {other}") }),
         };
         Invocation { result, took: chrono::Duration::zero() }
@@ -594,6 +665,9 @@ struct ScenarioSource {
     recorded: BTreeMap<(String, Side), Vec<Datapoint>>,
     start: DateTime<Utc>,
     seed: u64,
+    /// GetMetricData calls, and the metric queries they carried.
+    calls: std::sync::atomic::AtomicU64,
+    requested: std::sync::atomic::AtomicU64,
 }
 
 impl ScenarioSource {
@@ -622,7 +696,14 @@ impl ScenarioSource {
                 series.entry((mapping.metric.clone(), side)).or_insert_with(Vec::new).extend(points);
             }
         }
-        Ok(Self { metrics: scenario.metrics.clone(), recorded: series, start, seed: scenario.seed })
+        Ok(Self {
+            metrics: scenario.metrics.clone(),
+            recorded: series,
+            start,
+            seed: scenario.seed,
+            calls: Default::default(),
+            requested: Default::default(),
+        })
     }
 
     fn value(&self, series: &Series, at: DateTime<Utc>, salt: u64) -> f64 {
@@ -665,6 +746,12 @@ fn gaussian(key: u64) -> f64 {
 #[async_trait]
 impl MetricSource for ScenarioSource {
     async fn fetch(&self, plan: &QueryPlan) -> Result<BTreeMap<String, Vec<Datapoint>>, MetricError> {
+        // As the CloudWatch adapter asks: one call per 500 queries; each metric it retrieves is
+        // billed (math expressions are not).
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        let metrics = plan.queries.iter().filter(|q| matches!(q.body, crate::domain::query::QueryBody::Stat { .. })).count();
+        self.calls.fetch_add(count(plan.queries.len()).div_ceil(500).max(1), std::sync::atomic::Ordering::Relaxed);
+        self.requested.fetch_add(count(metrics), std::sync::atomic::Ordering::Relaxed);
         let mut out = BTreeMap::new();
         for (id, (metric, side)) in &plan.results {
             if let Some(points) = self.recorded.get(&(metric.clone(), *side)) {
