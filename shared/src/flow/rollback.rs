@@ -109,9 +109,19 @@ pub async fn roll_back(
         let (notified, _) = finish_close(store, router, notifier, &release, now()).await?;
         return Ok(RollbackOutcome { release, record: None, notified });
     }
-    // One read of the trail serves the detection time and the notification's explanation.
+    // One read of the trail serves the detection time, the notification's explanation, and an
+    // operator's abort whose rollback failed: finished by anyone, the release ends aborted.
     let trail = store.events(&release.id).await?;
     let detected_at = detection_time(&trail).unwrap_or_else(&now);
+    let abort = aborted_by(&trail).filter(|_| ending == RollbackEnd::RolledBack);
+    let finished_reason;
+    let (reason, ending) = match abort {
+        Some(abort) => {
+            finished_reason = format!("{abort} (the rollback finished later: {reason})");
+            (finished_reason.as_str(), RollbackEnd::Aborted)
+        }
+        None => (reason, ending),
+    };
     // Fenced twice: the lock is renewed (taken back if it merely expired) before, and every
     // route claim checks it in the same write, so another release's traffic is never moved.
     let owned = match renew_lock(store, &release, now()).await {
@@ -131,9 +141,9 @@ pub async fn roll_back(
             if matches!(e, SwitchError::Store(StoreError::LockLost { .. })) {
                 return Err(lost_ownership(store, notifier, &mut release, reason, now()).await?);
             }
-            return Err(restore_failed(store, notifier, &release, reason, e, now()).await?);
+            return Err(restore_failed(store, notifier, &release, reason, ending, e, now()).await?);
         }
-        Err(source) => return Err(restore_failed(store, notifier, &release, reason, source, now()).await?),
+        Err(source) => return Err(restore_failed(store, notifier, &release, reason, ending, source, now()).await?),
     };
     let restored_at = now();
     let target_secs = release.plan.rollback.restore_within.map(|d| d.as_secs());
@@ -171,6 +181,7 @@ async fn restore_failed(
     notifier: &dyn Notifier,
     release: &Release,
     reason: &str,
+    ending: RollbackEnd,
     source: SwitchError,
     now: DateTime<Utc>,
 ) -> Result<RollbackError, StoreError> {
@@ -178,7 +189,9 @@ async fn restore_failed(
     let text = format!(
         "ROLLBACK INCOMPLETE: traffic is NOT restored to {stable} ({source}); rollgate keeps retrying. Reason for the rollback: {reason}"
     );
-    record(store, ACTOR, &release.id, now, EventKind::RollbackFailed { reason: reason.to_string(), error: source.to_string() }).await?;
+    let failed =
+        EventKind::RollbackFailed { reason: reason.to_string(), error: source.to_string(), aborted: ending == RollbackEnd::Aborted };
+    record(store, ACTOR, &release.id, now, failed).await?;
     let headline = format!("rollback of {} {} in {} FAILED; traffic is still split", release.service, release.version, release.environment);
     announce(store, notifier, ACTOR, release, &urgent(release, &headline, text, now)).await?;
     Ok(RollbackError::RestoreFailed { release_id: release.id.clone(), stable, source })
@@ -279,7 +292,8 @@ async fn lost_ownership(
         environment: release.environment.clone(),
         holder,
     };
-    record(store, ACTOR, &release.id, now, EventKind::RollbackFailed { reason: reason.to_string(), error: lost.to_string() }).await?;
+    let failed = EventKind::RollbackFailed { reason: reason.to_string(), error: lost.to_string(), aborted: false };
+    record(store, ACTOR, &release.id, now, failed).await?;
     let headline = format!(
         "{} {} in {} could not roll back: it lost its lock; traffic was not touched",
         release.service, release.version, release.environment
@@ -296,6 +310,14 @@ fn urgent(release: &Release, headline: &str, reason: String, at: DateTime<Utc>) 
     loud.severity = Severity::Critical;
     loud.summary = format!("URGENT: {headline}. {}", loud.summary);
     loud
+}
+
+/// The reason of an operator's abort whose rollback failed, if the trail records one.
+fn aborted_by(trail: &[ReleaseEvent]) -> Option<&str> {
+    trail.iter().rev().find_map(|e| match &e.kind {
+        EventKind::RollbackFailed { reason, aborted: true, .. } => Some(reason.as_str()),
+        _ => None,
+    })
 }
 
 /// When the failure was detected: the latest rollback decision, if the gate made one.

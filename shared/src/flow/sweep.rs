@@ -102,7 +102,7 @@ pub async fn sweep(
 
 /// Why a release still in flight must be rolled back by the sweeper, if it must.
 fn needs_rollback(lease: &Lease, last: Option<(&EventKind, DateTime<Utc>)>, now: DateTime<Utc>) -> Option<String> {
-    if let Some((EventKind::RollbackFailed { reason, error }, at)) = last
+    if let Some((EventKind::RollbackFailed { reason, error, .. }, at)) = last
         && at.checked_add_signed(SETTLE).is_some_and(|settled| settled <= now)
     {
         return Some(format!("its rollback could not finish ({error}); the rollback was for: {reason}"));

@@ -192,6 +192,10 @@ pub enum EventKind {
     RollbackFailed {
         reason: String,
         error: String,
+        /// An operator's abort (`rollgate abort`): whoever finishes the rollback (a retry, the
+        /// sweeper) ends the release `aborted`, not `rolled_back`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        aborted: bool,
     },
     Notified {
         event: String,

@@ -294,3 +294,38 @@ async fn a_second_rollback_reads_the_router_instead_of_trusting_its_record() {
     // (found by reading the router), then the rollback's 10 → 0.
     assert_eq!(weight_changes(&store).await, [(0, 10), (0, 10), (10, 0)]);
 }
+
+/// A router that cannot be reached.
+struct DownRouter;
+
+#[async_trait]
+impl TrafficRouter for DownRouter {
+    async fn set_weight(&self, _: &RouteTarget, _: u32, _: Option<&str>) -> Result<(), RouterError> {
+        Err(RouterError::Unreachable { router: "down".into(), transient: true, message: "timed out".into() })
+    }
+
+    async fn read(&self, _: &RouteTarget) -> Result<RouterReading, RouterError> {
+        Err(RouterError::Unreachable { router: "down".into(), transient: true, message: "timed out".into() })
+    }
+}
+
+/// An operator's abort whose rollback failed, finished by the sweeper (or a retry) that knows
+/// nothing of the abort: the release still ends `aborted`, with the operator's reason.
+#[tokio::test]
+async fn an_abort_whose_rollback_failed_ends_aborted_whoever_finishes_it() {
+    let store = MemoryStore::new();
+    admitted(&store, LAMBDA).await;
+    let router = FakeRouter::default();
+    switch(&store, &router, "r1", SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    let notifier = RecordingNotifier::default();
+    let abort = roll_back(&store, &DownRouter, &notifier, "r1", "aborted by alice: bad config", RollbackEnd::Aborted, NO_WAIT, now).await;
+    assert!(matches!(abort, Err(RollbackError::RestoreFailed { .. })), "{abort:?}");
+
+    let swept = "the sweeper rolled it back: its rollback could not finish";
+    let finished = roll_back(&store, &router, &notifier, "r1", swept, RollbackEnd::RolledBack, NO_WAIT, now).await;
+    let release = finished.unwrap_or_else(|e| panic!("{e}")).release;
+    assert_eq!(release.status, ReleaseStatus::Aborted);
+    let reason = release.closed_reason.unwrap_or_default();
+    assert!(reason.contains("aborted by alice: bad config") && reason.contains(swept), "{reason}");
+    assert_eq!(router.weight(), 0, "traffic restored");
+}
