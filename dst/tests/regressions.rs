@@ -135,3 +135,13 @@ fn a_rollback_leaves_a_route_its_release_never_claimed_alone() {
     holds(593);
     holds(1219);
 }
+
+/// `closed`: an UndoAdmission found no release, paused before giving the lock back, and went on
+/// after a stopped ValidateChecklist of the same execution had resumed, taken the free lock and
+/// stored the release: the lock went back under an open release, which no sweep then found
+/// (2082457 of the one-hour run of 2026-12-01). The store now gives a lock back only while its
+/// holder's release is not open, in the same write (`ReleaseStore::release_lock`).
+#[test]
+fn an_undone_admission_never_strands_the_release_a_resumed_attempt_stored() {
+    holds(2082457);
+}

@@ -79,7 +79,10 @@ impl StoreError {
 pub trait ReleaseStore: Send + Sync {
     /// Takes the lock if it is free, expired, or already held by `lease.holder` (which renews it).
     async fn acquire_lock(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Gives the lock up if `holder` still has it; `false` when it was not held by `holder`.
+    /// Gives the lock up if `holder` still has it and its release is not open (never stored, or
+    /// closed), checked in the same write; `false` otherwise. An open release keeps its lock: a
+    /// stopped process that found no release and resumed after a retry stored it (an undone
+    /// admission) must not leave that release without the lock the sweeper finds it by.
     async fn release_lock(&self, service: &str, environment: &str, holder: &str) -> Result<bool, StoreError>;
     async fn lock(&self, service: &str, environment: &str) -> Result<Option<Lease>, StoreError>;
     /// Every lock held: one per release in flight (the sweeper reads them).

@@ -99,7 +99,14 @@ pub async fn releases_are_created_once_and_updated_optimistically(store: &dyn Re
     let stored = store.release("rel-1").await.ok().flatten().unwrap_or_else(|| panic!("stored release"));
     assert_eq!((stored.canary_weight, stored.revision), (10, 1));
     assert_eq!(store.release("nope").await.ok(), Some(None));
-    store.release_lock("checkout-api", "production", "rel-1").await.unwrap_or_else(|e| panic!("unlock: {e}"));
+    // An open release keeps its lock (checked in the same write): a stopped process that found
+    // no release and went on after a retry stored it must not strand it without its lock.
+    assert_eq!(store.release_lock("checkout-api", "production", "rel-1").await.ok(), Some(false), "an open release's lock");
+    assert_eq!(store.lock("checkout-api", "production").await.ok().flatten().map(|l| l.holder).as_deref(), Some("rel-1"));
+    let mut closed = stored;
+    closed.status = ReleaseStatus::RolledBack;
+    store.update_release(&mut closed).await.unwrap_or_else(|e| panic!("close: {e}"));
+    assert_eq!(store.release_lock("checkout-api", "production", "rel-1").await.ok(), Some(true), "a closed release's lock goes back");
 }
 
 pub async fn events_are_appended_never_overwritten(store: &dyn ReleaseStore) {

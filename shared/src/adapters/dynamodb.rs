@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, Put, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use chrono::{DateTime, TimeZone, Utc};
@@ -20,7 +20,7 @@ use super::memory::event_sort_key;
 use crate::ports::{Fence, ReleaseStore, StoreError, WeeklyEvents};
 use crate::release::route::RouteState;
 use crate::release::week::ReviewWeek;
-use crate::release::{Lease, Release, ReleaseEvent};
+use crate::release::{Lease, Release, ReleaseEvent, ReleaseStatus};
 
 /// The GSI that serves the weekly review: events by ISO week.
 pub const WEEK_INDEX: &str = "by-week";
@@ -283,22 +283,41 @@ impl ReleaseStore for DynamoStore {
     }
 
     async fn release_lock(&self, service: &str, environment: &str, holder: &str) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .delete_item()
+        let lock = Delete::builder()
             .table_name(&self.table)
             .key("pk", s(lock_key(service, environment)))
             .key("sk", s("LOCK"))
             .condition_expression("holder = :holder")
             .expression_attribute_values(":holder", s(holder))
+            .build()
+            .map_err(invalid_request)?;
+        // The holder's release is not open: never stored, or closed.
+        let mut not_open = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", s(release_key(holder)))
+            .key("sk", s("META"))
+            .condition_expression("attribute_not_exists(pk) OR #status IN (:blocked, :promoted, :rolled_back, :aborted)")
+            .expression_attribute_names("#status", "status");
+        for status in [ReleaseStatus::Blocked, ReleaseStatus::Promoted, ReleaseStatus::RolledBack, ReleaseStatus::Aborted] {
+            not_open = not_open.expression_attribute_values(format!(":{}", status.as_str()), s(status.as_str()));
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(lock).build())
+            .transact_items(TransactWriteItem::builder().condition_check(not_open.build().map_err(invalid_request)?).build())
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => {
-                Err(classify("DeleteItem", err, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()))
-            }
+            Err(err) => match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled))
+                    if condition_failed(cancelled, 0) || condition_failed(cancelled, 1) =>
+                {
+                    Ok(false)
+                }
+                _ => Err(classify("TransactWriteItems", err, fenced_write_retryable)),
+            },
         }
     }
 

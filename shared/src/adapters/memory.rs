@@ -86,7 +86,8 @@ impl ReleaseStore for MemoryStore {
     async fn release_lock(&self, service: &str, environment: &str, holder: &str) -> Result<bool, StoreError> {
         let mut state = self.state();
         let key = (service.to_string(), environment.to_string());
-        if state.locks.get(&key).is_some_and(|l| l.holder == holder) {
+        let open = state.releases.get(holder).is_some_and(|r| !r.status.is_final());
+        if !open && state.locks.get(&key).is_some_and(|l| l.holder == holder) {
             state.locks.remove(&key);
             return Ok(true);
         }
