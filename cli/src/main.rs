@@ -54,6 +54,13 @@ enum Command {
         /// Fail (exit 1) unless the simulation ends this way: promoted, rolled_back or blocked.
         #[arg(long, value_parser = ["promoted", "rolled_back", "blocked"])]
         expect: Option<String>,
+        /// With --expect: fail unless it ends at this step (1 is the first step, as the timeline
+        /// counts).
+        #[arg(long, requires = "expect", value_parser = clap::value_parser!(u32).range(1..))]
+        at_step: Option<u32>,
+        /// With --expect: fail unless the reason it ended with contains this text, e.g. `0.5%`.
+        #[arg(long, requires = "expect")]
+        reason: Option<String>,
     },
     /// What one release under a plan costs on AWS, and where the money goes: the release runs in
     /// the simulator (every metric healthy, every approval granted, unless --scenario says
@@ -212,11 +219,13 @@ fn main() -> ExitCode {
             assumptions: rollgate::domain::cost::Assumptions { lambda_memory_mb: memory_mb, lambda_billed_ms: lambda_ms },
             json: cli.json,
         }),
-        Command::Simulate { plan, scenario, chart, expect } => commands::simulate::run(commands::simulate::SimulateArgs {
+        Command::Simulate { plan, scenario, chart, expect, at_step, reason } => commands::simulate::run(commands::simulate::SimulateArgs {
             plan: &plan,
             scenario: &scenario,
             chart: chart.as_ref(),
             expect: expect.as_deref(),
+            at_step,
+            reason: reason.as_deref(),
             json: cli.json,
         }),
         Command::Start { plan, evidence, service, environment, version, stable_version, release_id, state_machine, no_wait, wait_secs } => {

@@ -76,7 +76,54 @@ fn expect_fails_when_the_outcome_differs() {
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("expected the simulation to end promoted, it ended rolled_back"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("expected the simulation to end promoted (it ended rolled_back)"));
+}
+
+fn simulate_expecting(plan: &str, scenario: &str, expect: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rollgate"))
+        .current_dir(repo())
+        .args(["simulate", &format!("examples/{plan}.yaml"), "-s", &format!("examples/scenarios/{scenario}.yaml")])
+        .args(expect)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The example of each plan capability ends as its scenario says: the outcome, the step (as the
+/// timeline counts) and the reason, checked by `--expect`, `--at-step` and `--reason`.
+#[test]
+fn capability_examples_end_at_the_step_and_for_the_reason_their_scenarios_say() {
+    for (plan, scenario, outcome, step, reason) in [
+        // Canary and production bounds: only production is breached, at the production step,
+        // and the reason names the production bound.
+        ("per-step-bounds", "healthy", "promoted", "4", "promoted"),
+        ("per-step-bounds", "production-breach", "rolled_back", "3", "error_rate 1.2"),
+        ("per-step-bounds", "production-breach", "rolled_back", "3", "≥ 0.5%"),
+        // A watch after full traffic, with a metric of its own, still rolls back.
+        ("per-step-bounds", "watch-breach", "rolled_back", "4", "throttles 40 > 10"),
+        // A 0% step is judged like any other.
+        ("shadow-then-canary", "healthy", "promoted", "4", "promoted"),
+        ("shadow-then-canary", "shadow-failure", "rolled_back", "1", "index_lag"),
+    ] {
+        let output = simulate_expecting(plan, &format!("{plan}.{scenario}"), &["--expect", outcome, "--at-step", step, "--reason", reason]);
+        assert!(output.status.success(), "{plan} / {scenario}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+}
+
+#[test]
+fn expect_fails_when_the_step_or_the_reason_differs() {
+    let output = simulate_expecting(
+        "per-step-bounds",
+        "per-step-bounds.production-breach",
+        &["--expect", "rolled_back", "--at-step", "2", "--reason", "latency"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "to end at step 2 (it ended at step 3) and to end with a reason containing `latency`; its reason: gate failed: error_rate"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -142,7 +142,9 @@ fn trail(release: &Release, events: &[ReleaseEvent]) -> Result<(), String> {
         }
         if let EventKind::WeightChanged(change) = &event.kind {
             if let Some((after, version, seq)) = last_weight {
-                if change.route_version <= version {
+                // A step that keeps the weight records it at the route version it found.
+                let unchanged = change.before == change.after;
+                if change.route_version < version || (change.route_version == version && !unchanged) {
                     return Err(format!(
                         "{}: weight change at seq {} has route version {} after {version} at seq {seq}",
                         release.id, event.seq, change.route_version

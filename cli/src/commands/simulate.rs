@@ -14,6 +14,9 @@ pub struct SimulateArgs<'a> {
     pub scenario: &'a Path,
     pub chart: Option<&'a PathBuf>,
     pub expect: Option<&'a str>,
+    /// 1-based, as the timeline counts steps.
+    pub at_step: Option<u32>,
+    pub reason: Option<&'a str>,
     pub json: bool,
 }
 
@@ -46,13 +49,30 @@ pub fn run(args: SimulateArgs<'_>) -> Result<ExitCode, CliError> {
         SimOutcome::RolledBack => "rolled_back",
         SimOutcome::Blocked => "blocked",
     };
-    match args.expect {
-        Some(expected) if expected != outcome => {
-            eprintln!("error: expected the simulation to end {expected}, it ended {outcome}: {}", simulation.reason);
-            Ok(ExitCode::FAILURE)
-        }
-        _ => Ok(ExitCode::SUCCESS),
+    let Some(expected) = args.expect else { return Ok(ExitCode::SUCCESS) };
+    let step = simulation.final_step.and_then(|s| u32::try_from(s).ok()).and_then(|s| s.checked_add(1));
+    let mut misses = Vec::new();
+    if expected != outcome {
+        misses.push(format!("to end {expected} (it ended {outcome})"));
     }
+    if let Some(wanted) = args.at_step
+        && step != Some(wanted)
+    {
+        misses.push(match step {
+            Some(step) => format!("to end at step {wanted} (it ended at step {step})"),
+            None => format!("to end at step {wanted} (it ended before the first step)"),
+        });
+    }
+    if let Some(wanted) = args.reason
+        && !simulation.reason.contains(wanted)
+    {
+        misses.push(format!("to end with a reason containing `{wanted}`"));
+    }
+    if misses.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("error: expected the simulation {}; its reason: {}", misses.join(" and "), simulation.reason);
+    Ok(ExitCode::FAILURE)
 }
 
 /// A scenario file, with the evidence file it names read into it, and the recorded datapoints

@@ -43,7 +43,18 @@ pub fn outline(plan: &Plan) -> String {
         .traffic
         .steps
         .iter()
-        .map(|s| format!("{}{}% {}", if s.approval.is_some() { "[approval] " } else { "" }, s.weight, s.bake))
+        .map(|s| {
+            let analysis = match s.analysis.as_ref().map(|a| a.template.as_deref()) {
+                None => String::new(),
+                Some(None) => " (own analysis)".into(),
+                Some(Some(template)) => format!(" (analysis: {template})"),
+            };
+            format!("{}{}% {}{analysis}", if s.approval.is_some() { "[approval] " } else { "" }, s.weight, s.bake)
+        })
+        .collect();
+    let metrics: std::collections::BTreeSet<String> = (0..plan.traffic.steps.len())
+        .filter_map(|step| plan.analysis_at(step))
+        .flat_map(|a| a.metrics.iter().map(|m| m.name.clone()).collect::<Vec<_>>())
         .collect();
     format!(
         "{} steps ({}) via {}, {} checklist items, {} metric gates, {} approvals",
@@ -51,7 +62,7 @@ pub fn outline(plan: &Plan) -> String {
         steps.join(" → "),
         plan.traffic.router.kind(),
         plan.checklist.items.len(),
-        plan.analysis.as_ref().map_or(0, |a| a.metrics.len()),
+        metrics.len(),
         plan.approvals.len()
     )
 }

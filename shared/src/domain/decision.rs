@@ -56,7 +56,9 @@ pub fn decide(plan: &Plan, progress: &StepProgress, verdict: Option<&GateVerdict
     let step = progress.step.min(steps.len().saturating_sub(1));
     let required = steps.get(step).map_or(0, |s| s.bake.as_secs());
     let served = u64::try_from(now.signed_duration_since(progress.started_at).num_seconds().max(0)).unwrap_or(0);
-    let interval = plan.analysis.as_ref().map_or(required, |a| a.interval.as_secs());
+    let analysis = plan.analysis_at(step);
+    let analysis = analysis.as_deref();
+    let interval = analysis.map_or(required, |a| a.interval.as_secs());
     let outcomes: Vec<GateOutcome> = progress.prior.iter().copied().chain(verdict.map(|v| v.outcome)).collect();
     let consecutive_failures = outcomes.iter().rev().take_while(|o| **o == GateOutcome::Fail).count() as u32;
     let inconclusive_checks = outcomes.iter().filter(|o| matches!(o, GateOutcome::Inconclusive | GateOutcome::Marginal)).count() as u32;
@@ -72,7 +74,6 @@ pub fn decide(plan: &Plan, progress: &StepProgress, verdict: Option<&GateVerdict
         inconclusive_checks,
     };
     let summary = verdict.map(|v| v.summary.clone()).unwrap_or_default();
-    let analysis = plan.analysis.as_ref();
     let needed_failures = analysis.map_or(1, |a| a.consecutive_failures.max(1));
     let max_inconclusive = analysis.map_or(0, |a| a.max_inconclusive);
     let policy = analysis.map_or(InconclusivePolicy::Fail, |a| a.on_inconclusive);

@@ -63,7 +63,8 @@ pub async fn run(
     // Checking is touching: keep the lease, and stop if another release took it over.
     renew_lock(store, &release, now).await?;
 
-    let verdict = match &release.plan.analysis {
+    // The analysis of the step that bakes: its own bounds where it has them.
+    let verdict = match release.plan.analysis_at(step) {
         None => None,
         Some(analysis) => {
             let context = QueryContext {
@@ -72,8 +73,8 @@ pub async fn run(
                 version: release.version.clone(),
                 stable_version: release.stable_version.clone(),
             };
-            let observation = observe(metrics, analysis, &context, now).await?;
-            Some(judge(analysis, &observation))
+            let observation = observe(metrics, &analysis, &context, now).await?;
+            Some(judge(&analysis, &observation))
         }
     };
     let prior = release.step_outcomes.clone();

@@ -228,7 +228,7 @@ pub async fn set_weight(
     // and a step when its weight changed; a retried task finds the change done and stays quiet.
     let event = match target {
         SwitchTarget::Promote => Some(NotificationEvent::Promoted),
-        SwitchTarget::Step(_) if outcome.change.is_some() => Some(NotificationEvent::StepAdvanced),
+        SwitchTarget::Step(_) if outcome.change.is_some() || outcome.step_started => Some(NotificationEvent::StepAdvanced),
         SwitchTarget::Step(_) => None,
     };
     if let Some(event) = event

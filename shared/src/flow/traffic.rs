@@ -68,6 +68,8 @@ pub struct SwitchOutcome {
     /// `None` when the router already had the weight (a no-op).
     pub change: Option<WeightChange>,
     pub weight: u32,
+    /// The release moved to the step (with or without a weight change).
+    pub step_started: bool,
 }
 
 /// Sets the traffic for `target`, idempotently.
@@ -82,7 +84,7 @@ pub async fn switch(
     if release.status == ReleaseStatus::Promoted && target == SwitchTarget::Promote {
         // A retried promotion whose answer was lost after the close: the caller finishes what
         // the close left (the announcement, then the lock).
-        return Ok(SwitchOutcome { release, change: None, weight: 100 });
+        return Ok(SwitchOutcome { release, change: None, weight: 100, step_started: false });
     }
     if release.status.is_final() {
         return Err(SwitchError::ReleaseClosed { id: release.id.clone(), status: release.status.as_str() });
@@ -113,14 +115,23 @@ pub async fn switch(
         SwitchTarget::Step(i) => RouteStage::Step(i),
         SwitchTarget::Promote => RouteStage::Promote,
     };
-    let changes = apply(store, router, &route, weight, stage, now).await?;
+    let mut changes = apply(store, router, &route, weight, stage, now).await?;
     let change = changes.last().cloned();
+    let step_started = release.step != step;
+    if step_started && changes.is_empty() {
+        // A step that keeps the weight (a 0% first step, a watch after 100%) still starts: the
+        // trail says so, with the weight it set and found already there.
+        let key = route_key(&route.router, &route.service, &route.environment);
+        let route_version = store.route(&key).await?.map_or(0, |r| r.version);
+        let dry_run = matches!(route.router, RouterSpec::DryRun {});
+        changes.push(WeightChange { router: key, step, before: weight, after: weight, verified: weight, route_version, dry_run });
+    }
     let resumed = release.status == ReleaseStatus::AwaitingApproval;
     if resumed {
         // Setting a step's weight means its approval (if any) was granted.
         release.status = ReleaseStatus::Progressing;
     }
-    if resumed || change.is_some() || release.step != step || release.canary_weight != weight {
+    if resumed || !changes.is_empty() || step_started || release.canary_weight != weight {
         if release.step != step {
             release.step_started_at = Some(now);
             release.step_outcomes.clear();
@@ -138,7 +149,7 @@ pub async fn switch(
         // The caller announces the promotion, then gives the lock back.
         record_close(store, ACTOR, &mut release, ReleaseStatus::Promoted, &reason, now, Vec::new()).await?;
     }
-    Ok(SwitchOutcome { release, change, weight })
+    Ok(SwitchOutcome { release, change, weight, step_started })
 }
 
 /// Claims the route at its stored version, moves the router, reads it back. Returns the weight

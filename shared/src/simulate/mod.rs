@@ -237,25 +237,37 @@ pub async fn simulate(plan: &Plan, scenario: &Scenario, recorded: Option<serde_j
 /// default). The checklist's evidence is the caller's to add.
 pub fn healthy_scenario(plan: &Plan) -> Scenario {
     let steady = |level: f64| Series { level, ..Series::default() };
-    let metrics = plan
-        .analysis
-        .iter()
-        .flat_map(|a| &a.metrics)
-        .map(|metric| {
-            let level = healthy_level(metric);
-            let baseline = (!metric.query.baseline.is_empty()).then(|| steady(level));
-            (metric.name.clone(), MetricScenario { canary: steady(level), baseline })
-        })
-        .collect();
+    let mut metrics = BTreeMap::new();
+    for (name, variants) in metric_variants(plan) {
+        let level = healthy_level(&variants);
+        let baseline = variants.iter().any(|m| !m.query.baseline.is_empty()).then(|| steady(level));
+        metrics.insert(name, MetricScenario { canary: steady(level), baseline });
+    }
     Scenario { name: Some("healthy: every metric within its bounds, every approval granted".into()), metrics, ..Scenario::default() }
 }
 
 /// A level that meets `metric`'s bounds and none of its rollback conditions: the middle of its
 /// bounds, or a value clear of the one bound it has.
-fn healthy_level(metric: &crate::domain::plan::MetricGate) -> f64 {
-    let must = metric.must.clone().unwrap_or_default();
-    let lower = [must.at_least, must.above].into_iter().flatten().fold(f64::NEG_INFINITY, f64::max);
-    let upper = [must.at_most, must.below].into_iter().flatten().fold(f64::INFINITY, f64::min);
+/// Every metric the plan judges, by name, as each step judges it (a step may change its bounds).
+fn metric_variants(plan: &Plan) -> BTreeMap<String, Vec<crate::domain::plan::MetricGate>> {
+    let mut variants: BTreeMap<String, Vec<crate::domain::plan::MetricGate>> = BTreeMap::new();
+    for step in 0..plan.traffic.steps.len() {
+        for metric in plan.analysis_at(step).iter().flat_map(|a| a.metrics.iter()) {
+            let seen = variants.entry(metric.name.clone()).or_default();
+            if !seen.contains(metric) {
+                seen.push(metric.clone());
+            }
+        }
+    }
+    variants
+}
+
+/// A level every step's version of a metric accepts: inside each `must`, outside each
+/// `rollback_if` and `sustained` condition.
+fn healthy_level(variants: &[crate::domain::plan::MetricGate]) -> f64 {
+    let musts: Vec<_> = variants.iter().filter_map(|m| m.must.as_ref()).collect();
+    let lower = musts.iter().flat_map(|m| [m.at_least, m.above]).flatten().fold(f64::NEG_INFINITY, f64::max);
+    let upper = musts.iter().flat_map(|m| [m.at_most, m.below]).flatten().fold(f64::INFINITY, f64::min);
     let guess = match (lower.is_finite(), upper.is_finite()) {
         (true, true) => lower + (upper - lower) / 2.0,
         (false, true) if upper > 0.0 => upper / 2.0,
@@ -265,9 +277,11 @@ fn healthy_level(metric: &crate::domain::plan::MetricGate) -> f64 {
         (false, false) => 1.0,
     };
     let healthy = |v: f64| {
-        must.holds(v)
-            && !metric.rollback_if.as_ref().is_some_and(|b| b.holds(v))
-            && !metric.sustained.as_ref().is_some_and(|c| c.bounds().holds(v))
+        variants.iter().all(|metric| {
+            metric.must.as_ref().is_none_or(|b| b.holds(v))
+                && !metric.rollback_if.as_ref().is_some_and(|b| b.holds(v))
+                && !metric.sustained.as_ref().is_some_and(|c| c.bounds().holds(v))
+        })
     };
     [guess, 0.0, 1.0, lower + 1.0, upper - 1.0, 100.0].into_iter().filter(|v| v.is_finite()).find(|v| healthy(*v)).unwrap_or(guess)
 }
@@ -423,12 +437,14 @@ fn timeline(plan: &Plan, trail: &[ReleaseEvent], start: DateTime<Utc>) -> Vec<Ti
                 if event.actor != actor::ROLLBACK_NOTIFIER {
                     step = change.step.or(step);
                     let text = match change.step.and_then(|s| plan.traffic.steps.get(s)) {
-                        Some(planned) if change.after != 100 || planned.weight == 100 => format!(
-                            "step {} of {steps}: {}% to the new version, bake {}",
-                            change.step.map_or(0, |s| s + 1),
-                            change.after,
-                            planned.bake
-                        ),
+                        Some(planned) if change.after != 100 || planned.weight == 100 => {
+                            let what = match (change.before == change.after, change.after) {
+                                (true, 0) => "0% (the new version measured, no traffic shifted)".to_string(),
+                                (true, kept) => format!("{kept}% kept"),
+                                (false, after) => format!("{after}% to the new version"),
+                            };
+                            format!("step {} of {steps}: {what}, bake {}", change.step.map_or(0, |s| s + 1), planned.bake)
+                        }
                         _ => format!("{}% to the new version", change.after),
                     };
                     push(EntryKind::Weight, step, weight, text, vec![]);
@@ -476,19 +492,30 @@ fn timeline(plan: &Plan, trail: &[ReleaseEvent], start: DateTime<Utc>) -> Vec<Ti
     out
 }
 
-/// Plan bounds per metric, for charts.
+/// Plan bounds per metric, for charts; a bound that only some steps apply names them.
 fn thresholds(plan: &Plan) -> Vec<(String, String, f64)> {
-    let mut thresholds = Vec::new();
-    for metric in plan.analysis.iter().flat_map(|a| &a.metrics) {
-        for (label, bounds) in [("must", &metric.must), ("rollback", &metric.rollback_if)] {
-            if let Some(b) = bounds {
-                for v in [b.at_least, b.at_most, b.above, b.below].into_iter().flatten() {
-                    thresholds.push((metric.name.clone(), label.to_string(), v));
+    let steps = plan.traffic.steps.len();
+    let mut at: BTreeMap<(String, &'static str, u64), Vec<usize>> = BTreeMap::new();
+    for step in 0..steps {
+        for metric in plan.analysis_at(step).iter().flat_map(|a| a.metrics.iter()) {
+            for (label, bounds) in [("must", &metric.must), ("rollback", &metric.rollback_if)] {
+                for v in bounds.iter().flat_map(|b| [b.at_least, b.at_most, b.above, b.below]).flatten() {
+                    at.entry((metric.name.clone(), label, v.to_bits())).or_default().push(step);
                 }
             }
         }
     }
-    thresholds
+    at.into_iter()
+        .map(|((metric, label, bits), at_steps)| {
+            let label = if at_steps.len() == steps {
+                label.to_string()
+            } else {
+                let names: Vec<String> = at_steps.iter().map(|s| (s + 1).to_string()).collect();
+                format!("{label} (step {})", names.join(", "))
+            };
+            (metric, label, f64::from_bits(bits))
+        })
+        .collect()
 }
 
 fn fmt(d: chrono::Duration) -> HumanDuration {

@@ -210,6 +210,7 @@ mod properties {
                 weight: (i as u32 + 1) * 20,
                 bake: HumanDuration::from_secs(*b),
                 approval: None,
+                analysis: None,
             }).collect();
             match p.analysis.as_mut() {
                 Some(a) if with_analysis => {

@@ -1,6 +1,7 @@
 //! Reading plan files: YAML or JSON, with every structural problem located by path and worded
 //! without Rust type names.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
@@ -120,6 +121,7 @@ fn structural_issues(root: &Value, first: PlanIssue) -> Vec<PlanIssue> {
     probe_section::<Notifications>(&mut pruned, &["notifications"], false, &mut issues);
     probe_section::<RollbackPolicy>(&mut pruned, &["rollback"], false, &mut issues);
     probe_section::<super::Analysis>(&mut pruned, &["analysis"], false, &mut issues);
+    probe_section::<BTreeMap<String, super::StepAnalysis>>(&mut pruned, &["analysis_templates"], false, &mut issues);
     if issues.len() >= MAX_STRUCTURAL_ISSUES {
         issues.truncate(MAX_STRUCTURAL_ISSUES);
         issues.sort_by_cached_key(|i| section_rank(&i.path));
@@ -147,7 +149,7 @@ fn structural_issues(root: &Value, first: PlanIssue) -> Vec<PlanIssue> {
 }
 
 fn section_rank(path: &str) -> usize {
-    const ORDER: [&str; 11] = [
+    const ORDER: [&str; 12] = [
         "name",
         "description",
         "owner",
@@ -155,6 +157,7 @@ fn section_rank(path: &str) -> usize {
         "traffic.router",
         "traffic",
         "analysis",
+        "analysis_templates",
         "approvals",
         "notifications",
         "rollback",
@@ -615,7 +618,8 @@ checklist:
         assert!(joined.contains("traffic.router.type: `dryrun` is not a router type; did you mean `dry_run`?"), "{joined}");
         assert!(joined.contains("traffic.steps[0].weight: `lots` is not a whole number of percent"), "{joined}");
         assert!(
-            joined.contains("traffic.steps[0].colour: `colour` is not a step field; Step fields are name, weight, bake, approval"),
+            joined
+                .contains("traffic.steps[0].colour: `colour` is not a step field; Step fields are name, weight, bake, approval, analysis"),
             "{joined}"
         );
         assert!(joined.contains("traffic.steps[1].bake: `15` has no unit"), "{joined}");
@@ -638,7 +642,7 @@ checklist:
             issue_strings("name: t\ntrafic: {}\n"),
             vec![
                 "trafic: `trafic` is not a plan field; did you mean `traffic`? \
-                  Plan fields are name, description, owner, checklist, traffic, analysis, approvals, notifications, rollback"
+                  Plan fields are name, description, owner, checklist, traffic, analysis, analysis_templates, approvals, notifications, rollback"
             ]
         );
         assert_eq!(

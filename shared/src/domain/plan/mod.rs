@@ -6,6 +6,7 @@
 mod load;
 pub(crate) mod validate;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
@@ -35,6 +36,10 @@ pub struct Plan {
     /// Metric gates judged while each step bakes. Without it steps advance on bake time alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<Analysis>,
+    /// Named step analyses that steps refer to (`analysis: { template: production }`), so that
+    /// several steps share one set of bounds without copying it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub analysis_templates: BTreeMap<String, StepAnalysis>,
     /// Go/No-Go approvals, referenced from steps by id.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<ApprovalGate>,
@@ -208,7 +213,8 @@ pub struct FreezePeriod {
 #[serde(deny_unknown_fields)]
 pub struct Traffic {
     pub router: RouterSpec,
-    /// Canary steps in order; weights rise; a final 100 is a post-cutover bake.
+    /// Canary steps in order; weights rise (a first step may be 0: measured, no traffic shifted);
+    /// 100 may repeat: full traffic watched over several steps before the promotion.
     pub steps: Vec<Step>,
 }
 
@@ -280,7 +286,10 @@ impl RouterSpec {
 pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Percent of traffic on the new version (1–100); `"10%"` is read as 10.
+    /// Percent of traffic on the new version (0–100); `"10%"` is read as 10. A 0% step deploys
+    /// and measures the new version with no user traffic shifted (a shadow or dry-run phase);
+    /// steps after a 100% step keep full traffic and watch it longer (the stable version is kept,
+    /// and a failure still rolls back to it, until the last step passes).
     #[serde(deserialize_with = "load::whole_percent")]
     pub weight: u32,
     /// How long the step bakes, judged every `analysis.interval`, before it may advance.
@@ -288,6 +297,135 @@ pub struct Step {
     /// Id of an approval that must pass before this step's weight is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<String>,
+    /// This step's own analysis: settings and metric bounds that replace the plan-wide ones while
+    /// this step bakes (a canary held to looser bounds than full production), and metrics it adds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<StepAnalysis>,
+}
+
+/// What a step (or an analysis template) changes in the plan-wide analysis. Each setting given
+/// replaces the plan-wide one; each metric named like a plan-wide metric replaces the criteria
+/// and settings it gives and keeps the rest; a metric with a new name is added to the step.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepAnalysis {
+    /// Name of an entry in `analysis_templates`, applied before this step's own settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_samples: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consecutive_failures: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_inconclusive: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_inconclusive: Option<InconclusivePolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_hold: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<ScoreThresholds>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<MetricOverride>,
+}
+
+/// A metric gate at one step: named like a plan-wide metric, it replaces the parts it gives
+/// (`must: { below: 0.5 }` replaces the plan-wide `must`, the query and other criteria stay);
+/// with a new name it is a metric of its own and needs a `query`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricOverride {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<MetricQuery>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_samples: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub must: Option<Bounds>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_if: Option<Bounds>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sustained: Option<SustainedCondition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineBound>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare: Option<Comparison>,
+}
+
+impl StepAnalysis {
+    /// Applies this layer's settings and metrics onto `analysis`.
+    fn apply_to(&self, analysis: &mut Analysis) {
+        fn set<T: Clone>(target: &mut T, value: &Option<T>) {
+            if let Some(value) = value {
+                *target = value.clone();
+            }
+        }
+        set(&mut analysis.interval, &self.interval);
+        if self.window.is_some() {
+            analysis.window = self.window;
+        }
+        set(&mut analysis.min_samples, &self.min_samples);
+        set(&mut analysis.consecutive_failures, &self.consecutive_failures);
+        set(&mut analysis.max_inconclusive, &self.max_inconclusive);
+        set(&mut analysis.on_inconclusive, &self.on_inconclusive);
+        if self.max_hold.is_some() {
+            analysis.max_hold = self.max_hold;
+        }
+        if self.score.is_some() {
+            analysis.score.clone_from(&self.score);
+        }
+        for layer in &self.metrics {
+            match analysis.metrics.iter_mut().find(|m| m.name == layer.name) {
+                Some(metric) => layer.apply_to(metric),
+                None => {
+                    // A new metric; without a query it reads nothing (validation refuses it, and
+                    // a check that cannot plan its query fails closed).
+                    let mut metric = MetricGate {
+                        name: layer.name.clone(),
+                        description: None,
+                        query: MetricQuery::default(),
+                        unit: None,
+                        min_samples: None,
+                        must: None,
+                        rollback_if: None,
+                        sustained: None,
+                        baseline: None,
+                        compare: None,
+                    };
+                    layer.apply_to(&mut metric);
+                    analysis.metrics.push(metric);
+                }
+            }
+        }
+    }
+}
+
+impl MetricOverride {
+    fn apply_to(&self, metric: &mut MetricGate) {
+        fn set<T: Clone>(target: &mut Option<T>, value: &Option<T>) {
+            if value.is_some() {
+                target.clone_from(value);
+            }
+        }
+        if let Some(query) = &self.query {
+            metric.query = query.clone();
+        }
+        set(&mut metric.description, &self.description);
+        set(&mut metric.unit, &self.unit);
+        set(&mut metric.min_samples, &self.min_samples);
+        set(&mut metric.must, &self.must);
+        set(&mut metric.rollback_if, &self.rollback_if);
+        set(&mut metric.sustained, &self.sustained);
+        set(&mut metric.baseline, &self.baseline);
+        set(&mut metric.compare, &self.compare);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -505,7 +643,7 @@ fn default_weight() -> f64 {
 }
 
 /// A CloudWatch query: one metric, or a metric-math expression over named metrics.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -640,11 +778,38 @@ impl Plan {
         self.approvals.iter().find(|a| a.id == id)
     }
 
+    /// The analysis that judges step `step`: the plan-wide one, changed by the step's template
+    /// and its own settings. `None` when neither the plan nor the step has one (the step
+    /// advances on bake time alone).
+    pub fn analysis_at(&self, step: usize) -> Option<Cow<'_, Analysis>> {
+        let Some(own) = self.traffic.steps.get(step).and_then(|s| s.analysis.as_ref()) else {
+            return self.analysis.as_ref().map(Cow::Borrowed);
+        };
+        let template = own.template.as_deref().and_then(|name| self.analysis_templates.get(name));
+        let mut analysis = self.analysis.clone().unwrap_or_else(|| Analysis {
+            // Validation asks a step that brings its own analysis for an interval; until then
+            // the bake stands in.
+            interval: self.traffic.steps.get(step).map_or(HumanDuration::ZERO, |s| s.bake),
+            window: None,
+            min_samples: default_one(),
+            consecutive_failures: default_one(),
+            max_inconclusive: default_max_inconclusive(),
+            on_inconclusive: InconclusivePolicy::default(),
+            max_hold: None,
+            score: None,
+            metrics: Vec::new(),
+        });
+        for layer in template.into_iter().chain([own]) {
+            layer.apply_to(&mut analysis);
+        }
+        Some(Cow::Owned(analysis))
+    }
+
     /// Seconds from setting step `step`'s weight to its first check: one analysis interval, or
     /// the bake if shorter; at least 1.
     pub fn first_check_after(&self, step: usize) -> Option<u64> {
         let bake = self.traffic.steps.get(step)?.bake;
-        let interval = self.analysis.as_ref().map_or(bake, |a| a.interval);
+        let interval = self.analysis_at(step).map_or(bake, |a| a.interval);
         Some(interval.min(bake).as_secs().max(1))
     }
 
@@ -656,6 +821,7 @@ impl Plan {
             .iter()
             .map(|a| a.timeout)
             .chain(self.analysis.iter().map(|a| a.interval))
+            .chain((0..self.traffic.steps.len()).filter_map(|step| self.analysis_at(step).map(|a| a.interval)))
             .chain(self.traffic.steps.iter().map(|s| s.bake))
             .max()
             .unwrap_or(HumanDuration::ZERO);

@@ -10,6 +10,7 @@ mod checklist;
 mod notifications;
 mod rollback;
 mod router;
+mod step_analysis;
 mod traffic;
 
 use std::fmt;
@@ -94,6 +95,7 @@ pub fn validate(plan: &Plan) -> Vec<PlanIssue> {
     if let Some(analysis) = &plan.analysis {
         analysis::check_analysis(analysis, &plan.traffic.steps, &mut issues);
     }
+    step_analysis::check_step_analyses(plan, &mut issues);
     approvals::check_approvals(plan, &mut issues);
     notifications::check_notifications(&plan.notifications, &mut issues);
     rollback::check_rollback(&plan.rollback, &mut issues);
@@ -189,16 +191,15 @@ mod tests {
     #[test]
     fn every_problem_is_reported_at_once() {
         let yaml = format!(
-            "{BASE}    - {{ weight: 0, bake: 5m }}\n    - {{ weight: 100, bake: 5m, approval: cto }}\n    - {{ weight: 100, bake: 1m }}\n\
+            "{BASE}    - {{ weight: 101, bake: 5m }}\n    - {{ weight: 30, bake: 5m, approval: cto }}\n    - {{ weight: 30, bake: 1m }}\n\
 analysis:\n  interval: 2m\n  metrics:\n    - name: errors\n      query: {{ metric: {{ namespace: A, name: E, stat: p101 }} }}\n"
         );
         let issues = issues_of(&yaml);
         let joined = issues.join("\n");
         for expected in [
-            "traffic.steps[0].weight: 0 is outside 1–100",
-            "traffic.steps[1].weight: 100 before the last step",
+            "traffic.steps[0].weight: 101 is above 100",
             "traffic.steps[1].approval: `cto` is not defined",
-            "traffic.steps[2].weight: 100 repeats",
+            "traffic.steps[2].weight: 30 repeats",
             "traffic.steps[2].bake: 1m is shorter than analysis.interval 2m",
             "analysis.metrics[0].query.metric.stat: `p101` is not a statistic",
             "analysis.metrics[0]: has no criterion",
@@ -262,5 +263,108 @@ analysis:\n  interval: 2m\n  metrics:\n    - name: errors\n      query: {{ metri
         }
         let credentials = webhook(&format!("url: \"https://user:pw@deploy.example.com/w\", secret_arn: \"{ARN}\""));
         assert!(credentials.iter().any(|i| i.contains("carries credentials")), "{credentials:?}");
+    }
+
+    const PER_STEP: &str = "name: t
+traffic:
+  router: { type: dry_run }
+  steps:
+    - { weight: 5, bake: 30m, analysis: { template: canary } }
+    - { weight: 100, bake: 1h }
+    - { weight: 100, bake: 1d, analysis: { interval: 15m, metrics: [ { name: throttles, must: { at_most: 10 }, query: { metric: { namespace: AWS/Lambda, name: Throttles, stat: Sum } } } ] } }
+analysis:
+  interval: 5m
+  metrics:
+    - { name: error_rate, must: { below: 0.5 }, rollback_if: { above: 10 }, query: { metric: { namespace: A, name: E, stat: Average } } }
+analysis_templates:
+  canary:
+    consecutive_failures: 2
+    metrics: [ { name: error_rate, must: { below: 3 } } ]
+";
+
+    #[test]
+    fn a_step_analysis_replaces_what_it_names_and_keeps_the_rest() {
+        let plan = parse_plan(PER_STEP, PlanFormat::Yaml).unwrap_or_else(|issues| panic!("{issues:?}"));
+        let canary = plan.analysis_at(0).unwrap_or_else(|| panic!("step 0 is judged"));
+        let error_rate = &canary.metrics[0];
+        assert_eq!(error_rate.must.as_ref().and_then(|b| b.below), Some(3.0), "the template's bound");
+        assert_eq!(error_rate.rollback_if.as_ref().and_then(|b| b.above), Some(10.0), "the plan-wide criterion it left alone");
+        assert_eq!((canary.interval.as_secs(), canary.consecutive_failures), (300, 2));
+        // A step without its own analysis is judged by the plan-wide one as written.
+        assert!(matches!(plan.analysis_at(1), Some(std::borrow::Cow::Borrowed(_))));
+        let watch = plan.analysis_at(2).unwrap_or_else(|| panic!("step 2 is judged"));
+        let names: Vec<&str> = watch.metrics.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["error_rate", "throttles"], "a new name adds a metric");
+        assert_eq!((watch.interval.as_secs(), watch.metrics[0].must.as_ref().and_then(|b| b.below)), (900, Some(0.5)));
+        assert_eq!(plan.first_check_after(2), Some(900));
+    }
+
+    #[test]
+    fn a_zero_first_step_and_watches_after_full_traffic_are_valid() {
+        let ok = format!(
+            "{BASE}    - {{ weight: 0, bake: 2h }}\n    - {{ weight: 10, bake: 5m }}\n    - {{ weight: 100, bake: 5m }}\n    - {{ weight: 100, bake: 1d }}\n"
+        );
+        assert_eq!(issues_of(&ok), Vec::<String>::new());
+        let only_shadow = issues_of(&format!("{BASE}    - {{ weight: 0, bake: 2h }}\n"));
+        assert!(only_shadow.iter().any(|i| i.starts_with("traffic.steps[0].weight: the last step shifts no traffic")), "{only_shadow:?}");
+        let twice = issues_of(&format!(
+            "{BASE}    - {{ weight: 0, bake: 2h }}\n    - {{ weight: 0, bake: 2h }}\n    - {{ weight: 10, bake: 2h }}\n"
+        ));
+        assert!(twice.iter().any(|i| i.starts_with("traffic.steps[1].weight: 0 repeats")), "{twice:?}");
+    }
+
+    #[test]
+    fn step_analysis_problems_are_reported_where_they_were_written() {
+        let yaml = "name: t
+traffic:
+  router: { type: dry_run }
+  steps:
+    - { weight: 0, bake: 30m, analysis: { template: canary } }
+    - { weight: 5, bake: 30m, analysis: { template: canary, interval: 0s, metrics: [ { name: eror_rate, must: { below: 3 } }, { name: p95, must: { below: 1, above: 2 } } ] } }
+    - { weight: 100, bake: 2m, analysis: { template: canry, interval: 5m } }
+analysis:
+  interval: 1m
+  metrics:
+    - { name: error_rate, must: { below: 1 }, query: { metric: { namespace: A, name: E, stat: Sum } } }
+    - { name: p95, must: { below: 100 }, query: { metric: { namespace: A, name: D, stat: p95 } } }
+analysis_templates:
+  canary:
+    max_hold: 1s
+    on_inconclusive: hold
+  unused:
+    template: canary
+";
+        let issues = issues_of(yaml);
+        let joined = issues.join("\n");
+        for expected in [
+            "traffic.steps[2].analysis.template: `canry` is not defined; use one of: canary, unused",
+            "traffic.steps[1].analysis.metrics[0].name: `eror_rate` is not a plan-wide metric and has no query; to change a plan-wide metric use its name (error_rate, p95)",
+            "traffic.steps[1].analysis.interval: is 0s",
+            "traffic.steps[1].analysis.metrics[1].must: no value satisfies the bounds",
+            "traffic.steps[2].bake: 2m is shorter than this step's analysis.interval 5m",
+            "analysis_templates.canary.max_hold: 1s is shorter than analysis.interval 1m",
+            "analysis_templates.unused.template: a template cannot refer to another template",
+            "analysis_templates.unused: no step uses it",
+        ] {
+            assert!(joined.contains(expected), "missing `{expected}` in:\n{joined}");
+        }
+        // Each problem once, though the steps inherit the plan-wide analysis.
+        let mut unique = issues.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), issues.len(), "{joined}");
+    }
+
+    #[test]
+    fn a_step_analysis_without_a_plan_wide_one_needs_an_interval() {
+        let yaml = format!(
+            "{BASE}    - {{ weight: 10, bake: 30m }}\n    - {{ weight: 100, bake: 1h, analysis: {{ metrics: [ {{ name: e, must: {{ below: 1 }}, query: {{ metric: {{ namespace: A, name: E, stat: Sum }} }} }} ] }} }}\n"
+        );
+        let issues = issues_of(&yaml);
+        assert!(issues.iter().any(|i| i.starts_with("traffic.steps[1].analysis.interval: is missing")), "{issues:?}");
+        let fixed = yaml
+            .replace("analysis: {{ metrics", "analysis: {{ interval: 5m, metrics")
+            .replace("analysis: { metrics", "analysis: { interval: 5m, metrics");
+        assert_eq!(issues_of(&fixed), Vec::<String>::new());
     }
 }

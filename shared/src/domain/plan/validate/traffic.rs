@@ -12,11 +12,11 @@ pub(super) fn check_steps(plan: &Plan, issues: &mut Issues) {
     let mut previous: Option<u32> = None;
     for (i, step) in steps.iter().enumerate() {
         let path = format!("traffic.steps[{i}]");
-        if step.weight == 0 || step.weight > 100 {
+        if step.weight > 100 {
             issues.add(
                 format!("{path}.weight"),
-                format!("{} is outside 1–100", step.weight),
-                "give the percent of traffic for the new version",
+                format!("{} is above 100", step.weight),
+                "give the percent of traffic for the new version, 0–100 (0 measures it with no traffic shifted)",
             );
         } else if let Some(prev) = previous {
             if step.weight < prev {
@@ -25,19 +25,24 @@ pub(super) fn check_steps(plan: &Plan, issues: &mut Issues) {
                     format!("{} is below the previous step's {prev}", step.weight),
                     "weights must not decrease",
                 );
-            } else if step.weight == prev {
+            } else if step.weight == prev && step.weight < 100 {
+                // Only full traffic is held over several steps (a longer watch after the cutover).
                 issues.add(
                     format!("{path}.weight"),
                     format!("{} repeats the previous step's weight", step.weight),
-                    "raise it or merge the two steps",
+                    "raise it or merge the two steps (only 100 may repeat: a watch after full traffic)",
                 );
             }
         }
-        if step.weight == 100 && i + 1 < steps.len() {
-            issues.add(format!("{path}.weight"), "100 before the last step", "make 100 the last step; nothing can follow full traffic");
-        }
-        if step.weight > 0 && step.weight <= 100 {
+        if step.weight <= 100 {
             previous = Some(step.weight);
+        }
+        if i + 1 == steps.len() && step.weight == 0 {
+            issues.add(
+                format!("{path}.weight"),
+                "the last step shifts no traffic, so the promotion would go from 0% to 100% at once",
+                "add a step with traffic after it, e.g. `- { weight: 10, bake: 15m }`",
+            );
         }
         if let Some(id) = &step.approval
             && !plan.approvals.iter().any(|a| &a.id == id)
@@ -57,13 +62,14 @@ pub(super) fn check_steps(plan: &Plan, issues: &mut Issues) {
             "bake at most 30d; split a longer soak into several steps",
             issues,
         );
-        if let Some(analysis) = &plan.analysis
+        if let Some(analysis) = plan.analysis_at(i)
             && !step.bake.is_zero()
             && step.bake < analysis.interval
         {
+            let whose = if step.analysis.is_some() { "this step's analysis.interval" } else { "analysis.interval" };
             issues.add(
                 format!("{path}.bake"),
-                format!("{} is shorter than analysis.interval {}; no check would run", step.bake, analysis.interval),
+                format!("{} is shorter than {whose} {}; no check would run", step.bake, analysis.interval),
                 format!("bake at least {} or shorten the interval", analysis.interval),
             );
         }
