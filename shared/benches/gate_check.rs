@@ -58,7 +58,7 @@ fn observation(metrics: usize, points: usize) -> Observation {
             (format!("m{i}"), reading)
         })
         .collect();
-    Observation { now, readings }
+    Observation { now, since: None, readings }
 }
 
 fn full_check(c: &mut Criterion) {

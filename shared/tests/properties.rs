@@ -1003,7 +1003,7 @@ fn observation_strategy(analysis: Analysis) -> impl Strategy<Value = (Analysis, 
                 r.map(|(c, b)| (m.name.clone(), MetricReading { canary: datapoints(now, &c), baseline: b.map(|b| datapoints(now, &b)) }))
             })
             .collect::<BTreeMap<_, _>>();
-        (analysis, Observation { now, readings })
+        (analysis, Observation { now, since: None, readings })
     })
 }
 

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use rollgate::domain::plan::{Plan, parse_plan_file};
+use rollgate::domain::plan::{Plan, parse_plan_file, warnings};
 use serde_json::json;
 
 use super::{CliError, print_json};
@@ -12,10 +12,14 @@ pub fn validate(paths: &[PathBuf], as_json: bool) -> Result<ExitCode, CliError> 
     for path in paths {
         match parse_plan_file(path) {
             Ok(plan) => {
+                let warnings = warnings(&plan);
                 if as_json {
-                    reports.push(json!({"file": path, "valid": true, "plan": plan.name, "summary": outline(&plan)}));
+                    reports.push(json!({"file": path, "valid": true, "plan": plan.name, "summary": outline(&plan), "warnings": warnings}));
                 } else {
                     println!("ok    {}: plan `{}` is valid — {}", path.display(), plan.name, outline(&plan));
+                    for warning in &warnings {
+                        println!("  warning {warning}");
+                    }
                 }
             }
             Err(issues) => {

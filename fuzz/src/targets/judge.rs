@@ -39,7 +39,7 @@ pub fn run(data: &[u8]) {
             reading.baseline.get_or_insert_with(Vec::new).push(point);
         }
     }
-    let observation = Observation { now, readings };
+    let observation = Observation { now, since: None, readings };
     let verdict = judge(analysis, &observation);
     check_gate_verdict(analysis, &observation, &verdict);
 }

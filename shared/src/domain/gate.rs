@@ -117,7 +117,7 @@ pub struct GateVerdict {
 /// Judges every metric of the analysis against what was observed.
 pub fn judge(analysis: &Analysis, observation: &Observation) -> GateVerdict {
     let metrics: Vec<MetricVerdict> =
-        analysis.metrics.iter().map(|m| metric::judge_metric(analysis, m, observation.readings.get(&m.name), observation.now)).collect();
+        analysis.metrics.iter().map(|m| metric::judge_metric(analysis, m, observation.readings.get(&m.name), observation)).collect();
     let mut outcome = metrics.iter().map(|m| m.outcome).max().map_or(GateOutcome::Pass, |worst| match worst {
         MetricOutcome::Pass => GateOutcome::Pass,
         MetricOutcome::Inconclusive => GateOutcome::Inconclusive,

@@ -28,12 +28,21 @@ pub struct MetricReading {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Observation {
     pub now: DateTime<Utc>,
+    /// When the step being judged began: no window reaches back before it (data from the
+    /// previous weight does not judge this one), unless the analysis says `look_before_step`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
     pub readings: BTreeMap<String, MetricReading>,
 }
 
-/// How far back a metric must be read: the analysis window, or longer for a sustained condition.
+/// The window a metric is judged over at each check: its own, the analysis's, or one interval.
+pub fn window(analysis: &Analysis, metric: &MetricGate) -> HumanDuration {
+    metric.window.or(analysis.window).unwrap_or(analysis.interval)
+}
+
+/// How far back a metric must be read: its window, or longer for a sustained condition.
 pub fn lookback(analysis: &Analysis, metric: &MetricGate) -> HumanDuration {
-    let window = analysis.window.unwrap_or(analysis.interval);
+    let window = window(analysis, metric);
     metric.sustained.as_ref().map_or(window, |s| s.duration.max(window))
 }
 

@@ -73,7 +73,8 @@ pub async fn run(
                 version: release.version.clone(),
                 stable_version: release.stable_version.clone(),
             };
-            let observation = observe(metrics, &analysis, &context, now).await?;
+            let mut observation = observe(metrics, &analysis, &context, now).await?;
+            observation.since = Some(started_at);
             Some(judge(&analysis, &observation))
         }
     };
@@ -133,7 +134,7 @@ pub async fn observe(
             Side::Baseline => reading.baseline = Some(points),
         }
     }
-    Ok(Observation { now, readings })
+    Ok(Observation { now, since: None, readings })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use super::series::{Series, Side};
 use super::{CriterionCheck, MetricOutcome, MetricVerdict, SideSummary};
 use super::{baseline, compare, series, sustained, thresholds};
 use crate::domain::bounds::with_unit;
-use crate::domain::observation::{MetricReading, period};
+use crate::domain::observation::{MetricReading, Observation, period, window};
 use crate::domain::plan::{Analysis, MetricGate};
 
 /// What every concern needs to know about the metric and its window.
@@ -17,8 +17,10 @@ pub(super) struct MetricContext<'a> {
     pub unit: Option<&'a str>,
     pub reading: &'a MetricReading,
     pub now: DateTime<Utc>,
-    /// The start of the analysis window.
+    /// The start of the analysis window (never before `since`).
     pub start: DateTime<Utc>,
+    /// The first period boundary of the step being judged, when windows stop there.
+    pub since: Option<DateTime<Utc>>,
     /// Datapoints stamped after this describe a period still in progress and are left out.
     pub complete: DateTime<Utc>,
     /// The window as people read it, e.g. `10:05–10:20`.
@@ -29,9 +31,21 @@ pub(super) struct MetricContext<'a> {
 }
 
 impl<'a> MetricContext<'a> {
-    pub fn new(analysis: &Analysis, metric: &'a MetricGate, reading: &'a MetricReading, now: DateTime<Utc>) -> Self {
-        let window = analysis.window.unwrap_or(analysis.interval);
-        let start = window.before(now);
+    pub fn new(
+        analysis: &Analysis,
+        metric: &'a MetricGate,
+        reading: &'a MetricReading,
+        now: DateTime<Utc>,
+        since: Option<DateTime<Utc>>,
+    ) -> Self {
+        let window = window(analysis, metric);
+        let period_secs = i64::from(period(metric)).max(1);
+        let since = since.filter(|_| !analysis.look_before_step).map(|s| align(s, period_secs, true));
+        // The window is whole periods: it starts on a period boundary (a check at 10:05:30 with a
+        // 5m window of 1m periods judges the five periods 10:00–10:04, as one at 10:05:00 does),
+        // and at the first boundary of the step at the earliest, so that no datapoint of the
+        // previous weight counts.
+        let start = align(window.before(now), period_secs, false).max(since.unwrap_or(DateTime::<Utc>::MIN_UTC));
         // A datapoint is stamped with the start of its period: one stamped less than a period ago
         // describes a period still in progress (a partial sum, a few requests), so it is left out.
         let complete = now.checked_sub_signed(chrono::Duration::seconds(i64::from(period(metric)))).unwrap_or(DateTime::<Utc>::MIN_UTC);
@@ -43,6 +57,7 @@ impl<'a> MetricContext<'a> {
             reading,
             now,
             start,
+            since,
             complete,
             span: String::new(),
             min_samples: metric.min_samples.unwrap_or(analysis.min_samples) as usize,
@@ -113,10 +128,25 @@ impl Judgement {
     }
 }
 
+/// `at` on a multiple of `period_secs` (Unix time): the one at or before it, or with `up` the one
+/// at or after it.
+fn align(at: DateTime<Utc>, period_secs: i64, up: bool) -> DateTime<Utc> {
+    let secs = at.timestamp();
+    let below = secs - secs.rem_euclid(period_secs);
+    let exact = below == secs && at.timestamp_subsec_nanos() == 0;
+    let aligned = if up && !exact { below.checked_add(period_secs).unwrap_or(below) } else { below };
+    DateTime::<Utc>::from_timestamp(aligned, 0).unwrap_or(at)
+}
+
 /// Judges one metric of the analysis against what was read for it.
-pub(super) fn judge_metric(analysis: &Analysis, metric: &MetricGate, reading: Option<&MetricReading>, now: DateTime<Utc>) -> MetricVerdict {
+pub(super) fn judge_metric(
+    analysis: &Analysis,
+    metric: &MetricGate,
+    reading: Option<&MetricReading>,
+    observation: &Observation,
+) -> MetricVerdict {
     let empty = MetricReading::default();
-    let ctx = MetricContext::new(analysis, metric, reading.unwrap_or(&empty), now);
+    let ctx = MetricContext::new(analysis, metric, reading.unwrap_or(&empty), observation.now, observation.since);
     let canary_series = Series::within(&ctx.reading.canary, ctx.start, ctx.complete);
     let baseline_series = ctx.reading.baseline.as_ref().map(|b| Series::within(b, ctx.start, ctx.complete));
     let canary = canary_series.summary();

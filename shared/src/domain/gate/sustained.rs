@@ -11,7 +11,8 @@ use crate::domain::duration::HumanDuration;
 pub(super) fn judge_sustained(ctx: &MetricContext<'_>, judgement: &mut Judgement) {
     let Some(sustained) = &ctx.metric.sustained else { return };
     let (name, unit) = (ctx.name, ctx.unit);
-    let since = sustained.duration.before(ctx.now);
+    // Within the step being judged, as every window.
+    let since = sustained.duration.before(ctx.now).max(ctx.since.unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC));
     let period = ctx.metric.query.period.unwrap_or(HumanDuration::from_secs(60)).as_secs().max(1);
     let needed = ((sustained.duration.as_secs() / period).saturating_mul(9) / 10).max(1) as usize;
     let values = Series::within(&ctx.reading.canary, since, ctx.complete).values;

@@ -31,6 +31,7 @@ fn gate(name: &str, unit: &str) -> MetricGate {
         query: query(),
         unit: Some(unit.into()),
         min_samples: None,
+        window: None,
         must: None,
         rollback_if: None,
         sustained: None,
@@ -43,6 +44,7 @@ fn analysis(metrics: Vec<MetricGate>) -> Analysis {
     Analysis {
         interval: HumanDuration::from_secs(300),
         window: Some(HumanDuration::from_secs(900)),
+        look_before_step: false,
         min_samples: 5,
         consecutive_failures: 1,
         max_inconclusive: 2,
@@ -59,7 +61,7 @@ fn points(n: i64, value: f64) -> Vec<Datapoint> {
 }
 
 fn observe(name: &str, canary: Vec<Datapoint>, baseline: Option<Vec<Datapoint>>) -> Observation {
-    Observation { now: now(), readings: [(name.to_string(), MetricReading { canary, baseline })].into() }
+    Observation { now: now(), since: None, readings: [(name.to_string(), MetricReading { canary, baseline })].into() }
 }
 
 #[test]
@@ -81,7 +83,7 @@ fn too_few_or_missing_datapoints_are_inconclusive_never_zero() {
     let mut g = gate("error_rate", "%");
     g.must = Some(Bounds { below: Some(1.0), ..Bounds::default() });
     let a = analysis(vec![g]);
-    let missing = judge(&a, &Observation { now: now(), readings: Default::default() });
+    let missing = judge(&a, &Observation { now: now(), since: None, readings: Default::default() });
     assert_eq!(missing.outcome, GateOutcome::Inconclusive);
     assert!(missing.metrics[0].sentence.contains("no canary data"), "{}", missing.metrics[0].sentence);
     let few = judge(&a, &observe("error_rate", points(4, 0.1), None));
@@ -419,3 +421,49 @@ fn replace_stands_zero_in_for_nan_but_never_for_inf() {
 }
 
 mod properties;
+
+#[test]
+fn a_window_is_whole_periods_whenever_the_check_runs() {
+    let mut g = gate("error_rate", "%");
+    g.must = Some(Bounds { below: Some(1.0), ..Bounds::default() });
+    let a = Analysis { window: Some(HumanDuration::from_secs(300)), ..analysis(vec![g]) };
+    // The five complete minutes 10:15–10:19, judged at 10:20:00 and again 30 s later.
+    let five: Vec<Datapoint> = (1..=6).map(|i| Datapoint { at: now() - Duration::minutes(i), value: 0.1 }).collect();
+    for late in [0, 30] {
+        let at = now() + Duration::seconds(late);
+        let v = judge(
+            &a,
+            &Observation {
+                now: at,
+                since: None,
+                readings: [("error_rate".to_string(), MetricReading { canary: five.clone(), baseline: None })].into(),
+            },
+        );
+        assert_eq!(v.metrics[0].canary.map(|c| c.samples), Some(5), "at +{late}s: {}", v.metrics[0].sentence);
+    }
+}
+
+#[test]
+fn no_window_reaches_back_before_its_step_unless_the_plan_says_so() {
+    let mut g = gate("error_rate", "%");
+    g.must = Some(Bounds { below: Some(1.0), ..Bounds::default() });
+    g.sustained =
+        Some(SustainedCondition { at_least: None, at_most: None, above: Some(2.0), below: None, duration: HumanDuration::from_secs(600) });
+    let a = Analysis { min_samples: 1, ..analysis(vec![g]) };
+    // Bad at the previous weight (before 10:17), healthy since the step began at 10:16:30.
+    let points: Vec<Datapoint> =
+        (1..=15).map(|i| Datapoint { at: now() - Duration::minutes(i), value: if i <= 3 { 0.2 } else { 9.0 } }).collect();
+    let reading = MetricReading { canary: points, baseline: None };
+    let step = Observation {
+        now: now(),
+        since: Some(now() - Duration::seconds(210)),
+        readings: [("error_rate".to_string(), reading.clone())].into(),
+    };
+    let v = judge(&a, &step);
+    assert_eq!(v.outcome, GateOutcome::Pass, "{}", v.summary);
+    assert_eq!(v.metrics[0].canary.map(|c| c.samples), Some(3), "10:17, 10:18 and 10:19: {}", v.metrics[0].sentence);
+    assert!(v.metrics[0].sentence.contains("10:17–10:20"), "{}", v.metrics[0].sentence);
+    // Allowed to look back, the same check sees the previous weight's errors.
+    let across = Analysis { look_before_step: true, ..a };
+    assert_eq!(judge(&across, &step).outcome, GateOutcome::Fail);
+}

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::duration::HumanDuration;
 
 pub use load::{PlanFormat, parse_plan, parse_plan_file, plan_from_value};
-pub use validate::{PlanIssue, limits, validate};
+pub use validate::{PlanIssue, limits, validate, warnings};
 
 /// A rollout plan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -327,6 +327,8 @@ pub struct StepAnalysis {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_hold: Option<HumanDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub look_before_step: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<ScoreThresholds>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<MetricOverride>,
@@ -347,6 +349,8 @@ pub struct MetricOverride {
     pub unit: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_samples: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<HumanDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub must: Option<Bounds>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -378,6 +382,7 @@ impl StepAnalysis {
         if self.max_hold.is_some() {
             analysis.max_hold = self.max_hold;
         }
+        set(&mut analysis.look_before_step, &self.look_before_step);
         if self.score.is_some() {
             analysis.score.clone_from(&self.score);
         }
@@ -393,6 +398,7 @@ impl StepAnalysis {
                         query: MetricQuery::default(),
                         unit: None,
                         min_samples: None,
+                        window: None,
                         must: None,
                         rollback_if: None,
                         sustained: None,
@@ -420,6 +426,7 @@ impl MetricOverride {
         set(&mut metric.description, &self.description);
         set(&mut metric.unit, &self.unit);
         set(&mut metric.min_samples, &self.min_samples);
+        set(&mut metric.window, &self.window);
         set(&mut metric.must, &self.must);
         set(&mut metric.rollback_if, &self.rollback_if);
         set(&mut metric.sustained, &self.sustained);
@@ -436,9 +443,13 @@ impl MetricOverride {
 pub struct Analysis {
     /// How often a baking step is judged.
     pub interval: HumanDuration,
-    /// How far back each check looks; defaults to `interval`.
+    /// How far back each check looks; defaults to `interval`. A metric may set its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<HumanDuration>,
+    /// Let a check's window reach back before the step being judged began, so that datapoints
+    /// from the previous weight count too. By default a window starts no earlier than its step.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub look_before_step: bool,
     /// Datapoints needed per metric for a conclusive check (a metric may ask for more).
     #[serde(default = "default_one")]
     pub min_samples: u32,
@@ -504,6 +515,10 @@ pub struct MetricGate {
     /// Overrides `analysis.min_samples` for this metric.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_samples: Option<u32>,
+    /// How far back this metric looks at each check; overrides `analysis.window` (a metric
+    /// published hourly needs a window of an hour or more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<HumanDuration>,
     /// Bounds every check must meet (error rate below 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub must: Option<Bounds>,
@@ -791,6 +806,7 @@ impl Plan {
             // the bake stands in.
             interval: self.traffic.steps.get(step).map_or(HumanDuration::ZERO, |s| s.bake),
             window: None,
+            look_before_step: false,
             min_samples: default_one(),
             consecutive_failures: default_one(),
             max_inconclusive: default_max_inconclusive(),

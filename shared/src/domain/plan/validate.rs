@@ -103,6 +103,25 @@ pub fn validate(plan: &Plan) -> Vec<PlanIssue> {
     issues.0
 }
 
+/// What a valid plan allows but probably does not mean; `rollgate validate` prints these as
+/// warnings.
+pub fn warnings(plan: &Plan) -> Vec<PlanIssue> {
+    let mut issues = Issues::default();
+    if let Some(analysis) = &plan.analysis {
+        analysis::window_warnings(analysis, "analysis", &mut issues);
+    }
+    for (i, step) in plan.traffic.steps.iter().enumerate() {
+        if step.analysis.is_some()
+            && let Some(analysis) = plan.analysis_at(i)
+        {
+            analysis::window_warnings(&analysis, &format!("traffic.steps[{i}].analysis"), &mut issues);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    issues.0.retain(|i| seen.insert(i.problem.clone()));
+    issues.0
+}
+
 /// A duration above its limit: `{path}: 300000000d is longer than 30d, the longest {what}`.
 fn check_at_most(d: HumanDuration, limit: HumanDuration, path: &str, what: &str, fix: &str, issues: &mut Issues) {
     if d > limit {
@@ -366,5 +385,36 @@ analysis_templates:
             .replace("analysis: {{ metrics", "analysis: {{ interval: 5m, metrics")
             .replace("analysis: { metrics", "analysis: { interval: 5m, metrics");
         assert_eq!(issues_of(&fixed), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_window_that_cannot_hold_its_datapoints_is_refused_and_a_short_one_is_warned_about() {
+        let plan = |metric_extra: &str, analysis_extra: &str| {
+            format!(
+                "{BASE}    - {{ weight: 10, bake: 2h }}\nanalysis:\n  interval: 5m\n  min_samples: 3\n{analysis_extra}  metrics:\n    - {{ name: batch, must: {{ below: 1 }}, query: {{ metric: {{ namespace: A, name: B, stat: Sum }}, period: 1h }}{metric_extra} }}\n"
+            )
+        };
+        let hourly = issues_of(&plan("", ""));
+        assert_eq!(hourly.len(), 1, "{hourly:?}");
+        assert!(
+            hourly[0].starts_with("analysis.interval: `batch` is judged over 5m, shorter than its query's period 1h")
+                && hourly[0].ends_with("give the metric `window: 3h` or more, or a shorter `query.period`"),
+            "{hourly:?}"
+        );
+        let two = issues_of(&plan(", window: 2h", ""));
+        assert!(
+            two.iter().any(|i| i.starts_with("analysis.metrics[0].window: `batch` is judged over 2h, which holds 2 datapoint(s)")),
+            "{two:?}"
+        );
+        let fine = plan(", window: 3h", "");
+        assert_eq!(issues_of(&fine), Vec::<String>::new());
+        let parsed = parse_plan(&fine, PlanFormat::Yaml).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(warnings(&parsed), Vec::new());
+        // Valid, but a 1m window checked every 5m leaves four minutes in five unjudged.
+        let short = parse_plan(&plan("", "  window: 3m\n").replace("period: 1h", "period: 1m"), PlanFormat::Yaml)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let warned: Vec<String> = warnings(&short).iter().map(ToString::to_string).collect();
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert!(warned[0].starts_with("analysis.window: `batch` is judged over 3m, shorter than the 5m between checks"), "{warned:?}");
     }
 }

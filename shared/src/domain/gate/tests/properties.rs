@@ -143,7 +143,7 @@ fn plan_analysis() -> impl Strategy<Value = Analysis> {
 
 fn judged(analysis: &Analysis, canary: &[f64], baseline: Option<&[f64]>) -> GateVerdict {
     let reading = MetricReading { canary: datapoints(canary), baseline: baseline.map(datapoints) };
-    judge(analysis, &Observation { now: now(), readings: [("m".to_string(), reading)].into() })
+    judge(analysis, &Observation { now: now(), since: None, readings: [("m".to_string(), reading)].into() })
 }
 
 proptest! {

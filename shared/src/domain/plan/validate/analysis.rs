@@ -152,6 +152,72 @@ fn check_metric(metric: &MetricGate, analysis: &Analysis, steps: &[Step], path: 
     if metric.min_samples == Some(0) {
         issues.add(format!("{path}.min_samples"), "is 0", "require at least 1 datapoint");
     }
+    check_window(metric, analysis, path, issues);
+}
+
+/// A metric's window must hold the datapoints a check needs: a metric published hourly judged
+/// over 5 minutes would be inconclusive at every check.
+fn check_window(metric: &MetricGate, analysis: &Analysis, path: &str, issues: &mut Issues) {
+    if let Some(own) = metric.window {
+        if own.is_zero() {
+            issues.add(format!("{path}.window"), "is 0s", "look back at least one period of the query, or remove it");
+            return;
+        }
+        check_at_most(own, limits::ANALYSIS, &format!("{path}.window"), "a check may look back", "look back at most 1d, e.g. 1h", issues);
+    }
+    let window = crate::domain::observation::window(analysis, metric);
+    let period = metric.query.period.unwrap_or(HumanDuration::from_secs(60));
+    if window.is_zero() || period.is_zero() {
+        return;
+    }
+    // Where the window comes from, so the fix names the line to change.
+    let from = if metric.window.is_some() {
+        format!("{path}.window")
+    } else if analysis.window.is_some() {
+        "analysis.window".to_string()
+    } else {
+        "analysis.interval".to_string()
+    };
+    let fits = window.as_secs() / period.as_secs();
+    let needed = u64::from(metric.min_samples.unwrap_or(analysis.min_samples).max(1));
+    if fits == 0 {
+        issues.add(
+            from,
+            format!(
+                "`{}` is judged over {window}, shorter than its query's period {period}: no complete datapoint falls in it, so every check would be inconclusive",
+                metric.name
+            ),
+            format!("give the metric `window: {}` or more, or a shorter `query.period`", HumanDuration::from_secs(period.as_secs().saturating_mul(needed))),
+        );
+    } else if fits < needed {
+        issues.add(
+            from,
+            format!(
+                "`{}` is judged over {window}, which holds {fits} datapoint(s) of its {period} period, fewer than the {needed} min_samples asks: every check would be inconclusive",
+                metric.name
+            ),
+            format!("give the metric `window: {}` or more, or lower min_samples", HumanDuration::from_secs(period.as_secs().saturating_mul(needed))),
+        );
+    }
+}
+
+/// What is allowed but probably not meant: a window shorter than the interval between checks
+/// leaves datapoints that no check judges.
+pub(super) fn window_warnings(analysis: &Analysis, root: &str, issues: &mut Issues) {
+    for (i, metric) in analysis.metrics.iter().enumerate() {
+        let window = crate::domain::observation::window(analysis, metric);
+        if !window.is_zero() && window < analysis.interval {
+            let path = if metric.window.is_some() { format!("{root}.metrics[{i}].window") } else { format!("{root}.window") };
+            issues.add(
+                path,
+                format!(
+                    "`{}` is judged over {window}, shorter than the {} between checks: datapoints between the windows are never judged",
+                    metric.name, analysis.interval
+                ),
+                format!("look back at least {} (the interval), or check more often", analysis.interval),
+            );
+        }
+    }
 }
 
 fn check_query(q: &MetricQuery, path: &str, issues: &mut Issues) {

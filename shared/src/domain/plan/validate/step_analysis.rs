@@ -11,8 +11,17 @@ use super::{Issues, PlanIssue, analysis::check_analysis};
 use crate::domain::plan::{Plan, StepAnalysis};
 
 /// The settings a step or a template may change, as validation names them.
-const SETTINGS: [&str; 8] =
-    ["interval", "window", "min_samples", "consecutive_failures", "max_inconclusive", "on_inconclusive", "max_hold", "score"];
+const SETTINGS: [&str; 9] = [
+    "interval",
+    "window",
+    "look_before_step",
+    "min_samples",
+    "consecutive_failures",
+    "max_inconclusive",
+    "on_inconclusive",
+    "max_hold",
+    "score",
+];
 
 pub(super) fn check_step_analyses(plan: &Plan, issues: &mut Issues) {
     // What the plan-wide analysis already reported is not repeated for each step that inherits it.
@@ -192,6 +201,7 @@ fn sets(layer: &StepAnalysis, setting: &str) -> bool {
     match setting {
         "interval" => layer.interval.is_some(),
         "window" => layer.window.is_some(),
+        "look_before_step" => layer.look_before_step.is_some(),
         "min_samples" => layer.min_samples.is_some(),
         "consecutive_failures" => layer.consecutive_failures.is_some(),
         "max_inconclusive" => layer.max_inconclusive.is_some(),
