@@ -103,6 +103,13 @@ fn capability_examples_end_at_the_step_and_for_the_reason_their_scenarios_say() 
         // A 0% step is judged like any other.
         ("shadow-then-canary", "healthy", "promoted", "4", "promoted"),
         ("shadow-then-canary", "shadow-failure", "rolled_back", "1", "index_lag"),
+        // A comparison phase: both versions run, the new one's outputs compared with the old.
+        ("side-by-side-comparison", "healthy", "promoted", "3", "promoted"),
+        ("side-by-side-comparison", "drift", "rolled_back", "1", "invoice_total"),
+        // Scenario changes timed from a step, several per series, a level then a ramp.
+        ("per-step-bounds", "step-timed", "rolled_back", "3", "error_rate"),
+        // A rejection's comment is the reason.
+        ("greenlang-production-deploy", "rejected", "rolled_back", "1", "error budget for November is spent"),
     ] {
         let output = simulate_expecting(plan, &format!("{plan}.{scenario}"), &["--expect", outcome, "--at-step", step, "--reason", reason]);
         assert!(output.status.success(), "{plan} / {scenario}: {}", String::from_utf8_lossy(&output.stderr));

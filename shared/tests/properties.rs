@@ -1093,6 +1093,7 @@ fn scenario_numbers_finite(s: &Scenario) -> bool {
                 && series.floor.is_none_or(f64::is_finite)
                 && series.change.as_ref().is_none_or(|c| c.to.is_finite())
                 && series.ramp.as_ref().is_none_or(|r| r.by.is_finite())
+                && series.changes.iter().all(|c| c.to.is_none_or(f64::is_finite) && c.by.is_none_or(f64::is_finite))
         })
     })
 }
@@ -1111,10 +1112,24 @@ fn sim_series() -> impl Strategy<Value = simulate::Series> {
         number.clone(),
         noise,
         prop::option::of((secs.clone(), number.clone()).prop_map(|(at, to)| StepChange { at, to })),
-        prop::option::of((secs.clone(), secs, number.clone()).prop_map(|(from, to, by)| Ramp { from, to, by })),
-        prop::option::of(number),
+        prop::option::of((secs.clone(), secs.clone(), number.clone()).prop_map(|(from, to, by)| Ramp { from, to, by })),
+        prop::option::of(number.clone()),
+        // Further changes, timed from the start or from a step (even one the plan lacks).
+        prop::collection::vec(
+            (prop::option::of(secs.clone()), 1..4usize, prop::option::of(secs.clone()), number.clone(), prop::option::of(secs)).prop_map(
+                |(at, step, after, amount, over)| simulate::Change {
+                    step: at.is_none().then_some(step),
+                    after: after.filter(|_| at.is_none()),
+                    at,
+                    to: over.is_none().then_some(amount),
+                    by: over.is_some().then_some(amount),
+                    over,
+                },
+            ),
+            0..3,
+        ),
     )
-        .prop_map(|(level, noise, change, ramp, floor)| simulate::Series { level, noise, change, ramp, floor })
+        .prop_map(|(level, noise, change, ramp, floor, changes)| simulate::Series { level, noise, change, ramp, floor, changes })
 }
 
 fn runtime() -> tokio::runtime::Runtime {

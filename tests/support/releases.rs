@@ -117,7 +117,9 @@ pub fn request(release_id: &str, service: &str, router: Value, namespace: &str, 
             "checklist": { "items": [ { "id": "security-review", "require": { "kind": "attestation", "evidence": "security_review_done" } } ] },
             "traffic": { "router": router, "steps": [ { "weight": 20, "bake": "2s" }, { "weight": 60, "bake": "2s" } ] },
             "analysis": {
-                "interval": "2s", "window": "15m", "min_samples": 5,
+                // The test puts its datapoints before the release starts and its steps last
+                // seconds: the checks read back before the step began.
+                "interval": "2s", "window": "15m", "min_samples": 5, "look_before_step": true,
                 "metrics": [ {
                     "name": "latency", "unit": "ms",
                     "query": {

@@ -121,6 +121,29 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
     .map_err(|err| YamlError::one(problem_from(&err, path)))
 }
 
+/// For `#[serde(deserialize_with = "yaml::finite")]` on numbers that [`from_str`] reads
+/// straight from the text: a quoted `'.nan'` is text to the untyped pass and NaN to an `f64`.
+pub fn finite<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let value = <f64 as serde::Deserialize>::deserialize(deserializer)?;
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        let spelled = if value.is_nan() {
+            ".nan"
+        } else if value > 0.0 {
+            ".inf"
+        } else {
+            "-.inf"
+        };
+        Err(serde::de::Error::custom(format!("{spelled} is not a finite number; give a finite number")))
+    }
+}
+
+/// [`finite`] for an optional number.
+pub fn finite_opt<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    finite(deserializer).map(Some)
+}
+
 /// Parses YAML into a JSON value (plans are checked part by part from it): size and depth
 /// capped, and every non-finite number refused with its path (all of them at once).
 pub fn to_value(text: &str) -> Result<Value, YamlError> {

@@ -18,6 +18,7 @@ use crate::domain::duration::HumanDuration;
 use crate::domain::observation::Datapoint;
 use crate::domain::plan::Plan;
 use crate::domain::query::{QueryPlan, Side};
+use crate::domain::yaml;
 use crate::flow::rollback::RestorePolicy;
 use crate::flow::tasks::actor;
 use crate::ports::{MetricError, MetricSource, ReleaseStore, Workflow};
@@ -67,12 +68,14 @@ pub struct MetricScenario {
     pub baseline: Option<Series>,
 }
 
-/// A synthetic series: a level with Gaussian noise, optionally a step change or a ramp.
+/// A synthetic series: a level with Gaussian noise, changed by level changes and ramps timed
+/// from the start or from a step's start.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Series {
+    #[serde(deserialize_with = "yaml::finite")]
     pub level: f64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "yaml::finite")]
     pub noise: f64,
     /// From `at` (after the start) on, the level is `to`.
     #[serde(default)]
@@ -80,8 +83,12 @@ pub struct Series {
     /// From `from` to `to` (after the start) the level rises linearly by `by`, and stays.
     #[serde(default)]
     pub ramp: Option<Ramp>,
-    /// Values are never below this (rates and latencies are not negative).
+    /// Further changes, applied in the order they begin: each sets the level (`to`) or moves it
+    /// by `by` (over `over`, a ramp), from `at` after the start or `after` into step `step`.
     #[serde(default)]
+    pub changes: Vec<Change>,
+    /// Values are never below this (rates and latencies are not negative).
+    #[serde(default, deserialize_with = "yaml::finite_opt")]
     pub floor: Option<f64>,
 }
 
@@ -89,6 +96,7 @@ pub struct Series {
 #[serde(deny_unknown_fields)]
 pub struct StepChange {
     pub at: HumanDuration,
+    #[serde(deserialize_with = "yaml::finite")]
     pub to: f64,
 }
 
@@ -97,7 +105,44 @@ pub struct StepChange {
 pub struct Ramp {
     pub from: HumanDuration,
     pub to: HumanDuration,
+    #[serde(deserialize_with = "yaml::finite")]
     pub by: f64,
+}
+
+/// One change of a series: when it begins (`at` after the start, or `after` into step `step`,
+/// counted from 1 as the timeline counts) and what it does (`to` a level, or `by` an amount,
+/// reached over `over` if given).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    #[serde(default)]
+    pub at: Option<HumanDuration>,
+    #[serde(default)]
+    pub step: Option<usize>,
+    #[serde(default)]
+    pub after: Option<HumanDuration>,
+    #[serde(default, deserialize_with = "yaml::finite_opt")]
+    pub to: Option<f64>,
+    #[serde(default, deserialize_with = "yaml::finite_opt")]
+    pub by: Option<f64>,
+    #[serde(default)]
+    pub over: Option<HumanDuration>,
+}
+
+impl Change {
+    /// What is wrong with it, in the words of the scenario file.
+    fn problem(&self) -> Option<&'static str> {
+        match (self.at.is_some(), self.step.is_some(), self.to.is_some(), self.by.is_some()) {
+            (true, true, _, _) => Some("gives both `at` and `step`; time it from the start (`at`) or from a step (`step`, `after`)"),
+            (false, false, _, _) => Some("says neither when (`at: 40m`) nor from which step (`step: 3`)"),
+            (_, _, true, true) => Some("gives both `to` and `by`; set a level (`to`) or move it (`by`)"),
+            (_, _, false, false) => Some("says neither `to` (a level) nor `by` (an amount)"),
+            _ if self.after.is_some() && self.at.is_some() => Some("`after` counts from a step's start; with `at` leave it out"),
+            _ if self.step == Some(0) => Some("steps count from 1, as the timeline does"),
+            _ if self.over.is_some() && self.to.is_some() => Some("`over` ramps an amount; use it with `by`"),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -131,6 +176,9 @@ pub struct ApprovalScenario {
     pub after: HumanDuration,
     #[serde(default)]
     pub by: Option<String>,
+    /// What the approvers say with their decision (a rejection's reason).
+    #[serde(default)]
+    pub comment: Option<String>,
 }
 
 fn five_minutes() -> HumanDuration {
@@ -594,6 +642,7 @@ impl SimTasks<'_> {
             decision: ApprovalDecision::Approve,
             after: five_minutes(),
             by: None,
+            comment: None,
         });
         let voters: Vec<String> = match (&decided.by, &gate) {
             (Some(by), _) => by.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect(),
@@ -617,7 +666,7 @@ impl SimTasks<'_> {
                     release_id: release_id.clone(),
                     identities: vec![voter.clone()],
                     approved: decided.decision == ApprovalDecision::Approve,
-                    comment: None,
+                    comment: decided.comment.clone(),
                     on: Some(crate::release::approval::ApprovalRef { approval: approval_id.clone(), step }),
                 };
                 self.meter.voted();
@@ -657,7 +706,15 @@ impl machine::Tasks for SimTasks<'_> {
                     (Ok(output), None) => done(Ok(output)),
                 }
             }
-            "${TrafficSwitchFunctionArn}" => done(boundary::set_weight(payload, store, &self.router, &self.notifier, now).await),
+            "${TrafficSwitchFunctionArn}" => {
+                let switched = boundary::set_weight(payload, store, &self.router, &self.notifier, now).await;
+                if let Ok(output) = &switched
+                    && let Some(step) = output.step
+                {
+                    self.source.step_started(step, now);
+                }
+                done(switched)
+            }
             "${MetricGateFunctionArn}" => done(boundary::evaluate_gates(payload, store, &self.source, now).await),
             "${RollbackNotifierFunctionArn}" => {
                 done(boundary::rollback_function(payload, store, &self.router, &self.notifier, RestorePolicy::default(), || now).await)
@@ -692,6 +749,8 @@ struct ScenarioSource {
     recorded: BTreeMap<(String, Side), Vec<Datapoint>>,
     start: DateTime<Utc>,
     seed: u64,
+    /// When each step (0-based) began, as the traffic switch set it: changes timed from a step.
+    step_starts: std::sync::Mutex<BTreeMap<usize, DateTime<Utc>>>,
     /// GetMetricData calls, and the metric queries they carried.
     calls: std::sync::atomic::AtomicU64,
     requested: std::sync::atomic::AtomicU64,
@@ -723,11 +782,21 @@ impl ScenarioSource {
                 series.entry((mapping.metric.clone(), side)).or_insert_with(Vec::new).extend(points);
             }
         }
+        for (metric, spec) in &scenario.metrics {
+            for (side, series) in [("canary", Some(&spec.canary)), ("baseline", spec.baseline.as_ref())] {
+                for (i, change) in series.iter().flat_map(|s| s.changes.iter()).enumerate() {
+                    if let Some(problem) = change.problem() {
+                        return Err(SimulationError::Scenario(format!("metrics.{metric}.{side}.changes[{i}]: {problem}")));
+                    }
+                }
+            }
+        }
         Ok(Self {
             metrics: scenario.metrics.clone(),
             recorded: series,
             start,
             seed: scenario.seed,
+            step_starts: std::sync::Mutex::default(),
             calls: Default::default(),
             requested: Default::default(),
         })
@@ -752,8 +821,53 @@ impl ScenarioSource {
         {
             level = change.to;
         }
+        level = self.changed(series, level, t);
         let value = level + series.noise * gaussian(self.seed ^ salt.rotate_left(17) ^ t);
         series.floor.map_or(value, |f| value.max(f))
+    }
+}
+
+impl ScenarioSource {
+    /// Step `step` (0-based) began at `at`; the first time counts (a retried switch changes nothing).
+    fn step_started(&self, step: usize, at: DateTime<Utc>) {
+        self.step_starts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(step).or_insert(at);
+    }
+
+    /// `level` at `t` seconds after the start with the series' `changes` that began by then.
+    fn changed(&self, series: &Series, mut level: f64, t: u64) -> f64 {
+        if series.changes.is_empty() {
+            return level;
+        }
+        let starts = self.step_starts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut begun: Vec<(u64, &Change)> = series
+            .changes
+            .iter()
+            .filter_map(|change| {
+                let begins = match (change.at, change.step) {
+                    (Some(at), _) => at.as_secs(),
+                    (None, Some(step)) => {
+                        let started = starts.get(&step.checked_sub(1)?)?;
+                        let offset = u64::try_from((*started - self.start).num_seconds().max(0)).ok()?;
+                        offset.saturating_add(change.after.map_or(0, HumanDuration::as_secs))
+                    }
+                    (None, None) => return None,
+                };
+                (begins <= t).then_some((begins, change))
+            })
+            .collect();
+        begun.sort_by_key(|(begins, _)| *begins);
+        for (begins, change) in begun {
+            match (change.to, change.by) {
+                (Some(to), _) => level = to,
+                (None, Some(by)) => {
+                    let over = change.over.map_or(0, HumanDuration::as_secs);
+                    let progress = if over == 0 { 1.0 } else { ((t - begins) as f64 / over as f64).min(1.0) };
+                    level += by * progress;
+                }
+                (None, None) => {}
+            }
+        }
+        level
     }
 }
 

@@ -19,7 +19,7 @@ pub(super) struct MetricContext<'a> {
     pub now: DateTime<Utc>,
     /// The start of the analysis window (never before `since`).
     pub start: DateTime<Utc>,
-    /// The first period boundary of the step being judged, when windows stop there.
+    /// When the step being judged began, when windows stop there.
     pub since: Option<DateTime<Utc>>,
     /// Datapoints stamped after this describe a period still in progress and are left out.
     pub complete: DateTime<Utc>,
@@ -40,12 +40,12 @@ impl<'a> MetricContext<'a> {
     ) -> Self {
         let window = window(analysis, metric);
         let period_secs = i64::from(period(metric)).max(1);
-        let since = since.filter(|_| !analysis.look_before_step).map(|s| align(s, period_secs, true));
+        let since = since.filter(|_| !analysis.look_before_step);
         // The window is whole periods: it starts on a period boundary (a check at 10:05:30 with a
         // 5m window of 1m periods judges the five periods 10:00–10:04, as one at 10:05:00 does),
-        // and at the first boundary of the step at the earliest, so that no datapoint of the
-        // previous weight counts.
-        let start = align(window.before(now), period_secs, false).max(since.unwrap_or(DateTime::<Utc>::MIN_UTC));
+        // and not before the step began: a datapoint is stamped with its period's start, so one
+        // stamped before the step describes (partly) the previous weight and is left out.
+        let start = align_down(window.before(now), period_secs).max(since.unwrap_or(DateTime::<Utc>::MIN_UTC));
         // A datapoint is stamped with the start of its period: one stamped less than a period ago
         // describes a period still in progress (a partial sum, a few requests), so it is left out.
         let complete = now.checked_sub_signed(chrono::Duration::seconds(i64::from(period(metric)))).unwrap_or(DateTime::<Utc>::MIN_UTC);
@@ -128,14 +128,10 @@ impl Judgement {
     }
 }
 
-/// `at` on a multiple of `period_secs` (Unix time): the one at or before it, or with `up` the one
-/// at or after it.
-fn align(at: DateTime<Utc>, period_secs: i64, up: bool) -> DateTime<Utc> {
+/// `at` on the multiple of `period_secs` (Unix time) at or before it.
+fn align_down(at: DateTime<Utc>, period_secs: i64) -> DateTime<Utc> {
     let secs = at.timestamp();
-    let below = secs - secs.rem_euclid(period_secs);
-    let exact = below == secs && at.timestamp_subsec_nanos() == 0;
-    let aligned = if up && !exact { below.checked_add(period_secs).unwrap_or(below) } else { below };
-    DateTime::<Utc>::from_timestamp(aligned, 0).unwrap_or(at)
+    DateTime::<Utc>::from_timestamp(secs - secs.rem_euclid(period_secs), 0).unwrap_or(at)
 }
 
 /// Judges one metric of the analysis against what was read for it.

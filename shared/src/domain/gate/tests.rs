@@ -450,7 +450,8 @@ fn no_window_reaches_back_before_its_step_unless_the_plan_says_so() {
     g.sustained =
         Some(SustainedCondition { at_least: None, at_most: None, above: Some(2.0), below: None, duration: HumanDuration::from_secs(600) });
     let a = Analysis { min_samples: 1, ..analysis(vec![g]) };
-    // Bad at the previous weight (before 10:17), healthy since the step began at 10:16:30.
+    // Bad at the previous weight, healthy since the step began at 10:16:30 (the period stamped
+    // 10:16 began before it and is left out).
     let points: Vec<Datapoint> =
         (1..=15).map(|i| Datapoint { at: now() - Duration::minutes(i), value: if i <= 3 { 0.2 } else { 9.0 } }).collect();
     let reading = MetricReading { canary: points, baseline: None };
@@ -462,7 +463,7 @@ fn no_window_reaches_back_before_its_step_unless_the_plan_says_so() {
     let v = judge(&a, &step);
     assert_eq!(v.outcome, GateOutcome::Pass, "{}", v.summary);
     assert_eq!(v.metrics[0].canary.map(|c| c.samples), Some(3), "10:17, 10:18 and 10:19: {}", v.metrics[0].sentence);
-    assert!(v.metrics[0].sentence.contains("10:17–10:20"), "{}", v.metrics[0].sentence);
+    assert!(v.metrics[0].sentence.contains("10:16–10:20 (n=3)"), "{}", v.metrics[0].sentence);
     // Allowed to look back, the same check sees the previous weight's errors.
     let across = Analysis { look_before_step: true, ..a };
     assert_eq!(judge(&across, &step).outcome, GateOutcome::Fail);
