@@ -108,6 +108,10 @@ fn capability_examples_end_at_the_step_and_for_the_reason_their_scenarios_say() 
         ("side-by-side-comparison", "drift", "rolled_back", "1", "invoice_total"),
         // Scenario changes timed from a step, several per series, a level then a ramp.
         ("per-step-bounds", "step-timed", "rolled_back", "3", "error_rate"),
+        // Approvals in their decision window: refused before it and given in it; refused after
+        // it, the approval expires.
+        ("friday-go-no-go", "healthy", "promoted", "3", "promoted"),
+        ("friday-go-no-go", "missed", "rolled_back", "2", "expired"),
         // A rejection's comment is the reason.
         ("greenlang-production-deploy", "rejected", "rolled_back", "1", "error budget for November is spent"),
     ] {

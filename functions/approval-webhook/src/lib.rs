@@ -103,7 +103,9 @@ impl From<ApprovalError> for WebhookError {
         let message = err.to_string();
         match err {
             ApprovalError::NotAnApprover { .. } | ApprovalError::SelfApproval { .. } => Self::Forbidden(message),
-            ApprovalError::NothingPending(_) | ApprovalError::Superseded { .. } => Self::Conflict(message),
+            ApprovalError::NothingPending(_) | ApprovalError::Superseded { .. } | ApprovalError::OutsideWindow { .. } => {
+                Self::Conflict(message)
+            }
             ApprovalError::Expired { .. } | ApprovalError::Workflow(WorkflowError::TaskGone(_)) => Self::Gone(message),
             ApprovalError::Workflow(_) | ApprovalError::Store(_) => Self::Unavailable(message),
         }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Datelike, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, DurationRound, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -432,6 +432,45 @@ fn judge_window(
         return Judged::new(Finding::NotMet, None, rule, format!("{when} is outside the allowed hours"));
     }
     Judged::new(Finding::Met, None, rule, format!("{when} is allowed"))
+}
+
+/// Whether `at` falls in one of the weekly windows `allow` in `timezone`; if not, when the next
+/// one opens (looked for over the coming eight days, minute by minute, so that daylight saving
+/// changes count as the clocks on the wall do). `Err` names what cannot be read.
+pub fn weekly_window_at(timezone: &str, allow: &[crate::domain::plan::WeeklyWindow], at: DateTime<Utc>) -> Result<WindowAt, String> {
+    let tz = timezone.parse::<Tz>().map_err(|_| format!("`{timezone}` is not a time zone"))?;
+    let open = |t: DateTime<Utc>| allow.iter().any(|w| window_contains(w, t.with_timezone(&tz).naive_local()));
+    if open(at) {
+        return Ok(WindowAt::Open);
+    }
+    let minute = chrono::Duration::minutes(1);
+    let mut t = at.duration_trunc(minute).unwrap_or(at);
+    let mut next = None;
+    for _ in 0..8 * 24 * 60 {
+        let Some(later) = t.checked_add_signed(minute) else { break };
+        t = later;
+        if open(t) {
+            next = Some(t);
+            break;
+        }
+    }
+    Ok(WindowAt::Closed { next })
+}
+
+/// Where a moment stands against weekly windows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowAt {
+    Open,
+    /// Outside every window; the next opens then (`None`: not within eight days).
+    Closed {
+        next: Option<DateTime<Utc>>,
+    },
+}
+
+/// The windows as people read them: `Fri 14:00–15:00 or Mon,Tue 09:00–10:00 (Europe/Berlin)`.
+pub fn describe_windows(timezone: &str, allow: &[crate::domain::plan::WeeklyWindow]) -> String {
+    let windows: Vec<String> = allow.iter().map(describe_window).collect();
+    format!("{} ({timezone})", windows.join(" or "))
 }
 
 fn describe_window(w: &crate::domain::plan::WeeklyWindow) -> String {

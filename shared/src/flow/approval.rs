@@ -24,6 +24,8 @@ pub enum ApprovalError {
     Expired { approval: String, expires_at: DateTime<Utc> },
     #[error("{by} wrote or started this release and cannot approve it: another approver must")]
     SelfApproval { by: String },
+    #[error("approvals of `{approval}` are given {window}; {next}")]
+    OutsideWindow { approval: String, window: String, next: String },
     #[error("the decision was recorded, but {0}")]
     Workflow(#[from] WorkflowError),
     #[error(transparent)]
@@ -182,6 +184,12 @@ pub async fn request(
         release.plan.traffic.steps.get(step).map_or(0, |s| s.weight),
         expires_at.format("%Y-%m-%d %H:%M UTC")
     );
+    let reason = match &gate.decide_within {
+        Some(window) => {
+            format!("{reason}; approvals are given {}", crate::domain::checklist::describe_windows(&window.timezone, &window.allow))
+        }
+        None => reason,
+    };
     let mut notification =
         ReleaseNotification::new(NotificationEvent::WaitingForApproval, &release, Some(reason), gate.criteria.clone(), now);
     notification.approval = Some(ApprovalAsk { id: gate.id.clone(), step });
@@ -224,6 +232,26 @@ async fn eligible(store: &dyn ReleaseStore, vote: &Vote, now: DateTime<Utc>) -> 
     }
     if now > pending.expires_at {
         return Err(ApprovalError::Expired { approval: pending.approval, expires_at: pending.expires_at });
+    }
+    // Approvals in their hours only; a rejection stops the release at any time.
+    if vote.approved
+        && let Some(window) = release.plan.approvals.iter().find(|a| a.id == pending.approval).and_then(|a| a.decide_within.as_ref())
+    {
+        let described = || crate::domain::checklist::describe_windows(&window.timezone, &window.allow);
+        let next = match crate::domain::checklist::weekly_window_at(&window.timezone, &window.allow, now) {
+            Ok(crate::domain::checklist::WindowAt::Open) => None,
+            Ok(crate::domain::checklist::WindowAt::Closed { next: Some(next) }) => {
+                let local =
+                    window.timezone.parse::<chrono_tz::Tz>().map(|tz| next.with_timezone(&tz).format("%a %Y-%m-%d %H:%M").to_string());
+                let expires = if next > pending.expires_at { " (after this approval expires; it will be a rejection)" } else { "" };
+                Some(format!("the next window opens {} {}{expires}", local.unwrap_or_else(|_| next.to_rfc3339()), window.timezone))
+            }
+            Ok(crate::domain::checklist::WindowAt::Closed { next: None }) => Some("no window opens in the next eight days".to_string()),
+            Err(problem) => Some(problem),
+        };
+        if let Some(next) = next {
+            return Err(ApprovalError::OutsideWindow { approval: pending.approval, window: described(), next });
+        }
     }
     let identities = &vote.identities;
     let Some(by) = identities.iter().find(|id| pending.approvers.iter().any(|a| a.eq_ignore_ascii_case(id))).cloned() else {

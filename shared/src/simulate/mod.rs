@@ -649,7 +649,17 @@ impl SimTasks<'_> {
             (None, Some(gate)) => gate.approvers.iter().take(usize::try_from(gate.quorum).unwrap_or(usize::MAX)).cloned().collect(),
             (None, None) => Vec::new(),
         };
-        let after = decided.after.chrono();
+        let mut after = decided.after.chrono();
+        // An approval outside the gate's decision window is refused with the next opening; the
+        // approvers come back then (a rejection is taken at any time).
+        if decided.decision == ApprovalDecision::Approve
+            && let Some(window) = gate.as_ref().and_then(|g| g.decide_within.as_ref())
+            && let Some(at) = now.checked_add_signed(after)
+            && let Ok(crate::domain::checklist::WindowAt::Closed { next: Some(next) }) =
+                crate::domain::checklist::weekly_window_at(&window.timezone, &window.allow, at)
+        {
+            after = next - now;
+        }
         // The plan's heartbeat: the approval expires when no vote came for that long (the votes
         // of a scenario come together, so only the first one can be late for it).
         let heartbeat = wait.heartbeat_secs.map(HumanDuration::from_secs).map(HumanDuration::chrono).filter(|h| *h < timeout);

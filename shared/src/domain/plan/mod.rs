@@ -714,8 +714,23 @@ pub struct ApprovalGate {
     /// The Go/No-Go criteria shown to approvers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub criteria: Vec<String>,
+    /// When approvals are given (the Friday Go/No-Go meeting, 14:00–15:00 Europe/Berlin): an
+    /// approval outside these hours is refused with the time the next window opens. A rejection
+    /// is accepted at any time (stopping a release is never out of hours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decide_within: Option<DecisionWindow>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
+}
+
+/// Weekly hours, in a named time zone, in which approvals are given.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionWindow {
+    /// IANA time zone, e.g. `Europe/Berlin`.
+    pub timezone: String,
+    /// The weekly windows, e.g. `[{ days: [fri], from: "14:00", to: "15:00" }]`.
+    pub allow: Vec<WeeklyWindow>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]

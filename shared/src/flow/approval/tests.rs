@@ -182,3 +182,51 @@ async fn a_rejected_approval_never_lets_the_traffic_switch_move() {
     let refused = switch(&store, &router, &id, SwitchTarget::Step(0), now).await;
     assert!(matches!(&refused, Err(SwitchError::NotApproved { why, .. }) if why.contains("rejected by alice")), "{refused:?}");
 }
+
+#[tokio::test]
+async fn an_approval_outside_its_decision_window_is_refused_with_the_next_opening_and_a_rejection_is_not() {
+    let (store, workflow) = (MemoryStore::new(), RecordingWorkflow::default());
+    let plan = json!({
+        "name": "p",
+        "traffic": {"router": {"type": "dry_run"}, "steps": [{"weight": 10, "bake": "5m", "approval": "go"}, {"weight": 100, "bake": "5m"}]},
+        "approvals": [{"id": "go", "approvers": ["alice", "bob"], "timeout": "6h",
+            "decide_within": {"timezone": "Europe/Berlin", "allow": [{"days": ["fri"], "from": "14:00", "to": "15:00"}]}}]
+    });
+    let request_of = |id: &str| ReleaseRequest {
+        release_id: Some(id.into()),
+        service: format!("svc-{id}"),
+        environment: "prod".into(),
+        version: "2".into(),
+        stable_version: Some("1".into()),
+        author: None,
+        requested_by: None,
+        plan: plan.clone(),
+        evidence: Default::default(),
+        overrides: vec![],
+    };
+    for (id, token) in [("r1", "token-1"), ("r2", "token-2")] {
+        admit(&store, request_of(id), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+        request(&store, &store, "approval-request", id, 0, "go", token, t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    // Friday 2026-11-20, 11:05 in Berlin: the meeting is at 14:00.
+    let early = t0() + Duration::minutes(5);
+    let refused = resolve(&store, &store, &workflow, "slack", &vote("r1", &["alice"], true), early).await;
+    match &refused {
+        Err(e @ ApprovalError::OutsideWindow { .. }) => assert_eq!(
+            e.to_string(),
+            "approvals of `go` are given Fri 14:00–15:00 (Europe/Berlin); the next window opens Fri 2026-11-20 14:00 Europe/Berlin"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        !store.events("r1").await.unwrap_or_default().iter().any(|e| matches!(e.kind, EventKind::ApprovalDecided { .. })),
+        "a refused vote records nothing"
+    );
+    // In the window (13:30 UTC is 14:30 in Berlin) it counts.
+    let in_window = t0() + Duration::minutes(210);
+    let approved = resolve(&store, &store, &workflow, "slack", &vote("r1", &["alice"], true), in_window).await;
+    assert!(matches!(approved, Ok(Resolution::Approved { .. })), "{approved:?}");
+    // Stopping a release is never out of hours.
+    let rejected = resolve(&store, &store, &workflow, "slack", &vote("r2", &["bob"], false), early).await;
+    assert!(matches!(rejected, Ok(Resolution::Rejected { .. })), "{rejected:?}");
+}

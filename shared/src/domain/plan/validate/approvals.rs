@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use super::{Issues, check_at_most, is_identifier, limits};
+use crate::domain::checklist::parse_local_time;
 use crate::domain::plan::{ApprovalGate, Plan};
 
 pub(super) fn check_approvals(plan: &Plan, issues: &mut Issues) {
@@ -24,6 +25,35 @@ pub(super) fn check_approvals(plan: &Plan, issues: &mut Issues) {
 }
 
 fn check_approval(gate: &ApprovalGate, path: &str, issues: &mut Issues) {
+    if let Some(window) = &gate.decide_within {
+        let wp = format!("{path}.decide_within");
+        if window.timezone.parse::<chrono_tz::Tz>().is_err() {
+            issues.add(
+                format!("{wp}.timezone"),
+                format!("`{}` is not an IANA time zone", window.timezone),
+                "use a name like `UTC`, `Europe/Berlin` or `America/New_York`",
+            );
+        }
+        if window.allow.is_empty() {
+            issues.add(
+                format!("{wp}.allow"),
+                "is empty, so no approval could ever be given",
+                "add the hours, e.g. `- { days: [fri], from: \"14:00\", to: \"15:00\" }`",
+            );
+        }
+        for (i, w) in window.allow.iter().enumerate() {
+            let (from, to) = (parse_local_time(&w.from), parse_local_time(&w.to));
+            if from.is_none() {
+                issues.add(format!("{wp}.allow[{i}].from"), format!("`{}` is not a time", w.from), "write HH:MM, e.g. 14:00");
+            }
+            if to.is_none() {
+                issues.add(format!("{wp}.allow[{i}].to"), format!("`{}` is not a time", w.to), "write HH:MM, e.g. 15:00");
+            }
+            if from.is_some() && from == to {
+                issues.add(format!("{wp}.allow[{i}].to"), "equals `from`, an empty window", "make the window end after it starts");
+            }
+        }
+    }
     if !is_identifier(&gate.id) {
         issues.add(format!("{path}.id"), format!("`{}` is not a valid id", gate.id), "use lowercase letters, digits, `-` and `_`");
     }
