@@ -69,8 +69,13 @@ pub fn releases(rng: &mut Rng, start: DateTime<Utc>) -> Vec<PlannedRelease> {
         .collect()
 }
 
-/// A random valid plan: 1–3 steps, maybe an approval, maybe metric analysis.
+/// A random valid plan: 1–3 steps, maybe an approval, maybe metric analysis; sometimes a 0%
+/// first step, a watch after 100%, or a step with its own bounds.
 fn plan(rng: &mut Rng, service: &str) -> Value {
+    // The later shapes draw from a copy of the stream, so that the draws below (and the seeds
+    // kept as regressions) stay as they were.
+    let mut shapes = rng.clone();
+    shapes.next_u64();
     let weights: &[u32] = [&[100][..], &[10, 100], &[25, 50], &[5, 50, 100], &[10, 25, 50]][rng.index(5)];
     let approval_step = rng.chance(0.35).then(|| rng.index(weights.len()));
     // A step bakes at least one analysis interval (the plan's validation asks so).
@@ -123,7 +128,26 @@ fn plan(rng: &mut Rng, service: &str) -> Value {
         let events: Vec<&str> = all.iter().copied().filter(|_| rng.chance(0.7)).collect();
         plan["notifications"] = json!({ "events": events });
     }
+    reshape(&mut shapes, &mut plan, interval);
     plan
+}
+
+/// The shapes runbooks add to a canary: a 0% step first (measured, no traffic shifted), a watch
+/// after 100% (the weight kept), a step held to its own bound.
+fn reshape(shapes: &mut Rng, plan: &mut Value, interval: u64) {
+    let bake = |shapes: &mut Rng| json!(format!("{}m", shapes.between(interval, 10)));
+    let Some(steps) = plan["traffic"]["steps"].as_array_mut() else { return };
+    if shapes.chance(0.15) {
+        steps.insert(0, json!({ "weight": 0, "bake": bake(shapes) }));
+    }
+    if steps.last().and_then(|s| s["weight"].as_u64()) == Some(100) && shapes.chance(0.2) {
+        steps.push(json!({ "weight": 100, "bake": bake(shapes) }));
+    }
+    let count = steps.len();
+    if plan.get("analysis").is_some() && shapes.chance(0.25) {
+        let step = shapes.index(count);
+        plan["traffic"]["steps"][step]["analysis"] = json!({ "metrics": [ { "name": "errors", "must": { "below": 3 } } ] });
+    }
 }
 
 /// The release request CI submits, with the version serving now as the stable one.

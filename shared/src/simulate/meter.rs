@@ -72,7 +72,9 @@ impl<S: ReleaseStore> ReleaseStore for MeteredStore<S> {
     }
 
     async fn release_lock(&self, service: &str, environment: &str, holder: &str) -> Result<bool, StoreError> {
-        self.write(SMALL_ITEM);
+        // The lock's delete, and the condition check on its holder's release: one transaction.
+        self.transact(SMALL_ITEM);
+        self.transact(SMALL_ITEM);
         self.inner.release_lock(service, environment, holder).await
     }
 
