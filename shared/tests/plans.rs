@@ -49,7 +49,7 @@ fn reference_plans_keep_the_seeds_numbers() {
 
     let vision = plan("vision-to-code-production.yaml");
     assert_eq!(steps(&vision), [(5, "30m".into()), (10, "20m".into()), (25, "20m".into()), (50, "20m".into()), (100, "15m".into())]);
-    assert_eq!(vision.approval_for_step(4).map(|a| a.approvers.clone()), Some(vec!["cto".to_string(), "vp-engineering".to_string()]));
+    assert_eq!(vision.approval_for_step(4).map(|a| a.approvers.clone()), Some(vec!["U0CTO".to_string(), "U0VPENG".to_string()]));
     assert_eq!(vision.approval_for_step(0).map(|a| a.quorum), Some(2));
 
     let enforcement = plan("greenlang-first-enforcement.yaml");

@@ -105,7 +105,8 @@ pub struct ButtonClick {
     pub approved: bool,
     pub release_id: String,
     pub on: ApprovalRef,
-    /// Every name the user goes by, most specific first (user id, user name, name).
+    /// Who clicked: the Slack user id only. Names are not identities: a user can change theirs,
+    /// and take a name another approver had.
     pub identities: Vec<String>,
     pub response_url: Option<String>,
     /// For opening a modal (valid for 3 seconds).
@@ -181,13 +182,11 @@ struct View {
     state: Value,
 }
 
+/// The clicking user: only the id is read (the payload's `username` and `name` are not
+/// identities).
 #[derive(Deserialize)]
 struct User {
     id: String,
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -208,12 +207,7 @@ pub fn parse_click(body: &[u8]) -> Result<ButtonClick, SlackError> {
         .ok_or_else(|| SlackError::Malformed("the form has no `payload` field".into()))?;
     let payload: Payload =
         serde_json::from_str(&payload).map_err(|e| SlackError::Malformed(format!("`payload` is not an interaction ({e})")))?;
-    let mut identities = vec![payload.user.id];
-    for name in [payload.user.username, payload.user.name].into_iter().flatten() {
-        if !identities.iter().any(|i| i.eq_ignore_ascii_case(&name)) {
-            identities.push(name);
-        }
-    }
+    let identities = vec![payload.user.id];
     match payload.kind.as_str() {
         "block_actions" => {
             let action = payload.actions.first().ok_or_else(|| SlackError::Malformed("the interaction has no action".into()))?;
@@ -386,7 +380,8 @@ mod tests {
                 approved: true,
                 release_id: "r1".into(),
                 on: ApprovalRef { approval: "go-no-go".into(), step: 2 },
-                identities: vec!["U0CAROL".into(), "carol".into()],
+                // The id only: `carol` is the user's name, which they could change.
+                identities: vec!["U0CAROL".into()],
                 response_url: Some("https://hooks.slack.com/actions/T1/1/abc".into()),
                 trigger_id: Some("trigger-1".into()),
                 message: Some(MessageRef { channel: "C0DEPLOYS".into(), ts: "1763900000.000100".into() }),

@@ -699,7 +699,8 @@ pub struct ApprovalGate {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    /// Slack user ids (or names) allowed to decide.
+    /// Who may decide: Slack user ids (`U024BE7LH`; a Slack vote counts under the clicker's id
+    /// only, never a name) and IAM users' or roles' ARNs (`rollgate approve` as that identity).
     pub approvers: Vec<String>,
     /// Approvals needed; one rejection rejects.
     #[serde(default = "default_one")]

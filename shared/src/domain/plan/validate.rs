@@ -117,6 +117,7 @@ pub fn warnings(plan: &Plan) -> Vec<PlanIssue> {
             analysis::window_warnings(&analysis, &format!("traffic.steps[{i}].analysis"), &mut issues);
         }
     }
+    approvals::approver_warnings(plan, &mut issues);
     let mut seen = std::collections::HashSet::new();
     issues.0.retain(|i| seen.insert(i.problem.clone()));
     issues.0

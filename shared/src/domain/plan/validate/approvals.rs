@@ -90,3 +90,32 @@ fn check_approval(gate: &ApprovalGate, path: &str, issues: &mut Issues) {
         );
     }
 }
+
+/// Approvers that no vote can match: a Slack vote counts under the clicker's user id only, a CLI
+/// vote under the caller's IAM ARN; a name (which people change) or a user group never matches.
+pub(super) fn approver_warnings(plan: &Plan, issues: &mut Issues) {
+    for (i, gate) in plan.approvals.iter().enumerate() {
+        for (j, approver) in gate.approvers.iter().enumerate() {
+            let path = format!("approvals[{i}].approvers[{j}]");
+            let id_like = |first: &[char]| {
+                approver.len() >= 3 && approver.starts_with(first) && approver.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            };
+            if id_like(&['U', 'W']) || approver.starts_with("arn:") {
+                continue;
+            }
+            if id_like(&['S']) {
+                issues.add(
+                    path,
+                    format!("`{approver}` looks like a Slack user group; groups are not expanded, so no vote matches it"),
+                    "list the members' user ids",
+                );
+            } else {
+                issues.add(
+                    path,
+                    format!("`{approver}` is neither a Slack user id nor an IAM ARN; votes count under those only (names change and can be taken)"),
+                    "write the Slack member id (profile → ⋯ → Copy member ID, e.g. U024BE7LH) or the IAM user's or role's ARN",
+                );
+            }
+        }
+    }
+}
