@@ -56,7 +56,7 @@ fn slack_api(server: &CaptureServer) -> SlackApi {
     SlackApi::new(Box::new(FixedSecret("xoxb-test-token".into())), format!("{}/api", server.url), std::time::Duration::from_secs(5))
 }
 
-/// A release waiting on approval `go-no-go` (approvers U0BOB and carol, quorum `quorum`), as
+/// A release waiting on approval `go-no-go` (approvers U0BOB and U0CAROL, quorum `quorum`), as
 /// approval-request leaves it, with the signing secret stored in Secrets Manager.
 async fn setup(quorum: u32, timeout: &str) -> Setup {
     let table = TestTable::create().await;
@@ -81,7 +81,7 @@ async fn setup(quorum: u32, timeout: &str) -> Setup {
         plan: json!({
             "name": "checkout",
             "traffic": {"router": {"type": "dry_run"}, "steps": [{"weight": 10, "bake": "5m", "approval": "go-no-go"}, {"weight": 100, "bake": "5m"}]},
-            "approvals": [{"id": "go-no-go", "approvers": ["U0BOB", "carol"], "quorum": quorum, "timeout": timeout, "channel": "C0DEPLOYS"}],
+            "approvals": [{"id": "go-no-go", "approvers": ["U0BOB", "U0CAROL"], "quorum": quorum, "timeout": timeout, "channel": "C0DEPLOYS"}],
             "notifications": {"events": ["waiting_for_approval"]}
         }),
         evidence: Default::default(),
@@ -143,7 +143,7 @@ async fn a_signed_click_on_the_posted_button_resumes_the_release() {
 #[tokio::test]
 async fn a_base64_body_and_a_vote_short_of_the_quorum() {
     let s = setup(2, "1h").await;
-    let body = click("carol", slack::APPROVE_ACTION, &s.button, &format!("{}/actions/T0/2/def", s.slack.url));
+    let body = click("U0CAROL", slack::APPROVE_ACTION, &s.button, &format!("{}/actions/T0/2/def", s.slack.url));
     let mut request = request(&body, SIGNING_SECRET, Utc::now().timestamp());
     request.body = Some(base64::engine::general_purpose::STANDARD.encode(&body));
     request.is_base64_encoded = true;
@@ -284,7 +284,7 @@ async fn a_reject_click_asks_why_and_the_reason_goes_into_the_trail() {
     assert!(!s.slack.requests().iter().any(|r| r.request_line.ends_with("views.open")));
 
     // An approver's Reject opens the reason form; nothing is decided yet.
-    let by_carol = click("carol", slack::REJECT_ACTION, &reject, &format!("{}/actions/T0/4/jkl", s.slack.url));
+    let by_carol = click("U0CAROL", slack::REJECT_ACTION, &reject, &format!("{}/actions/T0/4/jkl", s.slack.url));
     let (status, answer_body) = answer(&handler(request(&by_carol, SIGNING_SECRET, now), &deps).await);
     assert_eq!((status, answer_body["result"].as_str()), (200, Some("asked for the reason")));
     assert_eq!(s.workflow.outcome("task-token-1"), None);
@@ -304,11 +304,11 @@ async fn a_reject_click_asks_why_and_the_reason_goes_into_the_trail() {
     assert_eq!((status, answer_body), (200, json!({"response_action": "clear"})));
     assert_eq!(
         s.workflow.outcome("task-token-1"),
-        Some(TaskOutcome::Failed { error: "ApprovalRejected".into(), cause: "rejected by carol: error budget spent".into() })
+        Some(TaskOutcome::Failed { error: "ApprovalRejected".into(), cause: "rejected by U0CAROL: error budget spent".into() })
     );
     let updated = s.slack.requests().into_iter().find(|r| r.request_line.ends_with("chat.update")).map(|r| r.body).unwrap_or_default();
     assert_eq!((updated["channel"].as_str(), updated["ts"].as_str()), (Some("C0DEPLOYS"), Some("1763900000.000100")));
-    assert!(updated["text"].as_str().is_some_and(|t| t.contains("rejected by carol: error budget spent")), "{updated}");
+    assert!(updated["text"].as_str().is_some_and(|t| t.contains("rejected by U0CAROL: error budget spent")), "{updated}");
 
     // Submitting again records nothing more; the execution no longer waits, and the form shows why,
     // as Slack requires (HTTP 200 with `response_action: errors`).
