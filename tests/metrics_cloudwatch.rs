@@ -76,3 +76,57 @@ analysis:
     assert!(latency.sentence.starts_with("latency 120 ms is 20 ms above baseline 100 ms, more than 10 ms"), "{}", latency.sentence);
     assert_eq!(verdict.metrics[1].outcome, MetricOutcome::Inconclusive, "missing data is never a pass");
 }
+
+/// `rollback_alarms` read through the adapter: the state each alarm is in, and a name that does
+/// not exist reported missing (never left out, never quiet).
+#[tokio::test]
+async fn rollback_alarms_are_read_with_their_state_and_a_missing_one_is_reported() {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+    use rollgate::domain::alarm::AlarmState;
+    use rollgate::ports::MetricSource;
+
+    let config = aws().await;
+    let client = aws_sdk_cloudwatch::Client::new(&config);
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let (firing, quiet, missing) = (format!("checkout-5xx-{run}"), format!("checkout-latency-{run}"), format!("deleted-{run}"));
+    for name in [&firing, &quiet] {
+        client
+            .put_metric_alarm()
+            .alarm_name(name)
+            .namespace(format!("RollgateTest/{run}"))
+            .metric_name("Errors")
+            .statistic(Statistic::Sum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(5.0)
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutMetricAlarm: {e:?}"));
+    }
+    client
+        .set_alarm_state()
+        .alarm_name(&firing)
+        .state_value(StateValue::Alarm)
+        .state_reason("Threshold Crossed: 3 datapoints were greater than the threshold (5.0)")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("SetAlarmState: {e:?}"));
+    client
+        .set_alarm_state()
+        .alarm_name(&quiet)
+        .state_value(StateValue::Ok)
+        .state_reason("fine")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+
+    let source = CloudWatchSource::new(client);
+    let readings = source.alarms(&[firing.clone(), quiet.clone(), missing.clone()]).await.unwrap_or_else(|e| panic!("{e}"));
+    let states: Vec<(&str, AlarmState)> = readings.iter().map(|r| (r.name.as_str(), r.state)).collect();
+    assert_eq!(states, [(firing.as_str(), AlarmState::Alarm), (quiet.as_str(), AlarmState::Ok), (missing.as_str(), AlarmState::Missing)]);
+    assert!(readings[0].reason.as_deref().is_some_and(|r| r.contains("Threshold Crossed")), "{:?}", readings[0]);
+    let verdict = rollgate::domain::alarm::with_alarms(None, &[firing.clone(), quiet], &readings, Utc::now());
+    assert_eq!(verdict.outcome, GateOutcome::Critical, "{}", verdict.summary);
+    assert!(verdict.summary.starts_with(&format!("alarm `{firing}` is in ALARM")), "{}", verdict.summary);
+}

@@ -363,6 +363,19 @@ impl MetricSource for FaultyMetrics {
         };
         around(&self.faults, fault, error, effect).await
     }
+
+    /// The simulated plans name no alarms; any named are quiet.
+    async fn alarms(&self, names: &[String]) -> Result<Vec<rollgate::domain::alarm::AlarmReading>, MetricError> {
+        Ok(names
+            .iter()
+            .map(|name| rollgate::domain::alarm::AlarmReading {
+                name: name.clone(),
+                state: rollgate::domain::alarm::AlarmState::Ok,
+                reason: None,
+                since: None,
+            })
+            .collect())
+    }
 }
 
 /// A published notification, as the topic saw it.

@@ -423,5 +423,9 @@ mod tests {
         ) -> Result<std::collections::BTreeMap<String, Vec<crate::domain::observation::Datapoint>>, crate::ports::MetricError> {
             Ok(std::collections::BTreeMap::new())
         }
+
+        async fn alarms(&self, _: &[String]) -> Result<Vec<crate::domain::alarm::AlarmReading>, crate::ports::MetricError> {
+            Ok(Vec::new())
+        }
     }
 }

@@ -203,6 +203,10 @@ pub trait MetricSource: Send + Sync {
         &self,
         plan: &crate::domain::query::QueryPlan,
     ) -> Result<std::collections::BTreeMap<String, Vec<crate::domain::observation::Datapoint>>, MetricError>;
+
+    /// The state of each alarm named (CloudWatch DescribeAlarms); an alarm that does not exist is
+    /// reported `Missing`, never left out.
+    async fn alarms(&self, names: &[String]) -> Result<Vec<crate::domain::alarm::AlarmReading>, MetricError>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -7,9 +7,10 @@ use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::error::SdkError;
 use aws_sdk_cloudwatch::primitives::DateTime as SmithyDateTime;
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StatusCode};
+use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, StateValue, StatusCode};
 use chrono::{TimeZone, Utc};
 
+use crate::domain::alarm::{AlarmReading, AlarmState};
 use crate::domain::observation::Datapoint;
 use crate::domain::query::{PlannedQuery, QueryBody, QueryPlan};
 use crate::ports::{MetricError, MetricSource};
@@ -63,7 +64,7 @@ impl MetricSource for CloudWatchSource {
                     .set_next_token(token.take())
                     .send()
                     .await
-                    .map_err(classify)?;
+                    .map_err(|e| classify("GetMetricData", e))?;
                 for result in page.metric_data_results() {
                     let id = result.id().unwrap_or_default().to_string();
                     match result.status_code() {
@@ -91,9 +92,71 @@ impl MetricSource for CloudWatchSource {
         }
         Ok(out)
     }
+
+    async fn alarms(&self, names: &[String]) -> Result<Vec<AlarmReading>, MetricError> {
+        let mut found: BTreeMap<String, AlarmReading> = BTreeMap::new();
+        let state_of = |value: Option<&StateValue>| match value {
+            Some(StateValue::Alarm) => AlarmState::Alarm,
+            Some(StateValue::Ok) => AlarmState::Ok,
+            // Insufficient data, or a state this client does not know: not firing.
+            _ => AlarmState::InsufficientData,
+        };
+        let since = |t: Option<&SmithyDateTime>| t.and_then(|t| t.to_millis().ok()).and_then(|ms| Utc.timestamp_millis_opt(ms).single());
+        // DescribeAlarms takes at most 100 names a call.
+        for chunk in names.chunks(100) {
+            let mut token: Option<String> = None;
+            loop {
+                let page = self
+                    .client
+                    .describe_alarms()
+                    .set_alarm_names(Some(chunk.to_vec()))
+                    .alarm_types(AlarmType::MetricAlarm)
+                    .alarm_types(AlarmType::CompositeAlarm)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|e| classify("DescribeAlarms", e))?;
+                for alarm in page.metric_alarms() {
+                    let name = alarm.alarm_name().unwrap_or_default().to_string();
+                    let reading = AlarmReading {
+                        name: name.clone(),
+                        state: state_of(alarm.state_value()),
+                        reason: alarm.state_reason().map(str::to_string),
+                        since: since(alarm.state_updated_timestamp()),
+                    };
+                    found.insert(name, reading);
+                }
+                for alarm in page.composite_alarms() {
+                    let name = alarm.alarm_name().unwrap_or_default().to_string();
+                    let reading = AlarmReading {
+                        name: name.clone(),
+                        state: state_of(alarm.state_value()),
+                        reason: alarm.state_reason().map(str::to_string),
+                        since: since(alarm.state_updated_timestamp()),
+                    };
+                    found.insert(name, reading);
+                }
+                match page.next_token() {
+                    Some(next) if !next.is_empty() => token = Some(next.to_string()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(names
+            .iter()
+            .map(|name| {
+                found.remove(name).unwrap_or_else(|| AlarmReading {
+                    name: name.clone(),
+                    state: AlarmState::Missing,
+                    reason: None,
+                    since: None,
+                })
+            })
+            .collect())
+    }
 }
 
-fn classify<E>(err: SdkError<E, aws_sdk_cloudwatch::config::http::HttpResponse>) -> MetricError
+fn classify<E>(operation: &'static str, err: SdkError<E, aws_sdk_cloudwatch::config::http::HttpResponse>) -> MetricError
 where
     E: aws_sdk_cloudwatch::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -105,7 +168,7 @@ where
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
             _ => false,
         };
-    MetricError::Backend { operation: "GetMetricData", transient, source: crate::adapters::aws_error::cause(&err).into() }
+    MetricError::Backend { operation, transient, source: crate::adapters::aws_error::cause(&err).into() }
 }
 
 #[cfg(test)]
@@ -120,7 +183,7 @@ mod tests {
         let err = GetMetricDataError::generic(ErrorMetadata::builder().code(code).message("no").build());
         let Ok(status) = status.try_into() else { panic!("{status} is not an HTTP status") };
         let response = HttpResponse::new(status, "".into());
-        classify(SdkError::service_error(err, response))
+        classify("GetMetricData", SdkError::service_error(err, response))
     }
 
     #[test]

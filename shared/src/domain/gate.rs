@@ -112,6 +112,9 @@ pub struct GateVerdict {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<Score>,
     pub summary: String,
+    /// The plan's `rollback_alarms` as this check read them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<crate::domain::alarm::AlarmReading>,
 }
 
 /// Judges every metric of the analysis against what was observed.
@@ -158,7 +161,7 @@ pub fn judge(analysis: &Analysis, observation: &Observation) -> GateVerdict {
         }
     }
     let summary = if notes.is_empty() { format!("all {} metrics within bounds", metrics.len()) } else { notes.join("; ") };
-    GateVerdict { outcome, judged_at: observation.now, metrics, score, summary }
+    GateVerdict { outcome, judged_at: observation.now, metrics, score, summary, alarms: Vec::new() }
 }
 
 #[cfg(test)]

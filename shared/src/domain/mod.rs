@@ -1,5 +1,6 @@
 //! The domain: plain Rust, no ports, no I/O, no clock (time comes in as an argument).
 
+pub mod alarm;
 pub mod bounds;
 pub mod checklist;
 pub mod cost;

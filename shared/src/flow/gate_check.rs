@@ -78,6 +78,14 @@ pub async fn run(
             Some(judge(&analysis, &observation))
         }
     };
+    // The plan's alarms, at every check: one in ALARM rolls back now, whatever the metrics say.
+    let alarms = &release.plan.rollback_alarms;
+    let verdict = if alarms.is_empty() {
+        verdict
+    } else {
+        let readings = metrics.alarms(alarms).await?;
+        Some(crate::domain::alarm::with_alarms(verdict, alarms, &readings, now))
+    };
     let prior = release.step_outcomes.clone();
     let decision = decide(&release.plan, &StepProgress { step, started_at, prior }, verdict.as_ref(), now);
     let mut release = release;
@@ -153,6 +161,11 @@ mod tests {
     impl MetricSource for NoData {
         async fn fetch(&self, _: &QueryPlan) -> Result<BTreeMap<String, Vec<Datapoint>>, MetricError> {
             Ok(BTreeMap::new())
+        }
+
+        /// Nothing found: every alarm named is missing.
+        async fn alarms(&self, _: &[String]) -> Result<Vec<crate::domain::alarm::AlarmReading>, MetricError> {
+            Ok(Vec::new())
         }
     }
 

@@ -48,6 +48,9 @@ pub struct Scenario {
     /// How each approval is decided (by approval id); default: approved after 5m.
     #[serde(default)]
     pub approvals: BTreeMap<String, ApprovalScenario>,
+    /// When the plan's `rollback_alarms` go to ALARM (by name); an alarm not named here stays OK.
+    #[serde(default)]
+    pub alarms: BTreeMap<String, AlarmScenario>,
     /// An evidence file (`{author, evidence, overrides}`, as `rollgate check` reads), relative
     /// to the scenario; read by the caller into `evidence`, `overrides` and `author`.
     #[serde(default)]
@@ -107,6 +110,21 @@ pub struct Ramp {
     pub to: HumanDuration,
     #[serde(deserialize_with = "yaml::finite")]
     pub by: f64,
+}
+
+/// When an alarm goes to ALARM: `at` after the start, or `after` into step `step` (from 1).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmScenario {
+    #[serde(default)]
+    pub at: Option<HumanDuration>,
+    #[serde(default)]
+    pub step: Option<usize>,
+    #[serde(default)]
+    pub after: Option<HumanDuration>,
+    /// CloudWatch's state reason, e.g. `Threshold Crossed: 3 datapoints were greater than 5.0`.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// One change of a series: when it begins (`at` after the start, or `after` into step `step`,
@@ -725,7 +743,10 @@ impl machine::Tasks for SimTasks<'_> {
                 }
                 done(switched)
             }
-            "${MetricGateFunctionArn}" => done(boundary::evaluate_gates(payload, store, &self.source, now).await),
+            "${MetricGateFunctionArn}" => {
+                *self.source.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = now;
+                done(boundary::evaluate_gates(payload, store, &self.source, now).await)
+            }
             "${RollbackNotifierFunctionArn}" => {
                 done(boundary::rollback_function(payload, store, &self.router, &self.notifier, RestorePolicy::default(), || now).await)
             }
@@ -756,11 +777,14 @@ impl machine::Tasks for SimTasks<'_> {
 /// Datapoints from the scenario for whatever the plan queries.
 struct ScenarioSource {
     metrics: BTreeMap<String, MetricScenario>,
+    alarms: BTreeMap<String, AlarmScenario>,
     recorded: BTreeMap<(String, Side), Vec<Datapoint>>,
     start: DateTime<Utc>,
     seed: u64,
     /// When each step (0-based) began, as the traffic switch set it: changes timed from a step.
     step_starts: std::sync::Mutex<BTreeMap<usize, DateTime<Utc>>>,
+    /// The time of the check being run (alarms are read as of then).
+    now: std::sync::Mutex<DateTime<Utc>>,
     /// GetMetricData calls, and the metric queries they carried.
     calls: std::sync::atomic::AtomicU64,
     requested: std::sync::atomic::AtomicU64,
@@ -801,12 +825,21 @@ impl ScenarioSource {
                 }
             }
         }
+        for (name, alarm) in &scenario.alarms {
+            if alarm.at.is_some() == alarm.step.is_some() || (alarm.at.is_some() && alarm.after.is_some()) || alarm.step == Some(0) {
+                return Err(SimulationError::Scenario(format!(
+                    "alarms.{name}: say when it fires, either `at: 40m` (after the start) or `step: 3` (from 1) with an optional `after: 10m`"
+                )));
+            }
+        }
         Ok(Self {
             metrics: scenario.metrics.clone(),
+            alarms: scenario.alarms.clone(),
             recorded: series,
             start,
             seed: scenario.seed,
             step_starts: std::sync::Mutex::default(),
+            now: std::sync::Mutex::new(start),
             calls: Default::default(),
             requested: Default::default(),
         })
@@ -843,25 +876,31 @@ impl ScenarioSource {
         self.step_starts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(step).or_insert(at);
     }
 
+    /// Seconds after the start at which something timed `at`, or `after` into step `step`
+    /// (counted from 1), begins; `None` while that step has not begun.
+    fn begins(&self, at: Option<HumanDuration>, step: Option<usize>, after: Option<HumanDuration>) -> Option<u64> {
+        match (at, step) {
+            (Some(at), _) => Some(at.as_secs()),
+            (None, Some(step)) => {
+                let starts = self.step_starts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let started = starts.get(&step.checked_sub(1)?)?;
+                let offset = u64::try_from((*started - self.start).num_seconds().max(0)).ok()?;
+                Some(offset.saturating_add(after.map_or(0, HumanDuration::as_secs)))
+            }
+            (None, None) => None,
+        }
+    }
+
     /// `level` at `t` seconds after the start with the series' `changes` that began by then.
     fn changed(&self, series: &Series, mut level: f64, t: u64) -> f64 {
         if series.changes.is_empty() {
             return level;
         }
-        let starts = self.step_starts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut begun: Vec<(u64, &Change)> = series
             .changes
             .iter()
             .filter_map(|change| {
-                let begins = match (change.at, change.step) {
-                    (Some(at), _) => at.as_secs(),
-                    (None, Some(step)) => {
-                        let started = starts.get(&step.checked_sub(1)?)?;
-                        let offset = u64::try_from((*started - self.start).num_seconds().max(0)).ok()?;
-                        offset.saturating_add(change.after.map_or(0, HumanDuration::as_secs))
-                    }
-                    (None, None) => return None,
-                };
+                let begins = self.begins(change.at, change.step, change.after)?;
                 (begins <= t).then_some((begins, change))
             })
             .collect();
@@ -896,6 +935,28 @@ fn gaussian(key: u64) -> f64 {
 
 #[async_trait]
 impl MetricSource for ScenarioSource {
+    async fn alarms(&self, names: &[String]) -> Result<Vec<crate::domain::alarm::AlarmReading>, MetricError> {
+        use crate::domain::alarm::{AlarmReading, AlarmState};
+        let now = *self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let t = u64::try_from((now - self.start).num_seconds().max(0)).unwrap_or(0);
+        Ok(names
+            .iter()
+            .map(|name| {
+                let fired = self.alarms.get(name).and_then(|a| Some((self.begins(a.at, a.step, a.after)?, a)));
+                match fired {
+                    Some((begins, alarm)) if begins <= t => AlarmReading {
+                        name: name.clone(),
+                        state: AlarmState::Alarm,
+                        reason: alarm.reason.clone(),
+                        since: chrono::Duration::try_seconds(i64::try_from(begins).unwrap_or(i64::MAX))
+                            .and_then(|d| self.start.checked_add_signed(d)),
+                    },
+                    _ => AlarmReading { name: name.clone(), state: AlarmState::Ok, reason: None, since: None },
+                }
+            })
+            .collect())
+    }
+
     async fn fetch(&self, plan: &QueryPlan) -> Result<BTreeMap<String, Vec<Datapoint>>, MetricError> {
         // As the CloudWatch adapter asks: one call per 500 queries; each metric it retrieves is
         // billed (math expressions are not).

@@ -16,7 +16,7 @@ analysis:\n  interval: 5m\n  consecutive_failures: 2\n  max_inconclusive: 1\n{ex
 }
 
 fn verdict(outcome: GateOutcome) -> GateVerdict {
-    GateVerdict { outcome, judged_at: t0(), metrics: Vec::new(), score: None, summary: format!("{outcome:?}") }
+    GateVerdict { outcome, judged_at: t0(), metrics: Vec::new(), score: None, summary: format!("{outcome:?}"), alarms: Vec::new() }
 }
 
 fn at(step: usize, minutes: i64, prior: Vec<GateOutcome>) -> (StepProgress, DateTime<Utc>) {

@@ -47,6 +47,10 @@ pub struct Plan {
     pub notifications: Notifications,
     #[serde(default)]
     pub rollback: RollbackPolicy,
+    /// CloudWatch alarms (names, in the release's account and region) that stop the release: read
+    /// at every check; one in ALARM rolls back at once, one that cannot be found is never a pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollback_alarms: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------------------------

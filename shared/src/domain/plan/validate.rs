@@ -99,6 +99,7 @@ pub fn validate(plan: &Plan) -> Vec<PlanIssue> {
     approvals::check_approvals(plan, &mut issues);
     notifications::check_notifications(&plan.notifications, &mut issues);
     rollback::check_rollback(&plan.rollback, &mut issues);
+    check_rollback_alarms(&plan.rollback_alarms, &mut issues);
     check_release_length(plan, &mut issues);
     issues.0
 }
@@ -121,6 +122,26 @@ pub fn warnings(plan: &Plan) -> Vec<PlanIssue> {
     let mut seen = std::collections::HashSet::new();
     issues.0.retain(|i| seen.insert(i.problem.clone()));
     issues.0
+}
+
+/// Alarm names as CloudWatch takes them: 1–255 characters, each once, at most 100.
+fn check_rollback_alarms(alarms: &[String], issues: &mut Issues) {
+    if alarms.len() > 100 {
+        issues.add(
+            "rollback_alarms",
+            format!("lists {} alarms, more than 100", alarms.len()),
+            "combine them into a composite alarm and list that",
+        );
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, name) in alarms.iter().enumerate() {
+        let path = format!("rollback_alarms[{i}]");
+        if name.trim().is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
+            issues.add(path, "is not a CloudWatch alarm name", "give the alarm's name as CloudWatch shows it (1–255 characters)");
+        } else if !seen.insert(name.as_str()) {
+            issues.add(path, format!("`{name}` is listed twice"), "list each alarm once");
+        }
+    }
 }
 
 /// A duration above its limit: `{path}: 300000000d is longer than 30d, the longest {what}`.
