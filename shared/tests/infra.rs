@@ -23,6 +23,12 @@ fn resources(template: &Value) -> Vec<(String, Value)> {
         .unwrap_or_default()
 }
 
+/// Actions whose resources are named at run time by a plan, which may therefore reach every
+/// resource of one kind in the stack's own account and region (never `*`), with the resource
+/// pattern they may use: the alarms of `rollback_alarms` (read only).
+const ACCOUNT_WIDE: [(&str, &str); 1] =
+    [("cloudwatch:DescribeAlarms", "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*")];
+
 /// Actions AWS cannot scope to a resource, which may therefore use `Resource: "*"`.
 const UNSCOPABLE: [&str; 16] = [
     "cloudwatch:GetMetricData",
@@ -305,6 +311,13 @@ fn least_privilege_findings(template: &Value) -> Vec<String> {
                     findings.push(format!("{name}: a statement without resources ({actions:?})"));
                 }
                 for entry in &entries {
+                    let account_wide =
+                        intrinsic(entry).and_then(|(f, a)| (f == "Fn::Sub").then(|| a.as_str()).flatten()).is_some_and(|text| {
+                            actions.iter().all(|action| ACCOUNT_WIDE.iter().any(|(allowed, pattern)| allowed == action && *pattern == text))
+                        });
+                    if account_wide {
+                        continue;
+                    }
                     if entry.as_str() == Some("*") {
                         for action in actions.iter().filter(|a| !UNSCOPABLE.contains(&a.as_str())) {
                             findings.push(format!("{name}: `{action}` has Resource \"*\" but AWS allows a narrower resource"));

@@ -3,48 +3,24 @@
 //! cannot be found is never a pass.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::domain::gate::{GateOutcome, GateVerdict};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlarmState {
-    Ok,
-    Alarm,
-    InsufficientData,
-    /// No alarm of that name exists (deleted, renamed, another account or region).
-    Missing,
-}
+pub use crate::domain::observation::{AlarmReading, AlarmState};
 
-/// One alarm as a check read it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AlarmReading {
-    pub name: String,
-    pub state: AlarmState,
-    /// CloudWatch's `StateReason`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// When the alarm entered its state.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub since: Option<DateTime<Utc>>,
-}
-
-impl AlarmReading {
-    /// What the check makes of it: its outcome and, unless it is fine, a sentence.
-    fn judged(&self) -> (GateOutcome, Option<String>) {
-        let since = self.since.map(|t| format!(" since {}", t.format("%H:%M"))).unwrap_or_default();
-        let reason = self.reason.as_ref().map(|r| format!(" ({})", crate::domain::text::clip(r, 200))).unwrap_or_default();
-        match self.state {
-            AlarmState::Ok => (GateOutcome::Pass, None),
-            // Not firing: CloudWatch has too little data to say (CodeDeploy treats it alike).
-            AlarmState::InsufficientData => (GateOutcome::Pass, None),
-            AlarmState::Alarm => (GateOutcome::Critical, Some(format!("alarm `{}` is in ALARM{since}{reason}", self.name))),
-            AlarmState::Missing => (
-                GateOutcome::Inconclusive,
-                Some(format!("alarm `{}` does not exist; an alarm that cannot be read is not a pass", self.name)),
-            ),
-        }
+/// What the check makes of `reading`: its outcome and, unless it is fine, a sentence.
+fn judged(reading: &AlarmReading) -> (GateOutcome, Option<String>) {
+    let since = reading.since.map(|t| format!(" since {}", t.format("%H:%M"))).unwrap_or_default();
+    let reason = reading.reason.as_ref().map(|r| format!(" ({})", crate::domain::text::clip(r, 200))).unwrap_or_default();
+    match reading.state {
+        AlarmState::Ok => (GateOutcome::Pass, None),
+        // Not firing: CloudWatch has too little data to say (CodeDeploy treats it alike).
+        AlarmState::InsufficientData => (GateOutcome::Pass, None),
+        AlarmState::Alarm => (GateOutcome::Critical, Some(format!("alarm `{}` is in ALARM{since}{reason}", reading.name))),
+        AlarmState::Missing => (
+            GateOutcome::Inconclusive,
+            Some(format!("alarm `{}` does not exist; an alarm that cannot be read is not a pass", reading.name)),
+        ),
     }
 }
 
@@ -69,7 +45,7 @@ pub fn with_alarms(verdict: Option<GateVerdict>, alarms: &[String], readings: &[
             reason: None,
             since: None,
         });
-        let (outcome, note) = reading.judged();
+        let (outcome, note) = judged(&reading);
         verdict.outcome = verdict.outcome.max(outcome);
         notes.extend(note);
         verdict.alarms.push(reading);

@@ -114,7 +114,7 @@ pub struct GateVerdict {
     pub summary: String,
     /// The plan's `rollback_alarms` as this check read them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub alarms: Vec<crate::domain::alarm::AlarmReading>,
+    pub alarms: Vec<crate::domain::observation::AlarmReading>,
 }
 
 /// Judges every metric of the analysis against what was observed.

@@ -35,6 +35,29 @@ pub struct Observation {
     pub readings: BTreeMap<String, MetricReading>,
 }
 
+/// An alarm of the plan's `rollback_alarms`, as a check read it (judged in `domain::alarm`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmState {
+    Ok,
+    Alarm,
+    InsufficientData,
+    /// No alarm of that name exists (deleted, renamed, another account or region).
+    Missing,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlarmReading {
+    pub name: String,
+    pub state: AlarmState,
+    /// CloudWatch's `StateReason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When the alarm entered its state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+}
+
 /// The window a metric is judged over at each check: its own, the analysis's, or one interval.
 pub fn window(analysis: &Analysis, metric: &MetricGate) -> HumanDuration {
     metric.window.or(analysis.window).unwrap_or(analysis.interval)
