@@ -116,23 +116,20 @@ impl MetricSource for CloudWatchSource {
                     .send()
                     .await
                     .map_err(|e| classify("DescribeAlarms", e))?;
-                for alarm in page.metric_alarms() {
-                    let name = alarm.alarm_name().unwrap_or_default().to_string();
+                // Metric and composite alarms carry the same four fields.
+                let metric =
+                    page.metric_alarms().iter().map(|a| (a.alarm_name(), a.state_value(), a.state_reason(), a.state_updated_timestamp()));
+                let composite = page
+                    .composite_alarms()
+                    .iter()
+                    .map(|a| (a.alarm_name(), a.state_value(), a.state_reason(), a.state_updated_timestamp()));
+                for (name, state, reason, updated) in metric.chain(composite) {
+                    let name = name.unwrap_or_default().to_string();
                     let reading = AlarmReading {
                         name: name.clone(),
-                        state: state_of(alarm.state_value()),
-                        reason: alarm.state_reason().map(str::to_string),
-                        since: since(alarm.state_updated_timestamp()),
-                    };
-                    found.insert(name, reading);
-                }
-                for alarm in page.composite_alarms() {
-                    let name = alarm.alarm_name().unwrap_or_default().to_string();
-                    let reading = AlarmReading {
-                        name: name.clone(),
-                        state: state_of(alarm.state_value()),
-                        reason: alarm.state_reason().map(str::to_string),
-                        since: since(alarm.state_updated_timestamp()),
+                        state: state_of(state),
+                        reason: reason.map(str::to_string),
+                        since: since(updated),
                     };
                     found.insert(name, reading);
                 }
