@@ -979,9 +979,11 @@ fn datapoints(now: DateTime<Utc>, series: &[(i64, f64)]) -> Vec<Datapoint> {
     series.iter().map(|(offset, value)| Datapoint { at: now + Duration::seconds(*offset), value: *value }).collect()
 }
 
-/// The datapoints a check judges: inside the window, in a complete period.
+/// The datapoints a check judges: inside the window (whole periods: it starts on a period
+/// boundary), in a complete period.
 fn judged(analysis: &Analysis, metric: &MetricGate, now: DateTime<Utc>, points: &[Datapoint]) -> Vec<f64> {
-    let since = analysis.window.unwrap_or(analysis.interval).before(now);
+    let start = metric.window.or(analysis.window).unwrap_or(analysis.interval).before(now).timestamp();
+    let since = Utc.timestamp_opt(start - start.rem_euclid(i64::from(period(metric)).max(1)), 0).single().unwrap_or(now);
     let complete = now - Duration::seconds(i64::from(period(metric)));
     points.iter().filter(|p| p.at >= since && p.at <= complete).map(|p| p.value).collect()
 }
