@@ -86,6 +86,7 @@ async fn setup(quorum: u32, timeout: &str) -> Setup {
         }),
         evidence: Default::default(),
         overrides: vec![],
+        execution: None,
     };
     admit(&table.store, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
     // approval-request posts the buttons to Slack (played by a loopback server).
@@ -250,6 +251,7 @@ async fn a_refused_slack_post_is_recorded_and_the_approval_still_waits() {
         }),
         evidence: Default::default(),
         overrides: vec![],
+        execution: None,
     };
     admit(&table.store, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
     let slack = CaptureServer::answering(r#"{"ok":false,"error":"channel_not_found"}"#).await;

@@ -73,6 +73,7 @@ async fn world() -> World {
         }),
         evidence: Default::default(),
         overrides: vec![],
+        execution: None,
     };
     admit(&store, request, Utc::now()).await.unwrap_or_else(|e| panic!("admit: {e}"));
     let notifier = RecordingNotifier::default();

@@ -149,17 +149,9 @@ async fn ensure_secret(config: &aws_config::SdkConfig, name: &str, value: &str) 
 
 /// Invokes approval-webhook as API Gateway would, through the Lambda API of the local stack.
 async fn call_webhook(stack: &Stack, event: &Value) -> Value {
-    let router = format!("http://127.0.0.1:{}", std::env::var("ROUTER_PORT").unwrap_or_else(|_| "5056".into()));
-    let lambda = aws_sdk_lambda::Client::from_conf(aws_sdk_lambda::config::Builder::from(&stack.config).endpoint_url(router).build());
-    let out = lambda
-        .invoke()
-        .function_name("approval-webhook")
-        .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
-        .send()
+    invoke(stack, "approval-webhook", event)
         .await
-        .unwrap_or_else(|e| panic!("Invoke approval-webhook: {e:?}"));
-    assert_eq!(out.function_error(), None, "the webhook answers every request with an HTTP response");
-    serde_json::from_slice(out.payload().map(|p| p.as_ref()).unwrap_or_default()).unwrap_or_default()
+        .unwrap_or_else(|(error, payload)| panic!("the webhook answers every request with an HTTP response, not {error}: {payload}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -210,6 +202,110 @@ async fn e2e_a_slack_click_resumes_the_waiting_release_which_is_then_promoted() 
     );
     let replies = slack.bodies();
     assert!(replies.iter().any(|r| r["replace_original"] == true), "the Slack message shows the decision: {replies:?}");
+}
+
+/// An alarm of the plan's `rollback_alarms` goes to ALARM an hour before the first check: the
+/// EventBridge rule's invocation of the rollback function (made here through the local stack's
+/// Lambda API, with the event CloudWatch sends) stops the execution and restores the stable
+/// version at once, with the alarm's name, reason and time in the trail.
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_an_alarm_going_to_alarm_rolls_the_release_back_between_checks() {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+    let stack = stack("alarm").await;
+    let function = unique("orders");
+    let (v1, v2) = fixtures::lambda_with_two_versions(&stack.config, &function).await;
+    let namespace = unique("E2E/Alarm");
+    put_latency(&stack.config, &namespace, &v2, 101.0).await;
+    put_latency(&stack.config, &namespace, &v1, 100.0).await;
+    let alarm = unique("orders-5xx");
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&stack.config);
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(&alarm)
+        .namespace(&namespace)
+        .metric_name("Errors")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(5.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutMetricAlarm: {e:?}"));
+    let id = unique("rel");
+    let router = json!({ "type": "lambda_alias", "function_name": function, "alias": "live" });
+    let mut input = request(&id, &function, router, &namespace, json!({ "security_review_done": true }), &v1, &v2);
+    input["plan"]["rollback_alarms"] = json!([alarm]);
+    // Hour-long steps checked hourly: only the alarm can end the first step soon.
+    input["plan"]["traffic"]["steps"] = json!([{ "weight": 20, "bake": "2h" }, { "weight": 60, "bake": "1h" }]);
+    input["plan"]["analysis"]["interval"] = json!("1h");
+    let arn = start(&stack, &id, input).await;
+    let started = Instant::now();
+    while stack.store.release(&id).await.ok().flatten().map(|r| r.canary_weight) != Some(20) {
+        assert!(started.elapsed() < Duration::from_secs(60), "release {id} never reached its first step");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    let reason = "Threshold Crossed: 1 datapoint [9.0] was greater than the threshold (5.0)";
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(&alarm)
+        .state_value(StateValue::Alarm)
+        .state_reason(reason)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("SetAlarmState: {e:?}"));
+    let changed = Utc::now();
+    let event = json!({
+        "version": "0", "id": unique("event"), "detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",
+        "account": "123456789012", "time": changed.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "region": "us-east-1",
+        "resources": [format!("arn:aws:cloudwatch:us-east-1:123456789012:alarm:{alarm}")],
+        "detail": {
+            "alarmName": alarm,
+            "state": { "value": "ALARM", "reason": reason, "timestamp": changed.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string() },
+            "previousState": { "value": "INSUFFICIENT_DATA", "reason": "Unchecked: Initial alarm creation" }
+        }
+    });
+    let answer = invoke(&stack, "rollback-notifier", &event).await;
+    let answer = answer.unwrap_or_else(|(error, payload)| panic!("the rollback function failed ({error}): {payload}"));
+    assert!(answer["rolled_back"].as_array().is_some_and(|ids| ids.iter().any(|r| r == id.as_str())), "{answer}");
+
+    let release = stack.store.release(&id).await.ok().flatten().unwrap_or_else(|| panic!("release {id}"));
+    assert_eq!((release.status, release.canary_weight), (ReleaseStatus::RolledBack, 0));
+    assert!(release.closed_reason.as_deref().is_some_and(|r| r.contains(&format!("alarm `{alarm}` went to ALARM"))), "{release:?}");
+    assert_eq!(fixtures::alias_routing(&stack.config, &function).await, (v1, vec![]), "the stable version serves everything");
+    assert_eq!(stack.store.lock(&function, "e2e").await.ok().flatten(), None);
+    let trail = stack.store.events(&id).await.unwrap_or_default();
+    let raised = trail.iter().find_map(|e| match &e.kind {
+        EventKind::AlarmRaised(a) => Some((e.actor.clone(), a.clone())),
+        _ => None,
+    });
+    let (actor, raised) = raised.unwrap_or_else(|| panic!("no alarm in the trail: {trail:?}"));
+    assert_eq!((actor.as_str(), raised.name.as_str(), raised.reason.as_deref()), ("alarm-rollback", alarm.as_str(), Some(reason)));
+    assert!(raised.since.is_some_and(|t| (t - changed).num_milliseconds().abs() < 1000), "{raised:?}");
+    assert!(!trail.iter().any(|e| e.kind.name() == "gate_judged"), "rolled back before any check");
+    assert!(rollgate::release::chain::verify(&trail).is_ok(), "the trail's chain holds");
+    let execution = stack.sfn.describe_execution().execution_arn(&arn).send().await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(execution.status().as_str(), "ABORTED", "the execution is stopped, so it moves no traffic");
+}
+
+/// Invokes one of the local stack's functions as EventBridge would, through its Lambda API: the
+/// function's output, or its error type and payload.
+async fn invoke(stack: &Stack, function: &str, event: &Value) -> Result<Value, (String, Value)> {
+    let router = format!("http://127.0.0.1:{}", std::env::var("ROUTER_PORT").unwrap_or_else(|_| "5056".into()));
+    let lambda = aws_sdk_lambda::Client::from_conf(aws_sdk_lambda::config::Builder::from(&stack.config).endpoint_url(router).build());
+    let out = lambda
+        .invoke()
+        .function_name(function)
+        .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("Invoke {function}: {e:?}"));
+    let payload: Value = serde_json::from_slice(out.payload().map(|p| p.as_ref()).unwrap_or_default()).unwrap_or_default();
+    match out.function_error() {
+        Some(error) => Err((error.to_string(), payload)),
+        None => Ok(payload),
+    }
 }
 
 /// One plan, run twice: deployed on the local stack (the state machine invoking our function

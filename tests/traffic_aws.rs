@@ -335,7 +335,15 @@ async fn the_sweeper_finishes_a_rollback_that_could_not_complete() {
     assert!(matches!(&result, Err(e) if e.name() == "RestoreFailed"), "{result:?}");
 
     // The scheduled invocation, while the state machine may still retry: nothing to do yet.
-    let early = rollback_notifier::invoke(json!({ "sweep": true }), &table.store, &routers, &notifier, fast()).await;
+    let early = rollback_notifier::invoke(
+        json!({ "sweep": true }),
+        &table.store,
+        &routers,
+        &notifier,
+        &rollgate::adapters::memory::RecordingWorkflow::default(),
+        fast(),
+    )
+    .await;
     assert!(matches!(&early, Ok(rollback_notifier::Output::Sweep(r)) if r.rolled_back.is_empty()), "{early:?}");
     // The router answers again; after the state machine's retries, the sweeper finishes it.
     fixtures::lambda_with_two_versions(&config, &function).await;

@@ -155,7 +155,8 @@ enum Command {
         reason: String,
         #[arg(long, env = "ROLLGATE_TABLE")]
         table: String,
-        /// Stop the release's execution too.
+        /// The state machine whose execution (named by the release id) is stopped first, for
+        /// releases that did not record their execution at admission.
         #[arg(long, env = "ROLLGATE_STATE_MACHINE_ARN")]
         state_machine: Option<String>,
     },

@@ -140,6 +140,7 @@ fn release() -> Release {
         updated_at: t0(),
         closed_reason: None,
         last_check: None,
+        execution: None,
         revision: 1,
     }
 }

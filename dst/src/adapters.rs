@@ -472,6 +472,15 @@ impl FaultyWorkflow {
     }
 }
 
+/// No execution is stopped in these runs (no alarm's state change reaches the rollback
+/// function): one that is answers that it already ended.
+#[async_trait]
+impl rollgate::ports::Executions for FaultyWorkflow {
+    async fn stop(&self, execution: &str, _error: &str, _cause: &str) -> Result<(), WorkflowError> {
+        Err(WorkflowError::TaskGone(format!("execution {execution} is not stopped in this simulation")))
+    }
+}
+
 #[async_trait]
 impl Workflow for FaultyWorkflow {
     async fn resume(&self, task_token: &str, output: &serde_json::Value) -> Result<(), WorkflowError> {

@@ -430,7 +430,7 @@ impl World {
     fn ended(&mut self, release: usize, name: &str, ending: &Ending) {
         let (state, error) = match ending {
             Ending::Succeeded { state, .. } => (state.clone(), String::new()),
-            Ending::Failed { state, error, .. } => (state.clone(), error.clone()),
+            Ending::Failed { state, error, .. } | Ending::Aborted { state, error, .. } => (state.clone(), error.clone()),
         };
         self.faults.trace(|| format!("{name}: ended in {state} {error}"));
         let aborted = self.releases[release].abort_at.is_some_and(|at| at <= self.now());
@@ -444,7 +444,7 @@ impl World {
     /// The function a Task names, as the deployed Lambda runs it.
     fn function(&self, function: &str, payload: Value, now: DateTime<Utc>) -> TaskFuture {
         let (store, router, notifier, metrics) = (self.store.clone(), self.router.clone(), self.notifier.clone(), self.metrics.clone());
-        let faults = self.faults.clone();
+        let (faults, workflow) = (self.faults.clone(), self.workflow.clone());
         match function {
             "${ChecklistValidatorFunctionArn}" => {
                 Box::pin(async move { done(boundary::validate_checklist(payload, &*store, &*notifier, now).await).result })
@@ -460,7 +460,8 @@ impl World {
             }
             "${RollbackNotifierFunctionArn}" => Box::pin(async move {
                 let clock = move || faults.now();
-                done(boundary::rollback_function(payload, &*store, &*router, &*notifier, RestorePolicy::default(), clock).await).result
+                done(boundary::rollback_function(payload, &*store, &*router, &*notifier, &*workflow, RestorePolicy::default(), clock).await)
+                    .result
             }),
             other => {
                 let cause = format!("no function {other} in the simulation");
@@ -565,11 +566,13 @@ impl World {
 
     fn sweep(&mut self) {
         let (store, router, notifier, faults) = (self.store.clone(), self.router.clone(), self.notifier.clone(), self.faults.clone());
+        let workflow = self.workflow.clone();
         let future: TaskFuture = Box::pin(async move {
             // The schedule's input to the rollback function.
             let event = json!({ "sweep": true });
             let clock = move || faults.now();
-            done(boundary::rollback_function(event, &*store, &*router, &*notifier, RestorePolicy::default(), clock).await).result
+            done(boundary::rollback_function(event, &*store, &*router, &*notifier, &*workflow, RestorePolicy::default(), clock).await)
+                .result
         });
         if let Some(result) = self.detached("sweeper".into(), future, 120) {
             let acted = result.as_ref().ok().is_some_and(|r| {

@@ -15,7 +15,7 @@ use crate::flow::tasks::{
     self, ApprovalTaskOutput, ChecklistOutput, GateOutput, RollbackOutput, SetWeightError, SwitchOutput, ValidateError,
 };
 use crate::flow::traffic::SwitchError;
-use crate::ports::{MetricSource, Notifier, ReleaseStore, StoreError, TrafficRouter};
+use crate::ports::{Executions, MetricSource, Notifier, ReleaseStore, StoreError, TrafficRouter};
 
 macro_rules! error_names {
     ($($(#[$meta:meta])* $name:ident),+ $(,)?) => {
@@ -197,7 +197,18 @@ pub async fn validate_checklist(
     notifier: &dyn Notifier,
     now: DateTime<Utc>,
 ) -> Result<ChecklistOutput, TaskError> {
-    let request = parse(event, "release request", "a release request; see events/checklist-validator/ for the expected shape")?;
+    // The state machine sends `{request, execution}`; a bare request (a direct invocation, an
+    // older definition) is taken as well, without an execution.
+    let (event, execution) = match event {
+        serde_json::Value::Object(mut fields) if fields.contains_key("request") && !fields.contains_key("service") => {
+            let execution = fields.remove("execution");
+            (fields.remove("request").unwrap_or_default(), execution.and_then(|e| e.as_str().map(str::to_string)))
+        }
+        bare => (bare, None),
+    };
+    let mut request: crate::release::ReleaseRequest =
+        parse(event, "release request", "a release request; see events/checklist-validator/ for the expected shape")?;
+    request.execution = execution;
     let output = tasks::validate_checklist(store, notifier, request, now).await;
     if let Ok(admitted) = &output {
         tracing::info!(release = %admitted.release_id, verdict = ?admitted.verdict, summary = %admitted.summary, "checklist judged");
@@ -281,26 +292,66 @@ pub enum RollbackFunctionOutput {
     Rollback(RollbackOutput),
     UndoAdmission(tasks::UndoAdmissionOutput),
     Sweep(crate::flow::sweep::SweepReport),
+    Alarm(crate::flow::alarm::AlarmReport),
 }
 
-/// One invocation of the rollback function, whichever of its three inputs it is: the scheduled
-/// sweep (`{"sweep": true}`), a failed admission to undo (`{"undo_admission": <the execution's
-/// state>}`), or a rollback request. The Lambda handler and the simulator both call this.
+/// One invocation of the rollback function, whichever of its inputs it is: the scheduled sweep
+/// (`{"sweep": true}`), an alarm's state change (EventBridge's `CloudWatch Alarm State Change`),
+/// a failed admission to undo (`{"undo_admission": <the execution's state>}`), or a rollback
+/// request. The Lambda handler and the simulator both call this.
 pub async fn rollback_function(
     event: serde_json::Value,
     store: &dyn ReleaseStore,
     router: &dyn TrafficRouter,
     notifier: &dyn Notifier,
+    executions: &dyn Executions,
     policy: RestorePolicy,
     clock: impl Fn() -> DateTime<Utc>,
 ) -> Result<RollbackFunctionOutput, TaskError> {
     if is_sweep(&event) {
         return Ok(RollbackFunctionOutput::Sweep(sweep(store, router, notifier, policy, clock).await?));
     }
+    if is_alarm_state_change(&event) {
+        return Ok(RollbackFunctionOutput::Alarm(alarm_state_change(event, store, router, notifier, executions, clock).await?));
+    }
     if let Some(state) = event.get("undo_admission") {
         return Ok(RollbackFunctionOutput::UndoAdmission(undo_admission(state.clone(), store, notifier, clock()).await?));
     }
     Ok(RollbackFunctionOutput::Rollback(roll_back(event, store, router, notifier, policy, clock).await?))
+}
+
+/// Whether an invocation of the rollback function is an alarm's state change (the EventBridge
+/// rule on `aws.cloudwatch`).
+pub fn is_alarm_state_change(event: &serde_json::Value) -> bool {
+    event.get("detail-type").and_then(serde_json::Value::as_str) == Some("CloudWatch Alarm State Change")
+}
+
+/// An alarm went to a new state: in ALARM, every open release that lists it in
+/// `rollback_alarms` is rolled back now. A release that could not be rolled back fails the
+/// invocation (after every other one was tried), so that Lambda's retries of the event re-drive
+/// it; the failure is recorded and announced, and the sweeper takes it over as well.
+pub async fn alarm_state_change(
+    event: serde_json::Value,
+    store: &dyn ReleaseStore,
+    router: &dyn TrafficRouter,
+    notifier: &dyn Notifier,
+    executions: &dyn Executions,
+    clock: impl Fn() -> DateTime<Utc>,
+) -> Result<crate::flow::alarm::AlarmReport, TaskError> {
+    let alarm = crate::domain::alarm::state_change(event).map_err(|e| TaskError::new(ErrorName::InvalidRequest, e.to_string()))?;
+    let report = crate::flow::alarm::on_state_change(store, router, notifier, executions, &alarm, clock).await?;
+    tracing::info!(
+        alarm = %report.alarm, state = %report.state, examined = report.examined,
+        rolled_back = ?report.rolled_back, failed = report.failed.len(), "alarm state change"
+    );
+    if !report.failed.is_empty() {
+        let failures: Vec<String> = report.failed.iter().map(|f| format!("{}: {}", f.release_id, f.error)).collect();
+        return Err(TaskError::new(
+            ErrorName::RestoreFailed,
+            format!("alarm `{}` is in ALARM and these releases are not rolled back yet: {}", report.alarm, failures.join("; ")),
+        ));
+    }
+    Ok(report)
 }
 
 /// Whether an invocation of the rollback function is the scheduled sweep (`{"sweep": true}`,

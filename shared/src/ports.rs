@@ -253,6 +253,15 @@ pub trait Workflow: Send + Sync {
     async fn heartbeat(&self, task_token: &str) -> Result<(), WorkflowError>;
 }
 
+/// The executions of the release state machine (Step Functions StopExecution).
+#[async_trait]
+pub trait Executions: Send + Sync {
+    /// Stops `execution` (its ARN) with an error name and a cause, so that it moves no traffic
+    /// while someone else restores it. An execution that already ended, or never existed, is
+    /// [`WorkflowError::TaskGone`].
+    async fn stop(&self, execution: &str, error: &str, cause: &str) -> Result<(), WorkflowError>;
+}
+
 /// Which waiting approval a task token resumes: the release, the plan's approval and the step
 /// it guards.
 #[derive(Clone, Copy, Debug)]

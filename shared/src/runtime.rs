@@ -55,3 +55,8 @@ pub fn task_tokens(config: &aws_config::SdkConfig) -> Result<crate::adapters::ta
         std::env::var(crate::adapters::task_tokens::TOKEN_TABLE_ENV).ok().filter(|t| !t.trim().is_empty()).ok_or(MissingTokenTable)?;
     Ok(crate::adapters::task_tokens::DynamoTaskTokens::new(aws_sdk_dynamodb::Client::new(config), table))
 }
+
+/// Step Functions: resuming the approvals' waiting tasks, stopping executions.
+pub fn step_functions(config: &aws_config::SdkConfig) -> crate::adapters::sfn::StepFunctionsWorkflow {
+    crate::adapters::sfn::StepFunctionsWorkflow::new(aws_sdk_sfn::Client::new(config))
+}

@@ -215,7 +215,22 @@ fn sub_scoped(template: &Value, text: &str, bindings: &Value) -> Result<(), Stri
             return Ok(());
         }
     }
-    Err(format!("`{text}` holds a wildcard and is not an index ARN of the template's own table"))
+    // The executions of one of the template's own state machines, named by its `Name`.
+    let state_machine_names = template["Resources"]
+        .as_mapping()
+        .into_iter()
+        .flatten()
+        .filter(|(_, resource)| resource["Type"].as_str() == Some("AWS::Serverless::StateMachine"))
+        .filter_map(|(_, resource)| match intrinsic(&resource["Properties"]["Name"]) {
+            Some((function, Value::String(name))) if function == "Fn::Sub" => Some(name.clone()),
+            _ => resource["Properties"]["Name"].as_str().map(str::to_string),
+        });
+    for name in state_machine_names {
+        if text == format!("arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:execution:{name}:*") {
+            return Ok(());
+        }
+    }
+    Err(format!("`{text}` holds a wildcard and is not an index ARN of the template's own table nor its state machine's executions"))
 }
 
 /// One `Resource` entry other than `"*"`, evaluated against what the template declares.

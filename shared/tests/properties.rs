@@ -1239,6 +1239,7 @@ fn release_with(
         updated_at: t0,
         closed_reason: None,
         last_check: None,
+        execution: None,
         revision: 0,
     }
 }

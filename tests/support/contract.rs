@@ -66,6 +66,7 @@ fn release(id: &str) -> Release {
         updated_at: t0(),
         closed_reason: None,
         last_check: None,
+        execution: None,
         revision: 0,
     }
 }

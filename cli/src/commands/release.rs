@@ -529,9 +529,11 @@ pub fn abort(target: Target<'_>, release_id: &str, reason: &str, state_machine: 
         let (config, store) = store(target.table).await;
         // Who aborts is the AWS caller, as STS knows them.
         let by = aws::caller(&config).await?;
-        // Stop the execution first, so that it cannot move traffic while we restore it.
-        if let Some(arn) = state_machine {
-            let execution = format!("{}:{release_id}", arn.replacen(":stateMachine:", ":execution:", 1));
+        // Stop the execution first, so that it cannot move traffic while we restore it: the one
+        // the release recorded at admission, or the one `--state-machine` names for it.
+        let recorded = store.release(release_id).await.ok().flatten().and_then(|r| r.execution);
+        let named = state_machine.map(|arn| format!("{}:{release_id}", arn.replacen(":stateMachine:", ":execution:", 1)));
+        if let Some(execution) = recorded.or(named) {
             let stopped = aws_sdk_sfn::Client::new(&config)
                 .stop_execution()
                 .execution_arn(&execution)
@@ -544,7 +546,10 @@ pub fn abort(target: Target<'_>, release_id: &str, reason: &str, state_machine: 
                     Some(s) if s.is_execution_does_not_exist() => {
                         format!("no execution {execution} exists (it ended long ago, or was started from another state machine)")
                     }
-                    _ => Needs::StateMachine(arn).advice(),
+                    _ => match state_machine {
+                        Some(arn) => Needs::StateMachine(arn).advice(),
+                        None => format!("check that you may stop {execution} (states:StopExecution)"),
+                    },
                 };
                 errln!("note: the execution could not be stopped ({}; {check}); rolling back anyway", aws::cause(&e));
             }

@@ -118,6 +118,7 @@ fn print_timeline(sim: &Simulation, elapsed: std::time::Duration) {
             EntryKind::Approval => "approval",
             EntryKind::Weight => "traffic",
             EntryKind::Check => "check",
+            EntryKind::Alarm => "ALARM",
             EntryKind::Promoted => "PROMOTED",
             EntryKind::RolledBack => "ROLLBACK",
             EntryKind::Blocked => "BLOCKED",

@@ -8,8 +8,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = rollgate::runtime::aws_config().await;
     let (store, routers, notifier) =
         (rollgate::runtime::dynamo_store(&config)?, Routers::from_config(&config), rollgate::runtime::sns_notifier(&config)?);
+    let executions = rollgate::runtime::step_functions(&config);
     let handler = |event: LambdaEvent<serde_json::Value>| {
-        rollback_notifier::invoke(event.payload, &store, &routers, &notifier, RestorePolicy::default())
+        rollback_notifier::invoke(event.payload, &store, &routers, &notifier, &executions, RestorePolicy::default())
     };
     lambda_runtime::run(service_fn(handler)).await
 }

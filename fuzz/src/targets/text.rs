@@ -66,6 +66,7 @@ pub fn run(data: &[u8]) {
         updated_at: t0,
         closed_reason: None,
         last_check: None,
+        execution: None,
         revision: 0,
     };
     let reason = Some(reason).filter(|r| !r.is_empty());

@@ -244,9 +244,16 @@ pub enum TaskOutcome {
 pub struct RecordingWorkflow {
     answered: Mutex<BTreeMap<String, TaskOutcome>>,
     heartbeats: Mutex<Vec<String>>,
+    /// Executions stopped, with the error and cause they were stopped with, in order.
+    stopped: Mutex<Vec<(String, String, String)>>,
 }
 
 impl RecordingWorkflow {
+    /// The executions stopped so far: (execution, error, cause).
+    pub fn stopped(&self) -> Vec<(String, String, String)> {
+        self.stopped.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
     /// The task tokens heartbeats were sent for, in order.
     pub fn heartbeats(&self) -> Vec<String> {
         self.heartbeats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
@@ -281,6 +288,18 @@ impl crate::ports::Workflow for RecordingWorkflow {
             return Err(crate::ports::WorkflowError::TaskGone("the task was already resumed or its execution ended".into()));
         }
         self.heartbeats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(task_token.to_string());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::ports::Executions for RecordingWorkflow {
+    async fn stop(&self, execution: &str, error: &str, cause: &str) -> Result<(), crate::ports::WorkflowError> {
+        let mut stopped = self.stopped.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if stopped.iter().any(|(e, ..)| e == execution) {
+            return Err(crate::ports::WorkflowError::TaskGone(format!("execution {execution} already ended")));
+        }
+        stopped.push((execution.into(), error.into(), cause.into()));
         Ok(())
     }
 }

@@ -1,9 +1,9 @@
-//! Resuming a waiting Step Functions task (`.waitForTaskToken`).
+//! Resuming a waiting Step Functions task (`.waitForTaskToken`), and stopping an execution.
 
 use async_trait::async_trait;
 use aws_sdk_sfn::error::SdkError;
 
-use crate::ports::{Workflow, WorkflowError};
+use crate::ports::{Executions, Workflow, WorkflowError};
 
 pub struct StepFunctionsWorkflow {
     client: aws_sdk_sfn::Client,
@@ -89,5 +89,34 @@ impl Workflow for StepFunctionsWorkflow {
     async fn heartbeat(&self, task_token: &str) -> Result<(), WorkflowError> {
         self.client.send_task_heartbeat().task_token(task_token).send().await.map_err(classify)?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Executions for StepFunctionsWorkflow {
+    async fn stop(&self, execution: &str, error: &str, cause: &str) -> Result<(), WorkflowError> {
+        // StopExecution takes at most 256 characters of error and 32768 of cause.
+        let stopped = self
+            .client
+            .stop_execution()
+            .execution_arn(execution)
+            .error(crate::domain::text::clip(error, 256))
+            .cause(crate::domain::text::clip(cause, 32_768))
+            .send()
+            .await;
+        match stopped {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_execution_does_not_exist()) => {
+                Err(WorkflowError::TaskGone(format!("no execution {execution} exists")))
+            }
+            Err(e) => {
+                let transient = crate::adapters::aws_error::throttled(&e)
+                    || match &e {
+                        SdkError::ServiceError(ctx) => ctx.raw().status().is_server_error(),
+                        other => matches!(other, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)),
+                    };
+                Err(WorkflowError::Backend { transient, message: crate::adapters::aws_error::cause(&e) })
+            }
+        }
     }
 }

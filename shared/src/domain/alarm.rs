@@ -3,6 +3,7 @@
 //! cannot be found is never a pass.
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 
 use crate::domain::gate::{GateOutcome, GateVerdict};
 
@@ -61,6 +62,72 @@ pub fn with_alarms(verdict: Option<GateVerdict>, alarms: &[String], readings: &[
     verdict
 }
 
+/// One line for an alarm that went to ALARM: its name, when, and CloudWatch's reason.
+pub fn raised(alarm: &AlarmReading) -> String {
+    let since = alarm.since.map(|t| format!(" at {}", t.format("%Y-%m-%d %H:%M:%S UTC"))).unwrap_or_default();
+    let reason = alarm.reason.as_ref().map(|r| format!(" ({})", crate::domain::text::clip(r, 200))).unwrap_or_default();
+    format!("alarm `{}` went to {}{since}{reason}", alarm.name, alarm.state.as_str())
+}
+
+/// Why an EventBridge event is not an alarm's state change rollgate can act on.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum StateChangeError {
+    #[error(
+        "the event is not a CloudWatch alarm state change ({0}); route only `detail-type: CloudWatch Alarm State Change` from `aws.cloudwatch` to alarm-rollback"
+    )]
+    NotAStateChange(String),
+    #[error("the alarm's new state `{0}` is none of ALARM, OK, INSUFFICIENT_DATA")]
+    UnknownState(String),
+}
+
+#[derive(Deserialize)]
+struct StateChangeEvent {
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    #[serde(default)]
+    time: Option<DateTime<Utc>>,
+    detail: StateChangeDetail,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StateChangeDetail {
+    alarm_name: String,
+    state: NewState,
+}
+
+#[derive(Deserialize)]
+struct NewState {
+    value: String,
+    #[serde(default)]
+    reason: Option<String>,
+    /// CloudWatch writes `2026-12-01T10:04:40.985+0000` (no colon in the offset).
+    #[serde(default)]
+    timestamp: Option<String>,
+}
+
+/// The alarm and its new state from EventBridge's "CloudWatch Alarm State Change" event (metric
+/// and composite alarms alike).
+pub fn state_change(event: serde_json::Value) -> Result<AlarmReading, StateChangeError> {
+    let event: StateChangeEvent = serde_json::from_value(event).map_err(|e| StateChangeError::NotAStateChange(e.to_string()))?;
+    if event.detail_type != "CloudWatch Alarm State Change" {
+        return Err(StateChangeError::NotAStateChange(format!("detail-type is `{}`", event.detail_type)));
+    }
+    let state = match event.detail.state.value.as_str() {
+        "ALARM" => AlarmState::Alarm,
+        "OK" => AlarmState::Ok,
+        "INSUFFICIENT_DATA" => AlarmState::InsufficientData,
+        other => return Err(StateChangeError::UnknownState(other.to_string())),
+    };
+    let changed = event.detail.state.timestamp.as_deref().and_then(|t| {
+        DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z")
+            .or_else(|_| DateTime::parse_from_rfc3339(t))
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    });
+    Ok(AlarmReading { name: event.detail.alarm_name, state, reason: event.detail.state.reason, since: changed.or(event.time) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +173,34 @@ mod tests {
             "{}",
             verdict.summary
         );
+    }
+
+    #[test]
+    fn an_eventbridge_state_change_names_the_alarm_its_state_reason_and_time() {
+        let event = serde_json::json!({
+            "version": "0", "id": "c4c1c1c9", "detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",
+            "account": "123456789012", "time": "2026-12-01T10:04:41Z", "region": "us-east-1",
+            "resources": ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:checkout-5xx"],
+            "detail": {
+                "alarmName": "checkout-5xx",
+                "state": { "value": "ALARM", "reason": "Threshold Crossed: 1 datapoint [7.0] was greater than 5.0", "timestamp": "2026-12-01T10:04:40.985+0000" },
+                "previousState": { "value": "OK", "reason": "fine", "timestamp": "2026-11-30T08:00:00.000+0000" },
+                "configuration": { "metrics": [] }
+            }
+        });
+        let alarm = state_change(event.clone()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((alarm.name.as_str(), alarm.state), ("checkout-5xx", AlarmState::Alarm));
+        assert_eq!(alarm.since.map(|t| t.timestamp_millis()), Some(at(4).timestamp_millis() + 40_985));
+        assert_eq!(
+            raised(&alarm),
+            "alarm `checkout-5xx` went to ALARM at 2026-12-01 10:04:40 UTC (Threshold Crossed: 1 datapoint [7.0] was greater than 5.0)"
+        );
+        let mut other = event.clone();
+        other["detail-type"] = "EC2 Instance State-change Notification".into();
+        assert!(matches!(state_change(other), Err(StateChangeError::NotAStateChange(_))));
+        let mut odd = event;
+        odd["detail"]["state"]["value"] = "PENDING".into();
+        assert_eq!(state_change(odd), Err(StateChangeError::UnknownState("PENDING".into())));
+        assert!(state_change(serde_json::json!({ "detail-type": "CloudWatch Alarm State Change" })).is_err());
     }
 }

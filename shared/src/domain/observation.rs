@@ -46,6 +46,18 @@ pub enum AlarmState {
     Missing,
 }
 
+impl AlarmState {
+    /// As CloudWatch writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmState::Ok => "OK",
+            AlarmState::Alarm => "ALARM",
+            AlarmState::InsufficientData => "INSUFFICIENT_DATA",
+            AlarmState::Missing => "MISSING",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlarmReading {
     pub name: String,

@@ -81,6 +81,7 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
                 updated_at: now,
                 closed_reason: None,
                 last_check: None,
+                execution: request.execution.clone(),
                 revision: 0,
             };
             match store.create_release(&release).await {

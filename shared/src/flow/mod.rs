@@ -3,6 +3,7 @@
 //! virtual clock.
 
 pub mod admit;
+pub mod alarm;
 pub mod approval;
 pub mod gate_check;
 pub mod notify;

@@ -320,10 +320,12 @@ fn aborted_by(trail: &[ReleaseEvent]) -> Option<&str> {
     })
 }
 
-/// When the failure was detected: the latest rollback decision, if the gate made one.
+/// When the failure was detected: the latest rollback decision, if the gate made one, or when
+/// an alarm that stops the release went to ALARM.
 fn detection_time(trail: &[ReleaseEvent]) -> Option<DateTime<Utc>> {
     trail.iter().rev().find_map(|e| match &e.kind {
         EventKind::Decided(d) if d.action == Action::Rollback => Some(e.at),
+        EventKind::AlarmRaised(alarm) => Some(alarm.since.unwrap_or(e.at)),
         _ => None,
     })
 }

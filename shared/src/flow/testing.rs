@@ -21,6 +21,7 @@ pub fn request(id: &str, service: &str, plan: serde_json::Value) -> ReleaseReque
         plan,
         evidence: Default::default(),
         overrides: vec![],
+        execution: None,
     }
 }
 

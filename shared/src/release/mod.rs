@@ -41,6 +41,10 @@ pub struct ReleaseRequest {
     pub evidence: Evidence,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<Override>,
+    /// The Step Functions execution that runs the release (`$$.Execution.Id`), given by the
+    /// state machine at admission, never by the requester.
+    #[serde(skip)]
+    pub execution: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +116,10 @@ pub struct Release {
     /// of judging and recording again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_check: Option<String>,
+    /// The Step Functions execution that runs the release: stopped before an alarm or an
+    /// operator's abort restores traffic, so that it cannot move traffic meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
     /// Optimistic-concurrency counter; every stored update raises it by one.
     pub revision: u64,
 }
@@ -186,6 +194,10 @@ pub enum EventKind {
         quorum: u32,
         expires_at: DateTime<Utc>,
     },
+    /// A CloudWatch alarm of the plan's `rollback_alarms` went to ALARM between checks
+    /// (EventBridge told `alarm-rollback`): its name, reason and when it changed state. The
+    /// rollback that follows counts its time to restore from then.
+    AlarmRaised(crate::domain::alarm::AlarmReading),
     /// Traffic restored to the stable version, with the reason and the time it took.
     RolledBack(RollbackRecord),
     /// Restoring traffic failed; the release stays open and locked.
@@ -240,6 +252,7 @@ impl EventKind {
                 if *approved { "granted" } else { "REJECTED" },
                 comment.as_ref().map(|c| format!(": {c}")).unwrap_or_default()
             ),
+            EventKind::AlarmRaised(alarm) => crate::domain::alarm::raised(alarm),
             EventKind::RolledBack(r) => format!("rolled back in {}s: {}", r.time_to_restore_secs, r.reason),
             EventKind::RollbackFailed { error, .. } => format!("ROLLBACK FAILED: {error}"),
             EventKind::Notified { event, via } => {
@@ -261,6 +274,7 @@ impl EventKind {
             EventKind::WeightChanged(_) => "weight_changed",
             EventKind::ApprovalRequested { .. } => "approval_requested",
             EventKind::ApprovalDecided { .. } => "approval_decided",
+            EventKind::AlarmRaised(_) => "alarm_raised",
             EventKind::RolledBack(_) => "rolled_back",
             EventKind::RollbackFailed { .. } => "rollback_failed",
             EventKind::Notified { .. } => "notified",

@@ -283,6 +283,7 @@ notifications: { mention_on_failure: [U0ONCALL], dashboard_url: https://grafana.
             updated_at: t0,
             closed_reason: None,
             last_check: None,
+            execution: None,
             revision: 0,
         }
     }

@@ -56,6 +56,19 @@ pub trait Tasks: Send + Sync {
     async fn invoke(&self, function: &str, payload: Value, wait: Option<Wait<'_>>, now: DateTime<Utc>) -> Invocation;
     /// Any other service integration (`arn:aws:states:::sns:publish`).
     async fn integrate(&self, resource: &str, parameters: Value, now: DateTime<Utc>) -> Invocation;
+    /// What happens outside the execution while it waits in a Wait state from `from` to `until`
+    /// (an EventBridge rule invoking a function): the stop, when that stopped the execution.
+    async fn meanwhile(&self, _execution_id: &str, _from: DateTime<Utc>, _until: DateTime<Utc>) -> Option<Stop> {
+        None
+    }
+}
+
+/// An execution stopped from outside (StopExecution), at `at`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stop {
+    pub at: DateTime<Utc>,
+    pub error: String,
+    pub cause: String,
 }
 
 /// A task that waits for its token.
@@ -71,8 +84,21 @@ pub struct Wait<'a> {
 /// How an execution ended.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Ending {
-    Succeeded { state: String, output: Value },
-    Failed { state: String, error: String, cause: String },
+    Succeeded {
+        state: String,
+        output: Value,
+    },
+    Failed {
+        state: String,
+        error: String,
+        cause: String,
+    },
+    /// Stopped from outside while in `state` (Step Functions' `ABORTED`).
+    Aborted {
+        state: String,
+        error: String,
+        cause: String,
+    },
 }
 
 /// One state entered, and when.
@@ -117,8 +143,14 @@ impl Definition {
     pub async fn run(&self, tasks: &dyn Tasks, input: Value, execution_id: &str, start: DateTime<Utc>) -> Result<Execution, MachineError> {
         let mut run = self.start(input, execution_id, start);
         loop {
+            let before = run.now();
             match run.next(self)? {
-                Next::Wait { .. } => {}
+                Next::Wait { until } => {
+                    if let Some(stop) = tasks.meanwhile(execution_id, before, until).await {
+                        let ending = run.stop(stop);
+                        return Ok(Execution { ending, end: run.now, transitions: run.transitions });
+                    }
+                }
                 Next::Task(call) => {
                     let now = run.now();
                     let invocation = match &call.call {
@@ -321,6 +353,16 @@ impl Run {
             other => return Err(unsupported(name, &format!("resource `{other}` is not one the simulator runs"))),
         };
         Ok(TaskCall { state: name.to_string(), call, timeout_secs: None, heartbeat_secs: None })
+    }
+
+    /// Stopped from outside at `stop.at` (at most its clock's time: it was waiting until then).
+    pub fn stop(&mut self, stop: Stop) -> Ending {
+        self.now = stop.at.min(self.now);
+        // The state it waited in (the last one entered).
+        let state = self.transitions.last().map_or_else(|| self.name.clone(), |t| t.state.clone());
+        let ending = Ending::Aborted { state, error: stop.error, cause: stop.cause };
+        self.ending = Some(ending.clone());
+        ending
     }
 
     /// Hands the outcome of the Task the execution is in to its ResultSelector and ResultPath,

@@ -243,6 +243,8 @@ pub enum EntryKind {
     Approval,
     Weight,
     Check,
+    /// An alarm of `rollback_alarms` went to ALARM between checks (EventBridge's rule).
+    Alarm,
     Promoted,
     RolledBack,
     Blocked,
@@ -395,6 +397,7 @@ pub async fn simulate_into(
         plan: serde_json::to_value(plan).map_err(|e| run(&e))?,
         evidence: scenario.evidence.clone(),
         overrides: scenario.overrides.clone(),
+        execution: None,
     };
     let tasks = SimTasks {
         store,
@@ -466,6 +469,7 @@ pub async fn simulate_into(
 fn ending_text(ending: &machine::Ending) -> String {
     match ending {
         machine::Ending::Succeeded { state, .. } => format!("the execution ended in {state}"),
+        machine::Ending::Aborted { state, error, cause } => format!("the execution was stopped in {state}: {error}: {cause}"),
         machine::Ending::Failed { state, error, cause } => {
             let message = serde_json::from_str::<serde_json::Value>(cause)
                 .ok()
@@ -544,6 +548,7 @@ fn timeline(plan: &Plan, trail: &[ReleaseEvent], start: DateTime<Utc>) -> Vec<Ti
                 let text = format!("promoted: 100% on the new version after {}", fmt(event.at - start));
                 push(EntryKind::Promoted, step, weight, text, vec![]);
             }
+            EventKind::AlarmRaised(alarm) => push(EntryKind::Alarm, step, weight, crate::domain::alarm::raised(alarm), vec![]),
             EventKind::RolledBack(record) => {
                 let at = step.map(|s| format!(" at step {}", s + 1)).unwrap_or_default();
                 push(EntryKind::RolledBack, step, 0, format!("rolled back{at}: {}", record.reason), vec![]);
@@ -747,9 +752,10 @@ impl machine::Tasks for SimTasks<'_> {
                 *self.source.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = now;
                 done(boundary::evaluate_gates(payload, store, &self.source, now).await)
             }
-            "${RollbackNotifierFunctionArn}" => {
-                done(boundary::rollback_function(payload, store, &self.router, &self.notifier, RestorePolicy::default(), || now).await)
-            }
+            "${RollbackNotifierFunctionArn}" => done(
+                boundary::rollback_function(payload, store, &self.router, &self.notifier, &self.workflow, RestorePolicy::default(), || now)
+                    .await,
+            ),
             other => Invocation {
                 result: Err(TaskFailure {
                     error: "Lambda.ResourceNotFoundException".into(),
@@ -758,6 +764,38 @@ impl machine::Tasks for SimTasks<'_> {
                 took: chrono::Duration::zero(),
             },
         }
+    }
+
+    /// The scenario's alarms that go to ALARM while the execution waits: EventBridge's rule
+    /// invokes the rollback function with the state change, as deployed; the execution ends if
+    /// that stopped it.
+    async fn meanwhile(&self, execution_id: &str, from: DateTime<Utc>, until: DateTime<Utc>) -> Option<machine::Stop> {
+        for (at, name, alarm) in self.source.alarms_firing(from, until) {
+            let mut state = serde_json::json!({ "value": "ALARM", "timestamp": at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string() });
+            if let Some(reason) = &alarm.reason {
+                state["reason"] = reason.clone().into();
+            }
+            let event = serde_json::json!({
+                "version": "0", "id": format!("simulated-{name}"), "detail-type": "CloudWatch Alarm State Change",
+                "source": "aws.cloudwatch", "time": at, "detail": { "alarmName": name, "state": state },
+            });
+            self.meter.invoked("${RollbackNotifierFunctionArn}");
+            // A rollback that could not finish is recorded in the trail; the execution is stopped either way.
+            let _ = boundary::rollback_function(
+                event,
+                self.store,
+                &self.router,
+                &self.notifier,
+                &self.workflow,
+                RestorePolicy::default(),
+                || at,
+            )
+            .await;
+            if let Some((_, error, cause)) = self.workflow.stopped().into_iter().find(|(stopped, ..)| stopped == execution_id) {
+                return Some(machine::Stop { at, error, cause });
+            }
+        }
+        None
     }
 
     async fn integrate(&self, resource: &str, _parameters: serde_json::Value, _now: DateTime<Utc>) -> Invocation {
@@ -889,6 +927,21 @@ impl ScenarioSource {
             }
             (None, None) => None,
         }
+    }
+
+    /// The alarms that go to ALARM after `from` and by `until`, earliest first, with when.
+    fn alarms_firing(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> Vec<(DateTime<Utc>, String, AlarmScenario)> {
+        let mut firing: Vec<_> = self
+            .alarms
+            .iter()
+            .filter_map(|(name, alarm)| {
+                let begins = self.begins(alarm.at, alarm.step, alarm.after)?;
+                let at = chrono::Duration::try_seconds(i64::try_from(begins).ok()?).and_then(|d| self.start.checked_add_signed(d))?;
+                (from < at && at <= until).then(|| (at, name.clone(), alarm.clone()))
+            })
+            .collect();
+        firing.sort_by_key(|(at, ..)| *at);
+        firing
     }
 
     /// `level` at `t` seconds after the start with the series' `changes` that began by then.

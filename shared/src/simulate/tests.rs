@@ -153,7 +153,7 @@ async fn run_script_on(
 
 fn ended_in(execution: &machine::Execution) -> &str {
     match &execution.ending {
-        machine::Ending::Succeeded { state, .. } | machine::Ending::Failed { state, .. } => state,
+        machine::Ending::Succeeded { state, .. } | machine::Ending::Failed { state, .. } | machine::Ending::Aborted { state, .. } => state,
     }
 }
 

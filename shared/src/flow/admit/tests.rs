@@ -22,9 +22,17 @@ fn undo_event(request: &ReleaseRequest) -> serde_json::Value {
 async fn undo(store: &MemoryStore, request: &ReleaseRequest) -> boundary::RollbackFunctionOutput {
     let (router, notifier) = (crate::adapters::memory::MemoryRouter::default(), crate::adapters::memory::RecordingNotifier::default());
     let policy = crate::flow::rollback::RestorePolicy::default();
-    boundary::rollback_function(undo_event(request), store, &router, &notifier, policy, || t0() + chrono::Duration::minutes(2))
-        .await
-        .unwrap_or_else(|e| panic!("{}", e.message))
+    boundary::rollback_function(
+        undo_event(request),
+        store,
+        &router,
+        &notifier,
+        &crate::adapters::memory::RecordingWorkflow::default(),
+        policy,
+        || t0() + chrono::Duration::minutes(2),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{}", e.message))
 }
 
 #[tokio::test]

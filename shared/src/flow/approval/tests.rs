@@ -28,6 +28,7 @@ async fn waiting(store: &MemoryStore, quorum: u32) -> String {
         plan,
         evidence: Default::default(),
         overrides: vec![],
+        execution: None,
     };
     let release = admit(store, release_request, t0()).await.unwrap_or_else(|e| panic!("{e}")).release;
     let requested =
@@ -203,6 +204,7 @@ async fn an_approval_outside_its_decision_window_is_refused_with_the_next_openin
         plan: plan.clone(),
         evidence: Default::default(),
         overrides: vec![],
+        execution: None,
     };
     for (id, token) in [("r1", "token-1"), ("r2", "token-2")] {
         admit(&store, request_of(id), t0()).await.unwrap_or_else(|e| panic!("{e}"));

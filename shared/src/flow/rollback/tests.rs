@@ -77,6 +77,7 @@ async fn admitted(store: &MemoryStore, router: &str) -> Release {
         plan: json!({"name": "p", "traffic": {"router": router, "steps": [{"weight": 10, "bake": "5m"}, {"weight": 100, "bake": "5m"}]}}),
         evidence: Default::default(),
         overrides: vec![],
+        execution: None,
     };
     admit(store, request, t0()).await.unwrap_or_else(|e| panic!("{e}")).release
 }

@@ -68,6 +68,7 @@ async fn shifted(store: &MemoryStore, router: &Router, id: &str, service: &str) 
             "steps": [{"weight": 10, "bake": "5m"}, {"weight": 100, "bake": "5m"}]}}),
         evidence: Default::default(),
         overrides: vec![],
+        execution: None,
     };
     admit(store, request, t0()).await.unwrap_or_else(|e| panic!("{e}"));
     switch(store, router, id, SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
