@@ -59,6 +59,11 @@ fn slack_api(server: &CaptureServer) -> SlackApi {
 /// A release waiting on approval `go-no-go` (approvers U0BOB and U0CAROL, quorum `quorum`), as
 /// approval-request leaves it, with the signing secret stored in Secrets Manager.
 async fn setup(quorum: u32, timeout: &str) -> Setup {
+    setup_for(&["U0BOB", "U0CAROL"], quorum, timeout, CaptureServer::start().await).await
+}
+
+/// The same, with `approvers`, and `slack` playing Slack's Web API.
+async fn setup_for(approvers: &[&str], quorum: u32, timeout: &str, slack: CaptureServer) -> Setup {
     let table = TestTable::create().await;
     let config = aws().await;
     let secret_name = format!("rollgate-slack-{}", uuid::Uuid::new_v4().simple());
@@ -81,7 +86,7 @@ async fn setup(quorum: u32, timeout: &str) -> Setup {
         plan: json!({
             "name": "checkout",
             "traffic": {"router": {"type": "dry_run"}, "steps": [{"weight": 10, "bake": "5m", "approval": "go-no-go"}, {"weight": 100, "bake": "5m"}]},
-            "approvals": [{"id": "go-no-go", "approvers": ["U0BOB", "U0CAROL"], "quorum": quorum, "timeout": timeout, "channel": "C0DEPLOYS"}],
+            "approvals": [{"id": "go-no-go", "approvers": approvers, "quorum": quorum, "timeout": timeout, "channel": "C0DEPLOYS"}],
             "notifications": {"events": ["waiting_for_approval"]}
         }),
         evidence: Default::default(),
@@ -90,7 +95,6 @@ async fn setup(quorum: u32, timeout: &str) -> Setup {
     };
     admit(&table.store, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
     // approval-request posts the buttons to Slack (played by a loopback server).
-    let slack = CaptureServer::start().await;
     let chat = SlackNotifier::new(slack_api(&slack));
     let (notifier, ask) =
         (RecordingNotifier::default(), json!({"release_id": release_id, "step": 0, "approval": "go-no-go", "task_token": "task-token-1"}));
@@ -139,6 +143,37 @@ async fn a_signed_click_on_the_posted_button_resumes_the_release() {
     let replies = s.replies();
     assert_eq!(replies.len(), 1, "{replies:?}");
     assert_eq!(replies[0]["replace_original"], true, "the settled approval replaces the buttons: {}", replies[0]);
+}
+
+/// An approval that lists a Slack user group: Slack is asked at the click whether the clicker is
+/// a member (`usergroups.users.list`, form-encoded, with the bot token); a member's vote counts
+/// under their own id, an outsider's is refused.
+#[tokio::test]
+async fn a_member_of_a_listed_user_group_approves_and_an_outsider_is_refused() {
+    let slack = CaptureServer::answering(r#"{"ok":true,"users":["U0ANA","U0BEN"]}"#).await;
+    let s = setup_for(&["S0SRE"], 1, "1h", slack).await;
+    let api = slack_api(&s.slack);
+    let deps = Deps { slack: Some(&api), ..s.deps() };
+    let now = Utc::now().timestamp();
+    let eve = click("U0EVE", slack::APPROVE_ACTION, &s.button, &format!("{}/actions/T0/1/eve", s.slack.url));
+    let (status, refused) = answer(&handler(request(&eve, SIGNING_SECRET, now), &deps).await);
+    assert_eq!(status, 403, "{refused}");
+    let asked = s.slack.requests().into_iter().find(|r| r.request_line.ends_with("usergroups.users.list"));
+    let asked = asked.unwrap_or_else(|| panic!("Slack was not asked who is in the group"));
+    assert_eq!((asked.raw.as_str(), asked.authorization.as_deref()), ("usergroup=S0SRE", Some("Bearer xoxb-test-token")));
+
+    let ana = click("U0ANA", slack::APPROVE_ACTION, &s.button, &format!("{}/actions/T0/1/ana", s.slack.url));
+    let (status, approved) = answer(&handler(request(&ana, SIGNING_SECRET, now), &deps).await);
+    assert_eq!((status, approved["result"].as_str()), (200, Some("approved by u0ana; the release continues")), "{approved}");
+    let trail = s.table.store.events(&s.release_id).await.unwrap_or_default();
+    let decided = trail.iter().find(|e| matches!(e.kind, EventKind::ApprovalDecided { .. })).map(|e| e.kind.summary());
+    assert_eq!(decided.as_deref(), Some("approval `go-no-go` granted by U0ANA (member of S0SRE): via Slack"));
+
+    // Slack refusing to say (no such group) refuses the vote with Slack's reason.
+    let unknown = CaptureServer::answering(r#"{"ok":false,"error":"no_such_subteam"}"#).await;
+    let api = slack_api(&unknown);
+    let e = rollgate::ports::Directory::is_member(&api, "S0GONE", "U0ANA").await.err().map(|e| (e.transient, e.to_string()));
+    assert!(e.as_ref().is_some_and(|(transient, text)| !transient && text.contains("no_such_subteam") && text.contains("S0GONE")), "{e:?}");
 }
 
 #[tokio::test]

@@ -644,7 +644,7 @@ impl World {
                 };
                 let actor = voter.clone();
                 let future: TaskFuture = Box::pin(async move {
-                    match approval::resolve(&*store, &*store, &*workflow, &actor, &vote, now).await {
+                    match approval::resolve(&*store, &*store, &*workflow, &actor, &rollgate::ports::NoDirectory, &vote, now).await {
                         Ok(resolution) => Ok(json!(format!("{resolution:?}"))),
                         Err(e) => Err(TaskFailure {
                             error: if e.is_transient() { "Transient".into() } else { "Refused".into() },

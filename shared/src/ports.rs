@@ -262,6 +262,38 @@ pub trait Executions: Send + Sync {
     async fn stop(&self, execution: &str, error: &str, cause: &str) -> Result<(), WorkflowError>;
 }
 
+/// Who belongs to a group of approvers (a Slack user group), asked when a vote comes.
+#[async_trait]
+pub trait Directory: Send + Sync {
+    /// Whether `user` (a Slack user id) is a member of `group` now.
+    async fn is_member(&self, group: &str, user: &str) -> Result<bool, DirectoryError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the members of {group} could not be read{}: {message}", if *.transient { " (transient; try again)" } else { "" })]
+pub struct DirectoryError {
+    pub group: String,
+    pub transient: bool,
+    pub message: String,
+}
+
+/// No directory (Slack is not configured; the CLI's IAM callers): a group's membership cannot be
+/// read, so a vote that only a group would allow is refused, saying why.
+pub struct NoDirectory;
+
+#[async_trait]
+impl Directory for NoDirectory {
+    async fn is_member(&self, group: &str, _user: &str) -> Result<bool, DirectoryError> {
+        Err(DirectoryError {
+            group: group.to_string(),
+            transient: false,
+            message:
+                "Slack is not configured here (its bot token, usergroups:read); Slack user groups are checked when a member votes in Slack"
+                    .into(),
+        })
+    }
+}
+
 /// Which waiting approval a task token resumes: the release, the plan's approval and the step
 /// it guards.
 #[derive(Clone, Copy, Debug)]

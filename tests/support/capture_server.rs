@@ -1,5 +1,6 @@
 //! A loopback HTTP server that answers every request with a fixed JSON body and keeps what was
-//! posted: it plays Slack (`chat.postMessage`, an interaction's `response_url`).
+//! posted: it plays Slack (`chat.postMessage`, `usergroups.users.list`, an interaction's
+//! `response_url`).
 
 use std::sync::{Arc, Mutex};
 
@@ -11,6 +12,8 @@ pub struct Captured {
     pub request_line: String,
     pub authorization: Option<String>,
     pub body: serde_json::Value,
+    /// The body as sent (a form-encoded one is not JSON).
+    pub raw: String,
 }
 
 pub struct CaptureServer {
@@ -36,8 +39,14 @@ impl CaptureServer {
                 tokio::spawn(async move {
                     let Some((request_line, headers, body)) = crate::webhook_server::read_request(&mut socket).await else { return };
                     let authorization = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")).map(|(_, v)| v.clone());
+                    let raw = String::from_utf8_lossy(&body).into_owned();
                     let body = serde_json::from_slice(&body).unwrap_or_default();
-                    record.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Captured { request_line, authorization, body });
+                    record.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Captured {
+                        request_line,
+                        authorization,
+                        body,
+                        raw,
+                    });
                     crate::webhook_server::write_json(&mut socket, "200 OK", answer).await;
                 });
             }

@@ -462,7 +462,7 @@ pub fn decide(
         let workflow = StepFunctionsWorkflow::new(aws_sdk_sfn::Client::new(&config));
         let identities = rollgate::release::approval::iam_identities(&caller);
         let vote = Vote { release_id: release_id.to_string(), identities, approved, comment, on: None };
-        let resolution = approval::resolve(&store, &tokens, &workflow, &caller, &vote, Utc::now())
+        let resolution = approval::resolve(&store, &tokens, &workflow, &caller, &rollgate::ports::NoDirectory, &vote, Utc::now())
             .await
             .map_err(|e| decision_failure(e, target.table))?;
         let message = resolution.describe();

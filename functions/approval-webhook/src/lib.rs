@@ -12,7 +12,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use rollgate::adapters::slack::SlackApi;
 use rollgate::flow::approval::{ApprovalError, Vote, check, resolve};
-use rollgate::ports::{ReleaseStore, SecretSource, TaskTokens, Workflow, WorkflowError};
+use rollgate::ports::{Directory, NoDirectory, ReleaseStore, SecretSource, TaskTokens, Workflow, WorkflowError};
 use rollgate::release::slack::{self, ButtonClick, SlackError};
 use serde_json::{Value, json};
 
@@ -68,6 +68,16 @@ pub struct Deps<'a> {
     pub slack: Option<&'a SlackApi>,
 }
 
+impl Deps<'_> {
+    /// Who is in a Slack user group: Slack itself, when its bot token is configured.
+    fn directory(&self) -> &dyn Directory {
+        match self.slack {
+            Some(slack) => slack,
+            None => &NoDirectory,
+        }
+    }
+}
+
 /// Why a request was refused, with its HTTP status.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -107,7 +117,8 @@ impl From<ApprovalError> for WebhookError {
                 Self::Conflict(message)
             }
             ApprovalError::Expired { .. } | ApprovalError::Workflow(WorkflowError::TaskGone(_)) => Self::Gone(message),
-            ApprovalError::Workflow(_) | ApprovalError::Store(_) => Self::Unavailable(message),
+            ApprovalError::Directory { ref source, .. } if !source.transient => Self::Forbidden(message),
+            ApprovalError::Workflow(_) | ApprovalError::Store(_) | ApprovalError::Directory { .. } => Self::Unavailable(message),
         }
     }
 }
@@ -163,7 +174,7 @@ pub async fn handler(request: ApiGatewayV2httpRequest, deps: &Deps<'_>) -> ApiGa
         return ask_for_the_reason(&click, &vote, slack, trigger, deps, now).await;
     }
     let submitted = click.reason.is_some();
-    match resolve(deps.store, deps.tokens, deps.workflow, ACTOR, &vote, now).await {
+    match resolve(deps.store, deps.tokens, deps.workflow, ACTOR, deps.directory(), &vote, now).await {
         Ok(resolution) => {
             tracing::info!(release = %click.release_id, result = %resolution.describe(), "recorded a Slack decision");
             let reply = slack::reply(&click, Ok(&resolution));
@@ -207,7 +218,7 @@ async fn ask_for_the_reason(
     deps: &Deps<'_>,
     now: chrono::DateTime<Utc>,
 ) -> ApiGatewayV2httpResponse {
-    if let Err(err) = check(deps.store, vote, now).await {
+    if let Err(err) = check(deps.store, deps.directory(), vote, now).await {
         return refuse_click(click, WebhookError::from(err), deps).await;
     }
     match slack.call("views.open", &json!({"trigger_id": trigger, "view": slack::reject_modal(click)})).await {

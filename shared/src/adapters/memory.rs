@@ -304,6 +304,19 @@ impl crate::ports::Executions for RecordingWorkflow {
     }
 }
 
+/// User groups in memory (tests): each group's members.
+#[derive(Default)]
+pub struct MemoryDirectory {
+    pub groups: BTreeMap<String, Vec<String>>,
+}
+
+#[async_trait]
+impl crate::ports::Directory for MemoryDirectory {
+    async fn is_member(&self, group: &str, user: &str) -> Result<bool, crate::ports::DirectoryError> {
+        Ok(self.groups.get(group).is_some_and(|members| members.iter().any(|m| m == user)))
+    }
+}
+
 /// A router in memory (the simulator, tests): the weight it was given, and a revision that
 /// changes with every write, as a Lambda alias's does.
 #[derive(Default)]

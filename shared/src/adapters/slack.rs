@@ -1,6 +1,6 @@
 //! Slack's Web API with the app's bot token: posting an approval with its buttons
-//! (`chat.postMessage`), asking for a rejection's reason (`views.open`), and showing the outcome
-//! on the original message (`chat.update`).
+//! (`chat.postMessage`), asking for a rejection's reason (`views.open`), showing the outcome on
+//! the original message (`chat.update`), and who is in a user group (`usergroups.users.list`).
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -42,13 +42,22 @@ impl SlackApi {
 
     /// Calls a Web API method with a JSON body; Slack's `ok: false` answers are errors.
     pub async fn call(&self, method: &str, body: &Value) -> Result<Value, SlackApiError> {
+        self.send(method, |request| request.json(body)).await
+    }
+
+    /// Calls a Web API method with form-encoded arguments (what Slack's read methods take).
+    pub async fn call_form(&self, method: &str, arguments: &[(&str, &str)]) -> Result<Value, SlackApiError> {
+        self.send(method, |request| request.form(arguments)).await
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        body: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Result<Value, SlackApiError> {
         let fail = |transient: bool, message: String| SlackApiError { method: method.to_string(), transient, message };
         let token = self.token.get().await.map_err(|e| fail(e.transient, e.to_string()))?;
-        let response = self
-            .client
-            .post(format!("{}/{method}", self.api))
-            .bearer_auth(token)
-            .json(body)
+        let response = body(self.client.post(format!("{}/{method}", self.api)).bearer_auth(token))
             .send()
             .await
             .map_err(|e| fail(e.is_timeout() || e.is_connect(), format!("Slack is unreachable: {e}")))?;
@@ -63,6 +72,20 @@ impl SlackApi {
             return Err(fail(error == "ratelimited", format!("refused: {error}")));
         }
         Ok(answer)
+    }
+}
+
+/// Slack user groups, read when a vote needs one (`usergroups.users.list`, scope
+/// `usergroups:read`).
+#[async_trait]
+impl crate::ports::Directory for SlackApi {
+    async fn is_member(&self, group: &str, user: &str) -> Result<bool, crate::ports::DirectoryError> {
+        let fail = |transient: bool, message: String| crate::ports::DirectoryError { group: group.to_string(), transient, message };
+        // A read method: Slack takes its arguments form-encoded, not as JSON.
+        let answer =
+            self.call_form("usergroups.users.list", &[("usergroup", group)]).await.map_err(|e| fail(e.transient, e.to_string()))?;
+        let members = answer["users"].as_array().ok_or_else(|| fail(false, "Slack's answer lists no users".into()))?;
+        Ok(members.iter().any(|m| m.as_str() == Some(user)))
     }
 }
 

@@ -5,9 +5,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use crate::domain::identity::{Principal, principal};
 use crate::domain::plan::NotificationEvent;
 use crate::flow::trail::{record, record_with};
-use crate::ports::{ReleaseStore, StoreError, TaskTokens, TokenKey, Workflow, WorkflowError};
+use crate::ports::{Directory, DirectoryError, ReleaseStore, StoreError, TaskTokens, TokenKey, Workflow, WorkflowError};
 pub use crate::release::approval::{ApprovalRef, REJECTED_ERROR, Resolution, Vote};
 use crate::release::notification::{ApprovalAsk, ReleaseNotification};
 use crate::release::{EventKind, Release, ReleaseEvent, ReleaseStatus};
@@ -26,6 +27,8 @@ pub enum ApprovalError {
     SelfApproval { by: String },
     #[error("approvals of `{approval}` are given {window}; {next}")]
     OutsideWindow { approval: String, window: String, next: String },
+    #[error("whether {by} may decide could not be checked: {source}")]
+    Directory { by: String, source: DirectoryError },
     #[error("the decision was recorded, but {0}")]
     Workflow(#[from] WorkflowError),
     #[error(transparent)]
@@ -37,6 +40,7 @@ impl ApprovalError {
     pub fn is_transient(&self) -> bool {
         match self {
             ApprovalError::Workflow(e) => e.is_transient(),
+            ApprovalError::Directory { source, .. } => source.transient,
             ApprovalError::Store(e) => e.is_transient(),
             _ => false,
         }
@@ -166,7 +170,8 @@ pub async fn request(
     let requested = EventKind::ApprovalRequested {
         approval: gate.id.clone(),
         step,
-        approvers: gate.approvers.clone(),
+        // Roles named by the plan are recorded as their members: the request says who may decide.
+        approvers: release.plan.approvers_of(&gate),
         quorum: gate.quorum,
         expires_at,
     };
@@ -201,15 +206,42 @@ pub async fn request(
 
 /// Whether `vote` may be cast now: what [`decide`] checks before it records anything. The Slack
 /// webhook asks before it opens the reason form, so a stranger is refused at once.
-pub async fn check(store: &dyn ReleaseStore, vote: &Vote, now: DateTime<Utc>) -> Result<(), ApprovalError> {
-    eligible(store, vote, now).await.map(|_| ())
+pub async fn check(store: &dyn ReleaseStore, directory: &dyn Directory, vote: &Vote, now: DateTime<Utc>) -> Result<(), ApprovalError> {
+    eligible(store, directory, vote, now).await.map(|_| ())
 }
 
-/// What [`eligible`] found: the pending approval, the name the vote counts under, the trail.
-type Eligible = (Pending, String, Vec<ReleaseEvent>);
+/// Who a vote counts as: the name it is recorded under, and the group of the approval's list
+/// that allowed it (a Slack user group the voter is a member of), if not the name itself.
+#[derive(Clone, Debug)]
+struct Voter {
+    by: String,
+    via: Option<String>,
+}
 
-/// The pending approval and the name `vote` counts under, if it may be cast now.
-async fn eligible(store: &dyn ReleaseStore, vote: &Vote, now: DateTime<Utc>) -> Result<Eligible, ApprovalError> {
+/// What [`eligible`] found: the pending approval, who the vote counts as, the trail.
+type Eligible = (Pending, Voter, Vec<ReleaseEvent>);
+
+/// Who `vote` counts as among `approvers`: a name it goes by that is listed; else, for a Slack
+/// user, a listed Slack user group they are a member of (asked of `directory` now, as
+/// membership changes), recorded under their own id.
+async fn voter(directory: &dyn Directory, vote: &Vote, approvers: &[String]) -> Result<Option<Voter>, ApprovalError> {
+    let identities = &vote.identities;
+    if let Some(by) = identities.iter().find(|id| approvers.iter().any(|a| a.eq_ignore_ascii_case(id))) {
+        return Ok(Some(Voter { by: by.clone(), via: None }));
+    }
+    let Some(user) = identities.iter().find(|id| principal(id) == Principal::SlackUser) else { return Ok(None) };
+    for group in approvers.iter().filter(|a| principal(a) == Principal::SlackGroup) {
+        match directory.is_member(group, user).await {
+            Ok(true) => return Ok(Some(Voter { by: user.clone(), via: Some(group.clone()) })),
+            Ok(false) => {}
+            Err(source) => return Err(ApprovalError::Directory { by: user.clone(), source }),
+        }
+    }
+    Ok(None)
+}
+
+/// The pending approval and who `vote` counts as, if it may be cast now.
+async fn eligible(store: &dyn ReleaseStore, directory: &dyn Directory, vote: &Vote, now: DateTime<Utc>) -> Result<Eligible, ApprovalError> {
     let release_id = vote.release_id.as_str();
     let release = store.release(release_id).await?.ok_or_else(|| ApprovalError::NothingPending(release_id.to_string()))?;
     let events = store.events(release_id).await?;
@@ -254,7 +286,7 @@ async fn eligible(store: &dyn ReleaseStore, vote: &Vote, now: DateTime<Utc>) -> 
         }
     }
     let identities = &vote.identities;
-    let Some(by) = identities.iter().find(|id| pending.approvers.iter().any(|a| a.eq_ignore_ascii_case(id))).cloned() else {
+    let Some(voter) = voter(directory, vote, &pending.approvers).await? else {
         return Err(ApprovalError::NotAnApprover {
             by: identities.join(" / "),
             approval: pending.approval,
@@ -264,27 +296,28 @@ async fn eligible(store: &dyn ReleaseStore, vote: &Vote, now: DateTime<Utc>) -> 
     // Four eyes: neither who wrote the change nor who started its release approves it.
     let own = |who: Option<&str>| who.is_some_and(|w| identities.iter().any(|id| w.eq_ignore_ascii_case(id)));
     if vote.approved && (own(release.author.as_deref()) || own(release.requested_by.as_deref())) {
-        return Err(ApprovalError::SelfApproval { by });
+        return Err(ApprovalError::SelfApproval { by: voter.by });
     }
-    Ok((pending, by, events))
+    Ok((pending, voter, events))
 }
 
 /// Records `vote` on the release's pending approval and says whether the execution may resume,
 /// and which approval (and step) the vote was counted on.
 pub async fn decide(
     store: &dyn ReleaseStore,
+    directory: &dyn Directory,
     actor: &str,
     vote: &Vote,
     now: DateTime<Utc>,
 ) -> Result<(ApprovalRef, Resolution), ApprovalError> {
     let release_id = vote.release_id.as_str();
-    let (pending, by, events) = eligible(store, vote, now).await?;
+    let (pending, Voter { by, via }, events) = eligible(store, directory, vote, now).await?;
     let on = ApprovalRef { approval: pending.approval.clone(), step: pending.step };
     let approved = vote.approved;
     // The same vote again (Slack retrying a slow answer, a second click) is recorded once; the
     // execution is told again, and says whether it still waits.
     let earlier = events.iter().filter(|e| e.at >= pending.requested_at).find_map(|e| match &e.kind {
-        EventKind::ApprovalDecided { approval, by: who, approved: same, comment }
+        EventKind::ApprovalDecided { approval, by: who, approved: same, comment, .. }
             if *approval == pending.approval && who.eq_ignore_ascii_case(&by) && *same == approved =>
         {
             Some(comment.clone())
@@ -300,7 +333,7 @@ pub async fn decide(
                 actor,
                 release_id,
                 now,
-                EventKind::ApprovalDecided { approval: pending.approval.clone(), by: by.clone(), approved, comment: comment.clone() },
+                EventKind::ApprovalDecided { approval: pending.approval.clone(), by: by.clone(), approved, comment: comment.clone(), via },
             )
             .await?;
             comment
@@ -327,10 +360,11 @@ pub async fn resolve(
     tokens: &dyn TaskTokens,
     workflow: &dyn Workflow,
     actor: &str,
+    directory: &dyn Directory,
     vote: &Vote,
     now: DateTime<Utc>,
 ) -> Result<Resolution, ApprovalError> {
-    let (on, resolution) = decide(store, actor, vote, now).await?;
+    let (on, resolution) = decide(store, directory, actor, vote, now).await?;
     let key = TokenKey { release_id: &vote.release_id, approval: &on.approval, step: on.step };
     if matches!(resolution, Resolution::Pending { .. }) {
         // A vote short of the quorum renews the approval's heartbeat (a plan's `heartbeat`: how

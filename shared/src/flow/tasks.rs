@@ -434,7 +434,7 @@ async fn rejection(store: &dyn ReleaseStore, request: &RollbackRequest) -> Resul
     }
     let events = store.events(&request.release_id).await?;
     Ok(events.iter().rev().find_map(|e| match &e.kind {
-        EventKind::ApprovalDecided { approval, by, approved: false, comment } => Some(format!(
+        EventKind::ApprovalDecided { approval, by, approved: false, comment, .. } => Some(format!(
             "the approval `{approval}` was rejected by {by}{}",
             comment.as_ref().map(|c| format!(": {c}")).unwrap_or_default()
         )),

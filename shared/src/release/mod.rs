@@ -183,6 +183,9 @@ pub enum EventKind {
         approved: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         comment: Option<String>,
+        /// The Slack user group of the approval's list that `by` decided as a member of.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
     },
     /// A Go/No-Go approval is pending. The task token that resumes the execution is kept apart
     /// (`ports::TaskTokens`), never here: the trail is read by people and printed by the CLI.
@@ -247,9 +250,10 @@ impl EventKind {
                     expires_at.format("%Y-%m-%d %H:%M")
                 )
             }
-            EventKind::ApprovalDecided { approval, by, approved, comment } => format!(
-                "approval `{approval}` {} by {by}{}",
+            EventKind::ApprovalDecided { approval, by, approved, comment, via } => format!(
+                "approval `{approval}` {} by {by}{}{}",
                 if *approved { "granted" } else { "REJECTED" },
+                via.as_ref().map(|g| format!(" (member of {g})")).unwrap_or_default(),
                 comment.as_ref().map(|c| format!(": {c}")).unwrap_or_default()
             ),
             EventKind::AlarmRaised(alarm) => crate::domain::alarm::raised(alarm),

@@ -138,7 +138,7 @@ fn approvals_count_decisions_expiries_and_time_to_decide() {
     };
     let asked =
         |expires_at| EventKind::ApprovalRequested { approval: "go".into(), step: 0, approvers: vec!["a".into()], quorum: 1, expires_at };
-    let decided = |approved| EventKind::ApprovalDecided { approval: "go".into(), by: "a".into(), approved, comment: None };
+    let decided = |approved| EventKind::ApprovalDecided { approval: "go".into(), by: "a".into(), approved, comment: None, via: None };
     let events = vec![
         event("r1", at(16, 10), asked(at(16, 12))),
         event("r1", at(16, 10) + Duration::minutes(12), decided(true)),

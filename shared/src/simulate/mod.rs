@@ -657,9 +657,13 @@ impl SimTasks<'_> {
         let release_id = payload.get("release_id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
         let step = payload.get("step").and_then(serde_json::Value::as_u64).and_then(|s| usize::try_from(s).ok()).unwrap_or(0);
         let timeout = wait.timeout_secs.map(HumanDuration::from_secs).map_or(chrono::Duration::MAX, HumanDuration::chrono);
-        let gate = match self.store.release(&release_id).await {
-            Ok(Some(release)) => release.plan.approvals.iter().find(|a| a.id == approval_id).cloned(),
-            _ => None,
+        let (gate, approvers) = match self.store.release(&release_id).await {
+            Ok(Some(release)) => {
+                let gate = release.plan.approvals.iter().find(|a| a.id == approval_id).cloned();
+                let approvers = gate.as_ref().map(|g| release.plan.approvers_of(g)).unwrap_or_default();
+                (gate, approvers)
+            }
+            _ => (None, Vec::new()),
         };
         let decided = self.scenario.approvals.get(&approval_id).cloned().unwrap_or(ApprovalScenario {
             decision: ApprovalDecision::Approve,
@@ -669,7 +673,16 @@ impl SimTasks<'_> {
         });
         let voters: Vec<String> = match (&decided.by, &gate) {
             (Some(by), _) => by.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect(),
-            (None, Some(gate)) => gate.approvers.iter().take(usize::try_from(gate.quorum).unwrap_or(usize::MAX)).cloned().collect(),
+            // The first approvers the plan names (roles as their members); a Slack user group
+            // stands for as many of its members as the quorum needs.
+            (None, Some(gate)) => {
+                let quorum = usize::try_from(gate.quorum).unwrap_or(usize::MAX);
+                let people = approvers.iter().flat_map(|a| match crate::domain::identity::principal(a) {
+                    crate::domain::identity::Principal::SlackGroup => (1..=quorum).map(|n| format!("U{}{n}", &a[1..])).collect(),
+                    _ => vec![a.clone()],
+                });
+                people.take(quorum).collect()
+            }
             (None, None) => Vec::new(),
         };
         let mut after = decided.after.chrono();
@@ -703,7 +716,9 @@ impl SimTasks<'_> {
                     on: Some(crate::release::approval::ApprovalRef { approval: approval_id.clone(), step }),
                 };
                 self.meter.voted();
-                if let Err(e) = crate::flow::approval::resolve(self.store, &self.tokens, &self.workflow, voter, &vote, at).await {
+                if let Err(e) =
+                    crate::flow::approval::resolve(self.store, &self.tokens, &self.workflow, voter, &ScenarioMembers, &vote, at).await
+                {
                     let problem = format!("approvals.{approval_id}.by: {e}");
                     let _ = self.workflow.fail(SCENARIO_ERROR, SCENARIO_ERROR, &problem).await;
                     return Invocation { result: Err(TaskFailure { error: SCENARIO_ERROR.into(), cause: problem }), took: after };
@@ -809,6 +824,17 @@ impl machine::Tasks for SimTasks<'_> {
             other => Err(TaskFailure { error: "States.Runtime".into(), cause: format!("the simulator does not run {other}") }),
         };
         Invocation { result, took: chrono::Duration::zero() }
+    }
+}
+
+/// Slack user groups in a simulation: the scenario's voters are who it says, members of any
+/// group the approval lists.
+struct ScenarioMembers;
+
+#[async_trait]
+impl crate::ports::Directory for ScenarioMembers {
+    async fn is_member(&self, _group: &str, _user: &str) -> Result<bool, crate::ports::DirectoryError> {
+        Ok(true)
     }
 }
 

@@ -642,7 +642,7 @@ checklist:
             issue_strings("name: t\ntrafic: {}\n"),
             vec![
                 "trafic: `trafic` is not a plan field; did you mean `traffic`? \
-                  Plan fields are name, description, owner, checklist, traffic, analysis, analysis_templates, approvals, notifications, rollback, rollback_alarms"
+                  Plan fields are name, description, owner, checklist, traffic, analysis, analysis_templates, approvals, roles, notifications, rollback, rollback_alarms"
             ]
         );
         assert_eq!(

@@ -43,6 +43,10 @@ pub struct Plan {
     /// Go/No-Go approvals, referenced from steps by id.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<ApprovalGate>,
+    /// Named groups of approvers (`release-managers: [U024BE7LH, S0604QSJC, arn:aws:iam::…:role/…]`):
+    /// an approval may list a role by name instead of repeating its members.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub roles: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub notifications: Notifications,
     #[serde(default)]
@@ -704,7 +708,9 @@ pub struct ApprovalGate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Who may decide: Slack user ids (`U024BE7LH`; a Slack vote counts under the clicker's id
-    /// only, never a name) and IAM users' or roles' ARNs (`rollgate approve` as that identity).
+    /// only, never a name), Slack user groups (`S0604QSJC`: any member, as Slack says when they
+    /// vote), IAM users' or roles' ARNs (`rollgate approve` as that identity), and roles of the
+    /// plan's `roles` by name.
     pub approvers: Vec<String>,
     /// Approvals needed; one rejection rejects.
     #[serde(default = "default_one")]
@@ -807,6 +813,21 @@ pub struct RollbackPolicy {
 }
 
 impl Plan {
+    /// Who may decide `gate`: its approvers with each of the plan's roles replaced by its
+    /// members, once each, in the order written.
+    pub fn approvers_of(&self, gate: &ApprovalGate) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for approver in &gate.approvers {
+            let members = self.roles.get(approver).map_or_else(|| std::slice::from_ref(approver), Vec::as_slice);
+            for member in members {
+                if !out.contains(member) {
+                    out.push(member.clone());
+                }
+            }
+        }
+        out
+    }
+
     /// The approval gate a step waits for, if any.
     pub fn approval_for_step(&self, step: usize) -> Option<&ApprovalGate> {
         let id = self.traffic.steps.get(step)?.approval.as_deref()?;

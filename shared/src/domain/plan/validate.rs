@@ -97,6 +97,7 @@ pub fn validate(plan: &Plan) -> Vec<PlanIssue> {
     }
     step_analysis::check_step_analyses(plan, &mut issues);
     approvals::check_approvals(plan, &mut issues);
+    approvals::check_roles(plan, &mut issues);
     notifications::check_notifications(&plan.notifications, &mut issues);
     rollback::check_rollback(&plan.rollback, &mut issues);
     check_rollback_alarms(&plan.rollback_alarms, &mut issues);
@@ -247,6 +248,29 @@ analysis:\n  interval: 2m\n  metrics:\n    - name: errors\n      query: {{ metri
         ] {
             assert!(joined.contains(expected), "missing `{expected}` in:\n{joined}");
         }
+    }
+
+    #[test]
+    fn roles_and_approvers_are_checked_and_names_warned_about() {
+        let yaml = format!(
+            "{BASE}    - {{ weight: 10, bake: 5m, approval: go }}\n    - {{ weight: 100, bake: 5m }}\n\
+roles:\n  sre: [S0SRE, lead]\n  lead: [U0LEAD]\n  Bad: []\n\
+approvals:\n  - {{ id: go, approvers: [sre, U0ANA, alice, arn:aws:iam::123456789012:role/Rel], quorum: 5, timeout: 1h }}\n"
+        );
+        let issues = issues_of(&yaml).join("\n");
+        for expected in
+            ["roles.Bad: `Bad` is not a valid role name", "roles.Bad: has no members", "roles.sre[1]: `lead` is a role; roles do not nest"]
+        {
+            assert!(issues.contains(expected), "missing `{expected}` in:\n{issues}");
+        }
+        assert!(!issues.contains("quorum"), "a group may have any number of members: {issues}");
+        let plan = parse_plan(&yaml.replace("sre: [S0SRE, lead]", "sre: [S0SRE]").replace("  Bad: []\n", ""), PlanFormat::Yaml)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let warned: Vec<String> = warnings(&plan).iter().map(ToString::to_string).collect();
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert!(warned[0].starts_with("approvals[0].approvers[2]: `alice` is not a Slack user id"), "{warned:?}");
+        let go = &plan.approvals[0];
+        assert_eq!(plan.approvers_of(go), ["S0SRE", "U0ANA", "alice", "arn:aws:iam::123456789012:role/Rel"]);
     }
 
     #[test]

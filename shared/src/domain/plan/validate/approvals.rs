@@ -4,13 +4,14 @@ use std::collections::HashSet;
 
 use super::{Issues, check_at_most, is_identifier, limits};
 use crate::domain::checklist::parse_local_time;
+use crate::domain::identity::{Principal, principal};
 use crate::domain::plan::{ApprovalGate, Plan};
 
 pub(super) fn check_approvals(plan: &Plan, issues: &mut Issues) {
     let mut seen = HashSet::new();
     for (i, gate) in plan.approvals.iter().enumerate() {
         let path = format!("approvals[{i}]");
-        check_approval(gate, &path, issues);
+        check_approval(plan, gate, &path, issues);
         if !seen.insert(gate.id.as_str()) {
             issues.add(format!("{path}.id"), format!("`{}` is used by an earlier approval", gate.id), "give each approval its own id");
         }
@@ -24,7 +25,7 @@ pub(super) fn check_approvals(plan: &Plan, issues: &mut Issues) {
     }
 }
 
-fn check_approval(gate: &ApprovalGate, path: &str, issues: &mut Issues) {
+fn check_approval(plan: &Plan, gate: &ApprovalGate, path: &str, issues: &mut Issues) {
     if let Some(window) = &gate.decide_within {
         let wp = format!("{path}.decide_within");
         if window.timezone.parse::<chrono_tz::Tz>().is_err() {
@@ -60,12 +61,15 @@ fn check_approval(gate: &ApprovalGate, path: &str, issues: &mut Issues) {
     if gate.approvers.is_empty() {
         issues.add(format!("{path}.approvers"), "is empty; nobody could approve", "list who decides, e.g. Slack user ids");
     }
+    // A Slack user group may have any number of members: only named people are counted.
+    let approvers = plan.approvers_of(gate);
+    let has_group = approvers.iter().any(|a| principal(a) == Principal::SlackGroup);
     if gate.quorum == 0 {
         issues.add(format!("{path}.quorum"), "is 0, which would approve without anyone", "require at least 1 approval");
-    } else if gate.quorum as usize > gate.approvers.len() && !gate.approvers.is_empty() {
+    } else if gate.quorum as usize > approvers.len() && !approvers.is_empty() && !has_group {
         issues.add(
             format!("{path}.quorum"),
-            format!("{} is more than the {} approvers listed", gate.quorum, gate.approvers.len()),
+            format!("{} is more than the {} approvers listed", gate.quorum, approvers.len()),
             "lower the quorum or add approvers",
         );
     }
@@ -91,31 +95,52 @@ fn check_approval(gate: &ApprovalGate, path: &str, issues: &mut Issues) {
     }
 }
 
-/// Approvers that no vote can match: a Slack vote counts under the clicker's user id only, a CLI
-/// vote under the caller's IAM ARN; a name (which people change) or a user group never matches.
+/// Roles: each named like an id, with members, none of them a role itself.
+pub(super) fn check_roles(plan: &Plan, issues: &mut Issues) {
+    for (name, members) in &plan.roles {
+        let path = format!("roles.{name}");
+        if !is_identifier(name) {
+            issues.add(path.clone(), format!("`{name}` is not a valid role name"), "use lowercase letters, digits, `-` and `_`");
+        }
+        if members.is_empty() {
+            issues.add(
+                path.clone(),
+                "has no members; nobody could approve as it",
+                "list its members' Slack user ids, Slack user groups or IAM ARNs",
+            );
+        }
+        for (i, member) in members.iter().enumerate() {
+            if plan.roles.contains_key(member) {
+                issues.add(
+                    format!("{path}[{i}]"),
+                    format!("`{member}` is a role; roles do not nest"),
+                    "list that role's members here instead",
+                );
+            }
+        }
+    }
+}
+
+/// Approvers that no vote can match: a Slack vote counts under the clicker's user id (or a user
+/// group they belong to), a CLI vote under the caller's IAM ARN; a name (which people change)
+/// never matches.
 pub(super) fn approver_warnings(plan: &Plan, issues: &mut Issues) {
-    for (i, gate) in plan.approvals.iter().enumerate() {
-        for (j, approver) in gate.approvers.iter().enumerate() {
-            let path = format!("approvals[{i}].approvers[{j}]");
-            let id_like = |first: &[char]| {
-                approver.len() >= 3 && approver.starts_with(first) && approver.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-            };
-            if id_like(&['U', 'W']) || approver.starts_with("arn:") {
-                continue;
-            }
-            if id_like(&['S']) {
-                issues.add(
-                    path,
-                    format!("`{approver}` looks like a Slack user group; groups are not expanded, so no vote matches it"),
-                    "list the members' user ids",
-                );
-            } else {
-                issues.add(
-                    path,
-                    format!("`{approver}` is neither a Slack user id nor an IAM ARN; votes count under those only (names change and can be taken)"),
-                    "write the Slack member id (profile → ⋯ → Copy member ID, e.g. U024BE7LH) or the IAM user's or role's ARN",
-                );
-            }
+    let written = plan.approvals.iter().enumerate().flat_map(|(i, gate)| {
+        gate.approvers
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| !plan.roles.contains_key(*a))
+            .map(move |(j, a)| (format!("approvals[{i}].approvers[{j}]"), a))
+    });
+    let members =
+        plan.roles.iter().flat_map(|(name, members)| members.iter().enumerate().map(move |(i, m)| (format!("roles.{name}[{i}]"), m)));
+    for (path, approver) in written.chain(members).filter(|(_, a)| !plan.roles.contains_key(*a)) {
+        if principal(approver) == Principal::Other {
+            issues.add(
+                path,
+                format!("`{approver}` is not a Slack user id, a Slack user group, an IAM ARN nor a role of `roles`; votes count under those only (names change and can be taken)"),
+                "write the Slack member id (profile → ⋯ → Copy member ID, e.g. U024BE7LH), a user group id (S0604QSJC), the IAM user's or role's ARN, or define the role under `roles`",
+            );
         }
     }
 }
