@@ -93,7 +93,7 @@ async fn setup_for(approvers: &[&str], quorum: u32, timeout: &str, slack: Captur
         overrides: vec![],
         execution: None,
     };
-    admit(&table.store, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    admit(&table.store, &rollgate::ports::NoPolicies, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
     // approval-request posts the buttons to Slack (played by a loopback server).
     let chat = SlackNotifier::new(slack_api(&slack));
     let (notifier, ask) =
@@ -288,7 +288,7 @@ async fn a_refused_slack_post_is_recorded_and_the_approval_still_waits() {
         overrides: vec![],
         execution: None,
     };
-    admit(&table.store, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    admit(&table.store, &rollgate::ports::NoPolicies, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
     let slack = CaptureServer::answering(r#"{"ok":false,"error":"channel_not_found"}"#).await;
     let chat = SlackNotifier::new(slack_api(&slack));
     let notifier = RecordingNotifier::default();

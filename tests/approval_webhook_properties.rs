@@ -75,7 +75,7 @@ async fn world() -> World {
         overrides: vec![],
         execution: None,
     };
-    admit(&store, request, Utc::now()).await.unwrap_or_else(|e| panic!("admit: {e}"));
+    admit(&store, &rollgate::ports::NoPolicies, request, Utc::now()).await.unwrap_or_else(|e| panic!("admit: {e}"));
     let notifier = RecordingNotifier::default();
     let deps = approval_request::Deps { store: &store, tokens: &store, notifier: &notifier, slack: None };
     let ask = json!({"release_id": RELEASE, "step": 0, "approval": "go-no-go", "task_token": TOKEN});

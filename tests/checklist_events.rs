@@ -19,7 +19,7 @@ async fn invoke(name: &str) -> (Invoked, String, Result<checklist_validator::Che
     let notifier = RecordingNotifier::default();
     let event = read_json(&repo().join("events/checklist-validator").join(name));
     let id = event["release_id"].as_str().unwrap_or_default().to_string();
-    let result = handler(event, &table.store, &notifier).await;
+    let result = handler(event, &table.store, &table.store, &notifier).await;
     (Invoked { table, notifier }, id, result)
 }
 
@@ -120,7 +120,7 @@ async fn a_malformed_request_is_refused_with_its_path() {
     let notifier = RecordingNotifier::default();
     let mut event = read_json(&repo().join("events/checklist-validator/pass.json"));
     event["plan"]["traffic"]["steps"][1]["weight"] = serde_json::json!(5);
-    match handler(event, &table.store, &notifier).await {
+    match handler(event, &table.store, &table.store, &notifier).await {
         Err(e @ TaskError { name: ErrorName::PlanInvalid, .. }) => {
             assert!(e.to_string().contains("traffic.steps[1].weight: 5 is below the previous step's 10"), "{e}")
         }
@@ -129,6 +129,6 @@ async fn a_malformed_request_is_refused_with_its_path() {
     let mut event = read_json(&repo().join("events/checklist-validator/pass.json"));
     event["version"] = serde_json::json!(42);
     assert!(
-        matches!(handler(event, &table.store, &notifier).await, Err(TaskError { name: ErrorName::InvalidRequest, message: m }) if m.contains("version"))
+        matches!(handler(event, &table.store, &table.store, &notifier).await, Err(TaskError { name: ErrorName::InvalidRequest, message: m }) if m.contains("version"))
     );
 }

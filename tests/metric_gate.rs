@@ -42,7 +42,7 @@ async fn release_with_id_at_first_step(store: &dyn ReleaseStore, release_id: Opt
         "release_id": release_id, "service": service, "environment": "production", "version": "42", "stable_version": "41", "plan": plan
     }))
     .unwrap_or_else(|e| panic!("{e}"));
-    let admitted = admit::admit(store, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let admitted = admit::admit(store, &rollgate::ports::NoPolicies, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
     let mut release = admitted.release;
     // What the traffic switch records when it sets the first step's weight.
     release.step = Some(0);

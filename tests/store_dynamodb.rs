@@ -44,6 +44,7 @@ async fn dynamodb_route_claims_are_fenced_by_the_lock() {
 async fn dynamodb_task_tokens_are_kept_apart_from_the_trail() {
     let table = TestTable::create().await;
     contract::task_tokens_are_kept_per_approval_and_step(&table.tokens).await;
+    contract::policies_are_written_over_the_version_read(&table.store).await;
     assert!(table.store.events("r1").await.unwrap_or_default().is_empty(), "no token in the trail's table");
 }
 
@@ -57,6 +58,7 @@ async fn dynamodb_appends_form_a_hash_chain() {
 async fn memory_store_keeps_the_same_contract() {
     contract::appended_events_form_a_hash_chain(&MemoryStore::new()).await;
     contract::task_tokens_are_kept_per_approval_and_step(&MemoryStore::new()).await;
+    contract::policies_are_written_over_the_version_read(&MemoryStore::new()).await;
     contract::route_claims_are_fenced_by_the_lock(&MemoryStore::new()).await;
     contract::paired_writes_stand_or_fall_together(&MemoryStore::new()).await;
     contract::concurrent_appends_leave_no_gap(&MemoryStore::new()).await;
@@ -78,7 +80,9 @@ async fn sixteen_concurrent_admissions_admit_exactly_one() {
     let attempts: Vec<_> = (0..16)
         .map(|i| {
             let store = Arc::clone(&store);
-            tokio::spawn(async move { admit::admit(store.as_ref(), sample_request(&format!("race-{i}")), Utc::now()).await })
+            tokio::spawn(async move {
+                admit::admit(store.as_ref(), &rollgate::ports::NoPolicies, sample_request(&format!("race-{i}")), Utc::now()).await
+            })
         })
         .collect();
     let mut admitted = Vec::new();
@@ -116,7 +120,7 @@ async fn attempts_of_one_admission_racing_each_other_admit_it_once() {
             let store = Arc::clone(&store);
             // Each attempt runs at its own clock reading, as retries do.
             let now = started + chrono::Duration::milliseconds(i * 250);
-            tokio::spawn(async move { admit::admit(store.as_ref(), sample_request("rel-twin"), now).await })
+            tokio::spawn(async move { admit::admit(store.as_ref(), &rollgate::ports::NoPolicies, sample_request("rel-twin"), now).await })
         })
         .collect();
     let mut admitted = 0;
@@ -133,7 +137,9 @@ async fn attempts_of_one_admission_racing_each_other_admit_it_once() {
     }
     assert!(admitted >= 1, "at least one attempt admits the release");
     // The state machine's next retry finds the release admitted and judged.
-    let retried = admit::admit(&table.store, sample_request("rel-twin"), Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let retried = admit::admit(&table.store, &rollgate::ports::NoPolicies, sample_request("rel-twin"), Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(retried.release.status, ReleaseStatus::Progressing);
     let events = table.store.events("rel-twin").await.unwrap_or_else(|e| panic!("{e}"));
     let judged = events.iter().filter(|e| e.kind.name() == "checklist_judged").count();
@@ -145,10 +151,14 @@ async fn attempts_of_one_admission_racing_each_other_admit_it_once() {
 #[tokio::test]
 async fn admission_stores_the_verdict_with_its_explanation_and_is_idempotent() {
     let table = TestTable::create().await;
-    let first = admit::admit(&table.store, sample_request("rel-idem"), Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let first = admit::admit(&table.store, &rollgate::ports::NoPolicies, sample_request("rel-idem"), Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first.release.status, ReleaseStatus::Progressing);
     // A retried invocation (Step Functions Retry) continues instead of tripping on its own lock.
-    let again = admit::admit(&table.store, sample_request("rel-idem"), Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let again = admit::admit(&table.store, &rollgate::ports::NoPolicies, sample_request("rel-idem"), Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again.verdict, first.verdict);
     let events = table.store.events("rel-idem").await.unwrap_or_else(|e| panic!("{e}"));
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.name()).collect();
@@ -162,7 +172,9 @@ async fn admission_stores_the_verdict_with_its_explanation_and_is_idempotent() {
 #[tokio::test]
 async fn an_admission_that_stopped_after_storing_the_release_is_completed_by_its_retry() {
     let table = TestTable::create().await;
-    let first = admit::admit(&MemoryStore::new(), sample_request("rel-half"), Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let first = admit::admit(&MemoryStore::new(), &rollgate::ports::NoPolicies, sample_request("rel-half"), Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     // The function died right after storing the release: no lock release, no admission event.
     let mut stored = first.release.clone();
     stored.status = ReleaseStatus::Admitted;
@@ -170,7 +182,9 @@ async fn an_admission_that_stopped_after_storing_the_release_is_completed_by_its
     let lease = rollgate::flow::trail::lease(&stored, Utc::now());
     table.store.acquire_lock(&lease, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
     table.store.create_release(&stored).await.unwrap_or_else(|e| panic!("{e}"));
-    let retried = admit::admit(&table.store, sample_request("rel-half"), Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let retried = admit::admit(&table.store, &rollgate::ports::NoPolicies, sample_request("rel-half"), Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(retried.release.status, ReleaseStatus::Progressing);
     let events = table.store.events("rel-half").await.unwrap_or_else(|e| panic!("{e}"));
     let kinds: Vec<(u64, &str)> = events.iter().map(|e| (e.seq, e.kind.name())).collect();

@@ -33,7 +33,7 @@ async fn admit(store: &dyn ReleaseStore, service: &str, router: serde_json::Valu
         }
     }))
     .unwrap_or_else(|e| panic!("{e}"));
-    admit::admit(store, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}")).release.id
+    admit::admit(store, &rollgate::ports::NoPolicies, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}")).release.id
 }
 
 /// A SetWeight of step 1 claimed `id`'s route, then its router write failed: the release's
@@ -388,7 +388,7 @@ async fn the_sample_events_drive_a_release_from_first_step_to_rollback() {
         "plan": { "name": "p", "traffic": { "router": { "type": "dry_run" }, "steps": [ { "weight": 10, "bake": "5m" }, { "weight": 50, "bake": "5m" } ] } }
     }))
     .unwrap_or_else(|e| panic!("{e}"));
-    admit::admit(&table.store, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
+    admit::admit(&table.store, &rollgate::ports::NoPolicies, request, Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(switch(&table.store, &routers, &notifier, event("traffic-switch/first-step.json")).await.weight, 10);
     assert_eq!(switch(&table.store, &routers, &notifier, event("traffic-switch/next-step.json")).await.weight, 50);
     let out = rollback_notifier::handler(event("rollback-notifier/caught-error.json"), &table.store, &routers, &notifier, fast())

@@ -196,8 +196,41 @@ enum Command {
         #[arg(long, env = "ROLLGATE_TABLE")]
         table: String,
     },
+    /// A platform team's policy for a service in an environment: what every release plan there
+    /// must require at least, checked at admission.
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
     /// Print the JSON Schema of plan files (for editors).
     Schema,
+}
+
+#[derive(Subcommand)]
+enum PolicyAction {
+    /// Store a policy file as the next version of its service's and environment's policy, written
+    /// by your AWS identity (the template's policy-admin role may write policies; the functions
+    /// may not).
+    Put {
+        policy: PathBuf,
+        #[arg(long, env = "ROLLGATE_TABLE")]
+        table: String,
+    },
+    /// Print the stored policy of a service in an environment, with its version and author.
+    Show {
+        service: String,
+        environment: String,
+        #[arg(long, env = "ROLLGATE_TABLE")]
+        table: String,
+    },
+    /// Check a plan against a policy file without AWS: every rule the plan breaks (exit 1).
+    Check {
+        policy: PathBuf,
+        plan: PathBuf,
+        /// The release's start (RFC 3339) for the policy's freezes; now by default.
+        #[arg(long)]
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -277,6 +310,11 @@ fn main() -> ExitCode {
         Command::Review { week, table } => {
             commands::release::review(commands::release::Target { table: &table, json: cli.json }, week.as_deref())
         }
+        Command::Policy { action } => match action {
+            PolicyAction::Put { policy, table } => commands::policy::put(&policy, &table, cli.json),
+            PolicyAction::Show { service, environment, table } => commands::policy::show(&service, &environment, &table, cli.json),
+            PolicyAction::Check { policy, plan, at } => commands::policy::check(&policy, &plan, at, cli.json),
+        },
         Command::Schema => commands::schema(),
     };
     match result {

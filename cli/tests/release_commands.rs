@@ -248,3 +248,57 @@ async fn e2e_the_local_release_of_the_readme_is_promoted() {
     let id = rollgate_tests::local_release::run(binary).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(id.starts_with("local-"), "{id}");
 }
+
+/// A platform policy for the service, stored through the binary, refuses a weaker plan at
+/// admission with every rule it breaks, and admits one that meets it under its version.
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_a_plan_weaker_than_the_policy_is_refused_at_admission_with_the_rules_it_breaks() {
+    let stack = stack("cli-policy").await;
+    let service = unique("ledger");
+    let policy = plan_file(
+        "policy",
+        &format!(
+            "service: {service}\nenvironment: e2e\nfirst_step_at_most: 10\nrollback_alarms: [{service}-5xx]\n\
+             checklist: {{ items: [security-review] }}\n"
+        ),
+    );
+    let stored = ok(rollgate(&stack, &["policy", "put", policy.to_str().unwrap_or_default()]));
+    assert!(stored.contains(&format!("policy of {service} in e2e is now version 1, by arn:aws:")), "{stored}");
+    let shown = ok(rollgate(&stack, &["--json", "policy", "show", &service, "e2e"]));
+    assert!(shown.contains("\"version\": 1") && shown.contains(&format!("{service}-5xx")), "{shown}");
+
+    let weak = plan_file(
+        "weak",
+        "name: weak\ntraffic:\n  router: { type: dry_run }\n  steps: [{ weight: 50, bake: 2s }, { weight: 100, bake: 2s }]\n",
+    );
+    let id = unique("rel");
+    let refused = start_output(&stack, &weak, &service, &id);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(said.contains(&format!("release {id} was not admitted (Refused: PlanInvalid)")), "{said}");
+    for rule in [
+        format!("platform policy of {service} in e2e (version 1)"),
+        "policy checklist.items[0]: the plan's checklist has no item `security-review`".to_string(),
+        format!("policy rollback_alarms[0]: the plan does not list the alarm `{service}-5xx`"),
+        "policy first_step_at_most: the first step shifts 50%, more than 10%".to_string(),
+    ] {
+        assert!(said.contains(&rule), "missing `{rule}` in:\n{said}");
+    }
+    assert_eq!(stack.store.lock(&service, "e2e").await.ok().flatten(), None, "a refused plan takes no lock");
+
+    let meeting = plan_file(
+        "meeting",
+        &format!(
+            "name: meeting\nrollback_alarms: [{service}-5xx]\nchecklist: {{ mode: monitor, items: [{{ id: security-review, require: {{ kind: attestation, evidence: reviewed }} }}] }}\n\
+             traffic:\n  router: {{ type: dry_run }}\n  steps: [{{ weight: 10, bake: 2s }}, {{ weight: 100, bake: 2s }}]\n"
+        ),
+    );
+    let id = unique("rel");
+    start(&stack, &meeting, &service, &id);
+    wait_for_status(&stack, &id, "promoted");
+    let trail = stack.store.events(&id).await.unwrap_or_default();
+    assert!(
+        matches!(trail.first().map(|e| &e.kind), Some(rollgate::release::EventKind::Admitted { policy_version: Some(1), .. })),
+        "the trail records the policy version: {trail:?}"
+    );
+}

@@ -446,9 +446,9 @@ impl World {
         let (store, router, notifier, metrics) = (self.store.clone(), self.router.clone(), self.notifier.clone(), self.metrics.clone());
         let (faults, workflow) = (self.faults.clone(), self.workflow.clone());
         match function {
-            "${ChecklistValidatorFunctionArn}" => {
-                Box::pin(async move { done(boundary::validate_checklist(payload, &*store, &*notifier, now).await).result })
-            }
+            "${ChecklistValidatorFunctionArn}" => Box::pin(async move {
+                done(boundary::validate_checklist(payload, &*store, &rollgate::ports::NoPolicies, &*notifier, now).await).result
+            }),
             "${ApprovalRequestFunctionArn}" => {
                 Box::pin(async move { done(boundary::request_approval(payload, &*store, &*store, &*notifier, None, now).await).result })
             }

@@ -15,7 +15,7 @@ use crate::flow::tasks::{
     self, ApprovalTaskOutput, ChecklistOutput, GateOutput, RollbackOutput, SetWeightError, SwitchOutput, ValidateError,
 };
 use crate::flow::traffic::SwitchError;
-use crate::ports::{Executions, MetricSource, Notifier, ReleaseStore, StoreError, TrafficRouter};
+use crate::ports::{Executions, MetricSource, Notifier, PolicyStore, ReleaseStore, StoreError, TrafficRouter};
 
 macro_rules! error_names {
     ($($(#[$meta:meta])* $name:ident),+ $(,)?) => {
@@ -115,7 +115,8 @@ impl From<ValidateError> for TaskError {
     fn from(err: ValidateError) -> Self {
         let name = match &err {
             ValidateError::Blocked { .. } => ErrorName::ChecklistBlocked,
-            ValidateError::Admission(AdmissionError::InvalidPlan(_)) => ErrorName::PlanInvalid,
+            // A plan weaker than its policy is refused like an invalid one (Refused), with the rules.
+            ValidateError::Admission(AdmissionError::InvalidPlan(_) | AdmissionError::PolicyBreached { .. }) => ErrorName::PlanInvalid,
             ValidateError::Admission(AdmissionError::InvalidRequest { .. }) => ErrorName::InvalidRequest,
             ValidateError::Admission(AdmissionError::Store(e)) => store_error_name(e),
         };
@@ -194,6 +195,7 @@ impl From<RollbackError> for TaskError {
 pub async fn validate_checklist(
     event: serde_json::Value,
     store: &dyn ReleaseStore,
+    policies: &dyn PolicyStore,
     notifier: &dyn Notifier,
     now: DateTime<Utc>,
 ) -> Result<ChecklistOutput, TaskError> {
@@ -209,7 +211,7 @@ pub async fn validate_checklist(
     let mut request: crate::release::ReleaseRequest =
         parse(event, "release request", "a release request; see events/checklist-validator/ for the expected shape")?;
     request.execution = execution;
-    let output = tasks::validate_checklist(store, notifier, request, now).await;
+    let output = tasks::validate_checklist(store, policies, notifier, request, now).await;
     if let Ok(admitted) = &output {
         tracing::info!(release = %admitted.release_id, verdict = ?admitted.verdict, summary = %admitted.summary, "checklist judged");
     }
@@ -414,7 +416,8 @@ mod tests {
     async fn the_handlers_run_a_release_in_process() {
         let (store, router, notifier) = (MemoryStore::new(), MemoryRouter::default(), RecordingNotifier::default());
         let t0 = now();
-        let admitted = validate_checklist(request("r1", json!({ "reviewed": true })), &store, &notifier, t0).await;
+        let admitted =
+            validate_checklist(request("r1", json!({ "reviewed": true })), &store, &crate::ports::NoPolicies, &notifier, t0).await;
         assert_eq!(admitted.map(|a| a.release_id), Ok("r1".to_string()));
         let set = set_weight(json!({ "release_id": "r1", "step": 0 }), &store, &router, &notifier, t0).await;
         assert_eq!(set.as_ref().map(|s| (s.weight, s.has_next_step)), Ok((50, true)), "{set:?}");
@@ -442,15 +445,23 @@ mod tests {
     async fn refusals_have_the_names_the_state_machine_routes_on() {
         let (store, router, notifier) = (MemoryStore::new(), MemoryRouter::default(), RecordingNotifier::default());
         let named = |r: Result<(), TaskError>| r.err().map(|e| e.name);
-        let blocked = validate_checklist(request("b", json!({})), &store, &notifier, now()).await.map(|_| ());
+        let blocked = validate_checklist(request("b", json!({})), &store, &crate::ports::NoPolicies, &notifier, now()).await.map(|_| ());
         assert_eq!(named(blocked), Some(ErrorName::ChecklistBlocked));
-        let malformed = validate_checklist(json!({ "service": 3 }), &store, &notifier, now()).await.map(|_| ());
+        let malformed = validate_checklist(json!({ "service": 3 }), &store, &crate::ports::NoPolicies, &notifier, now()).await.map(|_| ());
         assert_eq!(named(malformed), Some(ErrorName::InvalidRequest));
         let mut bad_plan = request("p", json!({ "reviewed": true }));
         bad_plan["plan"]["traffic"]["steps"] = json!([]);
-        assert_eq!(named(validate_checklist(bad_plan, &store, &notifier, now()).await.map(|_| ())), Some(ErrorName::PlanInvalid));
-        validate_checklist(request("first", json!({ "reviewed": true })), &store, &notifier, now()).await.unwrap_or_else(|e| panic!("{e}"));
-        let second = validate_checklist(request("second", json!({ "reviewed": true })), &store, &notifier, now()).await.map(|_| ());
+        assert_eq!(
+            named(validate_checklist(bad_plan, &store, &crate::ports::NoPolicies, &notifier, now()).await.map(|_| ())),
+            Some(ErrorName::PlanInvalid)
+        );
+        validate_checklist(request("first", json!({ "reviewed": true })), &store, &crate::ports::NoPolicies, &notifier, now())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let second =
+            validate_checklist(request("second", json!({ "reviewed": true })), &store, &crate::ports::NoPolicies, &notifier, now())
+                .await
+                .map(|_| ());
         assert_eq!(named(second), Some(ErrorName::LockHeld));
         let unknown = set_weight(json!({ "release_id": "nope", "step": 0 }), &store, &router, &notifier, now()).await.map(|_| ());
         assert_eq!(named(unknown), Some(ErrorName::ReleaseNotFound));

@@ -50,6 +50,10 @@ pub enum StoreError {
     ReleaseNotFound(String),
     #[error("router {key} changed since version {expected:?} (another writer moved it); reload the release and retry")]
     RouterConflict { key: String, expected: Option<u64> },
+    #[error(
+        "the policy of {service} in {environment} changed since version {expected:?} (someone else wrote it); read it again (`rollgate policy show`) and retry"
+    )]
+    PolicyConflict { service: String, environment: String, expected: Option<u64> },
     #[error("stored item {key} cannot be read: {reason}")]
     Corrupt { key: String, reason: String },
     #[error("{operation} failed{}: {source}", if *.transient { " (transient; retry)" } else { "" })]
@@ -260,6 +264,43 @@ pub trait Executions: Send + Sync {
     /// while someone else restores it. An execution that already ended, or never existed, is
     /// [`WorkflowError::TaskGone`].
     async fn stop(&self, execution: &str, error: &str, cause: &str) -> Result<(), WorkflowError>;
+}
+
+/// A platform policy as stored: its version (raised by every write) and who wrote it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StoredPolicy {
+    pub policy: crate::domain::policy::Policy,
+    pub version: u64,
+    pub updated_by: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Platform policies, one per service and environment, written apart from releases (another IAM
+/// role) and read at admission.
+#[async_trait]
+pub trait PolicyStore: Send + Sync {
+    async fn policy(&self, service: &str, environment: &str) -> Result<Option<StoredPolicy>, StoreError>;
+    /// Stores `policy` if the stored version is still `expected` (`None`: none stored yet);
+    /// otherwise `RevisionConflict`.
+    async fn put_policy(&self, policy: &StoredPolicy, expected: Option<u64>) -> Result<(), StoreError>;
+}
+
+/// No policies (the simulator, tests of plans alone): every plan stands on its own.
+pub struct NoPolicies;
+
+#[async_trait]
+impl PolicyStore for NoPolicies {
+    async fn policy(&self, _service: &str, _environment: &str) -> Result<Option<StoredPolicy>, StoreError> {
+        Ok(None)
+    }
+
+    async fn put_policy(&self, policy: &StoredPolicy, _expected: Option<u64>) -> Result<(), StoreError> {
+        Err(StoreError::Backend {
+            operation: "PutPolicy",
+            transient: false,
+            source: format!("no policy store here to keep the policy of {} in {}", policy.policy.service, policy.policy.environment).into(),
+        })
+    }
 }
 
 /// Who belongs to a group of approvers (a Slack user group), asked when a vote comes.

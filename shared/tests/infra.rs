@@ -876,3 +876,46 @@ fn only_the_approval_functions_touch_the_task_tokens() {
     assert_eq!(grants, expected);
     assert!(template["Globals"]["Function"]["Environment"]["Variables"].get("ROLLGATE_TOKEN_TABLE").is_none());
 }
+
+/// Platform policies are written by the policy-admin role only: every function that may write
+/// to the release table is denied writes to `POLICY#…` keys, and the role may touch nothing else.
+#[test]
+fn only_the_policy_admin_role_writes_platform_policies() {
+    let template = template();
+    let writes = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"];
+    let leading_policy_keys =
+        |statement: &Value, operator: &str| strings(&statement["Condition"][operator]["dynamodb:LeadingKeys"]) == ["POLICY#*"];
+    let mut writers = 0;
+    for (name, resource) in resources(&template) {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let statements: Vec<Value> = resource["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| p["Statement"].as_sequence().cloned().unwrap_or_default())
+            .collect();
+        let on_table =
+            |s: &&Value| matches!(intrinsic(&s["Resource"]), Some((f, a)) if f == "Fn::GetAtt" && a.as_str() == Some("ReleaseTable.Arn"));
+        let allowed: Vec<String> = statements
+            .iter()
+            .filter(on_table)
+            .filter(|s| s["Effect"].as_str() == Some("Allow"))
+            .flat_map(|s| strings(&s["Action"]))
+            .collect();
+        if !allowed.iter().any(|a| writes.contains(&a.as_str())) {
+            continue;
+        }
+        writers += 1;
+        let denied = statements.iter().filter(on_table).any(|s| {
+            s["Effect"].as_str() == Some("Deny")
+                && writes.iter().all(|w| strings(&s["Action"]).iter().any(|a| a == w))
+                && leading_policy_keys(s, "ForAnyValue:StringLike")
+        });
+        assert!(denied, "{name} may write to the release table but is not denied writes to POLICY# keys");
+    }
+    assert!(writers >= 5, "only {writers} writing functions found; the policies were not read");
+    let role = &template["Resources"]["PolicyAdminRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0];
+    assert!(leading_policy_keys(role, "ForAllValues:StringLike"), "the policy-admin role is limited to POLICY# keys: {role:?}");
+}

@@ -256,3 +256,23 @@ pub async fn appended_events_form_a_hash_chain(store: &dyn ReleaseStore) {
     changed[1].actor = "someone else".into();
     assert_eq!(rollgate::release::chain::verify(&changed).map_err(|b| b.seq), Err(2));
 }
+
+/// A policy is written once per service and environment, then only over the version read
+/// (two platform engineers saving at once: the second is told, nothing is lost), and read back
+/// as written.
+pub async fn policies_are_written_over_the_version_read(policies: &dyn rollgate::ports::PolicyStore) {
+    use rollgate::ports::StoredPolicy;
+    let policy: rollgate::domain::policy::Policy =
+        rollgate::domain::yaml::from_str("service: checkout\nenvironment: production\nrollback_alarms: [checkout-5xx]\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+    let stored = |version: u64, by: &str| StoredPolicy { policy: policy.clone(), version, updated_by: by.into(), updated_at: t0() };
+    assert_eq!(policies.policy("checkout", "production").await.ok().flatten(), None);
+    policies.put_policy(&stored(1, "arn:aws:iam::1:user/ana"), None).await.unwrap_or_else(|e| panic!("{e}"));
+    let twice = policies.put_policy(&stored(1, "arn:aws:iam::1:user/ben"), None).await;
+    assert!(matches!(twice, Err(StoreError::PolicyConflict { expected: None, .. })), "{twice:?}");
+    policies.put_policy(&stored(2, "arn:aws:iam::1:user/ben"), Some(1)).await.unwrap_or_else(|e| panic!("{e}"));
+    let stale = policies.put_policy(&stored(2, "arn:aws:iam::1:user/ana"), Some(1)).await;
+    assert!(matches!(stale, Err(StoreError::PolicyConflict { expected: Some(1), .. })), "{stale:?}");
+    assert_eq!(policies.policy("checkout", "production").await.ok().flatten(), Some(stored(2, "arn:aws:iam::1:user/ben")));
+    assert_eq!(policies.policy("checkout", "staging").await.ok().flatten(), None);
+}

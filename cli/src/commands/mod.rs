@@ -4,6 +4,7 @@ mod aws;
 pub mod check;
 pub mod cost;
 pub mod output;
+pub mod policy;
 pub mod release;
 pub mod simulate;
 mod validate;

@@ -657,3 +657,42 @@ fn release_item(release: &Release, revision: u64) -> Result<Item, StoreError> {
         ("body".to_string(), body(&stored)?),
     ]))
 }
+
+/// Platform policies: `POLICY#<service>#<environment>` / `POLICY`, with the version the
+/// conditional write checks. The functions may read them; a separate role writes them.
+#[async_trait]
+impl crate::ports::PolicyStore for DynamoStore {
+    async fn policy(&self, service: &str, environment: &str) -> Result<Option<crate::ports::StoredPolicy>, StoreError> {
+        let key = policy_key(service, environment);
+        let Some(item) = self.get(&key, "POLICY").await? else { return Ok(None) };
+        from_body(&item, &key).map(Some)
+    }
+
+    async fn put_policy(&self, policy: &crate::ports::StoredPolicy, expected: Option<u64>) -> Result<(), StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(policy_key(&policy.policy.service, &policy.policy.environment)))
+            .item("sk", s("POLICY"))
+            .item("version", n(policy.version))
+            .item("body", body(policy)?);
+        let put = match expected {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => put.condition_expression("version = :expected").expression_attribute_values(":expected", n(v)),
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Err(StoreError::PolicyConflict {
+                service: policy.policy.service.clone(),
+                environment: policy.policy.environment.clone(),
+                expected,
+            }),
+            Err(e) => Err(classify("PutItem", e, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded())),
+        }
+    }
+}
+
+fn policy_key(service: &str, environment: &str) -> String {
+    format!("POLICY#{service}#{environment}")
+}

@@ -24,6 +24,8 @@ struct State {
     routes: HashMap<String, RouteState>,
     /// Task tokens by (release, approval, step).
     tokens: HashMap<(String, String, usize), String>,
+    /// Platform policies by (service, environment).
+    policies: HashMap<(String, String), crate::ports::StoredPolicy>,
 }
 
 impl State {
@@ -300,6 +302,23 @@ impl crate::ports::Executions for RecordingWorkflow {
             return Err(crate::ports::WorkflowError::TaskGone(format!("execution {execution} already ended")));
         }
         stopped.push((execution.into(), error.into(), cause.into()));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::ports::PolicyStore for MemoryStore {
+    async fn policy(&self, service: &str, environment: &str) -> Result<Option<crate::ports::StoredPolicy>, StoreError> {
+        Ok(self.state().policies.get(&(service.to_string(), environment.to_string())).cloned())
+    }
+
+    async fn put_policy(&self, policy: &crate::ports::StoredPolicy, expected: Option<u64>) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let key = (policy.policy.service.clone(), policy.policy.environment.clone());
+        if state.policies.get(&key).map(|p| p.version) != expected {
+            return Err(StoreError::PolicyConflict { service: key.0, environment: key.1, expected });
+        }
+        state.policies.insert(key, policy.clone());
         Ok(())
     }
 }

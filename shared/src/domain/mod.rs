@@ -11,6 +11,7 @@ pub mod hash;
 pub mod identity;
 pub mod observation;
 pub mod plan;
+pub mod policy;
 pub mod query;
 pub mod stats;
 pub mod text;

@@ -10,7 +10,7 @@ use crate::domain::text::prefix;
 use crate::flow::rollback::announce_end;
 use crate::flow::trail::{close_with, lease, record, record_close, record_with, take_lock};
 use crate::ports::Notifier;
-use crate::ports::{ReleaseStore, StoreError};
+use crate::ports::{PolicyStore, ReleaseStore, StoreError};
 use crate::release::{EventKind, Lease, Release, ReleaseRequest, ReleaseStatus};
 
 /// The admitted (or blocked) release with its checklist verdict.
@@ -26,6 +26,11 @@ pub enum AdmissionError {
     InvalidPlan(Vec<PlanIssue>),
     #[error("{field}: {problem}")]
     InvalidRequest { field: &'static str, problem: String },
+    #[error(
+        "the plan is weaker than the platform policy of {service} in {environment} (version {version}), which it must meet:\n{}\nask the platform team if the policy itself should change (`rollgate policy show {service} {environment}`)",
+        .breaches.iter().map(|b| format!("  {b}")).collect::<Vec<_>>().join("\n")
+    )]
+    PolicyBreached { service: String, environment: String, version: u64, breaches: Vec<crate::domain::policy::Breach> },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -39,9 +44,29 @@ impl AdmissionError {
 /// Who writes these events in the audit trail.
 pub const ACTOR: &str = "checklist-validator";
 
-pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateTime<Utc>) -> Result<Admission, AdmissionError> {
+pub async fn admit(
+    store: &dyn ReleaseStore,
+    policies: &dyn PolicyStore,
+    request: ReleaseRequest,
+    now: DateTime<Utc>,
+) -> Result<Admission, AdmissionError> {
     check_request(&request)?;
     let plan = plan::plan_from_value(request.plan.clone()).map_err(AdmissionError::InvalidPlan)?;
+    // The platform's policy for this service and environment: a weaker plan is refused before
+    // it takes the lock, with every rule it breaks.
+    let policy = policies.policy(&request.service, &request.environment).await?;
+    if let Some(stored) = &policy {
+        let breaches = stored.policy.breaches(&plan, now);
+        if !breaches.is_empty() {
+            return Err(AdmissionError::PolicyBreached {
+                service: request.service.clone(),
+                environment: request.environment.clone(),
+                version: stored.version,
+                breaches,
+            });
+        }
+    }
+    let policy_version = policy.map(|p| p.version);
     let id = match &request.release_id {
         Some(id) => id.clone(),
         None => new_release_id(&request.service, &request.environment, &request.version),
@@ -55,7 +80,7 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
     };
 
     let mut release = match store.release(&id).await? {
-        Some(existing) => match carry_on(store, existing, &request, &lease, now).await? {
+        Some(existing) => match carry_on(store, existing, &request, &lease, policy_version, now).await? {
             Stored::Open(release) => release,
             Stored::Ended(admission) => return Ok(admission),
         },
@@ -86,13 +111,13 @@ pub async fn admit(store: &dyn ReleaseStore, request: ReleaseRequest, now: DateT
             };
             match store.create_release(&release).await {
                 Ok(()) => {
-                    record(store, ACTOR, &id, now, admitted(&release, &lease)).await?;
+                    record(store, ACTOR, &id, now, admitted(&release, &lease, policy_version)).await?;
                     release
                 }
                 // Another attempt of this same admission stored it first: an attempt the state
                 // machine timed out and retried goes on running beside its retry. Go on from there.
                 Err(StoreError::ReleaseExists(_)) => match store.release(&id).await? {
-                    Some(stored) => match carry_on(store, stored, &request, &lease, now).await? {
+                    Some(stored) => match carry_on(store, stored, &request, &lease, policy_version, now).await? {
                         Stored::Open(release) => release,
                         Stored::Ended(admission) => return Ok(admission),
                     },
@@ -145,6 +170,7 @@ async fn carry_on(
     existing: Release,
     request: &ReleaseRequest,
     lease: &Lease,
+    policy_version: Option<u64>,
     now: DateTime<Utc>,
 ) -> Result<Stored, AdmissionError> {
     let same = existing.service == request.service && existing.environment == request.environment && existing.version == request.version;
@@ -157,7 +183,7 @@ async fn carry_on(
     take_lock(store, lease, now).await?;
     // A retry after the release was stored but before its admission was recorded.
     if !store.events(&existing.id).await?.iter().any(|e| matches!(e.kind, EventKind::Admitted { .. })) {
-        record(store, ACTOR, &existing.id, now, admitted(&existing, lease)).await?;
+        record(store, ACTOR, &existing.id, now, admitted(&existing, lease, policy_version)).await?;
     }
     Ok(Stored::Open(existing))
 }
@@ -182,7 +208,8 @@ pub async fn undo(
             // The trail tells the whole story: an admission whose record was lost is recorded
             // (with the lease it took) before the close.
             let recorded = store.events(&release.id).await?.iter().any(|e| matches!(e.kind, EventKind::Admitted { .. }));
-            let missed = if recorded { Vec::new() } else { vec![admitted(&release, &lease(&release, release.created_at))] };
+            // (The policy version it was admitted under is not known here.)
+            let missed = if recorded { Vec::new() } else { vec![admitted(&release, &lease(&release, release.created_at), None)] };
             if release.status.is_final() {
                 // Closed already (blocked), and the process stopped before it announced it.
                 announce_end(store, notifier, &release, now).await?;
@@ -207,7 +234,7 @@ pub struct UndoRequest {
 }
 
 /// The admission event: what was admitted, under which plan, holding the lock until when.
-fn admitted(release: &Release, lease: &Lease) -> EventKind {
+fn admitted(release: &Release, lease: &Lease, policy_version: Option<u64>) -> EventKind {
     EventKind::Admitted {
         service: release.service.clone(),
         environment: release.environment.clone(),
@@ -215,6 +242,7 @@ fn admitted(release: &Release, lease: &Lease) -> EventKind {
         plan_name: release.plan.name.clone(),
         plan_hash: release.plan_hash.clone(),
         lease_until: lease.expires_at,
+        policy_version,
     }
 }
 

@@ -180,7 +180,9 @@ mod tests {
             "traffic": {"router": {"type": "dry_run"}, "steps": [{"weight": 10, "bake": "10m"}, {"weight": 100, "bake": "10m"}]},
             "analysis": {"interval": "1m", "max_inconclusive": 1, "on_inconclusive": "fail", "metrics": [{"name": "errors", "must": {"below": 1},
                 "query": {"metric": {"namespace": "App", "name": "Errors", "stat": "Sum"}}}]}});
-        crate::flow::admit::admit(&store, request("r1", "svc", plan), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+        crate::flow::admit::admit(&store, &crate::ports::NoPolicies, request("r1", "svc", plan), t0())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         switch(&store, &MemoryRouter::default(), "r1", SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
         let at = |minutes| t0() + chrono::Duration::minutes(minutes);
         let first = run(&store, &NoData, "r1", Some("exec@t1"), at(1)).await.unwrap_or_else(|e| panic!("{e}"));

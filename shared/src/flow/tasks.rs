@@ -16,7 +16,7 @@ use crate::flow::gate_check::{self, CheckError};
 use crate::flow::notify::{announce, announced, deliver};
 use crate::flow::rollback::{self, RestorePolicy, RollbackError};
 use crate::flow::traffic::{self, SwitchError, SwitchTarget};
-use crate::ports::{MetricSource, Notifier, ReleaseStore, StoreError, TrafficRouter};
+use crate::ports::{MetricSource, Notifier, PolicyStore, ReleaseStore, StoreError, TrafficRouter};
 use crate::release::notification::ReleaseNotification;
 use crate::release::{EventKind, Release, ReleaseRequest};
 
@@ -62,15 +62,17 @@ pub enum ValidateError {
     Admission(#[from] AdmissionError),
 }
 
-/// Admits the release (lock, record, plan snapshot), judges its checklist and announces it:
+/// Admits the release (the platform policy met, lock, record, plan snapshot), judges its
+/// checklist and announces it:
 /// `started`, or `blocked` (the release is then closed and its lock released).
 pub async fn validate_checklist(
     store: &dyn ReleaseStore,
+    policies: &dyn PolicyStore,
     notifier: &dyn Notifier,
     request: ReleaseRequest,
     now: DateTime<Utc>,
 ) -> Result<ChecklistOutput, ValidateError> {
-    let admitted = admit::admit(store, request, now).await?;
+    let admitted = admit::admit(store, policies, request, now).await?;
     let verdict = admitted.verdict;
     let release = admitted.release;
     let blocked = verdict.is_blocked();

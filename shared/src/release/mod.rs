@@ -165,6 +165,9 @@ pub enum EventKind {
         plan_name: String,
         plan_hash: String,
         lease_until: DateTime<Utc>,
+        /// The version of the platform policy the plan was admitted under, if one applied.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        policy_version: Option<u64>,
     },
     ChecklistJudged(ChecklistVerdict),
     /// A metric check of a baking step, with every value it was judged on.
@@ -234,9 +237,11 @@ impl EventKind {
     /// One line for people (`rollgate history`).
     pub fn summary(&self) -> String {
         match self {
-            EventKind::Admitted { version, plan_name, lease_until, .. } => {
-                format!("admitted {version} under plan `{plan_name}`, lock until {}", lease_until.format("%H:%M"))
-            }
+            EventKind::Admitted { version, plan_name, lease_until, policy_version, .. } => format!(
+                "admitted {version} under plan `{plan_name}`{}, lock until {}",
+                policy_version.map(|v| format!(" and policy version {v}")).unwrap_or_default(),
+                lease_until.format("%H:%M")
+            ),
             EventKind::ChecklistJudged(v) => format!("checklist {:?}: {}", v.verdict, v.summary),
             EventKind::GateJudged { step, verdict } => format!("step {} check {:?}: {}", step + 1, verdict.outcome, verdict.summary),
             EventKind::Decided(d) => format!("decision {:?}: {}", d.action, d.reason),

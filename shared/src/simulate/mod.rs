@@ -745,7 +745,9 @@ impl machine::Tasks for SimTasks<'_> {
         self.meter.invoked(function);
         let store = self.store;
         match function {
-            "${ChecklistValidatorFunctionArn}" => done(boundary::validate_checklist(payload, store, &self.notifier, now).await),
+            "${ChecklistValidatorFunctionArn}" => {
+                done(boundary::validate_checklist(payload, store, &crate::ports::NoPolicies, &self.notifier, now).await)
+            }
             "${ApprovalRequestFunctionArn}" => {
                 let requested = boundary::request_approval(payload.clone(), store, &self.tokens, &self.notifier, None, now).await;
                 match (requested, wait) {

@@ -39,7 +39,7 @@ async fn undo(store: &MemoryStore, request: &ReleaseRequest) -> boundary::Rollba
 async fn a_failed_admission_is_undone_the_release_aborted_with_its_cause_and_the_lock_given_back() {
     let store = MemoryStore::new();
     // Admission got as far as the lock and the record; then its answer kept failing.
-    let admitted = admit(&store, request("r1", "orders"), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    let admitted = admit(&store, &crate::ports::NoPolicies, request("r1", "orders"), t0()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(admitted.release.status, ReleaseStatus::Progressing);
 
     let output = undo(&store, &request("r1", "orders")).await;
@@ -63,9 +63,9 @@ async fn a_failed_admission_is_undone_the_release_aborted_with_its_cause_and_the
 async fn undoing_touches_no_other_release_and_no_other_holders_lock() {
     let store = MemoryStore::new();
     // `r1` is a release of another service; this failed request reused its id.
-    admit(&store, request("r1", "billing"), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    admit(&store, &crate::ports::NoPolicies, request("r1", "billing"), t0()).await.unwrap_or_else(|e| panic!("{e}"));
     // `other` holds the lock of `orders`: the failed admission never got it.
-    admit(&store, request("other", "orders"), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    admit(&store, &crate::ports::NoPolicies, request("other", "orders"), t0()).await.unwrap_or_else(|e| panic!("{e}"));
 
     let output = undo(&store, &request("r1", "orders")).await;
     assert!(matches!(&output, boundary::RollbackFunctionOutput::UndoAdmission(o) if o.status == "not_recorded"), "{output:?}");
@@ -79,7 +79,7 @@ async fn undoing_touches_no_other_release_and_no_other_holders_lock() {
 async fn an_admission_whose_record_was_lost_is_recorded_before_the_close() {
     let store = MemoryStore::new();
     // Lock and release stored, but no trail write ever went through.
-    let admitted = admit(&store, request("r1", "orders"), t0()).await.unwrap_or_else(|e| panic!("{e}")).release;
+    let admitted = admit(&store, &crate::ports::NoPolicies, request("r1", "orders"), t0()).await.unwrap_or_else(|e| panic!("{e}")).release;
     let mut bare = admitted.clone();
     bare.status = ReleaseStatus::Admitted;
     let fresh = MemoryStore::new();
@@ -117,7 +117,7 @@ async fn a_blocked_release_whose_announcement_never_went_out_is_announced_before
     let blocked = crate::flow::testing::request("r1", "orders", plan);
     // Admission closed the release as blocked, then its process stopped before announcing it:
     // the lock is still held, so the undo (or the sweeper) finds the release.
-    let admitted = admit(&store, blocked.clone(), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    let admitted = admit(&store, &crate::ports::NoPolicies, blocked.clone(), t0()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(admitted.release.status, ReleaseStatus::Blocked);
     assert!(store.lock("orders", "prod").await.ok().flatten().is_some(), "the lock goes back only after the announcement");
     undo(&store, &blocked).await;
@@ -206,7 +206,7 @@ where
 async fn an_attempt_resumed_after_its_retry_admitted_the_release_leaves_the_lock_alone() {
     let store = MemoryStore::new();
     let retry = async {
-        let admitted = admit(&store, request("r1", "orders"), t0() + chrono::Duration::seconds(2)).await;
+        let admitted = admit(&store, &crate::ports::NoPolicies, request("r1", "orders"), t0() + chrono::Duration::seconds(2)).await;
         assert!(admitted.is_ok_and(|a| a.release.status == ReleaseStatus::Progressing));
     };
     let attempt = PausedAttempt {
@@ -214,7 +214,7 @@ async fn an_attempt_resumed_after_its_retry_admitted_the_release_leaves_the_lock
         create_fails: std::sync::atomic::AtomicBool::new(true),
         meanwhile: std::sync::Mutex::new(Some(retry)),
     };
-    assert!(admit(&attempt, request("r1", "orders"), t0()).await.is_err(), "the first attempt failed");
+    assert!(admit(&attempt, &crate::ports::NoPolicies, request("r1", "orders"), t0()).await.is_err(), "the first attempt failed");
     attempt.retry().await;
     let holder = store.lock("orders", "prod").await.ok().flatten().map(|l| l.holder);
     assert_eq!(holder.as_deref(), Some("r1"), "the admitted release keeps its lock");
@@ -226,13 +226,52 @@ async fn an_attempt_resumed_after_its_retry_admitted_the_release_leaves_the_lock
 #[tokio::test]
 async fn an_admission_leaves_the_expired_lock_of_a_closed_release_to_the_sweeper() {
     let store = MemoryStore::new();
-    let mut first = admit(&store, request("r1", "orders"), t0()).await.unwrap_or_else(|e| panic!("{e}")).release;
+    let mut first = admit(&store, &crate::ports::NoPolicies, request("r1", "orders"), t0()).await.unwrap_or_else(|e| panic!("{e}")).release;
     crate::flow::trail::record_close(&store, "test", &mut first, ReleaseStatus::Promoted, "promoted", t0(), Vec::new())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let long_after = t0() + chrono::Duration::days(2);
-    let refused = admit(&store, request("r2", "orders"), long_after).await.err();
+    let refused = admit(&store, &crate::ports::NoPolicies, request("r2", "orders"), long_after).await.err();
     assert!(refused.as_ref().is_some_and(AdmissionError::is_lock_held), "{refused:?}");
     let lock = store.lock("orders", "prod").await.ok().flatten();
     assert_eq!(lock.map(|l| l.holder).as_deref(), Some("r1"));
+}
+
+/// The platform's policy for the service: a weaker plan is refused before it takes the lock,
+/// naming every rule it breaks; a plan that meets it is admitted under its version.
+#[tokio::test]
+async fn a_plan_weaker_than_its_policy_is_refused_with_the_rules_and_takes_no_lock() {
+    use crate::ports::{PolicyStore, StoredPolicy};
+    let store = MemoryStore::new();
+    let policy = crate::domain::yaml::from_str(
+        "service: orders\nenvironment: prod\nfirst_step_at_most: 10\nrollback_alarms: [orders-5xx]\nchecklist: { items: [security-review] }\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let stored = StoredPolicy { policy, version: 3, updated_by: "arn:aws:iam::1:role/Platform".into(), updated_at: t0() };
+    store.put_policy(&stored, None).await.unwrap_or_else(|e| panic!("{e}"));
+
+    let weak = crate::flow::testing::request("r1", "orders", crate::flow::testing::alias_plan("orders", 50));
+    let refused = admit(&store, &store, weak, t0()).await;
+    let Err(AdmissionError::PolicyBreached { version, breaches, .. }) = &refused else { panic!("{refused:?}") };
+    let rules: Vec<&str> = breaches.iter().map(|b| b.rule.as_str()).collect();
+    assert_eq!((*version, rules.as_slice()), (3, ["checklist.items[0]", "rollback_alarms[0]", "first_step_at_most"].as_slice()));
+    let text = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        text.contains("platform policy of orders in prod (version 3)") && text.contains("the first step shifts 50%, more than 10%"),
+        "{text}"
+    );
+    assert_eq!(store.lock("orders", "prod").await.ok().flatten(), None, "no lock taken");
+    assert_eq!(store.release("r1").await.ok().flatten(), None, "nothing recorded");
+
+    let mut plan = crate::flow::testing::alias_plan("orders", 10);
+    plan["rollback_alarms"] = json!(["orders-5xx"]);
+    plan["checklist"] = json!({ "items": [{ "id": "security-review", "require": { "kind": "attestation", "evidence": "reviewed" } }] });
+    let mut meeting = crate::flow::testing::request("r2", "orders", plan);
+    meeting.evidence = serde_json::from_value(json!({ "reviewed": true })).unwrap_or_default();
+    let admitted = admit(&store, &store, meeting, t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    let trail = store.events(&admitted.release.id).await.unwrap_or_default();
+    assert!(
+        matches!(trail.first().map(|e| &e.kind), Some(EventKind::Admitted { policy_version: Some(3), .. })),
+        "the trail records the policy version that applied: {trail:?}"
+    );
 }

@@ -31,7 +31,7 @@ async fn waiting(store: &MemoryStore, quorum: u32) -> String {
         overrides: vec![],
         execution: None,
     };
-    let release = admit(store, release_request, t0()).await.unwrap_or_else(|e| panic!("{e}")).release;
+    let release = admit(store, &crate::ports::NoPolicies, release_request, t0()).await.unwrap_or_else(|e| panic!("{e}")).release;
     let requested =
         request(store, store, "approval-request", &release.id, 0, "go", "token-1", t0()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(requested.release.status, ReleaseStatus::AwaitingApproval);
@@ -212,7 +212,7 @@ async fn an_approval_outside_its_decision_window_is_refused_with_the_next_openin
         execution: None,
     };
     for (id, token) in [("r1", "token-1"), ("r2", "token-2")] {
-        admit(&store, request_of(id), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+        admit(&store, &crate::ports::NoPolicies, request_of(id), t0()).await.unwrap_or_else(|e| panic!("{e}"));
         request(&store, &store, "approval-request", id, 0, "go", token, t0()).await.unwrap_or_else(|e| panic!("{e}"));
     }
     // Friday 2026-11-20, 11:05 in Berlin: the meeting is at 14:00.
@@ -249,7 +249,9 @@ async fn members_of_a_listed_user_group_decide_under_their_own_ids() {
         "roles": {"sre": ["S0SRE"], "lead": ["U0LEAD"]},
         "approvals": [{"id": "go", "approvers": ["sre", "lead"], "quorum": 2, "timeout": "1h"}]
     });
-    admit(&store, crate::flow::testing::request("r1", "svc", plan), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    admit(&store, &crate::ports::NoPolicies, crate::flow::testing::request("r1", "svc", plan), t0())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     request(&store, &store, "approval-request", "r1", 0, "go", "token-1", t0()).await.unwrap_or_else(|e| panic!("{e}"));
     let asked = store.events("r1").await.unwrap_or_default().into_iter().find_map(|e| match e.kind {
         EventKind::ApprovalRequested { approvers, .. } => Some(approvers),

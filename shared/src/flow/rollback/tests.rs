@@ -79,7 +79,7 @@ async fn admitted(store: &MemoryStore, router: &str) -> Release {
         overrides: vec![],
         execution: None,
     };
-    admit(store, request, t0()).await.unwrap_or_else(|e| panic!("{e}")).release
+    admit(store, &crate::ports::NoPolicies, request, t0()).await.unwrap_or_else(|e| panic!("{e}")).release
 }
 
 /// traffic-switch claimed `weight` for r1 and died before confirming the claim.

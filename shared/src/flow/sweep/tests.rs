@@ -70,7 +70,7 @@ async fn shifted(store: &MemoryStore, router: &Router, id: &str, service: &str) 
         overrides: vec![],
         execution: None,
     };
-    admit(store, request, t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    admit(store, &crate::ports::NoPolicies, request, t0()).await.unwrap_or_else(|e| panic!("{e}"));
     switch(store, router, id, SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
 }
 

@@ -7,7 +7,7 @@ use crate::flow::testing::{self, t0};
 
 async fn admitted(store: &MemoryStore) -> Release {
     let request = testing::request("r1", "orders", testing::alias_plan("orders", 50));
-    admit(store, request, t0()).await.unwrap_or_else(|e| panic!("{e}")).release
+    admit(store, &crate::ports::NoPolicies, request, t0()).await.unwrap_or_else(|e| panic!("{e}")).release
 }
 
 /// Found by the fault matrix (SetWeight held past its Task timeout): the late first attempt of
