@@ -61,6 +61,10 @@ enum Command {
         /// With --expect: fail unless the reason it ended with contains this text, e.g. `0.5%`.
         #[arg(long, requires = "expect")]
         reason: Option<String>,
+        /// Run under this platform policy (`docs/policy.md`) instead of the scenario's: a weaker
+        /// plan is refused at admission, and its freezes hold the release.
+        #[arg(long)]
+        policy: Option<PathBuf>,
     },
     /// What one release under a plan costs on AWS, and where the money goes: the release runs in
     /// the simulator (every metric healthy, every approval granted, unless --scenario says
@@ -253,15 +257,18 @@ fn main() -> ExitCode {
             assumptions: rollgate::domain::cost::Assumptions { lambda_memory_mb: memory_mb, lambda_billed_ms: lambda_ms },
             json: cli.json,
         }),
-        Command::Simulate { plan, scenario, chart, expect, at_step, reason } => commands::simulate::run(commands::simulate::SimulateArgs {
-            plan: &plan,
-            scenario: &scenario,
-            chart: chart.as_ref(),
-            expect: expect.as_deref(),
-            at_step,
-            reason: reason.as_deref(),
-            json: cli.json,
-        }),
+        Command::Simulate { plan, scenario, chart, expect, at_step, reason, policy } => {
+            commands::simulate::run(commands::simulate::SimulateArgs {
+                plan: &plan,
+                scenario: &scenario,
+                policy: policy.as_deref(),
+                chart: chart.as_ref(),
+                expect: expect.as_deref(),
+                at_step,
+                reason: reason.as_deref(),
+                json: cli.json,
+            })
+        }
         Command::Start { plan, evidence, service, environment, version, stable_version, release_id, state_machine, no_wait, wait_secs } => {
             commands::release::start(commands::release::StartArgs {
                 plan: &plan,

@@ -61,3 +61,21 @@ fn a_broken_policy_is_refused_with_its_path_and_each_problem() {
     }
     assert!(!said.contains("panicked"), "{said}");
 }
+
+/// `simulate --policy`: the deployed admission under the policy, so a weaker plan is refused
+/// before it runs, with the rules.
+#[test]
+fn a_simulation_under_the_policy_refuses_a_weaker_plan_with_the_rules() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rollgate"))
+        .current_dir(repo())
+        .args(["simulate", "examples/per-step-bounds.yaml", "-s", "examples/scenarios/per-step-bounds.healthy.yaml", "--policy", POLICY])
+        .output()
+        .unwrap_or_else(|e| panic!("rollgate: {e}"));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("the execution ended in Refused (Refused): the plan is weaker than the platform policy of orders-api in production"),
+        "{said}"
+    );
+    assert!(said.contains("policy metrics[0].must: `error_rate` at steps 1, 2: below 3 is looser than the policy's below 2"), "{said}");
+}

@@ -455,9 +455,9 @@ impl World {
             "${TrafficSwitchFunctionArn}" => {
                 Box::pin(async move { done(boundary::set_weight(payload, &*store, &*router, &*notifier, now).await).result })
             }
-            "${MetricGateFunctionArn}" => {
-                Box::pin(async move { done(boundary::evaluate_gates(payload, &*store, &*metrics, now).await).result })
-            }
+            "${MetricGateFunctionArn}" => Box::pin(async move {
+                done(boundary::evaluate_gates(payload, &*store, &rollgate::ports::NoPolicies, &*metrics, now).await).result
+            }),
             "${RollbackNotifierFunctionArn}" => Box::pin(async move {
                 let clock = move || faults.now();
                 done(boundary::rollback_function(payload, &*store, &*router, &*notifier, &*workflow, RestorePolicy::default(), clock).await)

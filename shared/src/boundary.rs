@@ -249,11 +249,12 @@ pub async fn set_weight(
 pub async fn evaluate_gates(
     event: serde_json::Value,
     store: &dyn ReleaseStore,
+    policies: &dyn PolicyStore,
     metrics: &dyn MetricSource,
     now: DateTime<Utc>,
 ) -> Result<GateOutput, TaskError> {
     let request = parse(event, "gate request", "{\"release_id\": \"...\"}")?;
-    let output = tasks::evaluate_gates(store, metrics, request, now).await?;
+    let output = tasks::evaluate_gates(store, policies, metrics, request, now).await?;
     tracing::info!(release = %output.release_id, action = ?output.action, reason = %output.reason, "gate checked");
     Ok(output)
 }
@@ -422,11 +423,11 @@ mod tests {
         let set = set_weight(json!({ "release_id": "r1", "step": 0 }), &store, &router, &notifier, t0).await;
         assert_eq!(set.as_ref().map(|s| (s.weight, s.has_next_step)), Ok((50, true)), "{set:?}");
         let later = t0 + chrono::Duration::minutes(1);
-        let gate = evaluate_gates(json!({ "release_id": "r1" }), &store, &EmptyMetrics, later).await;
+        let gate = evaluate_gates(json!({ "release_id": "r1" }), &store, &crate::ports::NoPolicies, &EmptyMetrics, later).await;
         assert_eq!(gate.as_ref().map(|g| g.action), Ok(crate::domain::decision::Action::Advance), "{gate:?}");
         set_weight(json!({ "release_id": "r1", "step": 1 }), &store, &router, &notifier, later).await.unwrap_or_else(|e| panic!("{e}"));
         let end = later + chrono::Duration::minutes(1);
-        let gate = evaluate_gates(json!({ "release_id": "r1" }), &store, &EmptyMetrics, end).await;
+        let gate = evaluate_gates(json!({ "release_id": "r1" }), &store, &crate::ports::NoPolicies, &EmptyMetrics, end).await;
         assert_eq!(gate.as_ref().map(|g| g.action), Ok(crate::domain::decision::Action::Promote), "{gate:?}");
         let promoted = set_weight(json!({ "release_id": "r1", "promote": true }), &store, &router, &notifier, end).await;
         assert_eq!(promoted.map(|p| p.status), Ok("promoted".to_string()));
@@ -468,7 +469,8 @@ mod tests {
         let both =
             set_weight(json!({ "release_id": "first", "step": 0, "promote": true }), &store, &router, &notifier, now()).await.map(|_| ());
         assert_eq!(named(both), Some(ErrorName::InvalidRequest));
-        let no_step = evaluate_gates(json!({ "release_id": "first" }), &store, &EmptyMetrics, now()).await.map(|_| ());
+        let no_step =
+            evaluate_gates(json!({ "release_id": "first" }), &store, &crate::ports::NoPolicies, &EmptyMetrics, now()).await.map(|_| ());
         assert_eq!(named(no_step), Some(ErrorName::InvalidRequest));
         let rolled =
             roll_back(json!({ "release_id": "first", "reason": "test" }), &store, &router, &notifier, RestorePolicy::default(), now).await;

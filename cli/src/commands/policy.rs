@@ -16,7 +16,7 @@ use super::output::outln;
 use super::{CliError, print_json};
 
 /// A policy file, with every problem of the policy itself named.
-fn read_policy(path: &Path) -> Result<Policy, CliError> {
+pub(crate) fn read_policy(path: &Path) -> Result<Policy, CliError> {
     let shown = path.display().to_string();
     let text = rollgate::domain::yaml::read_file(path).map_err(|e| CliError::Parse { path: shown.clone(), problem: e.to_string() })?;
     let policy: Policy = rollgate::domain::yaml::from_str(&text).map_err(|e| CliError::Parse {

@@ -12,6 +12,7 @@ use super::{CliError, print_json, read};
 pub struct SimulateArgs<'a> {
     pub plan: &'a Path,
     pub scenario: &'a Path,
+    pub policy: Option<&'a Path>,
     pub chart: Option<&'a PathBuf>,
     pub expect: Option<&'a str>,
     /// 1-based, as the timeline counts steps.
@@ -28,7 +29,10 @@ pub fn run(args: SimulateArgs<'_>) -> Result<ExitCode, CliError> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let (scenario, recorded) = load_scenario(args.scenario)?;
+    let (mut scenario, recorded) = load_scenario(args.scenario)?;
+    if let Some(path) = args.policy {
+        scenario.policy = Some(super::policy::read_policy(path)?);
+    }
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().map_err(|e| CliError::Usage(e.to_string()))?;
     let simulation = runtime.block_on(simulate(&plan, &scenario, recorded)).map_err(|e| CliError::Usage(e.to_string()))?;

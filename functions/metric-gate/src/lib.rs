@@ -1,12 +1,18 @@
 //! metric-gate: each time a step has baked for an interval, judge the canary (and baseline)
 //! metrics and decide `bake | advance | promote | rollback`. The state machine routes on
 //! `action` and waits `next_check_in_secs`; the verdict and the decision are in the audit trail.
+//! During a deploy freeze of the platform's policy, a step that would advance holds instead.
 
 use chrono::Utc;
 use rollgate::boundary::{self, TaskError};
 pub use rollgate::flow::tasks::GateOutput;
-use rollgate::ports::{MetricSource, ReleaseStore};
+use rollgate::ports::{MetricSource, PolicyStore, ReleaseStore};
 
-pub async fn handler(event: serde_json::Value, store: &dyn ReleaseStore, metrics: &dyn MetricSource) -> Result<GateOutput, TaskError> {
-    boundary::evaluate_gates(event, store, metrics, Utc::now()).await
+pub async fn handler(
+    event: serde_json::Value,
+    store: &dyn ReleaseStore,
+    policies: &dyn PolicyStore,
+    metrics: &dyn MetricSource,
+) -> Result<GateOutput, TaskError> {
+    boundary::evaluate_gates(event, store, policies, metrics, Utc::now()).await
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::duration::HumanDuration;
 use crate::domain::gate::{GateOutcome, GateVerdict};
 use crate::domain::plan::{InconclusivePolicy, Plan};
+use crate::domain::policy::Freeze;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -169,6 +170,22 @@ pub fn decide(plan: &Plan, progress: &StepProgress, verdict: Option<&GateVerdict
         decision.reason =
             format!("step {} ({}%) baked {} and passed; next {}%", step + 1, steps[step].weight, fmt_secs(served), steps[step + 1].weight);
     }
+    decision
+}
+
+/// `decision` during a deploy freeze of the platform's policy: a step that would advance (or a
+/// release that would be promoted) holds its weight instead, and is checked again at its
+/// interval (sooner if the freeze ends first); checks go on, and a failure still rolls back.
+pub fn hold_for_freeze(mut decision: Decision, freeze: &Freeze, interval_secs: u64, now: DateTime<Utc>) -> Decision {
+    if !matches!(decision.action, Action::Advance | Action::Promote) {
+        return decision;
+    }
+    let until_end = u64::try_from((freeze.to - now).num_seconds().max(1)).unwrap_or(1);
+    decision.reason =
+        format!("holding: deploys are frozen until {} ({}); {}", freeze.to.format("%Y-%m-%d %H:%M UTC"), freeze.reason, decision.reason);
+    decision.action = Action::Bake;
+    decision.next_step = None;
+    decision.next_check_in_secs = Some(interval_secs.max(1).min(until_end));
     decision
 }
 

@@ -10,7 +10,7 @@ use crate::domain::observation::{MetricReading, Observation};
 use crate::domain::plan::Analysis;
 use crate::domain::query::{QueryContext, Side, plan_queries};
 use crate::flow::trail::{record_with, renew_lock};
-use crate::ports::{MetricError, MetricSource, ReleaseStore, StoreError};
+use crate::ports::{MetricError, MetricSource, PolicyStore, ReleaseStore, StoreError};
 use crate::release::{EventKind, Release};
 
 /// Who writes these events in the audit trail.
@@ -42,6 +42,7 @@ pub enum CheckError {
 /// (its answer was lost, or its process stopped after the write) returns what it recorded.
 pub async fn run(
     store: &dyn ReleaseStore,
+    policies: &dyn PolicyStore,
     metrics: &dyn MetricSource,
     id: &str,
     check: Option<&str>,
@@ -88,6 +89,18 @@ pub async fn run(
     };
     let prior = release.step_outcomes.clone();
     let decision = decide(&release.plan, &StepProgress { step, started_at, prior }, verdict.as_ref(), now);
+    // A deploy freeze of the platform's policy, read at each check (it may begin mid-release):
+    // no traffic shift while it lasts; the checks go on.
+    let decision = match policies.policy(&release.service, &release.environment).await? {
+        Some(stored) => match stored.policy.freeze_at(now) {
+            Some(freeze) => {
+                let interval = release.plan.analysis_at(step).map_or(3600, |a| a.interval.as_secs());
+                crate::domain::decision::hold_for_freeze(decision, freeze, interval, now)
+            }
+            None => decision,
+        },
+        None => decision,
+    };
     let mut release = release;
     let mut kinds = Vec::with_capacity(2);
     if let Some(verdict) = &verdict {
@@ -185,10 +198,10 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         switch(&store, &MemoryRouter::default(), "r1", SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
         let at = |minutes| t0() + chrono::Duration::minutes(minutes);
-        let first = run(&store, &NoData, "r1", Some("exec@t1"), at(1)).await.unwrap_or_else(|e| panic!("{e}"));
+        let first = run(&store, &crate::ports::NoPolicies, &NoData, "r1", Some("exec@t1"), at(1)).await.unwrap_or_else(|e| panic!("{e}"));
         // The same check again (its answer was lost), a little later: the recorded decision,
         // nothing written, the inconclusive check counted once.
-        let retried = run(&store, &NoData, "r1", Some("exec@t1"), at(2)).await.unwrap_or_else(|e| panic!("{e}"));
+        let retried = run(&store, &crate::ports::NoPolicies, &NoData, "r1", Some("exec@t1"), at(2)).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(retried.decision, first.decision);
         assert_eq!(retried.verdict.map(|v| v.outcome), first.verdict.map(|v| v.outcome));
         let trail = store.events("r1").await.unwrap_or_default();
@@ -196,7 +209,7 @@ mod tests {
         assert_eq!(store.release("r1").await.ok().flatten().map(|r| r.step_outcomes.len()), Some(1));
         // The next check (another state entry) judges again; with two inconclusive checks the
         // allowance of one is spent.
-        let next = run(&store, &NoData, "r1", Some("exec@t2"), at(3)).await.unwrap_or_else(|e| panic!("{e}"));
+        let next = run(&store, &crate::ports::NoPolicies, &NoData, "r1", Some("exec@t2"), at(3)).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(judged(&store.events("r1").await.unwrap_or_default()), 4);
         assert_ne!(next.decision.action, first.decision.action, "{:?} then {:?}", first.decision, next.decision);
     }

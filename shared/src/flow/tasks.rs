@@ -302,11 +302,12 @@ pub struct GateOutput {
 /// records both in the audit trail.
 pub async fn evaluate_gates(
     store: &dyn ReleaseStore,
+    policies: &dyn PolicyStore,
     metrics: &dyn MetricSource,
     request: GateRequest,
     now: DateTime<Utc>,
 ) -> Result<GateOutput, CheckError> {
-    let result = gate_check::run(store, metrics, &request.release_id, request.check_id().as_deref(), now).await?;
+    let result = gate_check::run(store, policies, metrics, &request.release_id, request.check_id().as_deref(), now).await?;
     let decision = result.decision;
     Ok(GateOutput {
         release_id: request.release_id,

@@ -111,6 +111,9 @@ pub struct Transition {
 #[derive(Clone, Debug)]
 pub struct Execution {
     pub ending: Ending,
+    /// The error a Catch put in the execution's data (`$.error`: `{Error, Cause}`), if any: why
+    /// a Fail state was reached.
+    pub caught: Option<Value>,
     pub end: DateTime<Utc>,
     pub transitions: Vec<Transition>,
 }
@@ -148,7 +151,12 @@ impl Definition {
                 Next::Wait { until } => {
                     if let Some(stop) = tasks.meanwhile(execution_id, before, until).await {
                         let ending = run.stop(stop);
-                        return Ok(Execution { ending, end: run.now, transitions: run.transitions });
+                        return Ok(Execution {
+                            ending,
+                            end: run.now,
+                            caught: run.data.get("error").cloned(),
+                            transitions: run.transitions,
+                        });
                     }
                 }
                 Next::Task(call) => {
@@ -166,7 +174,9 @@ impl Definition {
                     };
                     run.finish(self, invocation)?;
                 }
-                Next::End(ending) => return Ok(Execution { ending, end: run.now, transitions: run.transitions }),
+                Next::End(ending) => {
+                    return Ok(Execution { ending, end: run.now, caught: run.data.get("error").cloned(), transitions: run.transitions });
+                }
             }
         }
     }

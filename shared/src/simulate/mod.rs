@@ -61,6 +61,10 @@ pub struct Scenario {
     pub overrides: Vec<Override>,
     #[serde(default)]
     pub author: Option<String>,
+    /// The platform policy the release runs under (`docs/policy.md`): admission refuses a plan
+    /// weaker than it, and its freezes hold the release at its weight (`simulate --policy`).
+    #[serde(default)]
+    pub policy: Option<crate::domain::policy::Policy>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -292,7 +296,13 @@ pub enum SimulationError {
 /// when the scenario names one.
 pub async fn simulate(plan: &Plan, scenario: &Scenario, recorded: Option<serde_json::Value>) -> Result<Simulation, SimulationError> {
     let store = meter::MeteredStore::new(MemoryStore::new());
-    let identity = SimulatedRelease::default();
+    // Under a policy, the release is of the service and environment it governs.
+    let identity = match &scenario.policy {
+        Some(policy) => {
+            SimulatedRelease { service: policy.service.clone(), environment: policy.environment.clone(), ..SimulatedRelease::default() }
+        }
+        None => SimulatedRelease::default(),
+    };
     let mut simulation = simulate_into(&store, &identity, plan, scenario, recorded).await?;
     simulation.usage.dynamodb_read_units += store.read_units();
     simulation.usage.dynamodb_write_units += store.write_units();
@@ -407,6 +417,15 @@ pub async fn simulate_into(
         notifier: RecordingNotifier::default(),
         workflow: RecordingWorkflow::default(),
         source: ScenarioSource::new(scenario, start, recorded)?,
+        policy: ScenarioPolicy(
+            scenario.policy.clone().map(|policy| crate::ports::StoredPolicy {
+                policy,
+                version: 1,
+                updated_by: "the scenario".into(),
+                updated_at: start,
+            }),
+            std::sync::atomic::AtomicU64::new(0),
+        ),
         scenario,
     };
     let definition = machine::Definition::deployed().map_err(|e| run(&e))?;
@@ -418,13 +437,13 @@ pub async fn simulate_into(
     let release = store.release(&identity.id).await.map_err(|e| run(&e))?;
     let trail = store.events(&identity.id).await.map_err(|e| run(&e))?;
     let Some(release) = release else {
-        return Err(SimulationError::Run(ending_text(&execution.ending)));
+        return Err(SimulationError::Run(ending_text(&execution)));
     };
     let outcome = match release.status {
         ReleaseStatus::Promoted => SimOutcome::Promoted,
         ReleaseStatus::RolledBack | ReleaseStatus::Aborted => SimOutcome::RolledBack,
         ReleaseStatus::Blocked => SimOutcome::Blocked,
-        _ => return Err(SimulationError::Run(format!("the release did not end: {}", ending_text(&execution.ending)))),
+        _ => return Err(SimulationError::Run(format!("the release did not end: {}", ending_text(&execution)))),
     };
     let timeline = timeline(plan, &trail, start);
     let final_step = trail.iter().rev().find_map(|e| match &e.kind {
@@ -466,16 +485,21 @@ pub async fn simulate_into(
     })
 }
 
-fn ending_text(ending: &machine::Ending) -> String {
-    match ending {
+fn ending_text(execution: &machine::Execution) -> String {
+    // A Lambda error's cause is JSON with the function's own message.
+    let message = |cause: &str| {
+        serde_json::from_str::<serde_json::Value>(cause)
+            .ok()
+            .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_string))
+            .unwrap_or_else(|| cause.to_string())
+    };
+    match &execution.ending {
         machine::Ending::Succeeded { state, .. } => format!("the execution ended in {state}"),
         machine::Ending::Aborted { state, error, cause } => format!("the execution was stopped in {state}: {error}: {cause}"),
         machine::Ending::Failed { state, error, cause } => {
-            let message = serde_json::from_str::<serde_json::Value>(cause)
-                .ok()
-                .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_string))
-                .unwrap_or_else(|| cause.clone());
-            format!("the execution ended in {state} ({error}): {message}")
+            // The Fail state's own cause is generic; the error a Catch kept says what happened.
+            let caught = execution.caught.as_ref().and_then(|e| e.get("Cause")).and_then(|c| c.as_str()).map(message);
+            format!("the execution ended in {state} ({error}): {}", caught.unwrap_or_else(|| message(cause)))
         }
     }
 }
@@ -604,6 +628,7 @@ struct SimTasks<'a> {
     notifier: RecordingNotifier,
     workflow: RecordingWorkflow,
     source: ScenarioSource,
+    policy: ScenarioPolicy,
     scenario: &'a Scenario,
 }
 
@@ -614,7 +639,7 @@ impl SimTasks<'_> {
         crate::domain::cost::Usage {
             state_transitions: u64::try_from(execution.transitions.len()).unwrap_or(u64::MAX),
             lambda_invocations: self.meter.invocations(),
-            dynamodb_read_units: self.tokens.read_units(),
+            dynamodb_read_units: self.tokens.read_units() + self.policy.1.load(relaxed),
             dynamodb_write_units: self.tokens.write_units(),
             get_metric_data_calls: self.source.calls.load(relaxed),
             metrics_requested: self.source.requested.load(relaxed),
@@ -746,7 +771,7 @@ impl machine::Tasks for SimTasks<'_> {
         let store = self.store;
         match function {
             "${ChecklistValidatorFunctionArn}" => {
-                done(boundary::validate_checklist(payload, store, &crate::ports::NoPolicies, &self.notifier, now).await)
+                done(boundary::validate_checklist(payload, store, &self.policy, &self.notifier, now).await)
             }
             "${ApprovalRequestFunctionArn}" => {
                 let requested = boundary::request_approval(payload.clone(), store, &self.tokens, &self.notifier, None, now).await;
@@ -767,7 +792,7 @@ impl machine::Tasks for SimTasks<'_> {
             }
             "${MetricGateFunctionArn}" => {
                 *self.source.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = now;
-                done(boundary::evaluate_gates(payload, store, &self.source, now).await)
+                done(boundary::evaluate_gates(payload, store, &self.policy, &self.source, now).await)
             }
             "${RollbackNotifierFunctionArn}" => done(
                 boundary::rollback_function(payload, store, &self.router, &self.notifier, &self.workflow, RestorePolicy::default(), || now)
@@ -826,6 +851,22 @@ impl machine::Tasks for SimTasks<'_> {
             other => Err(TaskFailure { error: "States.Runtime".into(), cause: format!("the simulator does not run {other}") }),
         };
         Invocation { result, took: chrono::Duration::zero() }
+    }
+}
+
+/// The scenario's policy, whatever the simulated release's service and environment are called;
+/// each read is counted (the deployed functions read it with a consistent GetItem: one unit).
+struct ScenarioPolicy(Option<crate::ports::StoredPolicy>, std::sync::atomic::AtomicU64);
+
+#[async_trait]
+impl crate::ports::PolicyStore for ScenarioPolicy {
+    async fn policy(&self, _service: &str, _environment: &str) -> Result<Option<crate::ports::StoredPolicy>, crate::ports::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(self.0.clone())
+    }
+
+    async fn put_policy(&self, policy: &crate::ports::StoredPolicy, expected: Option<u64>) -> Result<(), crate::ports::StoreError> {
+        crate::ports::NoPolicies.put_policy(policy, expected).await
     }
 }
 

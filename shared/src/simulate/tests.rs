@@ -244,3 +244,37 @@ fn the_definitions_error_names_are_the_ones_the_code_produces() {
         assert!(routed.contains(*name) || routed.contains("States.ALL"), "`{name}` is routed nowhere");
     }
 }
+
+/// A deploy freeze of the policy begins mid-release: the step that would advance holds its
+/// weight, checked at its interval, until the freeze ends; then the release goes on. A plan
+/// weaker than the policy is refused before it starts, naming the rule.
+#[tokio::test]
+async fn a_freeze_holds_the_release_at_its_weight_and_a_weaker_plan_is_refused() {
+    let plan = parse_plan(
+        "name: f\ntraffic:\n  router: { type: dry_run }\n  steps: [{ weight: 10, bake: 30m }, { weight: 100, bake: 30m }]\n\
+         analysis:\n  interval: 10m\n  metrics:\n    - { name: errors, query: { metric: { namespace: A, name: E, stat: Average } }, must: { below: 1 } }\n",
+        PlanFormat::Yaml,
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let scenario: Scenario = crate::domain::yaml::from_str(
+        "start: 2026-12-01T09:00:00Z\nmetrics: { errors: { canary: { level: 0.1 } } }\n\
+         policy:\n  service: s\n  environment: e\n  freezes: [{ from: 2026-12-01T09:20:00Z, to: 2026-12-01T10:05:00Z, reason: database migration }]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let sim = simulate(&plan, &scenario, None).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sim.outcome, SimOutcome::Promoted, "{}", sim.reason);
+    let holds =
+        sim.timeline.iter().filter(|t| t.text.contains("deploys are frozen until 2026-12-01 10:05 UTC (database migration)")).count();
+    // Step 1 baked by 09:30 and held at the checks of 09:30 … 10:00; advanced at 10:05.
+    assert_eq!(holds, 4, "{:#?}", sim.timeline.iter().map(|t| &t.text).collect::<Vec<_>>());
+    let advanced = sim.timeline.iter().find(|t| t.text.contains("step 2 of 2")).map(|t| t.offset_secs);
+    assert_eq!(advanced, Some(65 * 60), "the step advanced when the freeze ended");
+
+    let mut strict = scenario.clone();
+    if let Some(policy) = strict.policy.as_mut() {
+        policy.first_step_at_most = Some(5);
+    }
+    let refused = simulate(&plan, &strict, None).await.map(|s| s.outcome);
+    let said = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(said.contains("policy first_step_at_most: the first step shifts 10%, more than 5%"), "{said}");
+}
