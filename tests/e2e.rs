@@ -210,7 +210,7 @@ async fn e2e_a_slack_click_resumes_the_waiting_release_which_is_then_promoted() 
 /// version at once, with the alarm's name, reason and time in the trail.
 #[tokio::test(flavor = "multi_thread")]
 async fn e2e_an_alarm_going_to_alarm_rolls_the_release_back_between_checks() {
-    use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+    use aws_sdk_cloudwatch::types::StateValue;
     let stack = stack("alarm").await;
     let function = unique("orders");
     let (v1, v2) = fixtures::lambda_with_two_versions(&stack.config, &function).await;
@@ -218,20 +218,7 @@ async fn e2e_an_alarm_going_to_alarm_rolls_the_release_back_between_checks() {
     put_latency(&stack.config, &namespace, &v2, 101.0).await;
     put_latency(&stack.config, &namespace, &v1, 100.0).await;
     let alarm = unique("orders-5xx");
-    let cloudwatch = aws_sdk_cloudwatch::Client::new(&stack.config);
-    cloudwatch
-        .put_metric_alarm()
-        .alarm_name(&alarm)
-        .namespace(&namespace)
-        .metric_name("Errors")
-        .statistic(Statistic::Sum)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(5.0)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutMetricAlarm: {e:?}"));
+    fixtures::metric_alarm(&stack.config, &alarm, &namespace).await;
     let id = unique("rel");
     let router = json!({ "type": "lambda_alias", "function_name": function, "alias": "live" });
     let mut input = request(&id, &function, router, &namespace, json!({ "security_review_done": true }), &v1, &v2);
@@ -247,14 +234,7 @@ async fn e2e_an_alarm_going_to_alarm_rolls_the_release_back_between_checks() {
     }
 
     let reason = "Threshold Crossed: 1 datapoint [9.0] was greater than the threshold (5.0)";
-    cloudwatch
-        .set_alarm_state()
-        .alarm_name(&alarm)
-        .state_value(StateValue::Alarm)
-        .state_reason(reason)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("SetAlarmState: {e:?}"));
+    fixtures::set_alarm_state(&stack.config, &alarm, StateValue::Alarm, reason).await;
     let changed = Utc::now();
     let event = json!({
         "version": "0", "id": unique("event"), "detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",

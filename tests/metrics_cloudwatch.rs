@@ -81,7 +81,7 @@ analysis:
 /// not exist reported missing (never left out, never quiet).
 #[tokio::test]
 async fn rollback_alarms_are_read_with_their_state_and_a_missing_one_is_reported() {
-    use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+    use aws_sdk_cloudwatch::types::StateValue;
     use rollgate::domain::alarm::AlarmState;
     use rollgate::ports::MetricSource;
 
@@ -90,36 +90,11 @@ async fn rollback_alarms_are_read_with_their_state_and_a_missing_one_is_reported
     let run = uuid::Uuid::new_v4().simple().to_string();
     let (firing, quiet, missing) = (format!("checkout-5xx-{run}"), format!("checkout-latency-{run}"), format!("deleted-{run}"));
     for name in [&firing, &quiet] {
-        client
-            .put_metric_alarm()
-            .alarm_name(name)
-            .namespace(format!("RollgateTest/{run}"))
-            .metric_name("Errors")
-            .statistic(Statistic::Sum)
-            .period(60)
-            .evaluation_periods(1)
-            .threshold(5.0)
-            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("PutMetricAlarm: {e:?}"));
+        fixtures::metric_alarm(&config, name, &format!("RollgateTest/{run}")).await;
     }
-    client
-        .set_alarm_state()
-        .alarm_name(&firing)
-        .state_value(StateValue::Alarm)
-        .state_reason("Threshold Crossed: 3 datapoints were greater than the threshold (5.0)")
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("SetAlarmState: {e:?}"));
-    client
-        .set_alarm_state()
-        .alarm_name(&quiet)
-        .state_value(StateValue::Ok)
-        .state_reason("fine")
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    fixtures::set_alarm_state(&config, &firing, StateValue::Alarm, "Threshold Crossed: 3 datapoints were greater than the threshold (5.0)")
+        .await;
+    fixtures::set_alarm_state(&config, &quiet, StateValue::Ok, "fine").await;
 
     let source = CloudWatchSource::new(client);
     let readings = source.alarms(&[firing.clone(), quiet.clone(), missing.clone()]).await.unwrap_or_else(|e| panic!("{e}"));

@@ -347,3 +347,33 @@ pub async fn role_session(config: &aws_config::SdkConfig, role: &str, session: &
     };
     (person, role_arn)
 }
+
+/// A metric alarm `name` on `namespace`'s Errors (more than 5 in a minute), in its initial state.
+pub async fn metric_alarm(config: &aws_config::SdkConfig, name: &str, namespace: &str) {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+    aws_sdk_cloudwatch::Client::new(config)
+        .put_metric_alarm()
+        .alarm_name(name)
+        .namespace(namespace)
+        .metric_name("Errors")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(5.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutMetricAlarm: {e:?}"));
+}
+
+/// Sets alarm `name` to `state` with CloudWatch's `reason`.
+pub async fn set_alarm_state(config: &aws_config::SdkConfig, name: &str, state: aws_sdk_cloudwatch::types::StateValue, reason: &str) {
+    aws_sdk_cloudwatch::Client::new(config)
+        .set_alarm_state()
+        .alarm_name(name)
+        .state_value(state)
+        .state_reason(reason)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("SetAlarmState: {e:?}"));
+}

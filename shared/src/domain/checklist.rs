@@ -116,18 +116,9 @@ impl ChecklistVerdict {
                     Effect::Overridden => "override",
                     Effect::Blocked => "BLOCK",
                 };
-                format!("[{mark:>8}] {} ({}): {} — {}", i.id, mode_name(i.mode), i.rule, i.detail)
+                format!("[{mark:>8}] {} ({}): {} — {}", i.id, i.mode.as_str(), i.rule, i.detail)
             })
             .collect()
-    }
-}
-
-fn mode_name(mode: EnforcementMode) -> &'static str {
-    match mode {
-        EnforcementMode::Monitor => "monitor",
-        EnforcementMode::Warn => "warn",
-        EnforcementMode::Soft => "soft",
-        EnforcementMode::Strict => "strict",
     }
 }
 

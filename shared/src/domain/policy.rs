@@ -160,8 +160,8 @@ impl Policy {
                     if mode < least {
                         add(
                             "checklist.mode".into(),
-                            format!("checklist item `{}` is {}, looser than {}", item.id, mode_name(mode), mode_name(least)),
-                            format!("make it {} (or stricter)", mode_name(least)),
+                            format!("checklist item `{}` is {}, looser than {}", item.id, mode.as_str(), least.as_str()),
+                            format!("make it {} (or stricter)", least.as_str()),
                         );
                     }
                 }
@@ -276,15 +276,6 @@ impl Policy {
 }
 
 const NOT_JUDGED: &str = "is not judged";
-
-fn mode_name(mode: EnforcementMode) -> &'static str {
-    match mode {
-        EnforcementMode::Monitor => "monitor",
-        EnforcementMode::Warn => "warn",
-        EnforcementMode::Soft => "soft",
-        EnforcementMode::Strict => "strict",
-    }
-}
 
 /// Which way a bound is stricter: a `must` range that is narrower lets less pass; a
 /// `rollback_if` range that is wider rolls back sooner.

@@ -75,6 +75,18 @@ pub enum EnforcementMode {
     Strict,
 }
 
+impl EnforcementMode {
+    /// As plans write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnforcementMode::Monitor => "monitor",
+            EnforcementMode::Warn => "warn",
+            EnforcementMode::Soft => "soft",
+            EnforcementMode::Strict => "strict",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Checklist {
