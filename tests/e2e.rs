@@ -119,6 +119,56 @@ async fn e2e_a_failing_task_is_retried_then_caught_and_the_release_ends_rolled_b
     assert_eq!(server.seen(|s| s.weight), 0, "the mesh ends at 0% on the new version");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_a_failing_smoke_test_before_a_shift_rolls_back_with_its_output_and_moves_nothing() {
+    let stack = stack("hooks").await;
+    let function = unique("basket");
+    let (v1, v2) = fixtures::lambda_with_two_versions(&stack.config, &function).await;
+    let namespace = unique("E2E/Hooks");
+    put_latency(&stack.config, &namespace, &v2, 101.0).await;
+    put_latency(&stack.config, &namespace, &v1, 100.0).await;
+    let secret_arn = ensure_secret(&stack.config, E2E_WEBHOOK_SECRET_ID, E2E_WEBHOOK_SIGNING_KEY).await;
+    // A probe that passes at every check of the first step; a smoke suite that fails before the second.
+    let probe = CaptureServer::answering(r#"{"passed": true, "output": "healthy"}"#).await;
+    let smoke = CaptureServer::answering(r#"{"passed": false, "output": "3 of 12 smoke tests failed: test_checkout (HTTP 500)"}"#).await;
+    let id = unique("rel");
+    let router = json!({ "type": "lambda_alias", "function_name": function, "alias": "live" });
+    let mut input = request(&id, &function, router, &namespace, json!({ "security_review_done": true }), &v1, &v2);
+    input["plan"]["traffic"]["steps"][0]["hooks"] =
+        json!([{ "name": "probe", "timeout": "5s", "http": { "url": probe.url, "secret_arn": secret_arn } }]);
+    input["plan"]["traffic"]["steps"][1]["hooks"] =
+        json!([{ "name": "smoke", "run": "before_shift", "timeout": "5s", "http": { "url": smoke.url, "secret_arn": secret_arn } }]);
+    let finished = run(&stack, &id, input, Duration::from_secs(120)).await;
+
+    assert_eq!((finished.status.as_str(), finished.error.as_deref()), ("FAILED", Some("RolledBack")), "{:?}", finished.states);
+    let release = stack.store.release(&id).await.ok().flatten().unwrap_or_else(|| panic!("release"));
+    assert_eq!(release.status, ReleaseStatus::RolledBack);
+    let reason = release.closed_reason.unwrap_or_default();
+    assert!(reason.contains("before step 2's traffic shift, hook `smoke` failed: 3 of 12 smoke tests failed"), "{reason}");
+    assert_eq!(release.canary_weight, 0);
+    assert_eq!(fixtures::alias_routing(&stack.config, &function).await, (v1, vec![]), "traffic restored to the stable version");
+    assert_eq!(stack.store.lock(&function, "e2e").await.ok().flatten(), None);
+    let trail = stack.store.events(&id).await.unwrap_or_default();
+    // Traffic moved once (to the first step) and back; the second step's weight was never set.
+    let weights: Vec<u32> = trail
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::WeightChanged(c) => Some(c.after),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(weights, [20, 0], "{weights:?}");
+    assert!(trail.iter().any(|e| matches!(&e.kind, EventKind::HooksRan { step: 1, results } if !results[0].passed())));
+    assert!(trail.iter().any(
+        |e| matches!(&e.kind, EventKind::GateJudged { verdict, .. } if verdict.hooks.iter().any(|h| h.hook == "probe" && h.passed()))
+    ));
+    // Each endpoint was told which release and step it tests, signed.
+    assert!(probe.bodies().iter().all(|b| b["release_id"] == id.as_str() && b["step"] == 1), "{:?}", probe.bodies());
+    assert_eq!(smoke.bodies().len(), 1, "the smoke suite ran once");
+    assert_eq!((smoke.bodies()[0]["step"].as_u64(), smoke.bodies()[0]["weight"].as_u64()), (Some(2), Some(60)));
+    assert!(smoke.requests()[0].headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-rollgate-signature")));
+}
+
 /// The Slack signing secret the local stack's approval-webhook reads (scripts/local-stack.sh).
 const E2E_SLACK_SECRET_ID: &str = "rollgate-e2e-slack";
 const E2E_SLACK_SIGNING_SECRET: &str = "e2e-slack-signing-secret";

@@ -64,7 +64,7 @@ async fn healthy_canary_advances_and_the_check_is_recorded() {
     let event = read_json(&repo().join("events/metric-gate/check.json"));
     let id = release_with_id_at_first_step(&table.store, event["release_id"].as_str(), "checkout-api", &namespace).await;
 
-    let out = handler(event, &table.store, &table.store, &CloudWatchSource::new(cloudwatch))
+    let out = handler(event, &table.store, &table.store, &CloudWatchSource::new(cloudwatch), &rollgate::ports::NoHooks)
         .await
         .unwrap_or_else(|e| panic!("{}: {e}", e.name()));
     assert_eq!((out.action, out.next_step, out.outcome), (Action::Advance, Some(1), Some(GateOutcome::Pass)), "{}", out.reason);
@@ -94,9 +94,15 @@ async fn a_regressed_canary_is_rolled_back_with_the_reason() {
     put_latency(&config, &namespace, "42", 130.0).await;
     put_latency(&config, &namespace, "41", 100.0).await;
     let id = release_at_first_step(&table.store, "search-api", &namespace).await;
-    let out = handler(serde_json::json!({ "release_id": id }), &table.store, &table.store, &CloudWatchSource::new(cloudwatch))
-        .await
-        .unwrap_or_else(|e| panic!("{}: {e}", e.name()));
+    let out = handler(
+        serde_json::json!({ "release_id": id }),
+        &table.store,
+        &table.store,
+        &CloudWatchSource::new(cloudwatch),
+        &rollgate::ports::NoHooks,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{}: {e}", e.name()));
     assert_eq!(out.action, Action::Rollback);
     assert!(out.reason.starts_with("gate failed: latency 1"), "{}", out.reason);
     assert!(out.reason.contains("ms above baseline 10") && out.reason.contains("more than 10 ms"), "{}", out.reason);
@@ -110,16 +116,19 @@ async fn missing_metrics_are_inconclusive_never_a_pass() {
     let namespace = format!("RollgateTest/{}", uuid::Uuid::new_v4().simple());
     let id = release_at_first_step(&table.store, "ledger-api", &namespace).await;
     let source = CloudWatchSource::new(cloudwatch);
-    let first =
-        handler(serde_json::json!({ "release_id": id }), &table.store, &table.store, &source).await.unwrap_or_else(|e| panic!("{e}"));
+    let first = handler(serde_json::json!({ "release_id": id }), &table.store, &table.store, &source, &rollgate::ports::NoHooks)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((first.action, first.outcome), (Action::Bake, Some(GateOutcome::Inconclusive)), "{}", first.reason);
     assert_eq!(first.next_check_in_secs, 300);
-    let second =
-        handler(serde_json::json!({ "release_id": id }), &table.store, &table.store, &source).await.unwrap_or_else(|e| panic!("{e}"));
+    let second = handler(serde_json::json!({ "release_id": id }), &table.store, &table.store, &source, &rollgate::ports::NoHooks)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(second.action, Action::Bake);
     // The third inconclusive check exceeds the plan's allowance of 2; the default policy fails closed.
-    let third =
-        handler(serde_json::json!({ "release_id": id }), &table.store, &table.store, &source).await.unwrap_or_else(|e| panic!("{e}"));
+    let third = handler(serde_json::json!({ "release_id": id }), &table.store, &table.store, &source, &rollgate::ports::NoHooks)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(third.action, Action::Rollback, "{}", third.reason);
     assert!(third.reason.contains("3 inconclusive checks"), "{}", third.reason);
 }
@@ -128,9 +137,17 @@ async fn missing_metrics_are_inconclusive_never_a_pass() {
 async fn unknown_and_malformed_requests_get_named_errors() {
     let table = TestTable::create().await;
     let source = CloudWatchSource::new(aws_sdk_cloudwatch::Client::new(&aws().await));
-    let missing = handler(serde_json::json!({ "release_id": "nope" }), &table.store, &table.store, &source).await;
+    let missing =
+        handler(serde_json::json!({ "release_id": "nope" }), &table.store, &table.store, &source, &rollgate::ports::NoHooks).await;
     assert!(matches!(missing, Err(TaskError { name: ErrorName::ReleaseNotFound, .. })), "{missing:?}");
-    let malformed = handler(read_json(&repo().join("events/metric-gate/invalid-request.json")), &table.store, &table.store, &source).await;
+    let malformed = handler(
+        read_json(&repo().join("events/metric-gate/invalid-request.json")),
+        &table.store,
+        &table.store,
+        &source,
+        &rollgate::ports::NoHooks,
+    )
+    .await;
     assert!(
         matches!(&malformed, Err(e @ TaskError { name: ErrorName::InvalidRequest, .. }) if e.name() == "InvalidRequest"),
         "{malformed:?}"

@@ -62,7 +62,7 @@ async fn switch(
     notifier: &RecordingNotifier,
     body: serde_json::Value,
 ) -> traffic_switch::SwitchOutput {
-    traffic_switch::handler(body, store, routers, notifier).await.unwrap_or_else(|e| panic!("{}: {e}", e.name()))
+    traffic_switch::handler(body, store, routers, &rollgate::ports::NoHooks, notifier).await.unwrap_or_else(|e| panic!("{}: {e}", e.name()))
 }
 
 fn fast() -> RestorePolicy {
@@ -254,7 +254,8 @@ async fn a_stale_writer_gets_router_conflict_and_moves_nothing() {
     let (v1, v2) = fixtures::lambda_with_two_versions(&config, &function).await;
     let id = admit(&table.store, &function, json!({ "type": "lambda_alias", "function_name": function, "alias": "live" }), &v1, &v2).await;
     let racing = RacingStore { inner: &table.store, service: &function, holder: &id };
-    let result = traffic_switch::handler(json!({ "release_id": id, "step": 0 }), &racing, &routers, &notifier).await;
+    let result =
+        traffic_switch::handler(json!({ "release_id": id, "step": 0 }), &racing, &routers, &rollgate::ports::NoHooks, &notifier).await;
     match result {
         Err(e) => assert_eq!(e.name(), "RouterConflict", "{e}"),
         Ok(out) => panic!("a stale writer must not move traffic: {out:?}"),
@@ -397,7 +398,8 @@ async fn the_sample_events_drive_a_release_from_first_step_to_rollback() {
     assert_eq!(out.status, "rolled_back");
     assert!(out.reason.contains("a step failed with RouterFailed: lambda alias checkout-api:live is unreachable"), "{}", out.reason);
     // The other samples parse as requests of their functions.
-    let promote = traffic_switch::handler(event("traffic-switch/promote.json"), &table.store, &routers, &notifier).await;
+    let promote =
+        traffic_switch::handler(event("traffic-switch/promote.json"), &table.store, &routers, &rollgate::ports::NoHooks, &notifier).await;
     assert!(matches!(&promote, Err(e) if e.name() == "ReleaseClosed"), "{promote:?}");
     let again = rollback_notifier::handler(event("rollback-notifier/gate-failed.json"), &table.store, &routers, &notifier, fast()).await;
     assert!(matches!(&again, Ok(o) if o.status == "rolled_back"), "{again:?}");

@@ -1,5 +1,6 @@
 //! The webhook router against an HTTP server started by the test on loopback, with its signing
-//! key in Secrets Manager on the test endpoint (AWS_ENDPOINT_URL).
+//! key in Secrets Manager on the test endpoint (AWS_ENDPOINT_URL); and step hooks, whose HTTP
+//! calls go through the same guarded, signed client, and whose Lambda calls go to the endpoint.
 //!
 //! The test server has no TLS, so the tests that reach it build the router with the test-only
 //! loopback exception (what `ROLLGATE_ALLOW_INSECURE_LOOPBACK_WEBHOOK=1` turns on); the refusal
@@ -282,4 +283,124 @@ async fn a_huge_answer_is_cut_off() {
     assert_rejected(&result, "larger than 64 KiB");
     assert_eq!(server.seen(|s| s.requests), 1, "not retried");
     assert!(started.elapsed() < Duration::from_secs(5), "stopped reading at the limit");
+}
+
+// Step hooks ---------------------------------------------------------------------------------
+
+mod hooks {
+    use super::*;
+    use rollgate::adapters::hooks::AwsHooks;
+    use rollgate::adapters::routers::SignedClient;
+    use rollgate::domain::hook::{HookContext, HookOutcome};
+    use rollgate::domain::plan::{Hook, HookRun, HttpHook, LambdaHook};
+    use rollgate::ports::HookRunner;
+    use rollgate_tests::capture_server::CaptureServer;
+
+    fn context() -> HookContext {
+        HookContext {
+            hook: "smoke".into(),
+            run: HookRun::BeforeShift,
+            release_id: "r-hooks".into(),
+            service: "orders".into(),
+            environment: "prod".into(),
+            version: "2".into(),
+            stable_version: Some("1".into()),
+            step: 2,
+            step_name: Some("canary-10".into()),
+            weight: 10,
+        }
+    }
+
+    fn http_hook(url: &str, secret_arn: &str, timeout_secs: u64) -> Hook {
+        Hook {
+            name: "smoke".into(),
+            run: HookRun::BeforeShift,
+            lambda: None,
+            http: Some(HttpHook { url: url.into(), secret_arn: secret_arn.into() }),
+            timeout: HumanDuration::from_secs(timeout_secs),
+        }
+    }
+
+    /// Hooks as the functions run them: keys from Secrets Manager, Lambda on the endpoint,
+    /// loopback http allowed (the test servers have no TLS).
+    async fn hooks(insecure_loopback: bool) -> AwsHooks {
+        let config = aws().await;
+        let secrets: Box<dyn SecretLookup> = Box::new(secrets_manager(SECRET_CACHE_TTL).await);
+        AwsHooks::new(aws_sdk_lambda::Client::new(&config), SignedClient::with_insecure_loopback(secrets, insecure_loopback))
+    }
+
+    #[tokio::test]
+    async fn an_http_hook_is_signed_and_its_answer_decides() {
+        let arn = stored_key(KEY).await;
+        let runner = hooks(true).await;
+        let passing = CaptureServer::answering(r#"{"passed": true, "output": "41 of 41 smoke tests passed"}"#).await;
+        let answer = runner.run(&http_hook(&passing.url, &arn, 10), &context()).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((answer.outcome, answer.output.as_str()), (HookOutcome::Passed, "41 of 41 smoke tests passed"));
+        // What the endpoint got: the release and the step, signed with the key as the router signs.
+        let sent = passing.requests().pop().unwrap_or_else(|| panic!("one request"));
+        assert!(sent.request_line.starts_with("POST "), "{}", sent.request_line);
+        assert_eq!(
+            (sent.body["release_id"].as_str(), sent.body["step"].as_u64(), sent.body["weight"].as_u64()),
+            (Some("r-hooks"), Some(2), Some(10))
+        );
+        let header =
+            |name: &str| sent.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()).unwrap_or_default();
+        let timestamp: i64 = header("x-rollgate-timestamp").parse().unwrap_or_else(|e| panic!("timestamp: {e}"));
+        assert_eq!(header("x-rollgate-signature"), rollgate::adapters::routers::sign(KEY.as_bytes(), timestamp, sent.raw.as_bytes()));
+
+        let failing = CaptureServer::answering(r#"{"passed": false, "output": "POST /v1/agents -> 500"}"#).await;
+        let answer = runner.run(&http_hook(&failing.url, &arn, 10), &context()).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((answer.outcome, answer.output.as_str()), (HookOutcome::Failed, "POST /v1/agents -> 500"));
+
+        let broken = CaptureServer::answering_with("500 Internal Server Error", r#"{"error": "suite crashed"}"#).await;
+        let answer = runner.run(&http_hook(&broken.url, &arn, 10), &context()).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(answer.outcome, HookOutcome::Failed);
+        assert!(answer.output.starts_with("HTTP 500") && answer.output.contains("suite crashed"), "{}", answer.output);
+    }
+
+    #[tokio::test]
+    async fn a_silent_or_unreachable_endpoint_is_no_answer_and_a_private_one_is_refused() {
+        // Accepts connections and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
+        let url = format!("http://{}/smoke", listener.local_addr().map(|a| a.to_string()).unwrap_or_default());
+        tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                open.push(socket);
+            }
+        });
+        let runner = AwsHooks::new(
+            aws_sdk_lambda::Client::new(&aws().await),
+            SignedClient::with_insecure_loopback(Box::new(FixedSecrets(HashMap::from([(FIXED_ARN.to_string(), KEY.to_string())]))), true),
+        );
+        let started = Instant::now();
+        let answer = runner.run(&http_hook(&url, FIXED_ARN, 1), &context()).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(answer.outcome, HookOutcome::NoAnswer, "{}", answer.output);
+        assert!(started.elapsed() < Duration::from_secs(5), "bounded by the hook's timeout");
+
+        let strict = AwsHooks::new(
+            aws_sdk_lambda::Client::new(&aws().await),
+            SignedClient::with_insecure_loopback(Box::new(FixedSecrets(HashMap::from([(FIXED_ARN.to_string(), KEY.to_string())]))), false),
+        );
+        for (target, why) in [("https://169.254.169.254/latest/meta-data/", "link-local"), ("http://tests.example.com/smoke", "plain http")]
+        {
+            let answer = strict.run(&http_hook(target, FIXED_ARN, 5), &context()).await.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(answer.outcome, HookOutcome::Failed, "{target}");
+            assert!(answer.output.contains(why), "{target}: {}", answer.output);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lambda_hook_that_does_not_exist_fails_and_says_what_to_check() {
+        let hook = Hook {
+            name: "smoke".into(),
+            run: HookRun::EveryCheck,
+            lambda: Some(LambdaHook { function: format!("rollgate-hook-missing-{}", uuid::Uuid::new_v4().simple()), input: None }),
+            http: None,
+            timeout: HumanDuration::from_secs(10),
+        };
+        let answer = hooks(false).await.run(&hook, &context()).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(answer.outcome, HookOutcome::Failed);
+        assert!(answer.output.contains("rollgate-hook-missing-") && answer.output.contains("check the function"), "{}", answer.output);
+    }
 }

@@ -118,6 +118,19 @@ fn capability_examples_end_at_the_step_and_for_the_reason_their_scenarios_say() 
         ("alarm-stops-the-canary", "freeze", "promoted", "3", "after 2h30m"),
         // The alarm rolls back when it fires (10:42, EventBridge's rule), not at the next check (10:45).
         ("alarm-stops-the-canary", "alarm", "rolled_back", "2", "alarm `orders-api-p99-high` went to ALARM at 2026-11-30 10:42:00 UTC"),
+        // Step hooks: a smoke suite before a shift, a load test once, a probe at every check. A
+        // failure before the shift rolls back where the release stands (no user reached green),
+        // a check's failure at that step; each with the hook's own output.
+        ("smoke-tested-canary", "healthy", "promoted", "4", "promoted"),
+        (
+            "smoke-tested-canary",
+            "smoke-failure",
+            "rolled_back",
+            "1",
+            "before step 2's traffic shift, hook `smoke` failed: 2 of 41 smoke tests failed",
+        ),
+        ("smoke-tested-canary", "load-failure", "rolled_back", "3", "hook `load` failed: locust 150pct: p95 812 ms"),
+        ("smoke-tested-canary", "silent-probe", "rolled_back", "2", "hook `health` gave no answer within 10s"),
         // A rejection's comment is the reason.
         ("greenlang-production-deploy", "rejected", "rolled_back", "1", "error budget for November is spent"),
     ] {

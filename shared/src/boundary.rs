@@ -15,7 +15,7 @@ use crate::flow::tasks::{
     self, ApprovalTaskOutput, ChecklistOutput, GateOutput, RollbackOutput, SetWeightError, SwitchOutput, ValidateError,
 };
 use crate::flow::traffic::SwitchError;
-use crate::ports::{Executions, MetricSource, Notifier, PolicyStore, ReleaseStore, StoreError, TrafficRouter};
+use crate::ports::{Executions, HookRunner, MetricSource, Notifier, PolicyStore, ReleaseStore, StoreError, TrafficRouter};
 
 macro_rules! error_names {
     ($($(#[$meta:meta])* $name:ident),+ $(,)?) => {
@@ -52,6 +52,8 @@ error_names! {
     NotApproved,
     /// Metrics could not be read and retrying will not help: fail closed (rollback).
     MetricsUnavailable,
+    /// A step's `before_shift` hook failed or gave no answer: nothing moved; roll back.
+    HookFailed,
     /// Traffic is not restored yet: the state machine retries the rollback.
     RestoreFailed,
     /// Worth retrying as it is (throttling, a timeout, a lost connection).
@@ -142,6 +144,9 @@ fn switch_error_name(err: &SwitchError) -> ErrorName {
         SwitchError::ReleaseClosed { .. } => ErrorName::ReleaseClosed,
         SwitchError::NoStableVersion(_) | SwitchError::NoSuchStep { .. } => ErrorName::InvalidRequest,
         SwitchError::NotApproved { .. } => ErrorName::NotApproved,
+        SwitchError::HookFailed { .. } => ErrorName::HookFailed,
+        // Run again as it is: the hook could not be run this time.
+        SwitchError::Hook(_) => ErrorName::Transient,
         // A stale writer: the release has moved on, and whoever invoked this no longer waits.
         SwitchError::Superseded { .. } => ErrorName::RouterConflict,
         // Another writer moved the router after this one read it: nothing moved; re-decide.
@@ -170,6 +175,7 @@ impl From<CheckError> for TaskError {
             CheckError::NoStep(_) => ErrorName::InvalidRequest,
             CheckError::Metrics(e) if e.is_transient() => ErrorName::Transient,
             CheckError::Metrics(_) => ErrorName::MetricsUnavailable,
+            CheckError::Hook(_) => ErrorName::Transient,
             CheckError::Store(e) => store_error_name(e),
         };
         TaskError::new(name, err.to_string())
@@ -236,11 +242,12 @@ pub async fn set_weight(
     event: serde_json::Value,
     store: &dyn ReleaseStore,
     router: &dyn TrafficRouter,
+    hooks: &dyn HookRunner,
     notifier: &dyn Notifier,
     now: DateTime<Utc>,
 ) -> Result<SwitchOutput, TaskError> {
     let request = parse(event, "switch request", "{\"release_id\", \"step\"} or {\"release_id\", \"promote\": true}")?;
-    let output = tasks::set_weight(store, router, notifier, request, now).await?;
+    let output = tasks::set_weight(store, router, hooks, notifier, request, now).await?;
     tracing::info!(release = %output.release_id, weight = output.weight, changed = output.changed, "traffic set");
     Ok(output)
 }
@@ -251,10 +258,11 @@ pub async fn evaluate_gates(
     store: &dyn ReleaseStore,
     policies: &dyn PolicyStore,
     metrics: &dyn MetricSource,
+    hooks: &dyn HookRunner,
     now: DateTime<Utc>,
 ) -> Result<GateOutput, TaskError> {
     let request = parse(event, "gate request", "{\"release_id\": \"...\"}")?;
-    let output = tasks::evaluate_gates(store, policies, metrics, request, now).await?;
+    let output = tasks::evaluate_gates(store, policies, metrics, hooks, request, now).await?;
     tracing::info!(release = %output.release_id, action = ?output.action, reason = %output.reason, "gate checked");
     Ok(output)
 }
@@ -420,22 +428,30 @@ mod tests {
         let admitted =
             validate_checklist(request("r1", json!({ "reviewed": true })), &store, &crate::ports::NoPolicies, &notifier, t0).await;
         assert_eq!(admitted.map(|a| a.release_id), Ok("r1".to_string()));
-        let set = set_weight(json!({ "release_id": "r1", "step": 0 }), &store, &router, &notifier, t0).await;
+        let set = set_weight(json!({ "release_id": "r1", "step": 0 }), &store, &router, &crate::ports::NoHooks, &notifier, t0).await;
         assert_eq!(set.as_ref().map(|s| (s.weight, s.has_next_step)), Ok((50, true)), "{set:?}");
         let later = t0 + chrono::Duration::minutes(1);
-        let gate = evaluate_gates(json!({ "release_id": "r1" }), &store, &crate::ports::NoPolicies, &EmptyMetrics, later).await;
+        let gate =
+            evaluate_gates(json!({ "release_id": "r1" }), &store, &crate::ports::NoPolicies, &crate::flow::testing::NoData, &crate::ports::NoHooks, later)
+                .await;
         assert_eq!(gate.as_ref().map(|g| g.action), Ok(crate::domain::decision::Action::Advance), "{gate:?}");
-        set_weight(json!({ "release_id": "r1", "step": 1 }), &store, &router, &notifier, later).await.unwrap_or_else(|e| panic!("{e}"));
+        set_weight(json!({ "release_id": "r1", "step": 1 }), &store, &router, &crate::ports::NoHooks, &notifier, later)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let end = later + chrono::Duration::minutes(1);
-        let gate = evaluate_gates(json!({ "release_id": "r1" }), &store, &crate::ports::NoPolicies, &EmptyMetrics, end).await;
+        let gate =
+            evaluate_gates(json!({ "release_id": "r1" }), &store, &crate::ports::NoPolicies, &crate::flow::testing::NoData, &crate::ports::NoHooks, end)
+                .await;
         assert_eq!(gate.as_ref().map(|g| g.action), Ok(crate::domain::decision::Action::Promote), "{gate:?}");
-        let promoted = set_weight(json!({ "release_id": "r1", "promote": true }), &store, &router, &notifier, end).await;
+        let promoted =
+            set_weight(json!({ "release_id": "r1", "promote": true }), &store, &router, &crate::ports::NoHooks, &notifier, end).await;
         assert_eq!(promoted.map(|p| p.status), Ok("promoted".to_string()));
         let published = notifier.published();
         let announced: Vec<&str> = published.iter().map(|n| n.event_name()).collect();
         assert_eq!(announced, ["started", "step_advanced", "step_advanced", "promoted"]);
         // A retried promotion (its answer lost after the close) succeeds and announces nothing more.
-        let again = set_weight(json!({ "release_id": "r1", "promote": true }), &store, &router, &notifier, end).await;
+        let again =
+            set_weight(json!({ "release_id": "r1", "promote": true }), &store, &router, &crate::ports::NoHooks, &notifier, end).await;
         assert_eq!(again.map(|p| (p.status, p.weight)), Ok(("promoted".to_string(), 100)));
         assert_eq!(notifier.published().len(), 4);
         let trail = store.events("r1").await.unwrap_or_default();
@@ -464,32 +480,34 @@ mod tests {
                 .await
                 .map(|_| ());
         assert_eq!(named(second), Some(ErrorName::LockHeld));
-        let unknown = set_weight(json!({ "release_id": "nope", "step": 0 }), &store, &router, &notifier, now()).await.map(|_| ());
+        let unknown = set_weight(json!({ "release_id": "nope", "step": 0 }), &store, &router, &crate::ports::NoHooks, &notifier, now())
+            .await
+            .map(|_| ());
         assert_eq!(named(unknown), Some(ErrorName::ReleaseNotFound));
-        let both =
-            set_weight(json!({ "release_id": "first", "step": 0, "promote": true }), &store, &router, &notifier, now()).await.map(|_| ());
+        let both = set_weight(
+            json!({ "release_id": "first", "step": 0, "promote": true }),
+            &store,
+            &router,
+            &crate::ports::NoHooks,
+            &notifier,
+            now(),
+        )
+        .await
+        .map(|_| ());
         assert_eq!(named(both), Some(ErrorName::InvalidRequest));
-        let no_step =
-            evaluate_gates(json!({ "release_id": "first" }), &store, &crate::ports::NoPolicies, &EmptyMetrics, now()).await.map(|_| ());
+        let no_step = evaluate_gates(
+            json!({ "release_id": "first" }),
+            &store,
+            &crate::ports::NoPolicies,
+            &crate::flow::testing::NoData,
+            &crate::ports::NoHooks,
+            now(),
+        )
+        .await
+        .map(|_| ());
         assert_eq!(named(no_step), Some(ErrorName::InvalidRequest));
         let rolled =
             roll_back(json!({ "release_id": "first", "reason": "test" }), &store, &router, &notifier, RestorePolicy::default(), now).await;
         assert_eq!(rolled.map(|r| r.status), Ok("rolled_back".to_string()));
-    }
-
-    struct EmptyMetrics;
-
-    #[async_trait::async_trait]
-    impl MetricSource for EmptyMetrics {
-        async fn fetch(
-            &self,
-            _: &crate::domain::query::QueryPlan,
-        ) -> Result<std::collections::BTreeMap<String, Vec<crate::domain::observation::Datapoint>>, crate::ports::MetricError> {
-            Ok(std::collections::BTreeMap::new())
-        }
-
-        async fn alarms(&self, _: &[String]) -> Result<Vec<crate::domain::alarm::AlarmReading>, crate::ports::MetricError> {
-            Ok(Vec::new())
-        }
     }
 }

@@ -213,6 +213,46 @@ pub trait MetricSource: Send + Sync {
     async fn alarms(&self, names: &[String]) -> Result<Vec<crate::domain::alarm::AlarmReading>, MetricError>;
 }
 
+/// A hook that could not be run this time and is worth running again (throttled, the service
+/// had an error, the signing key could not be read): the task fails `Transient` and the state
+/// machine retries it. Everything else a hook does is its answer (`HookOutcome`).
+#[derive(Debug, thiserror::Error)]
+#[error("hook `{hook}` could not be run: {message}")]
+pub struct HookError {
+    pub hook: String,
+    pub message: String,
+}
+
+/// Runs a step's hooks (`steps[].hooks`): invokes the Lambda function or calls the endpoint,
+/// within the hook's timeout.
+#[async_trait]
+pub trait HookRunner: Send + Sync {
+    async fn run(
+        &self,
+        hook: &crate::domain::plan::Hook,
+        context: &crate::domain::hook::HookContext,
+    ) -> Result<crate::domain::hook::HookAnswer, HookError>;
+}
+
+/// The runner of functions that run no hooks (and of tests whose plans have none): a hook asked
+/// of it fails, saying so, and never passes.
+pub struct NoHooks;
+
+#[async_trait]
+impl HookRunner for NoHooks {
+    async fn run(
+        &self,
+        hook: &crate::domain::plan::Hook,
+        _: &crate::domain::hook::HookContext,
+    ) -> Result<crate::domain::hook::HookAnswer, HookError> {
+        Ok(crate::domain::hook::HookAnswer::new(
+            crate::domain::hook::HookOutcome::Failed,
+            &format!("hook `{}` was not run: this function has no hook runner", hook.name),
+            std::time::Duration::ZERO,
+        ))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("publishing the {event} notification failed{}: {message}", if *.transient { " (transient; retry)" } else { "" })]
 pub struct NotifyError {

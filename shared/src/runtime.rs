@@ -60,3 +60,8 @@ pub fn task_tokens(config: &aws_config::SdkConfig) -> Result<crate::adapters::ta
 pub fn step_functions(config: &aws_config::SdkConfig) -> crate::adapters::sfn::StepFunctionsWorkflow {
     crate::adapters::sfn::StepFunctionsWorkflow::new(aws_sdk_sfn::Client::new(config))
 }
+
+/// Step hooks: Lambda functions invoked and HTTPS endpoints called with signed requests.
+pub fn hook_runner(config: &aws_config::SdkConfig) -> crate::adapters::hooks::AwsHooks {
+    crate::adapters::hooks::AwsHooks::from_config(config)
+}

@@ -600,7 +600,7 @@ const TRANSIENT: [&str; 5] =
 
 /// The error names our functions route on (their `task_errors!`, the checklist validator's own
 /// names, and the approval webhook's rejection): each is caught, and a retry cannot change it.
-const ROUTED: [&str; 13] = [
+const ROUTED: [&str; 14] = [
     "ChecklistBlocked",
     "PlanInvalid",
     "InvalidRequest",
@@ -611,6 +611,7 @@ const ROUTED: [&str; 13] = [
     "RouterConflict",
     "NotApproved",
     "MetricsUnavailable",
+    "HookFailed",
     "StoreFailed",
     "RouterFailed",
     "ApprovalRejected",

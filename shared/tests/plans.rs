@@ -258,10 +258,10 @@ mod hostile {
             found,
             vec![
                 "traffic.router.type: `dryrun` is not a router type; did you mean `dry_run`? Use one of lambda_alias, alb, webhook, dry_run",
-                "traffic.steps[0].colour: `colour` is not a step field; Step fields are name, weight, bake, approval, analysis",
+                "traffic.steps[0].colour: `colour` is not a step field; Step fields are name, weight, bake, approval, analysis, hooks",
                 "traffic.steps[0].weight: `lots` is not a whole number of percent; write a whole number like 10",
                 "traffic.steps[1].bake: `15` has no unit; write 15s, 15m, 15h or 15d",
-                "traffic.steps[2].wieght: `wieght` is not a step field; did you mean `weight`? Step fields are name, weight, bake, approval, analysis",
+                "traffic.steps[2].wieght: `wieght` is not a step field; did you mean `weight`? Step fields are name, weight, bake, approval, analysis, hooks",
                 "approvals[0].quorum: \"two\" is not a whole number; `quorum` is a whole number of approvals, like 2",
                 "notifications.events[1]: `bogus` is not a notification event; use one of started, step_advanced, waiting_for_approval, promoted, blocked, rolled_back",
             ]

@@ -11,6 +11,8 @@ pub struct Captured {
     /// `POST /api/chat.postMessage`
     pub request_line: String,
     pub authorization: Option<String>,
+    /// Every header, as sent (names as written).
+    pub headers: Vec<(String, String)>,
     pub body: serde_json::Value,
     /// The body as sent (a form-encoded one is not JSON).
     pub raw: String,
@@ -29,6 +31,11 @@ impl CaptureServer {
     }
 
     pub async fn answering(answer: &'static str) -> Self {
+        Self::answering_with("200 OK", answer).await
+    }
+
+    /// Answers every request with `status` (`500 Internal Server Error`) and `answer`.
+    pub async fn answering_with(status: &'static str, answer: &'static str) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
         let url = format!("http://{}", listener.local_addr().map(|a| a.to_string()).unwrap_or_default());
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -44,10 +51,11 @@ impl CaptureServer {
                     record.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Captured {
                         request_line,
                         authorization,
+                        headers,
                         body,
                         raw,
                     });
-                    crate::webhook_server::write_json(&mut socket, "200 OK", answer).await;
+                    crate::webhook_server::write_json(&mut socket, status, answer).await;
                 });
             }
         });

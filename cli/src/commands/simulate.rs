@@ -123,6 +123,7 @@ fn print_timeline(sim: &Simulation, elapsed: std::time::Duration) {
             EntryKind::Weight => "traffic",
             EntryKind::Check => "check",
             EntryKind::Alarm => "ALARM",
+            EntryKind::Hooks => "hooks",
             EntryKind::Promoted => "PROMOTED",
             EntryKind::RolledBack => "ROLLBACK",
             EntryKind::Blocked => "BLOCKED",
@@ -150,7 +151,12 @@ fn print_timeline(sim: &Simulation, elapsed: std::time::Duration) {
 /// the plan's thresholds drawn.
 pub fn chart(sim: &Simulation) -> String {
     let metrics: Vec<String> = {
-        let mut names: Vec<String> = sim.timeline.iter().flat_map(|e| e.metrics.iter().map(|m| m.metric.clone())).collect();
+        // Lines with a value only (a hook's line has none and is not charted).
+        let mut names: Vec<String> = sim
+            .timeline
+            .iter()
+            .flat_map(|e| e.metrics.iter().filter(|m| m.canary.is_some() || m.baseline.is_some()).map(|m| m.metric.clone()))
+            .collect();
         names.dedup();
         let mut unique = Vec::new();
         for n in names {

@@ -53,7 +53,12 @@ pub fn outline(plan: &Plan) -> String {
                 Some(None) => " (own analysis)".into(),
                 Some(Some(template)) => format!(" (analysis: {template})"),
             };
-            format!("{}{}% {}{analysis}", if s.approval.is_some() { "[approval] " } else { "" }, s.weight, s.bake)
+            let hooks = if s.hooks.is_empty() {
+                String::new()
+            } else {
+                format!(" [hooks: {}]", s.hooks.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", "))
+            };
+            format!("{}{}% {}{analysis}{hooks}", if s.approval.is_some() { "[approval] " } else { "" }, s.weight, s.bake)
         })
         .collect();
     let metrics: std::collections::BTreeSet<String> = (0..plan.traffic.steps.len())

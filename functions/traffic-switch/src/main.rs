@@ -7,8 +7,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = rollgate::runtime::aws_config().await;
     let (store, routers, notifier) =
         (rollgate::runtime::dynamo_store(&config)?, Routers::from_config(&config), rollgate::runtime::sns_notifier(&config)?);
+    let hooks = rollgate::runtime::hook_runner(&config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        traffic_switch::handler(event.payload, &store, &routers, &notifier)
+        traffic_switch::handler(event.payload, &store, &routers, &hooks, &notifier)
     }))
     .await
 }

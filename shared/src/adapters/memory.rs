@@ -366,3 +366,40 @@ impl crate::ports::TrafficRouter for MemoryRouter {
         Ok(crate::ports::RouterReading { weight, revision: Some(revision.to_string()) })
     }
 }
+
+/// Hooks answered from a table (by hook name), each call recorded: a hook not in the table passes.
+#[derive(Default)]
+pub struct MemoryHooks {
+    pub answers: Mutex<std::collections::BTreeMap<String, (crate::domain::hook::HookOutcome, String)>>,
+    pub calls: Mutex<Vec<crate::domain::hook::HookContext>>,
+}
+
+impl MemoryHooks {
+    /// `name` answers `outcome` with `output` from now on.
+    pub fn answer(&self, name: &str, outcome: crate::domain::hook::HookOutcome, output: &str) {
+        self.answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(name.to_string(), (outcome, output.to_string()));
+    }
+
+    pub fn calls(&self) -> Vec<crate::domain::hook::HookContext> {
+        self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+#[async_trait]
+impl crate::ports::HookRunner for MemoryHooks {
+    async fn run(
+        &self,
+        hook: &crate::domain::plan::Hook,
+        context: &crate::domain::hook::HookContext,
+    ) -> Result<crate::domain::hook::HookAnswer, crate::ports::HookError> {
+        self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(context.clone());
+        let (outcome, output) = self
+            .answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&hook.name)
+            .cloned()
+            .unwrap_or((crate::domain::hook::HookOutcome::Passed, String::new()));
+        Ok(crate::domain::hook::HookAnswer::new(outcome, &output, std::time::Duration::from_millis(10)))
+    }
+}

@@ -3,6 +3,7 @@
 pub mod aws_error;
 pub mod cloudwatch;
 pub mod dynamodb;
+pub mod hooks;
 pub mod memory;
 pub mod routers;
 pub mod secrets;

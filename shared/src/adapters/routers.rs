@@ -413,7 +413,7 @@ impl AddressPolicy {
 /// A webhook target the router refuses to connect to; carried out of the resolver through
 /// reqwest's error chain, and told apart from a network failure by its type.
 #[derive(Debug)]
-struct BlockedTarget(String);
+pub(crate) struct BlockedTarget(String);
 
 impl std::fmt::Display for BlockedTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -451,7 +451,7 @@ impl reqwest::dns::Resolve for CheckedResolver {
 }
 
 /// The blocked target somewhere in an error's chain of sources.
-fn blocked_in<'e>(err: &'e (dyn std::error::Error + 'static)) -> Option<&'e BlockedTarget> {
+pub(crate) fn blocked_in<'e>(err: &'e (dyn std::error::Error + 'static)) -> Option<&'e BlockedTarget> {
     let mut next = Some(err);
     while let Some(e) = next {
         if let Some(blocked) = e.downcast_ref::<BlockedTarget>() {
@@ -464,7 +464,7 @@ fn blocked_in<'e>(err: &'e (dyn std::error::Error + 'static)) -> Option<&'e Bloc
 
 /// Up to `MAX_ANSWER_BYTES` of the answer, read in chunks; `true` when there was more (the rest
 /// is not read). A failure while reading is a network failure.
-async fn read_capped(mut response: reqwest::Response) -> Result<(Vec<u8>, bool), reqwest::Error> {
+pub(crate) async fn read_capped(mut response: reqwest::Response) -> Result<(Vec<u8>, bool), reqwest::Error> {
     if response.content_length().is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
         return Ok((Vec::new(), true));
     }
@@ -481,26 +481,25 @@ async fn read_capped(mut response: reqwest::Response) -> Result<(Vec<u8>, bool),
 }
 
 /// An answer's text for an error message: short, cut on a character boundary.
-fn excerpt(body: &[u8]) -> String {
+pub(crate) fn excerpt(body: &[u8]) -> String {
     crate::domain::text::clip(String::from_utf8_lossy(body).trim(), 300)
 }
 
-pub struct WebhookRouter {
-    client: Result<reqwest::Client, String>,
-    secrets: Box<dyn SecretLookup>,
+/// The HTTPS client of every call to a URL a plan names (the webhook router, HTTP step hooks),
+/// with the protections above, and the signing keys from Secrets Manager.
+pub struct SignedClient {
+    pub(crate) client: Result<reqwest::Client, String>,
+    pub(crate) secrets: Box<dyn SecretLookup>,
     policy: AddressPolicy,
-    /// Attempts per call (the first plus retries) on timeouts, connection errors and 5xx.
-    pub attempts: u32,
-    pub first_backoff: Duration,
 }
 
-impl WebhookRouter {
+impl SignedClient {
     /// Signing keys from `secrets` (Secrets Manager, cached: `CachedSecrets`); plain http to
     /// loopback only when `ALLOW_INSECURE_LOOPBACK_ENV` is `1` (tests).
     pub fn new(secrets: Box<dyn SecretLookup>) -> Self {
         let insecure = std::env::var(ALLOW_INSECURE_LOOPBACK_ENV).is_ok_and(|v| v.trim() == "1");
         if insecure {
-            tracing::warn!("{ALLOW_INSECURE_LOOPBACK_ENV}=1: the webhook router calls plain http on loopback (tests only)");
+            tracing::warn!("{ALLOW_INSECURE_LOOPBACK_ENV}=1: webhooks and HTTP hooks may call plain http on loopback (tests only)");
         }
         Self::with_insecure_loopback(secrets, insecure)
     }
@@ -516,13 +515,12 @@ impl WebhookRouter {
             .dns_resolver(Arc::new(CheckedResolver { policy }))
             .build()
             .map_err(|e| format!("cannot build the HTTPS client: {e}"));
-        Self { client, secrets, policy, attempts: 3, first_backoff: Duration::from_millis(500) }
+        Self { client, secrets, policy }
     }
 
-    /// The URL, if the router may call it: https (or the test-only loopback http), no
-    /// credentials, and a literal IP address host must be allowed (a name is checked when it is
-    /// resolved).
-    fn checked_url(&self, raw: &str) -> Result<reqwest::Url, String> {
+    /// The URL, if it may be called: https (or the test-only loopback http), no credentials,
+    /// and a literal IP address host must be allowed (a name is checked when it is resolved).
+    pub(crate) fn checked_url(&self, raw: &str) -> Result<reqwest::Url, String> {
         let url = reqwest::Url::parse(raw).map_err(|e| format!("`{raw}` is not a URL ({e}); give the endpoint's https URL"))?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err("the URL carries credentials; remove them (requests are authenticated by their signature)".into());
@@ -547,6 +545,31 @@ impl WebhookRouter {
         }
         Ok(url)
     }
+}
+
+pub struct WebhookRouter {
+    signed: SignedClient,
+    /// Attempts per call (the first plus retries) on timeouts, connection errors and 5xx.
+    pub attempts: u32,
+    pub first_backoff: Duration,
+}
+
+impl WebhookRouter {
+    /// Signing keys from `secrets` (Secrets Manager, cached: `CachedSecrets`); plain http to
+    /// loopback only when `ALLOW_INSECURE_LOOPBACK_ENV` is `1` (tests).
+    pub fn new(secrets: Box<dyn SecretLookup>) -> Self {
+        Self::over(SignedClient::new(secrets))
+    }
+
+    /// As `new`, with the test-only loopback exception given rather than read from the
+    /// environment (tests in one process must not share it through an environment variable).
+    pub fn with_insecure_loopback(secrets: Box<dyn SecretLookup>, allow_insecure_loopback: bool) -> Self {
+        Self::over(SignedClient::with_insecure_loopback(secrets, allow_insecure_loopback))
+    }
+
+    fn over(signed: SignedClient) -> Self {
+        Self { signed, attempts: 3, first_backoff: Duration::from_millis(500) }
+    }
 
     async fn signing_key(&self, name: &str, secret_arn: &str, secret_env: Option<&str>) -> Result<String, RouterError> {
         if secret_arn.trim().is_empty() {
@@ -560,7 +583,7 @@ impl WebhookRouter {
             };
             return Err(RouterError::NotConfigured { router: name.to_string(), message });
         }
-        match self.secrets.secret(secret_arn).await {
+        match self.signed.secrets.secret(secret_arn).await {
             Ok(key) if !key.is_empty() => Ok(key),
             Ok(_) => Err(RouterError::NotConfigured {
                 router: name.to_string(),
@@ -584,8 +607,8 @@ impl WebhookRouter {
         let RouterSpec::Webhook { url, secret_arn, secret_env, timeout } = &target.router else { return Err(wrong_spec("webhook")) };
         let name = format!("webhook {url}");
         let rejected = |message: String| RouterError::Rejected { router: name.clone(), message };
-        let url = self.checked_url(url).map_err(rejected)?;
-        let client = self.client.as_ref().map_err(|e| RouterError::NotConfigured { router: name.clone(), message: e.clone() })?;
+        let url = self.signed.checked_url(url).map_err(rejected)?;
+        let client = self.signed.client.as_ref().map_err(|e| RouterError::NotConfigured { router: name.clone(), message: e.clone() })?;
         let key = self.signing_key(&name, secret_arn, secret_env.as_deref()).await?;
         let payload = match body {
             Some(b) => serde_json::to_vec(b).map_err(|e| unreachable(&name, e, false))?,
@@ -667,7 +690,7 @@ impl WebhookRouter {
 }
 
 /// The message of a refused target: what it is and what to do.
-fn refusal(blocked: &BlockedTarget) -> String {
+pub(crate) fn refusal(blocked: &BlockedTarget) -> String {
     format!("{blocked}; webhooks may only reach public addresses: point the URL at the endpoint's public https name")
 }
 
@@ -828,18 +851,18 @@ mod tests {
             ("https://10.0.0.1/w", "private"),
             ("not a url", "not a URL"),
         ] {
-            let refused = strict.checked_url(url);
+            let refused = strict.signed.checked_url(url);
             assert!(refused.as_ref().is_err_and(|m| m.contains(expected)), "{url}: expected `{expected}`, got {refused:?}");
         }
-        assert!(strict.checked_url("https://deploy.example.com/w").is_ok());
-        assert!(strict.checked_url("https://8.8.8.8/w").is_ok());
+        assert!(strict.signed.checked_url("https://deploy.example.com/w").is_ok());
+        assert!(strict.signed.checked_url("https://8.8.8.8/w").is_ok());
 
         let tests = router(true);
         for url in ["http://127.0.0.1:8080/w", "http://[::1]:8080/w", "http://localhost:8080/w"] {
-            assert!(tests.checked_url(url).is_ok(), "{url}");
+            assert!(tests.signed.checked_url(url).is_ok(), "{url}");
         }
         for url in ["http://deploy.example.com/w", "http://10.0.0.1/w", "https://169.254.169.254/"] {
-            assert!(tests.checked_url(url).is_err(), "{url}");
+            assert!(tests.signed.checked_url(url).is_err(), "{url}");
         }
     }
 

@@ -29,14 +29,7 @@ fn judged(reading: &AlarmReading) -> (GateOutcome, Option<String>) {
 /// `alarms` as `readings` found them: an alarm in ALARM is critical, a missing one (or one the
 /// readings do not mention) inconclusive. The alarms' sentences lead the summary.
 pub fn with_alarms(verdict: Option<GateVerdict>, alarms: &[String], readings: &[AlarmReading], now: DateTime<Utc>) -> GateVerdict {
-    let mut verdict = verdict.unwrap_or_else(|| GateVerdict {
-        outcome: GateOutcome::Pass,
-        judged_at: now,
-        metrics: Vec::new(),
-        score: None,
-        summary: String::new(),
-        alarms: Vec::new(),
-    });
+    let mut verdict = verdict.unwrap_or_else(|| GateVerdict::empty(now));
     let metrics_fine = verdict.outcome == GateOutcome::Pass;
     let mut notes = Vec::new();
     for name in alarms {

@@ -23,6 +23,10 @@ pub struct Usage {
     pub sns_publishes: u64,
     /// Requests through the HTTP API: approval votes (a Slack click, a CLI vote).
     pub api_requests: u64,
+    /// Time the functions spent waiting for step hooks (billed as the functions' duration; the
+    /// hooks' own Lambda functions or endpoints are the team's and not counted).
+    #[serde(default)]
+    pub hook_wait_ms: u64,
 }
 
 impl Usage {
@@ -114,8 +118,10 @@ pub struct Bill {
 /// release adds once they are used up.
 pub fn price(usage: &Usage, assumptions: Assumptions, prices: &PriceTable) -> Bill {
     let invocations = usage.invocations();
-    let gb_seconds =
-        invocations as f64 * f64::from(assumptions.lambda_billed_ms) / 1000.0 * f64::from(assumptions.lambda_memory_mb) / 1024.0;
+    let billed_secs = (invocations as f64 * f64::from(assumptions.lambda_billed_ms) + usage.hook_wait_ms as f64) / 1000.0;
+    let gb_seconds = billed_secs * f64::from(assumptions.lambda_memory_mb) / 1024.0;
+    let hooks =
+        if usage.hook_wait_ms > 0 { format!(" + {:.1} s waiting for hooks", usage.hook_wait_ms as f64 / 1000.0) } else { String::new() };
     let line = |service: &str, usage: String, quantity: f64, unit_price: f64| CostLine {
         service: service.to_string(),
         usage,
@@ -152,7 +158,7 @@ pub fn price(usage: &Usage, assumptions: Assumptions, prices: &PriceTable) -> Bi
         line(
             "Lambda",
             format!(
-                "{gb_seconds:.2} GB-seconds ({invocations} × {} ms at {} MB, arm64)",
+                "{gb_seconds:.2} GB-seconds ({invocations} × {} ms{hooks} at {} MB, arm64)",
                 assumptions.lambda_billed_ms, assumptions.lambda_memory_mb
             ),
             gb_seconds,
@@ -189,6 +195,7 @@ mod tests {
             metrics_requested: 1200,
             sns_publishes: 7,
             api_requests: 2,
+            hook_wait_ms: 0,
         };
         let bill = price(&usage, Assumptions::default(), &prices);
         let sum: f64 = bill.lines.iter().map(|l| l.dollars).sum();

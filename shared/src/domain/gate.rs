@@ -115,6 +115,25 @@ pub struct GateVerdict {
     /// The plan's `rollback_alarms` as this check read them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<crate::domain::observation::AlarmReading>,
+    /// The step's hooks that ran at this check, with what they said.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<crate::domain::observation::HookResult>,
+}
+
+impl GateVerdict {
+    /// A passing verdict with nothing judged yet: the start of a check that judges no metrics
+    /// (alarms and hooks only).
+    pub fn empty(now: DateTime<Utc>) -> Self {
+        Self {
+            outcome: GateOutcome::Pass,
+            judged_at: now,
+            metrics: Vec::new(),
+            score: None,
+            summary: String::new(),
+            alarms: Vec::new(),
+            hooks: Vec::new(),
+        }
+    }
 }
 
 /// Judges every metric of the analysis against what was observed.
@@ -161,7 +180,7 @@ pub fn judge(analysis: &Analysis, observation: &Observation) -> GateVerdict {
         }
     }
     let summary = if notes.is_empty() { format!("all {} metrics within bounds", metrics.len()) } else { notes.join("; ") };
-    GateVerdict { outcome, judged_at: observation.now, metrics, score, summary, alarms: Vec::new() }
+    GateVerdict { outcome, judged_at: observation.now, metrics, score, summary, alarms: Vec::new(), hooks: Vec::new() }
 }
 
 #[cfg(test)]

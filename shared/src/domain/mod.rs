@@ -8,6 +8,7 @@ pub mod decision;
 pub mod duration;
 pub mod gate;
 pub mod hash;
+pub mod hook;
 pub mod identity;
 pub mod observation;
 pub mod plan;

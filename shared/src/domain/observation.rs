@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::duration::HumanDuration;
-use crate::domain::plan::{Analysis, MetricGate};
+use crate::domain::plan::{Analysis, HookRun, MetricGate};
 
 /// One datapoint: CloudWatch's value of a metric for one period.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,4 +84,43 @@ pub fn lookback(analysis: &Analysis, metric: &MetricGate) -> HumanDuration {
 /// The period of a metric's datapoints (default one minute).
 pub fn period(metric: &MetricGate) -> u32 {
     u32::try_from(metric.query.period.unwrap_or(HumanDuration::from_secs(60)).as_secs()).unwrap_or(60)
+}
+
+/// How a hook answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HookOutcome {
+    Passed,
+    /// It answered that the test failed (or answered something that is not a pass).
+    Failed,
+    /// No answer within its timeout, or it could not be reached: never a pass.
+    NoAnswer,
+}
+
+/// One hook's run, as the trail keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HookResult {
+    pub hook: String,
+    pub run: HookRun,
+    pub outcome: HookOutcome,
+    pub output: String,
+    pub took_ms: u64,
+    pub timeout_secs: u64,
+    pub at: DateTime<Utc>,
+}
+
+impl HookResult {
+    pub fn passed(&self) -> bool {
+        self.outcome == HookOutcome::Passed
+    }
+
+    /// One sentence: what the hook did and what it said.
+    pub fn sentence(&self) -> String {
+        let said = if self.output.is_empty() { String::new() } else { format!(": {}", self.output) };
+        match self.outcome {
+            HookOutcome::Passed => format!("hook `{}` passed{said}", self.hook),
+            HookOutcome::Failed => format!("hook `{}` failed{said}", self.hook),
+            HookOutcome::NoAnswer => format!("hook `{}` gave no answer within {}s{said}", self.hook, self.timeout_secs),
+        }
+    }
 }

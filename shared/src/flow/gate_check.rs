@@ -8,9 +8,10 @@ use crate::domain::decision::{Decision, StepProgress, decide};
 use crate::domain::gate::{GateVerdict, judge};
 use crate::domain::observation::{MetricReading, Observation};
 use crate::domain::plan::Analysis;
+use crate::domain::plan::HookRun;
 use crate::domain::query::{QueryContext, Side, plan_queries};
 use crate::flow::trail::{record_with, renew_lock};
-use crate::ports::{MetricError, MetricSource, PolicyStore, ReleaseStore, StoreError};
+use crate::ports::{HookError, HookRunner, MetricError, MetricSource, PolicyStore, ReleaseStore, StoreError};
 use crate::release::{EventKind, Release};
 
 /// Who writes these events in the audit trail.
@@ -33,6 +34,10 @@ pub enum CheckError {
     NoStep(String),
     #[error(transparent)]
     Metrics(#[from] MetricError),
+    /// A hook could not be run this time (worth retrying); a hook that ran and failed is part of
+    /// the verdict instead.
+    #[error(transparent)]
+    Hook(#[from] HookError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -44,6 +49,7 @@ pub async fn run(
     store: &dyn ReleaseStore,
     policies: &dyn PolicyStore,
     metrics: &dyn MetricSource,
+    hooks: &dyn HookRunner,
     id: &str,
     check: Option<&str>,
     now: DateTime<Utc>,
@@ -87,6 +93,12 @@ pub async fn run(
         let readings = metrics.alarms(alarms).await?;
         Some(crate::domain::alarm::with_alarms(verdict, alarms, &readings, now))
     };
+    // The step's hooks: at every check, and once at its first.
+    let mut ran = crate::flow::hooks::run(hooks, &release, step, HookRun::EveryCheck, now).await?;
+    if release.step_outcomes.is_empty() {
+        ran.extend(crate::flow::hooks::run(hooks, &release, step, HookRun::FirstCheck, now).await?);
+    }
+    let verdict = if ran.is_empty() { verdict } else { Some(crate::domain::hook::with_hooks(verdict, &ran, now)) };
     let prior = release.step_outcomes.clone();
     let decision = decide(&release.plan, &StepProgress { step, started_at, prior }, verdict.as_ref(), now);
     // A deploy freeze of the platform's policy, read at each check (it may begin mid-release):
@@ -162,25 +174,10 @@ pub async fn observe(
 mod tests {
     use super::*;
     use crate::adapters::memory::{MemoryRouter, MemoryStore};
-    use crate::domain::observation::Datapoint;
-    use crate::domain::query::QueryPlan;
     use crate::flow::testing::{request, t0};
     use crate::flow::traffic::{SwitchTarget, switch};
 
-    /// A source with no datapoints: every check is inconclusive.
-    struct NoData;
-
-    #[async_trait::async_trait]
-    impl MetricSource for NoData {
-        async fn fetch(&self, _: &QueryPlan) -> Result<BTreeMap<String, Vec<Datapoint>>, MetricError> {
-            Ok(BTreeMap::new())
-        }
-
-        /// Nothing found: every alarm named is missing.
-        async fn alarms(&self, _: &[String]) -> Result<Vec<crate::domain::alarm::AlarmReading>, MetricError> {
-            Ok(Vec::new())
-        }
-    }
+    use crate::flow::testing::NoData;
 
     fn judged(trail: &[crate::release::ReleaseEvent]) -> usize {
         trail.iter().filter(|e| matches!(e.kind, EventKind::GateJudged { .. } | EventKind::Decided(_))).count()
@@ -196,12 +193,18 @@ mod tests {
         crate::flow::admit::admit(&store, &crate::ports::NoPolicies, request("r1", "svc", plan), t0())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        switch(&store, &MemoryRouter::default(), "r1", SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+        switch(&store, &MemoryRouter::default(), &crate::ports::NoHooks, "r1", SwitchTarget::Step(0), t0())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let at = |minutes| t0() + chrono::Duration::minutes(minutes);
-        let first = run(&store, &crate::ports::NoPolicies, &NoData, "r1", Some("exec@t1"), at(1)).await.unwrap_or_else(|e| panic!("{e}"));
+        let first = run(&store, &crate::ports::NoPolicies, &NoData, &crate::ports::NoHooks, "r1", Some("exec@t1"), at(1))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         // The same check again (its answer was lost), a little later: the recorded decision,
         // nothing written, the inconclusive check counted once.
-        let retried = run(&store, &crate::ports::NoPolicies, &NoData, "r1", Some("exec@t1"), at(2)).await.unwrap_or_else(|e| panic!("{e}"));
+        let retried = run(&store, &crate::ports::NoPolicies, &NoData, &crate::ports::NoHooks, "r1", Some("exec@t1"), at(2))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(retried.decision, first.decision);
         assert_eq!(retried.verdict.map(|v| v.outcome), first.verdict.map(|v| v.outcome));
         let trail = store.events("r1").await.unwrap_or_default();
@@ -209,7 +212,9 @@ mod tests {
         assert_eq!(store.release("r1").await.ok().flatten().map(|r| r.step_outcomes.len()), Some(1));
         // The next check (another state entry) judges again; with two inconclusive checks the
         // allowance of one is spent.
-        let next = run(&store, &crate::ports::NoPolicies, &NoData, "r1", Some("exec@t2"), at(3)).await.unwrap_or_else(|e| panic!("{e}"));
+        let next = run(&store, &crate::ports::NoPolicies, &NoData, &crate::ports::NoHooks, "r1", Some("exec@t2"), at(3))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(judged(&store.events("r1").await.unwrap_or_default()), 4);
         assert_ne!(next.decision.action, first.decision.action, "{:?} then {:?}", first.decision, next.decision);
     }

@@ -6,6 +6,7 @@ pub mod admit;
 pub mod alarm;
 pub mod approval;
 pub mod gate_check;
+pub mod hooks;
 pub mod notify;
 pub mod rollback;
 pub mod sweep;

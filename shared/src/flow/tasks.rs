@@ -16,7 +16,7 @@ use crate::flow::gate_check::{self, CheckError};
 use crate::flow::notify::{announce, announced, deliver};
 use crate::flow::rollback::{self, RestorePolicy, RollbackError};
 use crate::flow::traffic::{self, SwitchError, SwitchTarget};
-use crate::ports::{MetricSource, Notifier, PolicyStore, ReleaseStore, StoreError, TrafficRouter};
+use crate::ports::{HookRunner, MetricSource, Notifier, PolicyStore, ReleaseStore, StoreError, TrafficRouter};
 use crate::release::notification::ReleaseNotification;
 use crate::release::{EventKind, Release, ReleaseRequest};
 
@@ -215,6 +215,7 @@ impl From<StoreError> for SetWeightError {
 pub async fn set_weight(
     store: &dyn ReleaseStore,
     router: &dyn TrafficRouter,
+    hooks: &dyn HookRunner,
     notifier: &dyn Notifier,
     request: SwitchRequest,
     now: DateTime<Utc>,
@@ -224,7 +225,7 @@ pub async fn set_weight(
         (None, true) => SwitchTarget::Promote,
         _ => return Err(SetWeightError::NoTarget),
     };
-    let outcome = traffic::switch(store, router, &request.release_id, target, now).await?;
+    let outcome = traffic::switch(store, router, hooks, &request.release_id, target, now).await?;
     let release = &outcome.release;
     // A promotion is announced even when the last step already sent 100% (no weight change),
     // and a step when its weight changed; a retried task finds the change done and stays quiet.
@@ -304,10 +305,11 @@ pub async fn evaluate_gates(
     store: &dyn ReleaseStore,
     policies: &dyn PolicyStore,
     metrics: &dyn MetricSource,
+    hooks: &dyn HookRunner,
     request: GateRequest,
     now: DateTime<Utc>,
 ) -> Result<GateOutput, CheckError> {
-    let result = gate_check::run(store, policies, metrics, &request.release_id, request.check_id().as_deref(), now).await?;
+    let result = gate_check::run(store, policies, metrics, hooks, &request.release_id, request.check_id().as_deref(), now).await?;
     let decision = result.decision;
     Ok(GateOutput {
         release_id: request.release_id,
@@ -346,6 +348,8 @@ impl CaughtError {
         let text = match self.error.as_str() {
             "States.Timeout" => format!("a step ran past its timeout (States.Timeout): {message}"),
             crate::release::approval::REJECTED_ERROR => format!("the approval was rejected: {message}"),
+            // The switch's message says which hook, what it said, and that nothing moved.
+            "HookFailed" => message,
             other => format!("a step failed with {other}: {message}"),
         };
         clip(&text, MAX_CAUGHT_REASON_CHARS)

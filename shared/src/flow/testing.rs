@@ -31,3 +31,21 @@ pub fn alias_plan(function: &str, first: u32) -> serde_json::Value {
         "router": {"type": "lambda_alias", "function_name": function, "alias": "live"},
         "steps": [{"weight": first, "bake": "5m"}, {"weight": 100, "bake": "5m"}]}})
 }
+
+/// A metric source with no datapoints: every check is inconclusive.
+pub struct NoData;
+
+#[async_trait::async_trait]
+impl crate::ports::MetricSource for NoData {
+    async fn fetch(
+        &self,
+        _: &crate::domain::query::QueryPlan,
+    ) -> Result<std::collections::BTreeMap<String, Vec<crate::domain::observation::Datapoint>>, crate::ports::MetricError> {
+        Ok(std::collections::BTreeMap::new())
+    }
+
+    /// Nothing found: every alarm named is missing.
+    async fn alarms(&self, _: &[String]) -> Result<Vec<crate::domain::alarm::AlarmReading>, crate::ports::MetricError> {
+        Ok(Vec::new())
+    }
+}

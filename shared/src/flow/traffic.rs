@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::plan::RouterSpec;
 use crate::flow::trail::{record_close, record_with, renew_lock};
 use crate::ports::ReleaseStore;
-use crate::ports::{Fence, RouterError, StoreError, TrafficRouter};
+use crate::ports::{Fence, HookError, HookRunner, RouterError, StoreError, TrafficRouter};
 use crate::release::route::{RouteStage, RouteState, RouteTarget, WeightChange, route_key};
 use crate::release::{EventKind, Release, ReleaseStatus};
 
@@ -36,6 +36,10 @@ pub enum SwitchError {
         "release {release_id} has already moved on to {claimed:?} on its route; a late {wanted:?} (a task that ran past its timeout) moves nothing"
     )]
     Superseded { release_id: String, claimed: RouteStage, wanted: RouteStage },
+    #[error("before step {}'s traffic shift, {reason}; rollgate moved no traffic", .step.saturating_add(1))]
+    HookFailed { release_id: String, step: usize, reason: String },
+    #[error(transparent)]
+    Hook(#[from] HookError),
     #[error(transparent)]
     Router(#[from] RouterError),
     #[error(transparent)]
@@ -47,6 +51,7 @@ impl SwitchError {
         match self {
             SwitchError::Router(e) => e.is_transient(),
             SwitchError::Store(e) => e.is_transient(),
+            SwitchError::Hook(_) => true,
             _ => false,
         }
     }
@@ -72,10 +77,12 @@ pub struct SwitchOutcome {
     pub step_started: bool,
 }
 
-/// Sets the traffic for `target`, idempotently.
+/// Sets the traffic for `target`, idempotently. A step's `before_shift` hooks run first, once
+/// (not again when the release is already at the step); one that fails moves nothing.
 pub async fn switch(
     store: &dyn ReleaseStore,
     router: &dyn TrafficRouter,
+    hooks: &dyn HookRunner,
     release_id: &str,
     target: SwitchTarget,
     now: DateTime<Utc>,
@@ -110,6 +117,19 @@ pub async fn switch(
         })?;
     }
     renew_lock(store, &release, now).await?;
+    if let SwitchTarget::Step(i) = target
+        && release.step != Some(i)
+    {
+        let results = crate::flow::hooks::run(hooks, &release, i, crate::domain::plan::HookRun::BeforeShift, now).await?;
+        if !results.is_empty() {
+            let failed = crate::domain::hook::failures(&results);
+            let id = release.id.clone();
+            record_with(store, ACTOR, &id, None, now, vec![EventKind::HooksRan { step: i, results }]).await?;
+            if let Some(reason) = failed {
+                return Err(SwitchError::HookFailed { release_id: id, step: i, reason });
+            }
+        }
+    }
     let route = RouteTarget::for_release(&release, step).ok_or_else(|| SwitchError::NoStableVersion(release.id.clone()))?;
     let stage = match target {
         SwitchTarget::Step(i) => RouteStage::Step(i),

@@ -177,6 +177,11 @@ pub enum EventKind {
     },
     /// What the release does next, and why.
     Decided(Decision),
+    /// A step's `before_shift` hooks ran (its check hooks are in its `gate_judged` verdicts).
+    HooksRan {
+        step: usize,
+        results: Vec<crate::domain::hook::HookResult>,
+    },
     /// Traffic moved, with before and after.
     WeightChanged(WeightChange),
     /// A person decided on a pending approval.
@@ -245,6 +250,11 @@ impl EventKind {
             EventKind::ChecklistJudged(v) => format!("checklist {:?}: {}", v.verdict, v.summary),
             EventKind::GateJudged { step, verdict } => format!("step {} check {:?}: {}", step + 1, verdict.outcome, verdict.summary),
             EventKind::Decided(d) => format!("decision {:?}: {}", d.action, d.reason),
+            EventKind::HooksRan { step, results } => format!(
+                "before step {}: {}",
+                step + 1,
+                results.iter().map(crate::domain::hook::HookResult::sentence).collect::<Vec<_>>().join("; ")
+            ),
             EventKind::WeightChanged(c) => {
                 format!("traffic {}% → {}% (read back {}%){}", c.before, c.after, c.verified, if c.dry_run { " [dry run]" } else { "" })
             }
@@ -280,6 +290,7 @@ impl EventKind {
             EventKind::ChecklistJudged(_) => "checklist_judged",
             EventKind::GateJudged { .. } => "gate_judged",
             EventKind::Decided(_) => "decided",
+            EventKind::HooksRan { .. } => "hooks_ran",
             EventKind::WeightChanged(_) => "weight_changed",
             EventKind::ApprovalRequested { .. } => "approval_requested",
             EventKind::ApprovalDecided { .. } => "approval_decided",

@@ -51,6 +51,9 @@ pub struct Scenario {
     /// When the plan's `rollback_alarms` go to ALARM (by name); an alarm not named here stays OK.
     #[serde(default)]
     pub alarms: BTreeMap<String, AlarmScenario>,
+    /// How the plan's step hooks answer (by hook name); a hook not named here passes.
+    #[serde(default)]
+    pub hooks: BTreeMap<String, HookScenario>,
     /// An evidence file (`{author, evidence, overrides}`, as `rollgate check` reads), relative
     /// to the scenario; read by the caller into `evidence`, `overrides` and `author`.
     #[serde(default)]
@@ -129,6 +132,27 @@ pub struct AlarmScenario {
     /// CloudWatch's state reason, e.g. `Threshold Crossed: 3 datapoints were greater than 5.0`.
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// When a step hook starts failing and how: from step `step` (counted from 1) on, before that
+/// step's shift and at its checks, or only from `after` into that step; or from `at` after the
+/// start. Until then it passes. From then on it fails saying `output`, or, when it `takes` longer
+/// than its timeout, gives no answer.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookScenario {
+    #[serde(default)]
+    pub at: Option<HumanDuration>,
+    #[serde(default)]
+    pub step: Option<usize>,
+    #[serde(default)]
+    pub after: Option<HumanDuration>,
+    /// What the hook says when it fails, e.g. `3 of 40 checkout requests failed`.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// How long each failing run takes (default 1s); longer than the hook's timeout is no answer.
+    #[serde(default)]
+    pub takes: Option<HumanDuration>,
 }
 
 /// One change of a series: when it begins (`at` after the start, or `after` into step `step`,
@@ -249,6 +273,8 @@ pub enum EntryKind {
     Check,
     /// An alarm of `rollback_alarms` went to ALARM between checks (EventBridge's rule).
     Alarm,
+    /// A step's `before_shift` hooks ran.
+    Hooks,
     Promoted,
     RolledBack,
     Blocked,
@@ -561,6 +587,18 @@ fn timeline(plan: &Plan, trail: &[ReleaseEvent], start: DateTime<Utc>) -> Vec<Ti
                                 outcome: m.outcome,
                                 sentence: m.sentence.clone(),
                             })
+                            // The hooks that ran with the check, each on a line of its own.
+                            .chain(v.hooks.iter().map(|h| MetricPoint {
+                                metric: h.hook.clone(),
+                                canary: None,
+                                baseline: None,
+                                outcome: if h.passed() {
+                                    crate::domain::gate::MetricOutcome::Pass
+                                } else {
+                                    crate::domain::gate::MetricOutcome::Critical
+                                },
+                                sentence: h.sentence(),
+                            }))
                             .collect()
                     })
                     .unwrap_or_default();
@@ -572,6 +610,7 @@ fn timeline(plan: &Plan, trail: &[ReleaseEvent], start: DateTime<Utc>) -> Vec<Ti
                 let text = format!("promoted: 100% on the new version after {}", fmt(event.at - start));
                 push(EntryKind::Promoted, step, weight, text, vec![]);
             }
+            EventKind::HooksRan { .. } => push(EntryKind::Hooks, step, weight, event.kind.summary(), vec![]),
             EventKind::AlarmRaised(alarm) => push(EntryKind::Alarm, step, weight, crate::domain::alarm::raised(alarm), vec![]),
             EventKind::RolledBack(record) => {
                 let at = step.map(|s| format!(" at step {}", s + 1)).unwrap_or_default();
@@ -645,6 +684,7 @@ impl SimTasks<'_> {
             metrics_requested: self.source.requested.load(relaxed),
             sns_publishes: u64::try_from(self.notifier.published().len()).unwrap_or(u64::MAX) + self.meter.integrations(),
             api_requests: self.meter.api_requests(),
+            hook_wait_ms: self.source.hook_wait_ms.load(relaxed),
         }
     }
 }
@@ -782,7 +822,8 @@ impl machine::Tasks for SimTasks<'_> {
                 }
             }
             "${TrafficSwitchFunctionArn}" => {
-                let switched = boundary::set_weight(payload, store, &self.router, &self.notifier, now).await;
+                *self.source.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = now;
+                let switched = boundary::set_weight(payload, store, &self.router, &self.source, &self.notifier, now).await;
                 if let Ok(output) = &switched
                     && let Some(step) = output.step
                 {
@@ -792,7 +833,7 @@ impl machine::Tasks for SimTasks<'_> {
             }
             "${MetricGateFunctionArn}" => {
                 *self.source.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = now;
-                done(boundary::evaluate_gates(payload, store, &self.policy, &self.source, now).await)
+                done(boundary::evaluate_gates(payload, store, &self.policy, &self.source, &self.source, now).await)
             }
             "${RollbackNotifierFunctionArn}" => done(
                 boundary::rollback_function(payload, store, &self.router, &self.notifier, &self.workflow, RestorePolicy::default(), || now)
@@ -885,6 +926,7 @@ impl crate::ports::Directory for ScenarioMembers {
 struct ScenarioSource {
     metrics: BTreeMap<String, MetricScenario>,
     alarms: BTreeMap<String, AlarmScenario>,
+    hooks: BTreeMap<String, HookScenario>,
     recorded: BTreeMap<(String, Side), Vec<Datapoint>>,
     start: DateTime<Utc>,
     seed: u64,
@@ -895,6 +937,8 @@ struct ScenarioSource {
     /// GetMetricData calls, and the metric queries they carried.
     calls: std::sync::atomic::AtomicU64,
     requested: std::sync::atomic::AtomicU64,
+    /// How long the functions waited for hooks, in milliseconds (billed duration).
+    hook_wait_ms: std::sync::atomic::AtomicU64,
 }
 
 impl ScenarioSource {
@@ -942,6 +986,7 @@ impl ScenarioSource {
         Ok(Self {
             metrics: scenario.metrics.clone(),
             alarms: scenario.alarms.clone(),
+            hooks: scenario.hooks.clone(),
             recorded: series,
             start,
             seed: scenario.seed,
@@ -949,6 +994,7 @@ impl ScenarioSource {
             now: std::sync::Mutex::new(start),
             calls: Default::default(),
             requested: Default::default(),
+            hook_wait_ms: Default::default(),
         })
     }
 
@@ -974,6 +1020,43 @@ impl ScenarioSource {
         level = self.changed(series, level, t);
         let value = level + series.noise * gaussian(self.seed ^ salt.rotate_left(17) ^ t);
         series.floor.map_or(value, |f| value.max(f))
+    }
+}
+
+/// The scenario's hooks: each passes until its failure begins, and answers no more than its
+/// timeout allows.
+#[async_trait]
+impl crate::ports::HookRunner for ScenarioSource {
+    async fn run(
+        &self,
+        hook: &crate::domain::plan::Hook,
+        context: &crate::domain::hook::HookContext,
+    ) -> Result<crate::domain::hook::HookAnswer, crate::ports::HookError> {
+        use crate::domain::hook::{HookAnswer, HookOutcome};
+        let Some(spec) = self.hooks.get(&hook.name) else {
+            self.hook_wait_ms.fetch_add(1000, std::sync::atomic::Ordering::Relaxed);
+            return Ok(HookAnswer::new(HookOutcome::Passed, "", std::time::Duration::from_secs(1)));
+        };
+        let now = *self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let t = u64::try_from((now - self.start).num_seconds().max(0)).unwrap_or(0);
+        let failing = match (spec.at, spec.step) {
+            (Some(at), _) => at.as_secs() <= t,
+            (None, Some(step)) if context.step > step => true,
+            (None, Some(step)) if context.step == step => {
+                spec.after.is_none() || self.begins(None, Some(step), spec.after).is_some_and(|begins| begins <= t)
+            }
+            _ => false,
+        };
+        // Before its failure begins a hook passes in a second; from then on it takes `takes`, and
+        // fails, or gives no answer if that is longer than its timeout.
+        let takes = spec.takes.map_or(std::time::Duration::from_secs(1), HumanDuration::std);
+        let answer = match failing {
+            false => HookAnswer::new(HookOutcome::Passed, "", std::time::Duration::from_secs(1)),
+            true if takes > hook.timeout.std() => HookAnswer::new(HookOutcome::NoAnswer, "", hook.timeout.std()),
+            true => HookAnswer::new(HookOutcome::Failed, spec.output.as_deref().unwrap_or("the test failed"), takes),
+        };
+        self.hook_wait_ms.fetch_add(answer.took_ms, std::sync::atomic::Ordering::Relaxed);
+        Ok(answer)
     }
 }
 

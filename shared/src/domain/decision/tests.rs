@@ -16,7 +16,7 @@ analysis:\n  interval: 5m\n  consecutive_failures: 2\n  max_inconclusive: 1\n{ex
 }
 
 fn verdict(outcome: GateOutcome) -> GateVerdict {
-    GateVerdict { outcome, judged_at: t0(), metrics: Vec::new(), score: None, summary: format!("{outcome:?}"), alarms: Vec::new() }
+    GateVerdict { outcome, summary: format!("{outcome:?}"), ..GateVerdict::empty(t0()) }
 }
 
 fn at(step: usize, minutes: i64, prior: Vec<GateOutcome>) -> (StepProgress, DateTime<Utc>) {
@@ -211,6 +211,7 @@ mod properties {
                 bake: HumanDuration::from_secs(*b),
                 approval: None,
                 analysis: None,
+                hooks: Vec::new(),
             }).collect();
             match p.analysis.as_mut() {
                 Some(a) if with_analysis => {

@@ -372,6 +372,9 @@ fn example_for(field: &str) -> Option<&'static str> {
         "type" => "type: lambda_alias",
         "approvers" => "approvers: [alice, bob]",
         "timeout" => "timeout: 2h",
+        "function" => "function: rollgate-hook-smoke",
+        "url" => "url: https://tests.example.com/smoke",
+        "secret_arn" => "secret_arn: arn:aws:secretsmanager:us-east-1:123456789012:secret:rollgate/hooks/smoke",
         "for" => "for: 15m",
         "timezone" => "timezone: Europe/Berlin",
         "pass" => "pass: 95",
@@ -618,8 +621,9 @@ checklist:
         assert!(joined.contains("traffic.router.type: `dryrun` is not a router type; did you mean `dry_run`?"), "{joined}");
         assert!(joined.contains("traffic.steps[0].weight: `lots` is not a whole number of percent"), "{joined}");
         assert!(
-            joined
-                .contains("traffic.steps[0].colour: `colour` is not a step field; Step fields are name, weight, bake, approval, analysis"),
+            joined.contains(
+                "traffic.steps[0].colour: `colour` is not a step field; Step fields are name, weight, bake, approval, analysis, hooks"
+            ),
             "{joined}"
         );
         assert!(joined.contains("traffic.steps[1].bake: `15` has no unit"), "{joined}");

@@ -321,6 +321,81 @@ pub struct Step {
     /// this step bakes (a canary held to looser bounds than full production), and metrics it adds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<StepAnalysis>,
+    /// Smoke or load tests that gate this step like its metrics: before its traffic shift or at
+    /// its checks. A failure, or no answer within the hook's timeout, rolls the release back with
+    /// the hook's output in the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<Hook>,
+}
+
+/// A test a step runs (`docs/plans.md`, "Step hooks"): a Lambda function invoked, or an HTTPS
+/// endpoint called with a signed request. Give exactly one of `lambda` and `http`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Hook {
+    /// Names the hook in verdicts and reasons, e.g. `smoke`; unique within its step.
+    pub name: String,
+    /// When the hook runs (default `every_check`).
+    #[serde(default)]
+    pub run: HookRun,
+    /// Invoke this Lambda function; it answers `{"passed": true|false, "output": "…"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda: Option<LambdaHook>,
+    /// POST to this HTTPS endpoint, signed as the webhook router signs; a 2xx answer passes
+    /// unless its JSON says `"passed": false`, any other answer fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpHook>,
+    /// The longest the hook may take (at most 5m); no answer within it is a failure.
+    #[serde(default = "default_hook_timeout")]
+    pub timeout: HumanDuration,
+}
+
+/// When a hook runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HookRun {
+    /// Once, after the step's approval (if any) and before its weight is set: a failure leaves
+    /// the traffic where it was and rolls back.
+    BeforeShift,
+    /// Once, at the step's first check (a load test during the bake).
+    FirstCheck,
+    /// At every check of the step, with its metrics.
+    #[default]
+    EveryCheck,
+}
+
+impl HookRun {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookRun::BeforeShift => "before_shift",
+            HookRun::FirstCheck => "first_check",
+            HookRun::EveryCheck => "every_check",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LambdaHook {
+    /// The function's name or ARN (with a version or alias if you like). The template lets
+    /// rollgate invoke functions named `rollgate-hook-*` (the `HookFunctionPattern` parameter).
+    pub function: String,
+    /// Passed to the function as `input`, beside the release and the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpHook {
+    /// `https://` URL of the test endpoint; it must be public, as for the webhook router.
+    pub url: String,
+    /// ARN of the AWS Secrets Manager secret (plain text) holding the HMAC signing key.
+    pub secret_arn: String,
+}
+
+fn default_hook_timeout() -> HumanDuration {
+    HumanDuration::from_secs(30)
 }
 
 /// What a step (or an analysis template) changes in the plan-wide analysis. Each setting given
@@ -841,6 +916,11 @@ impl Plan {
     }
 
     /// The approval gate a step waits for, if any.
+    /// The hooks of `step` that run at `run`.
+    pub fn hooks_at(&self, step: usize, run: HookRun) -> impl Iterator<Item = &Hook> {
+        self.traffic.steps.get(step).into_iter().flat_map(|s| s.hooks.iter()).filter(move |h| h.run == run)
+    }
+
     pub fn approval_for_step(&self, step: usize) -> Option<&ApprovalGate> {
         let id = self.traffic.steps.get(step)?.approval.as_deref()?;
         self.approvals.iter().find(|a| a.id == id)

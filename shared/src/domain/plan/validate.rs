@@ -7,6 +7,7 @@
 mod analysis;
 mod approvals;
 mod checklist;
+mod hooks;
 mod notifications;
 mod rollback;
 mod router;
@@ -46,6 +47,9 @@ pub mod limits {
     pub const LOCK_LEASE: HumanDuration = HumanDuration::from_secs(30 * DAY + 30 * MINUTE);
     /// The longest a webhook router call may take: the traffic-switch function runs at most 60s.
     pub const WEBHOOK_TIMEOUT: HumanDuration = HumanDuration::from_secs(MINUTE);
+    /// The longest the hooks that run at one moment (a step's `before_shift` hooks, or those of
+    /// one check) may take together: the functions that run them run at most 5m.
+    pub const HOOKS: HumanDuration = HumanDuration::from_secs(4 * MINUTE);
     /// The longest rollback target (`rollback.restore_within`).
     pub const RESTORE_WITHIN: HumanDuration = HumanDuration::from_secs(DAY);
 }
@@ -96,6 +100,7 @@ pub fn validate(plan: &Plan) -> Vec<PlanIssue> {
         analysis::check_analysis(analysis, &plan.traffic.steps, &mut issues);
     }
     step_analysis::check_step_analyses(plan, &mut issues);
+    hooks::check_hooks(plan, &mut issues);
     approvals::check_approvals(plan, &mut issues);
     approvals::check_roles(plan, &mut issues);
     notifications::check_notifications(&plan.notifications, &mut issues);
@@ -362,6 +367,40 @@ analysis_templates:
         assert_eq!(names, ["error_rate", "throttles"], "a new name adds a metric");
         assert_eq!((watch.interval.as_secs(), watch.metrics[0].must.as_ref().and_then(|b| b.below)), (900, Some(0.5)));
         assert_eq!(plan.first_check_after(2), Some(900));
+    }
+
+    #[test]
+    fn hooks_run_one_thing_somewhere_reachable_within_the_functions_time() {
+        const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rollgate/hooks/smoke-AbCdEf";
+        let ok = format!(
+            "{BASE}    - {{ weight: 0, bake: 1h, hooks: [{{ name: smoke, run: before_shift, lambda: {{ function: rollgate-hook-smoke, input: {{ suite: smoke }} }} }}, \
+             {{ name: load, run: first_check, timeout: 3m, http: {{ url: \"https://tests.example.com/load\", secret_arn: \"{ARN}\" }} }}] }}\n    - {{ weight: 100, bake: 1h }}\n"
+        );
+        assert_eq!(issues_of(&ok), Vec::<String>::new());
+        let broken = issues_of(&format!(
+            "{BASE}    - {{ weight: 10, bake: 1h, hooks: [\
+             {{ name: Smoke Test, lambda: {{ function: \"arn:aws:sns:us-east-1:123456789012:topic\" }} }}, \
+             {{ name: load, timeout: 3m, lambda: {{ function: f }}, http: {{ url: \"http://tests.example.com/\", secret_arn: KEY }} }}, \
+             {{ name: load, timeout: 2m }}, \
+             {{ name: soak, timeout: 0s, lambda: {{ function: g }} }}] }}\n"
+        ));
+        for expected in [
+            "traffic.steps[0].hooks[0].name: `Smoke Test` is not a hook name",
+            "traffic.steps[0].hooks[0].lambda.function: `arn:aws:sns:us-east-1:123456789012:topic` is not a Lambda function ARN",
+            "traffic.steps[0].hooks[1]: gives both `lambda` and `http`",
+            "traffic.steps[0].hooks[1].http.url: `http://tests.example.com/` is not an https URL",
+            "traffic.steps[0].hooks[1].http.secret_arn: `KEY` is not a Secrets Manager secret ARN",
+            "traffic.steps[0].hooks[2].name: `load` names two hooks of this step",
+            "traffic.steps[0].hooks[2]: gives neither `lambda` nor `http`",
+            "traffic.steps[0].hooks[3].timeout: is 0s",
+            "traffic.steps[0].hooks: the hooks that run at a check may take 330s together, more than 4m",
+        ] {
+            assert!(broken.iter().any(|i| i.starts_with(expected)), "missing `{expected}` in {broken:#?}");
+        }
+        let unknown = issues_of(&format!(
+            "{BASE}    - {{ weight: 10, bake: 1h, hooks: [{{ name: smoke, when: before_shift, lambda: {{ function: f }} }}] }}\n"
+        ));
+        assert!(unknown.iter().any(|i| i.contains("`when` is not a hook field") && i.contains("run")), "{unknown:?}");
     }
 
     #[test]

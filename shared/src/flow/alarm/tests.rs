@@ -18,7 +18,7 @@ async fn at_first_step(store: &MemoryStore, router: &MemoryRouter, id: &str, ser
     let mut request = testing::request(id, service, plan);
     request.execution = Some(format!("exec-{id}"));
     admit(store, &crate::ports::NoPolicies, request, t0()).await.unwrap_or_else(|e| panic!("{e}"));
-    switch(store, router, id, SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    switch(store, router, &crate::ports::NoHooks, id, SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
 }
 
 fn alarm(state: AlarmState) -> AlarmReading {

@@ -162,10 +162,10 @@ async fn the_traffic_switch_moves_past_an_approval_only_on_recorded_decisions() 
     let id = waiting(&store, 2).await;
     let now = t0() + Duration::minutes(5);
     // Resumed with the token and nothing decided (or too little): refused, nothing moved.
-    let refused = switch(&store, &router, &id, SwitchTarget::Step(0), now).await;
+    let refused = switch(&store, &router, &crate::ports::NoHooks, &id, SwitchTarget::Step(0), now).await;
     assert!(matches!(&refused, Err(SwitchError::NotApproved { step: 0, why, .. }) if why.contains("0 of the 2")), "{refused:?}");
     resolve(&store, &store, &workflow, "cli", &NoDirectory, &vote(&id, &["alice"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
-    let refused = switch(&store, &router, &id, SwitchTarget::Step(0), now).await;
+    let refused = switch(&store, &router, &crate::ports::NoHooks, &id, SwitchTarget::Step(0), now).await;
     assert!(
         matches!(&refused, Err(SwitchError::NotApproved { why, .. }) if why.contains("1 of the 2 approvals it needs (alice)")),
         "{refused:?}"
@@ -173,7 +173,7 @@ async fn the_traffic_switch_moves_past_an_approval_only_on_recorded_decisions() 
     assert!(!store.events(&id).await.unwrap_or_default().iter().any(|e| matches!(e.kind, EventKind::WeightChanged(_))));
     // The quorum recorded: it moves.
     resolve(&store, &store, &workflow, "slack", &NoDirectory, &vote(&id, &["U0CAROL"], true), now).await.unwrap_or_else(|e| panic!("{e}"));
-    let moved = switch(&store, &router, &id, SwitchTarget::Step(0), now).await.unwrap_or_else(|e| panic!("{e}"));
+    let moved = switch(&store, &router, &crate::ports::NoHooks, &id, SwitchTarget::Step(0), now).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(moved.weight, 10);
 }
 
@@ -185,7 +185,7 @@ async fn a_rejected_approval_never_lets_the_traffic_switch_move() {
     let id = waiting(&store, 1).await;
     let now = t0() + Duration::minutes(5);
     resolve(&store, &store, &workflow, "cli", &NoDirectory, &vote(&id, &["alice"], false), now).await.unwrap_or_else(|e| panic!("{e}"));
-    let refused = switch(&store, &router, &id, SwitchTarget::Step(0), now).await;
+    let refused = switch(&store, &router, &crate::ports::NoHooks, &id, SwitchTarget::Step(0), now).await;
     assert!(matches!(&refused, Err(SwitchError::NotApproved { why, .. }) if why.contains("rejected by alice")), "{refused:?}");
 }
 

@@ -148,7 +148,7 @@ async fn a_rollback_after_a_step_records_the_restore() {
     let store = MemoryStore::new();
     admitted(&store, LAMBDA).await;
     let router = FakeRouter::default();
-    switch(&store, &router, "r1", SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    switch(&store, &router, &crate::ports::NoHooks, "r1", SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
     let out = roll_back_now(&store, &router).await;
     assert_eq!(weight_changes(&store).await, [(0, 10), (10, 0)]);
     assert_eq!(out.record.and_then(|r| r.weight_change).map(|c| (c.before, c.after, c.verified)), Some((10, 0, 0)));
@@ -191,7 +191,7 @@ async fn a_late_rollback_never_moves_the_traffic_of_the_release_that_took_the_lo
     let release = admitted(&store, LAMBDA).await;
     let router = FakeRouter::default();
     let notifier = RecordingNotifier::default();
-    switch(&store, &router, &release.id, SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    switch(&store, &router, &crate::ports::NoHooks, &release.id, SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
     let later = release.plan.lock_lease().after(t0()) + chrono::Duration::minutes(1);
     let takeover = crate::release::Lease {
         service: "svc".into(),
@@ -259,18 +259,24 @@ async fn a_retried_close_gives_back_the_lock_it_may_have_missed() {
     let notifier = RecordingNotifier::default();
     admitted(&store, DRY_RUN).await;
     let promote = || crate::flow::tasks::SwitchRequest { release_id: "r1".into(), step: None, promote: true };
-    let closed = switch(&store, &router, "r1", SwitchTarget::Promote, now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let closed =
+        switch(&store, &router, &crate::ports::NoHooks, "r1", SwitchTarget::Promote, now()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(closed.release.status, ReleaseStatus::Promoted);
     assert!(store.lock("svc", "prod").await.ok().flatten().is_some(), "the close alone keeps the lock until it is announced");
-    let retried = crate::flow::tasks::set_weight(&store, &router, &notifier, promote(), now())
+    let retried = crate::flow::tasks::set_weight(&store, &router, &crate::ports::NoHooks, &notifier, promote(), now())
         .await
         .unwrap_or_else(|e| panic!("a retried promotion: {e}"));
     assert_eq!((retried.status.as_str(), retried.weight, retried.changed), ("promoted", 100, false));
     assert_eq!(store.lock("svc", "prod").await.ok().flatten(), None, "the lock is given back");
-    crate::flow::tasks::set_weight(&store, &router, &notifier, promote(), now()).await.unwrap_or_else(|e| panic!("{e}"));
+    crate::flow::tasks::set_weight(&store, &router, &crate::ports::NoHooks, &notifier, promote(), now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let notified = store.events("r1").await.unwrap_or_default().iter().filter(|e| e.kind.name() == "notified").count();
     assert_eq!(notified, 1, "the promotion is announced once");
-    assert!(matches!(switch(&store, &router, "r1", SwitchTarget::Step(0), now()).await, Err(SwitchError::ReleaseClosed { .. })));
+    assert!(matches!(
+        switch(&store, &router, &crate::ports::NoHooks, "r1", SwitchTarget::Step(0), now()).await,
+        Err(SwitchError::ReleaseClosed { .. })
+    ));
 }
 
 #[tokio::test]
@@ -280,7 +286,7 @@ async fn a_second_rollback_reads_the_router_instead_of_trusting_its_record() {
     let store = MemoryStore::new();
     let release = admitted(&store, LAMBDA).await;
     let router = FakeRouter::default();
-    switch(&store, &router, &release.id, SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    switch(&store, &router, &crate::ports::NoHooks, &release.id, SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
     let mut open = store.release("r1").await.ok().flatten().unwrap_or_else(|| panic!("stored"));
     let route = RouteTarget::for_release(&open, Some(0)).unwrap_or_else(|| panic!("route"));
     apply(&store, &router, &route, 0, RouteStage::Rollback, now()).await.unwrap_or_else(|e| panic!("{e}"));
@@ -317,7 +323,7 @@ async fn an_abort_whose_rollback_failed_ends_aborted_whoever_finishes_it() {
     let store = MemoryStore::new();
     admitted(&store, LAMBDA).await;
     let router = FakeRouter::default();
-    switch(&store, &router, "r1", SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    switch(&store, &router, &crate::ports::NoHooks, "r1", SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
     let notifier = RecordingNotifier::default();
     let abort = roll_back(&store, &DownRouter, &notifier, "r1", "aborted by alice: bad config", RollbackEnd::Aborted, NO_WAIT, now).await;
     assert!(matches!(abort, Err(RollbackError::RestoreFailed { .. })), "{abort:?}");

@@ -71,7 +71,7 @@ async fn shifted(store: &MemoryStore, router: &Router, id: &str, service: &str) 
         execution: None,
     };
     admit(store, &crate::ports::NoPolicies, request, t0()).await.unwrap_or_else(|e| panic!("{e}"));
-    switch(store, router, id, SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    switch(store, router, &crate::ports::NoHooks, id, SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[tokio::test]

@@ -16,12 +16,12 @@ async fn admitted(store: &MemoryStore) -> Release {
 async fn a_late_step_never_undoes_a_later_claim_of_its_release() {
     let (store, router) = (MemoryStore::new(), MemoryRouter::default());
     let release = admitted(&store).await;
-    switch(&store, &router, "r1", SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    switch(&store, &router, &crate::ports::NoHooks, "r1", SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
     // The promotion has claimed and set 100%, and not closed the release yet.
     let route = RouteTarget::for_release(&release, Some(0)).unwrap_or_else(|| panic!("a route"));
     apply(&store, &router, &route, 100, RouteStage::Promote, t0()).await.unwrap_or_else(|e| panic!("{e}"));
 
-    let late = switch(&store, &router, "r1", SwitchTarget::Step(0), t0()).await;
+    let late = switch(&store, &router, &crate::ports::NoHooks, "r1", SwitchTarget::Step(0), t0()).await;
     assert!(matches!(&late, Err(SwitchError::Superseded { claimed: RouteStage::Promote, wanted: RouteStage::Step(0), .. })), "{late:?}");
     assert_eq!(router.current_weight(&route).await.ok(), Some(100), "the router keeps the promotion's weight");
     // A retried promotion and a rollback still may.
@@ -38,12 +38,13 @@ async fn a_late_step_never_undoes_a_later_claim_of_its_release() {
 async fn a_promotion_at_the_weight_the_router_carries_still_fences_out_an_earlier_reader() {
     let (store, router) = (MemoryStore::new(), MemoryRouter::default());
     let release = admitted(&store).await;
-    switch(&store, &router, "r1", SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
-    switch(&store, &router, "r1", SwitchTarget::Step(1), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    switch(&store, &router, &crate::ports::NoHooks, "r1", SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    switch(&store, &router, &crate::ports::NoHooks, "r1", SwitchTarget::Step(1), t0()).await.unwrap_or_else(|e| panic!("{e}"));
     let route = RouteTarget::for_release(&release, Some(1)).unwrap_or_else(|| panic!("a route"));
     // The sweeper's rollback reads the router (100%) and pauses before its write.
     let paused = router.read(&route).await.unwrap_or_else(|e| panic!("{e}"));
-    let promoted = switch(&store, &router, "r1", SwitchTarget::Promote, t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    let promoted =
+        switch(&store, &router, &crate::ports::NoHooks, "r1", SwitchTarget::Promote, t0()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(promoted.release.status, ReleaseStatus::Promoted);
     let late = router.set_weight(&route, 0, paused.revision.as_deref()).await;
     assert!(matches!(late, Err(RouterError::Moved { .. })), "{late:?}");
@@ -57,8 +58,9 @@ async fn a_promotion_at_the_weight_the_router_carries_still_fences_out_an_earlie
 async fn a_reader_after_the_last_write_is_refused_once_the_close_is_sealed() {
     let (store, router) = (MemoryStore::new(), MemoryRouter::default());
     let release = admitted(&store).await;
-    switch(&store, &router, "r1", SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
-    let promoted = switch(&store, &router, "r1", SwitchTarget::Promote, t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    switch(&store, &router, &crate::ports::NoHooks, "r1", SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    let promoted =
+        switch(&store, &router, &crate::ports::NoHooks, "r1", SwitchTarget::Promote, t0()).await.unwrap_or_else(|e| panic!("{e}"));
     let route = RouteTarget::for_release(&release, Some(0)).unwrap_or_else(|| panic!("a route"));
     // The sweeper's rollback reads the router after the promotion's write, and pauses.
     let paused = router.read(&route).await.unwrap_or_else(|e| panic!("{e}"));
@@ -82,9 +84,10 @@ async fn a_reader_after_the_last_write_is_refused_once_the_close_is_sealed() {
 async fn the_seal_restores_and_records_what_a_stopped_process_moved_after_the_close() {
     let (store, router) = (MemoryStore::new(), MemoryRouter::default());
     let release = admitted(&store).await;
-    switch(&store, &router, "r1", SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    switch(&store, &router, &crate::ports::NoHooks, "r1", SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
     let route = RouteTarget::for_release(&release, Some(0)).unwrap_or_else(|| panic!("a route"));
-    let promoted = switch(&store, &router, "r1", SwitchTarget::Promote, t0()).await.unwrap_or_else(|e| panic!("{e}"));
+    let promoted =
+        switch(&store, &router, &crate::ports::NoHooks, "r1", SwitchTarget::Promote, t0()).await.unwrap_or_else(|e| panic!("{e}"));
     let paused = router.read(&route).await.unwrap_or_else(|e| panic!("{e}"));
     router.set_weight(&route, 0, paused.revision.as_deref()).await.unwrap_or_else(|e| panic!("{e}"));
     hand_back(&store, &router, &promoted.release, t0()).await.unwrap_or_else(|e| panic!("{e}"));

@@ -84,7 +84,7 @@ pub(super) fn check_router(router: &RouterSpec, issues: &mut Issues) {
 /// A webhook URL is `https://`, or `http://` to a loopback host (which the router still refuses
 /// unless a test turns on `ROLLGATE_ALLOW_INSECURE_LOOPBACK_WEBHOOK`); no credentials in it. The
 /// addresses the host resolves to are checked by the router when it calls, after resolution.
-fn check_webhook_url(path: &str, url: &str, issues: &mut Issues) {
+pub(super) fn check_webhook_url(path: &str, url: &str, issues: &mut Issues) {
     let Some((scheme, rest)) = url.split_once("://") else {
         issues.add(path, format!("`{url}` is not a URL"), "give the endpoint's https URL, e.g. `https://deploy.example.com/rollgate`");
         return;
@@ -115,7 +115,7 @@ fn check_webhook_url(path: &str, url: &str, issues: &mut Issues) {
 }
 
 /// `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>`.
-fn is_secret_arn(arn: &str) -> bool {
+pub(super) fn is_secret_arn(arn: &str) -> bool {
     let parts: Vec<&str> = arn.splitn(7, ':').collect();
     matches!(parts.as_slice(), ["arn", partition, "secretsmanager", region, account, "secret", name]
         if !partition.is_empty() && !region.is_empty() && !account.is_empty() && !name.trim().is_empty())
