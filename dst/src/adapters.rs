@@ -378,6 +378,36 @@ impl MetricSource for FaultyMetrics {
     }
 }
 
+/// Step hooks answer as the release's canary behaves (good passes, bad and critical fail, silent
+/// gives no answer, flaky any of these), with faults on the call.
+#[async_trait]
+impl rollgate::ports::HookRunner for FaultyMetrics {
+    async fn run(
+        &self,
+        hook: &rollgate::domain::plan::Hook,
+        context: &rollgate::domain::hook::HookContext,
+    ) -> Result<rollgate::domain::hook::HookAnswer, rollgate::ports::HookError> {
+        use rollgate::domain::hook::{HookAnswer, HookOutcome};
+        let fault = self.faults.roll(Component::Metrics, "hook", false);
+        let error = |_| rollgate::ports::HookError { hook: hook.name.clone(), message: "simulated".into() };
+        let effect = async {
+            let release = format!("{}/{}", context.service, context.version);
+            let health = guard(&self.health).get(&release).copied().unwrap_or(Health::Good);
+            let health = match health {
+                Health::Flaky => [Health::Good, Health::Good, Health::Bad, Health::Silent][self.faults.with_rng(|r| r.index(4))],
+                other => other,
+            };
+            let (outcome, output) = match health {
+                Health::Good => (HookOutcome::Passed, "12 of 12 passed"),
+                Health::Bad | Health::Critical => (HookOutcome::Failed, "3 of 12 failed"),
+                Health::Silent | Health::Flaky => (HookOutcome::NoAnswer, ""),
+            };
+            Ok(HookAnswer::new(outcome, output, std::time::Duration::from_secs(1)))
+        };
+        around(&self.faults, fault, error, effect).await
+    }
+}
+
 /// A published notification, as the topic saw it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Published {

@@ -24,8 +24,10 @@ pub const FINAL_BAKE: &str = "final-bake";
 pub const LOCKS: &str = "locks";
 /// Every notification that was due was sent or its failure recorded.
 pub const NOTIFIED: &str = "notified";
+/// A hook that failed stops its step: no promotion, and no shift past a failed `before_shift`.
+pub const HOOKS: &str = "hooks";
 
-pub const ALL: [&str; 7] = [ROUTER_OWNER, TRAIL, CLOSED, HALF_SHIFTED, FINAL_BAKE, LOCKS, NOTIFIED];
+pub const ALL: [&str; 8] = [ROUTER_OWNER, TRAIL, CLOSED, HALF_SHIFTED, FINAL_BAKE, LOCKS, NOTIFIED, HOOKS];
 
 /// After every step: what the faulty adapters saw as it happened.
 pub fn after_step(world: &World) -> Result<(), String> {
@@ -62,6 +64,8 @@ pub fn at_end(world: &World) -> Result<(), String> {
         let published: Vec<String> = world.notifier().published().into_iter().filter(|p| p.release_id == id).map(|p| p.event).collect();
         notified(&release, &events, &published).map_err(|e| format!("{NOTIFIED}: {e}"))?;
         faults.checked(NOTIFIED, 1);
+        hooks(&release, &events).map_err(|e| format!("{HOOKS}: {e}"))?;
+        faults.checked(HOOKS, 1);
         releases.push((release, events, waiting));
     }
     let locks = world.read(store.locks()).and_then(Result::ok).unwrap_or_default();
@@ -192,6 +196,34 @@ fn final_bake(release: &Release, events: &[ReleaseEvent]) -> Result<(), String> 
         || last_outcome == Some(GateOutcome::Pass);
     if last_outcome == Some(GateOutcome::Fail) || !allowed {
         return Err(format!("{} was promoted although its final bake's checks were {outcomes:?}", release.id));
+    }
+    Ok(())
+}
+
+/// A release whose trail records a failed hook was not promoted, and traffic never moved to a
+/// step whose `before_shift` hooks failed.
+fn hooks(release: &Release, events: &[ReleaseEvent]) -> Result<(), String> {
+    let mut refused: Option<usize> = None;
+    for event in events {
+        match &event.kind {
+            EventKind::HooksRan { step, results } if results.iter().any(|r| !r.passed()) => refused = Some(*step),
+            EventKind::GateJudged { step, verdict }
+                if verdict.hooks.iter().any(|h| !h.passed()) && release.status == ReleaseStatus::Promoted =>
+            {
+                return Err(format!("{} was promoted although a hook failed at step {}", release.id, step + 1));
+            }
+            EventKind::WeightChanged(change) if change.step.is_some() && change.step == refused => {
+                return Err(format!(
+                    "{} moved traffic to step {} after that step's smoke test failed",
+                    release.id,
+                    change.step.map_or(0, |s| s + 1)
+                ));
+            }
+            _ => {}
+        }
+    }
+    if refused.is_some() && release.status == ReleaseStatus::Promoted {
+        return Err(format!("{} was promoted although a before_shift hook failed", release.id));
     }
     Ok(())
 }

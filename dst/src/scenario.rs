@@ -133,7 +133,7 @@ fn plan(rng: &mut Rng, service: &str) -> Value {
 }
 
 /// The shapes runbooks add to a canary: a 0% step first (measured, no traffic shifted), a watch
-/// after 100% (the weight kept), a step held to its own bound.
+/// after 100% (the weight kept), a step held to its own bound, a step hook.
 fn reshape(shapes: &mut Rng, plan: &mut Value, interval: u64) {
     let bake = |shapes: &mut Rng| json!(format!("{}m", shapes.between(interval, 10)));
     let Some(steps) = plan["traffic"]["steps"].as_array_mut() else { return };
@@ -147,6 +147,13 @@ fn reshape(shapes: &mut Rng, plan: &mut Value, interval: u64) {
     if plan.get("analysis").is_some() && shapes.chance(0.25) {
         let step = shapes.index(count);
         plan["traffic"]["steps"][step]["analysis"] = json!({ "metrics": [ { "name": "errors", "must": { "below": 3 } } ] });
+    }
+    // A smoke test on a step: before its shift, at its first check, or at every check. It
+    // answers as the release's canary behaves (`FaultyMetrics` runs it).
+    if shapes.chance(0.25) {
+        let step = shapes.index(count);
+        let run = ["before_shift", "first_check", "every_check"][shapes.index(3)];
+        plan["traffic"]["steps"][step]["hooks"] = json!([{ "name": "smoke", "run": run, "lambda": { "function": "dst-smoke" } }]);
     }
 }
 

@@ -452,15 +452,11 @@ impl World {
             "${ApprovalRequestFunctionArn}" => {
                 Box::pin(async move { done(boundary::request_approval(payload, &*store, &*store, &*notifier, None, now).await).result })
             }
-            "${TrafficSwitchFunctionArn}" => Box::pin(async move {
-                done(boundary::set_weight(payload, &*store, &*router, &rollgate::ports::NoHooks, &*notifier, now).await).result
-            }),
+            "${TrafficSwitchFunctionArn}" => {
+                Box::pin(async move { done(boundary::set_weight(payload, &*store, &*router, &*metrics, &*notifier, now).await).result })
+            }
             "${MetricGateFunctionArn}" => Box::pin(async move {
-                done(
-                    boundary::evaluate_gates(payload, &*store, &rollgate::ports::NoPolicies, &*metrics, &rollgate::ports::NoHooks, now)
-                        .await,
-                )
-                .result
+                done(boundary::evaluate_gates(payload, &*store, &rollgate::ports::NoPolicies, &*metrics, &*metrics, now).await).result
             }),
             "${RollbackNotifierFunctionArn}" => Box::pin(async move {
                 let clock = move || faults.now();

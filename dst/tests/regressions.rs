@@ -147,3 +147,13 @@ fn a_rollback_leaves_a_route_its_release_never_claimed_alone() {
 fn an_undone_admission_never_strands_the_release_a_resumed_attempt_stored() {
     holds(2082457);
 }
+
+/// `hooks`: a SetWeight paused after reading the release (its step not yet set) while its retry
+/// ran the smoke test, passed and shifted; the paused attempt then ran the test on its stale copy,
+/// which gave no answer, and recorded the failure after the shift, so the release was promoted
+/// with a failed hook on record. The hooks' result is now written with the release, over the
+/// revision read: a stale attempt records nothing (and a retry finds a recorded failure standing).
+#[test]
+fn a_stale_smoke_test_records_nothing_after_the_shift() {
+    holds(761);
+}

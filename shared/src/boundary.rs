@@ -431,17 +431,29 @@ mod tests {
         let set = set_weight(json!({ "release_id": "r1", "step": 0 }), &store, &router, &crate::ports::NoHooks, &notifier, t0).await;
         assert_eq!(set.as_ref().map(|s| (s.weight, s.has_next_step)), Ok((50, true)), "{set:?}");
         let later = t0 + chrono::Duration::minutes(1);
-        let gate =
-            evaluate_gates(json!({ "release_id": "r1" }), &store, &crate::ports::NoPolicies, &crate::flow::testing::NoData, &crate::ports::NoHooks, later)
-                .await;
+        let gate = evaluate_gates(
+            json!({ "release_id": "r1" }),
+            &store,
+            &crate::ports::NoPolicies,
+            &crate::flow::testing::NoData,
+            &crate::ports::NoHooks,
+            later,
+        )
+        .await;
         assert_eq!(gate.as_ref().map(|g| g.action), Ok(crate::domain::decision::Action::Advance), "{gate:?}");
         set_weight(json!({ "release_id": "r1", "step": 1 }), &store, &router, &crate::ports::NoHooks, &notifier, later)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let end = later + chrono::Duration::minutes(1);
-        let gate =
-            evaluate_gates(json!({ "release_id": "r1" }), &store, &crate::ports::NoPolicies, &crate::flow::testing::NoData, &crate::ports::NoHooks, end)
-                .await;
+        let gate = evaluate_gates(
+            json!({ "release_id": "r1" }),
+            &store,
+            &crate::ports::NoPolicies,
+            &crate::flow::testing::NoData,
+            &crate::ports::NoHooks,
+            end,
+        )
+        .await;
         assert_eq!(gate.as_ref().map(|g| g.action), Ok(crate::domain::decision::Action::Promote), "{gate:?}");
         let promoted =
             set_weight(json!({ "release_id": "r1", "promote": true }), &store, &router, &crate::ports::NoHooks, &notifier, end).await;

@@ -107,11 +107,24 @@ mod tests {
         let context = hooks.calls().pop().unwrap_or_else(|| panic!("called"));
         assert_eq!((context.step, context.weight, context.release_id.as_str()), (2, 50, "r1"));
 
-        // Passing, it shifts; a retried switch to the step it reached runs nothing again.
+        // A retried switch (its answer lost) finds the failure on record and does not run the
+        // test again until it happens to pass.
         hooks.answer("smoke", HookOutcome::Passed, "40/40");
+        let retried = switch(&store, &router, &hooks, "r1", SwitchTarget::Step(1), at(11)).await;
+        assert!(matches!(retried, Err(SwitchError::HookFailed { step: 1, .. })), "{retried:?}");
+        assert_eq!(hooks.calls().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_passing_smoke_test_shifts_and_runs_once_per_step() {
+        let (store, router, hooks) = (MemoryStore::new(), MemoryRouter::default(), MemoryHooks::default());
+        admitted(&store).await;
+        switch(&store, &router, &hooks, "r1", SwitchTarget::Step(0), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+        switch(&store, &router, &hooks, "r1", SwitchTarget::Step(1), at(10)).await.unwrap_or_else(|e| panic!("{e}"));
+        // A retried switch to the step it reached runs nothing again.
         switch(&store, &router, &hooks, "r1", SwitchTarget::Step(1), at(11)).await.unwrap_or_else(|e| panic!("{e}"));
-        switch(&store, &router, &hooks, "r1", SwitchTarget::Step(1), at(12)).await.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(hooks.calls().len(), 2);
+        assert_eq!(hooks.calls().len(), 1);
+        assert_eq!(store.release("r1").await.ok().flatten().map(|r| r.canary_weight), Some(50));
     }
 
     #[tokio::test]

@@ -119,12 +119,25 @@ pub async fn switch(
     renew_lock(store, &release, now).await?;
     if let SwitchTarget::Step(i) = target
         && release.step != Some(i)
+        && release.plan.hooks_at(i, crate::domain::plan::HookRun::BeforeShift).next().is_some()
     {
+        // A failure an earlier attempt recorded stands: a retried task must not run the test
+        // again until it happens to pass.
+        let recorded = store.events(&release.id).await?.iter().rev().find_map(|e| match &e.kind {
+            EventKind::HooksRan { step, results } if *step == i => crate::domain::hook::failures(results),
+            _ => None,
+        });
+        if let Some(reason) = recorded {
+            return Err(SwitchError::HookFailed { release_id: release.id.clone(), step: i, reason });
+        }
         let results = crate::flow::hooks::run(hooks, &release, i, crate::domain::plan::HookRun::BeforeShift, now).await?;
         if !results.is_empty() {
             let failed = crate::domain::hook::failures(&results);
             let id = release.id.clone();
-            record_with(store, ACTOR, &id, None, now, vec![EventKind::HooksRan { step: i, results }]).await?;
+            // Written with the release, over the revision read: a stale attempt (its process
+            // paused while another attempt shifted) records nothing.
+            release.updated_at = now;
+            record_with(store, ACTOR, &id, Some(&mut release), now, vec![EventKind::HooksRan { step: i, results }]).await?;
             if let Some(reason) = failed {
                 return Err(SwitchError::HookFailed { release_id: id, step: i, reason });
             }
