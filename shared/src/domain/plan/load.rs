@@ -520,8 +520,16 @@ fn locate(value: &Value, needle: &Value) -> Option<Vec<Seg>> {
                     at.pop();
                 }
             }
-            leaf if leaf == needle => found.push(at.clone()),
+            leaf if same(leaf, needle) => found.push(at.clone()),
             _ => {}
+        }
+    }
+    // Numbers as equal as their spelling in a message can say: serde_json reads a float back
+    // from its text to within an ulp, not always to the same bits.
+    fn same(leaf: &Value, needle: &Value) -> bool {
+        match (leaf.as_f64(), needle.as_f64()) {
+            (Some(a), Some(b)) if leaf.is_f64() || needle.is_f64() => (a - b).abs() <= 1e-12 * a.abs().max(b.abs()),
+            _ => leaf == needle,
         }
     }
     let mut found = Vec::new();
@@ -586,6 +594,21 @@ checklist:
         assert!(paths.contains(&"traffic.steps[1].weight"), "{issues:?}");
         assert!(paths.contains(&"traffic.steps[2].bake"), "{issues:?}");
         assert!(paths.iter().any(|p| p.starts_with("checklist.items[0].require")), "{issues:?}");
+    }
+
+    /// Found by `mutated_reference_plans_read_the_same_in_yaml_and_json`: serde_json reads this
+    /// float back from the error's text one ulp away, and the value's path was lost.
+    #[test]
+    fn a_number_inside_a_tagged_section_is_found_by_its_spelling() {
+        let plan = |evidence: &str| {
+            format!(
+                "name: t\nchecklist:\n  items:\n    - {{ id: a, require: {{ kind: attestation, evidence: {evidence} }} }}\ntraffic:\n  router: {{ type: dry_run }}\n  steps: [{{ weight: 10, bake: 5m }}]\n"
+            )
+        };
+        for number in ["-108454.79856199844", "-108454.79856199845", "12", "0.1"] {
+            let issues = issue_strings(&plan(number));
+            assert!(issues.iter().any(|i| i.starts_with("checklist.items[0].require.evidence:")), "{number}: {issues:?}");
+        }
     }
 
     #[test]
