@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use rollgate::release::Control;
 
 #[derive(Parser)]
 #[command(
@@ -152,6 +153,49 @@ enum Command {
         #[arg(long, env = "ROLLGATE_TOKEN_TABLE")]
         token_table: String,
     },
+    /// Pause a release: no step advances and its bake clock stops; checks go on and a failure
+    /// still rolls back.
+    Pause {
+        release_id: String,
+        /// Why (recorded in the trail with who you are, as AWS knows you).
+        #[arg(long)]
+        reason: String,
+        #[arg(long, env = "ROLLGATE_TABLE")]
+        table: String,
+    },
+    /// Resume a paused release: its bake clock runs again.
+    Resume {
+        release_id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, env = "ROLLGATE_TABLE")]
+        table: String,
+    },
+    /// End the current step's bake: its next passing check advances.
+    Skip {
+        release_id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, env = "ROLLGATE_TABLE")]
+        table: String,
+    },
+    /// Promote a release at its next passing check, skipping the remaining steps (where the
+    /// platform policy allows it).
+    Promote {
+        release_id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, env = "ROLLGATE_TABLE")]
+        table: String,
+    },
+    /// Run a rollback that could not finish again.
+    Retry {
+        release_id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, env = "ROLLGATE_TABLE")]
+        table: String,
+    },
     /// Roll a release back now.
     Abort {
         release_id: String,
@@ -296,6 +340,21 @@ fn main() -> ExitCode {
             false,
             comment,
         ),
+        Command::Pause { release_id, reason, table } => {
+            commands::release::control(commands::release::Target { table: &table, json: cli.json }, &release_id, Control::Pause, &reason)
+        }
+        Command::Resume { release_id, reason, table } => {
+            commands::release::control(commands::release::Target { table: &table, json: cli.json }, &release_id, Control::Resume, &reason)
+        }
+        Command::Skip { release_id, reason, table } => {
+            commands::release::control(commands::release::Target { table: &table, json: cli.json }, &release_id, Control::Skip, &reason)
+        }
+        Command::Promote { release_id, reason, table } => {
+            commands::release::control(commands::release::Target { table: &table, json: cli.json }, &release_id, Control::Promote, &reason)
+        }
+        Command::Retry { release_id, reason, table } => {
+            commands::release::retry(commands::release::Target { table: &table, json: cli.json }, &release_id, &reason)
+        }
         Command::Abort { release_id, reason, table, state_machine } => commands::release::abort(
             commands::release::Target { table: &table, json: cli.json },
             &release_id,

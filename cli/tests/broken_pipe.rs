@@ -141,6 +141,9 @@ fn release() -> Release {
         closed_reason: None,
         last_check: None,
         execution: None,
+        paused: None,
+        paused_secs: 0,
+        asked: None,
         revision: 1,
     }
 }

@@ -1,5 +1,5 @@
-//! `rollgate start | status | approve | reject | abort | history` against the local stack, through
-//! the real binary. `make test` starts the stack.
+//! `rollgate start | status | approve | reject | pause | resume | skip | promote | abort | history`
+//! against the local stack, through the real binary. `make test` starts the stack.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -303,4 +303,44 @@ async fn e2e_a_plan_weaker_than_the_policy_is_refused_at_admission_with_the_rule
         matches!(trail.first().map(|e| &e.kind), Some(rollgate::release::EventKind::Admitted { policy_version: Some(1), .. })),
         "the trail records the policy version: {trail:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_an_operator_pauses_resumes_skips_and_promotes_a_release() {
+    let stack = stack("cli-controls").await;
+    // Checked every 2s; no datapoints, which this plan counts as a pass: each step waits its hour.
+    let plan = plan_file(
+        "controls",
+        "name: cli-controls\ntraffic:\n  router: { type: dry_run }\n  steps: [{ weight: 10, bake: 1h }, { weight: 50, bake: 1h }, { weight: 100, bake: 1h }]\n\
+         analysis:\n  interval: 2s\n  window: 15m\n  max_inconclusive: 0\n  on_inconclusive: pass\n  metrics:\n    - { name: errors, query: { metric: { namespace: E2E/Controls, name: Errors, stat: Sum } }, must: { below: 1 } }\n",
+    );
+    let (service, id) = (unique("ledger"), unique("rel"));
+    start(&stack, &plan, &service, &id);
+    wait_until(&stack, &id, "10% on the first step", |status| status["status"] == "progressing" && status["canary_weight"] == 10);
+
+    let paused = ok(rollgate(&stack, &["pause", &id, "--reason", "payment provider degraded"]));
+    assert!(paused.contains("paused: no step advances") && paused.contains("by arn:aws:"), "{paused}");
+    let shown = ok(rollgate(&stack, &["status", &id]));
+    assert!(shown.contains("PAUSED by arn:aws:") && shown.contains("payment provider degraded"), "{shown}");
+    let twice = rollgate(&stack, &["pause", &id, "--reason", "again"]);
+    assert!(!twice.status.success() && String::from_utf8_lossy(&twice.stderr).contains("already paused"), "{twice:?}");
+    // A skip asked while paused waits for the resume: the pause wins.
+    ok(rollgate(&stack, &["skip", &id, "--reason", "verified by hand"]));
+    std::thread::sleep(Duration::from_secs(6));
+    let held = ok(rollgate(&stack, &["--json", "status", &id]));
+    assert!(held.contains("\"canary_weight\": 10") || held.contains("\"canary_weight\":10"), "paused at 10%: {held}");
+    ok(rollgate(&stack, &["resume", &id, "--reason", "provider recovered"]));
+    wait_until(&stack, &id, "50% after the skip", |status| status["canary_weight"] == 50);
+
+    let promoted = ok(rollgate(&stack, &["promote", &id, "--reason", "hotfix for INC-4211"]));
+    assert!(promoted.contains("promotes it to 100%"), "{promoted}");
+    wait_for_status(&stack, &id, "promoted");
+    let history = ok(rollgate(&stack, &["history", &id]));
+    for control in ["pause by arn:aws:", "skip by arn:aws:", "resume by arn:aws:", "promote by arn:aws:"] {
+        assert!(history.contains(control), "`{control}` missing from the trail:\n{history}");
+    }
+    assert!(history.contains("promoting to 100%, skipping the remaining steps"), "{history}");
+    let late = rollgate(&stack, &["resume", &id, "--reason", "late"]);
+    assert!(!late.status.success() && String::from_utf8_lossy(&late.stderr).contains("already promoted"), "{late:?}");
+    assert_eq!(stack.store.lock(&service, "e2e").await.ok().flatten(), None);
 }

@@ -131,6 +131,12 @@ fn capability_examples_end_at_the_step_and_for_the_reason_their_scenarios_say() 
         ),
         ("smoke-tested-canary", "load-failure", "rolled_back", "3", "hook `load` failed: locust 150pct: p95 812 ms"),
         ("smoke-tested-canary", "silent-probe", "rolled_back", "2", "hook `health` gave no answer within 10s"),
+        // Operators: a pause holds the weight and stops the bake clock (promoted 45 minutes later);
+        // a failure while paused still rolls back; a skip and a promotion are taken by the next
+        // passing check, with who asked and why.
+        ("alarm-stops-the-canary", "paused", "promoted", "3", "after 2h15m"),
+        ("alarm-stops-the-canary", "paused-failure", "rolled_back", "2", "error_rate"),
+        ("alarm-stops-the-canary", "hotfix", "promoted", "2", "after 10m"),
         // A rejection's comment is the reason.
         ("greenlang-production-deploy", "rejected", "rolled_back", "1", "error budget for November is spent"),
     ] {

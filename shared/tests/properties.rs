@@ -1240,6 +1240,9 @@ fn release_with(
         closed_reason: None,
         last_check: None,
         execution: None,
+        paused: None,
+        paused_secs: 0,
+        asked: None,
         revision: 0,
     }
 }

@@ -67,6 +67,9 @@ fn release(id: &str) -> Release {
         closed_reason: None,
         last_check: None,
         execution: None,
+        paused: None,
+        paused_secs: 0,
+        asked: None,
         revision: 0,
     }
 }

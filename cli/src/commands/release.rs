@@ -1,5 +1,5 @@
 //! Commands against AWS (or any endpoint in AWS_ENDPOINT_URL): start, status, approve, reject,
-//! abort, history.
+//! pause, resume, skip, promote, retry, abort, history.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -12,11 +12,12 @@ use rollgate::adapters::sfn::StepFunctionsWorkflow;
 use rollgate::adapters::task_tokens::DynamoTaskTokens;
 use rollgate::domain::plan::parse_plan_file;
 use rollgate::flow::approval::{self, ApprovalError, Vote};
+use rollgate::flow::control::ControlError;
 use rollgate::flow::rollback::{RestorePolicy, RollbackEnd, RollbackError, roll_back};
 use rollgate::ports::{Notifier, NotifyError, ReleaseStore, WorkflowError};
 use rollgate::release::notification::ReleaseNotification;
 use rollgate::release::week::ReviewWeek;
-use rollgate::release::{EventKind, Release, ReleaseEvent};
+use rollgate::release::{Control, EventKind, Release, ReleaseEvent};
 use serde_json::json;
 
 use super::aws::{self, Needs, store_failure};
@@ -271,6 +272,24 @@ fn describe(release: &Release, events: &[ReleaseEvent], now: Option<chrono::Date
             out.push_str(&format!("\n  votes so far: {}", votes.join(", ")));
         }
     }
+    if let Some(paused) = &release.paused {
+        out.push_str(&format!(
+            "\n  PAUSED by {} since {}: {} (checks go on; `rollgate resume {}` lets it advance)",
+            paused.by,
+            paused.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            paused.reason,
+            release.id
+        ));
+    }
+    if let Some(asked) = &release.asked {
+        out.push_str(&format!(
+            "\n  {} asked by {} at {}: {} (taken by the step's next passing check)",
+            asked.control.as_str(),
+            asked.action.by,
+            asked.action.at.format("%H:%M:%S"),
+            asked.action.reason
+        ));
+    }
     if let Some(reason) = &release.closed_reason {
         out.push_str(&format!("\n  {reason}"));
     }
@@ -521,6 +540,65 @@ impl Notifier for NoTopic {
             transient: false,
             message: "ROLLGATE_TOPIC_ARN is not set; set it to publish notifications".into(),
         })
+    }
+}
+
+/// `rollgate pause | resume | skip | promote`: records the control on the release, as the AWS
+/// caller; the release's next check takes it.
+pub fn control(target: Target<'_>, release_id: &str, control: Control, reason: &str) -> Result<ExitCode, CliError> {
+    runtime()?.block_on(async {
+        let (config, store) = store(target.table).await;
+        let by = aws::caller(&config).await?;
+        let release = rollgate::flow::control::request(&store, &store, release_id, control, &by, reason, Utc::now())
+            .await
+            .map_err(|e| control_failure(e, target.table))?;
+        if target.json {
+            print_json(&json!({"release_id": release_id, "control": control.as_str(), "by": by, "reason": reason, "status": release.status}));
+            return Ok(ExitCode::SUCCESS);
+        }
+        let next = release.step.and_then(|s| release.plan.analysis_at(s)).map(|a| format!(" (within {})", a.interval)).unwrap_or_default();
+        let what = match control {
+            Control::Pause => format!(
+                "paused: no step advances and the bake clock stops; checks go on and a failure still rolls back. Resume with `rollgate resume {release_id} --reason …`"
+            ),
+            Control::Resume => "resumed: the bake clock runs again".to_string(),
+            Control::Skip => format!("its current step's bake ends at the next passing check{next}, which advances"),
+            Control::Promote => format!("the next passing check{next} promotes it to 100%, skipping the remaining steps"),
+            Control::Retry => String::new(),
+        };
+        outln!("release {release_id} {what} (by {by}: {reason})");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `rollgate retry`: runs a rollback that could not finish again, as the AWS caller.
+pub fn retry(target: Target<'_>, release_id: &str, reason: &str) -> Result<ExitCode, CliError> {
+    runtime()?.block_on(async {
+        let (config, store) = store(target.table).await;
+        let by = aws::caller(&config).await?;
+        let routers = Routers::from_config(&config);
+        let topic = rollgate::runtime::sns_notifier(&config).ok();
+        let notifier: &dyn Notifier = match &topic {
+            Some(sns) => sns,
+            None => &NoTopic,
+        };
+        let outcome =
+            rollgate::flow::control::retry(&store, &routers, notifier, release_id, &by, reason, RestorePolicy::default(), Utc::now)
+                .await
+                .map_err(|e| control_failure(e, target.table))?;
+        if target.json {
+            print_json(&json!({"release_id": release_id, "status": outcome.release.status, "notified": outcome.notified}));
+        } else {
+            outln!("release {release_id} {}: {}", outcome.release.status.as_str(), outcome.release.closed_reason.as_deref().unwrap_or(""));
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn control_failure(err: ControlError, table: &str) -> CliError {
+    match err {
+        ControlError::Store(e) | ControlError::Rollback(RollbackError::Store(e)) => store_failure("recording the control", e, table),
+        other => CliError::Usage(other.to_string()),
     }
 }
 

@@ -124,6 +124,7 @@ fn print_timeline(sim: &Simulation, elapsed: std::time::Duration) {
             EntryKind::Check => "check",
             EntryKind::Alarm => "ALARM",
             EntryKind::Hooks => "hooks",
+            EntryKind::Control => "operator",
             EntryKind::Promoted => "PROMOTED",
             EntryKind::RolledBack => "ROLLBACK",
             EntryKind::Blocked => "BLOCKED",

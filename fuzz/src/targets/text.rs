@@ -67,6 +67,9 @@ pub fn run(data: &[u8]) {
         closed_reason: None,
         last_check: None,
         execution: None,
+        paused: None,
+        paused_secs: 0,
+        asked: None,
         revision: 0,
     };
     let reason = Some(reason).filter(|r| !r.is_empty());

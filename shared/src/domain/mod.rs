@@ -3,6 +3,7 @@
 pub mod alarm;
 pub mod bounds;
 pub mod checklist;
+pub mod control;
 pub mod cost;
 pub mod decision;
 pub mod duration;

@@ -34,6 +34,25 @@ pub struct Policy {
     /// Deploy freezes: no release of the service starts from `from` until `to`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub freezes: Vec<Freeze>,
+    /// What operators may do to a release in flight (pause, resume, abort and retry always).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operators: Option<OperatorPolicy>,
+}
+
+/// Whether `rollgate promote` and `rollgate skip` are allowed (both are, unless this says no).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorPolicy {
+    /// `rollgate promote`: full traffic at the next passing check, skipping the remaining steps.
+    #[serde(default = "allowed")]
+    pub promote: bool,
+    /// `rollgate skip`: end the current step's bake at its next passing check.
+    #[serde(default = "allowed")]
+    pub skip: bool,
+}
+
+fn allowed() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -107,6 +107,9 @@ pub async fn admit(
                 closed_reason: None,
                 last_check: None,
                 execution: request.execution.clone(),
+                paused: None,
+                paused_secs: 0,
+                asked: None,
                 revision: 0,
             };
             match store.create_release(&release).await {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::control;
 use crate::domain::decision::{Decision, StepProgress, decide};
 use crate::domain::gate::{GateVerdict, judge};
 use crate::domain::observation::{MetricReading, Observation};
@@ -100,19 +101,24 @@ pub async fn run(
     }
     let verdict = if ran.is_empty() { verdict } else { Some(crate::domain::hook::with_hooks(verdict, &ran, now)) };
     let prior = release.step_outcomes.clone();
-    let decision = decide(&release.plan, &StepProgress { step, started_at, prior }, verdict.as_ref(), now);
+    let policy = policies.policy(&release.service, &release.environment).await?;
+    // What operators asked: a pause stops the bake clock, a skip or a promotion (where the
+    // policy allows it) counts the bake as served.
+    let asked = release.asked.as_ref().filter(|a| policy.as_ref().is_none_or(|p| a.control.allowed_by(&p.policy)));
+    let required = release.plan.traffic.steps.get(step).map_or(0, |s| s.bake.as_secs());
+    let counted_from = control::bake_counted_from(started_at, step, release.paused_secs, release.paused.as_ref(), asked, required, now);
+    let decision = decide(&release.plan, &StepProgress { step, started_at: counted_from, prior }, verdict.as_ref(), now);
+    let interval = release.plan.analysis_at(step).map_or(3600, |a| a.interval.as_secs());
     // A deploy freeze of the platform's policy, read at each check (it may begin mid-release):
     // no traffic shift while it lasts; the checks go on.
-    let decision = match policies.policy(&release.service, &release.environment).await? {
-        Some(stored) => match stored.policy.freeze_at(now) {
-            Some(freeze) => {
-                let interval = release.plan.analysis_at(step).map_or(3600, |a| a.interval.as_secs());
-                crate::domain::decision::hold_for_freeze(decision, freeze, interval, now)
-            }
-            None => decision,
-        },
+    let decision = match policy.as_ref().and_then(|stored| stored.policy.freeze_at(now)) {
+        Some(freeze) => crate::domain::decision::hold_for_freeze(decision, freeze, interval, now),
         None => decision,
     };
+    let counted_without_asking =
+        control::bake_counted_from(started_at, step, release.paused_secs, release.paused.as_ref(), None, required, now);
+    let served = u64::try_from(now.signed_duration_since(counted_without_asking).num_seconds()).unwrap_or(0);
+    let decision = control::with_operators(decision, release.paused.as_ref(), asked, interval, served);
     let mut release = release;
     let mut kinds = Vec::with_capacity(2);
     if let Some(verdict) = &verdict {

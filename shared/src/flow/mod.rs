@@ -5,6 +5,7 @@
 pub mod admit;
 pub mod alarm;
 pub mod approval;
+pub mod control;
 pub mod gate_check;
 pub mod hooks;
 pub mod notify;

@@ -168,6 +168,9 @@ pub async fn switch(
         if release.step != step {
             release.step_started_at = Some(now);
             release.step_outcomes.clear();
+            // A pause's bake time and a skip asked belong to the step they were asked at.
+            release.paused_secs = 0;
+            release.asked = None;
         }
         release.step = step;
         release.canary_weight = weight;

@@ -120,9 +120,26 @@ pub struct Release {
     /// operator's abort restores traffic, so that it cannot move traffic meanwhile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<String>,
+    /// An operator paused the release (`rollgate pause`): no step advances and the bake clock
+    /// stops; checks go on and a failure still rolls back. Cleared by `rollgate resume`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<OperatorAction>,
+    /// Seconds the current step spent paused (ended pauses): its bake does not count them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub paused_secs: u64,
+    /// A skip or a promotion an operator asked for at the current step, taken by its next
+    /// passing check (`rollgate skip`, `rollgate promote`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asked: Option<OperatorRequest>,
     /// Optimistic-concurrency counter; every stored update raises it by one.
     pub revision: u64,
 }
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+pub use crate::domain::control::{Control, OperatorAction, OperatorRequest};
 
 /// One entry of the audit trail (`REL#<id>` / `EVT#<seq>`); never overwritten.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -205,6 +222,12 @@ pub enum EventKind {
         quorum: u32,
         expires_at: DateTime<Utc>,
     },
+    /// An operator paused, resumed, skipped, promoted or retried the release.
+    Controlled {
+        control: Control,
+        by: String,
+        reason: String,
+    },
     /// A CloudWatch alarm of the plan's `rollback_alarms` went to ALARM between checks
     /// (EventBridge told `alarm-rollback`): its name, reason and when it changed state. The
     /// rollback that follows counts its time to restore from then.
@@ -271,6 +294,7 @@ impl EventKind {
                 via.as_ref().map(|g| format!(" (member of {g})")).unwrap_or_default(),
                 comment.as_ref().map(|c| format!(": {c}")).unwrap_or_default()
             ),
+            EventKind::Controlled { control, by, reason } => format!("{} by {by}: {reason}", control.as_str()),
             EventKind::AlarmRaised(alarm) => crate::domain::alarm::raised(alarm),
             EventKind::RolledBack(r) => format!("rolled back in {}s: {}", r.time_to_restore_secs, r.reason),
             EventKind::RollbackFailed { error, .. } => format!("ROLLBACK FAILED: {error}"),
@@ -294,6 +318,7 @@ impl EventKind {
             EventKind::WeightChanged(_) => "weight_changed",
             EventKind::ApprovalRequested { .. } => "approval_requested",
             EventKind::ApprovalDecided { .. } => "approval_decided",
+            EventKind::Controlled { .. } => "controlled",
             EventKind::AlarmRaised(_) => "alarm_raised",
             EventKind::RolledBack(_) => "rolled_back",
             EventKind::RollbackFailed { .. } => "rollback_failed",

@@ -284,6 +284,9 @@ notifications: { mention_on_failure: [U0ONCALL], dashboard_url: https://grafana.
             closed_reason: None,
             last_check: None,
             execution: None,
+            paused: None,
+            paused_secs: 0,
+            asked: None,
             revision: 0,
         }
     }

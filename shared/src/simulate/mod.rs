@@ -54,6 +54,9 @@ pub struct Scenario {
     /// How the plan's step hooks answer (by hook name); a hook not named here passes.
     #[serde(default)]
     pub hooks: BTreeMap<String, HookScenario>,
+    /// What operators do while the release runs (`rollgate pause`, `resume`, `skip`, `promote`).
+    #[serde(default)]
+    pub controls: Vec<ControlScenario>,
     /// An evidence file (`{author, evidence, overrides}`, as `rollgate check` reads), relative
     /// to the scenario; read by the caller into `evidence`, `overrides` and `author`.
     #[serde(default)]
@@ -153,6 +156,27 @@ pub struct HookScenario {
     /// How long each failing run takes (default 1s); longer than the hook's timeout is no answer.
     #[serde(default)]
     pub takes: Option<HumanDuration>,
+}
+
+/// An operator's control at `at` after the start, or `after` into step `step` (from 1).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlScenario {
+    pub control: crate::release::Control,
+    #[serde(default)]
+    pub at: Option<HumanDuration>,
+    #[serde(default)]
+    pub step: Option<usize>,
+    #[serde(default)]
+    pub after: Option<HumanDuration>,
+    /// Who (an IAM principal ARN, as the CLI records the AWS caller).
+    #[serde(default = "default_operator")]
+    pub by: String,
+    pub reason: String,
+}
+
+fn default_operator() -> String {
+    "arn:aws:sts::123456789012:assumed-role/operator/on-call".into()
 }
 
 /// One change of a series: when it begins (`at` after the start, or `after` into step `step`,
@@ -275,6 +299,8 @@ pub enum EntryKind {
     Alarm,
     /// A step's `before_shift` hooks ran.
     Hooks,
+    /// An operator paused, resumed, skipped or promoted the release.
+    Control,
     Promoted,
     RolledBack,
     Blocked,
@@ -436,6 +462,8 @@ pub async fn simulate_into(
         execution: None,
     };
     let tasks = SimTasks {
+        release_id: identity.id.clone(),
+        controlled: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         store,
         tokens: meter::MeteredStore::new(MemoryStore::new()),
         meter: meter::Meter::default(),
@@ -611,6 +639,7 @@ fn timeline(plan: &Plan, trail: &[ReleaseEvent], start: DateTime<Utc>) -> Vec<Ti
                 push(EntryKind::Promoted, step, weight, text, vec![]);
             }
             EventKind::HooksRan { .. } => push(EntryKind::Hooks, step, weight, event.kind.summary(), vec![]),
+            EventKind::Controlled { .. } => push(EntryKind::Control, step, weight, event.kind.summary(), vec![]),
             EventKind::AlarmRaised(alarm) => push(EntryKind::Alarm, step, weight, crate::domain::alarm::raised(alarm), vec![]),
             EventKind::RolledBack(record) => {
                 let at = step.map(|s| format!(" at step {}", s + 1)).unwrap_or_default();
@@ -669,6 +698,9 @@ struct SimTasks<'a> {
     source: ScenarioSource,
     policy: ScenarioPolicy,
     scenario: &'a Scenario,
+    release_id: String,
+    /// The scenario's controls already applied (by index).
+    controlled: std::sync::Mutex<std::collections::BTreeSet<usize>>,
 }
 
 impl SimTasks<'_> {
@@ -853,6 +885,29 @@ impl machine::Tasks for SimTasks<'_> {
     /// invokes the rollback function with the state change, as deployed; the execution ends if
     /// that stopped it.
     async fn meanwhile(&self, execution_id: &str, from: DateTime<Utc>, until: DateTime<Utc>) -> Option<machine::Stop> {
+        // Operators' controls, as the CLI records them (taken by the release's next check).
+        let mut due: Vec<(DateTime<Utc>, usize)> = self
+            .scenario
+            .controls
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let begins = self.source.begins(c.at, c.step, c.after)?;
+                let at =
+                    chrono::Duration::try_seconds(i64::try_from(begins).ok()?).and_then(|d| self.source.start.checked_add_signed(d))?;
+                (at <= until).then_some((at, i))
+            })
+            .collect();
+        due.sort();
+        for (at, i) in due {
+            if !self.controlled.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(i) {
+                continue;
+            }
+            let Some(c) = self.scenario.controls.get(i) else { continue };
+            // A control the release refuses (not paused, forbidden) is what the CLI would print.
+            let _ =
+                crate::flow::control::request(self.store, &self.policy, &self.release_id, c.control, &c.by, &c.reason, at.max(from)).await;
+        }
         for (at, name, alarm) in self.source.alarms_firing(from, until) {
             let mut state = serde_json::json!({ "value": "ALARM", "timestamp": at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string() });
             if let Some(reason) = &alarm.reason {

@@ -1,0 +1,236 @@
+//! What operators do to a release in flight (`rollgate pause | resume | skip | promote`), and
+//! how a check's decision takes it in: a pause holds the weight and stops the bake clock, a skip
+//! ends the bake, a promotion goes to full traffic; none of them stops a failure rolling back.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::decision::{Action, Decision};
+
+/// What an operator can ask of a release in flight (besides abort, which rolls back at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Control {
+    /// Stop the bake clock and hold the weight; checks go on.
+    Pause,
+    /// Start the bake clock again.
+    Resume,
+    /// End the current step's bake now: its next passing check advances.
+    Skip,
+    /// Go to full traffic at the next passing check, skipping the remaining steps.
+    Promote,
+    /// Run a rollback that could not finish again.
+    Retry,
+}
+
+impl Control {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Control::Pause => "pause",
+            Control::Resume => "resume",
+            Control::Skip => "skip",
+            Control::Promote => "promote",
+            Control::Retry => "retry",
+        }
+    }
+}
+
+/// Who did it, why and when: the AWS caller (its IAM principal ARN) or a Slack user id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorAction {
+    pub by: String,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A skip or a promotion waiting for the step's next passing check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorRequest {
+    pub control: Control,
+    pub step: usize,
+    #[serde(flatten)]
+    pub action: OperatorAction,
+}
+
+impl Control {
+    /// Whether operators may use this control on a release under `policy` (pause, resume and
+    /// retry always: they never let more traffic through).
+    pub fn allowed_by(self, policy: &crate::domain::policy::Policy) -> bool {
+        match self {
+            Control::Promote => policy.operators.as_ref().is_none_or(|o| o.promote),
+            Control::Skip => policy.operators.as_ref().is_none_or(|o| o.skip),
+            Control::Pause | Control::Resume | Control::Retry => true,
+        }
+    }
+}
+
+/// Whole seconds from `from` to `to` (0 if `to` is earlier).
+fn secs_between(from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
+    u64::try_from(to.signed_duration_since(from).num_seconds()).unwrap_or(0)
+}
+
+/// When the step's bake counts from: its start, moved later by the time it spent paused (a pause
+/// under way included); or, when an operator asked to skip or promote this step (and it is not
+/// paused), early enough that its bake is served.
+pub fn bake_counted_from(
+    started_at: DateTime<Utc>,
+    step: usize,
+    paused_secs: u64,
+    paused: Option<&OperatorAction>,
+    asked: Option<&OperatorRequest>,
+    required_secs: u64,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let pause_now = paused.map_or(0, |p| secs_between(p.at, now));
+    let paused_for = paused_secs.saturating_add(pause_now);
+    let shifted = i64::try_from(paused_for)
+        .ok()
+        .and_then(chrono::Duration::try_seconds)
+        .and_then(|d| started_at.checked_add_signed(d))
+        .unwrap_or(started_at);
+    let skipping = paused.is_none() && asked.is_some_and(|a| a.step == step && matches!(a.control, Control::Skip | Control::Promote));
+    if !skipping {
+        return shifted;
+    }
+    let served_from = i64::try_from(required_secs)
+        .ok()
+        .and_then(chrono::Duration::try_seconds)
+        .and_then(|d| now.checked_sub_signed(d))
+        .unwrap_or(started_at);
+    shifted.min(served_from)
+}
+
+/// `decision` with what operators asked: a pause holds a step that would advance (checked again
+/// at its interval) and says so in every decision; a promotion asked of this step promotes where
+/// the step would advance; a skip says who ended the bake. A rollback is never changed.
+/// `served_secs` is the bake the step really served (a skip counts it as served in full).
+pub fn with_operators(
+    mut decision: Decision,
+    paused: Option<&OperatorAction>,
+    asked: Option<&OperatorRequest>,
+    interval_secs: u64,
+    served_secs: u64,
+) -> Decision {
+    if decision.action == Action::Rollback {
+        return decision;
+    }
+    if let Some(pause) = paused {
+        decision.reason = format!("paused by {} since {}: {}; {}", pause.by, pause.at.format("%H:%M UTC"), pause.reason, decision.reason);
+        if matches!(decision.action, Action::Advance | Action::Promote) {
+            decision.action = Action::Bake;
+            decision.next_step = None;
+            decision.next_check_in_secs = Some(interval_secs.max(1));
+        }
+        return decision;
+    }
+    let Some(asked) = asked.filter(|a| a.step == decision.step) else { return decision };
+    let who = format!("{} by {}: {}", asked.control.as_str(), asked.action.by, asked.action.reason);
+    let served = format!(
+        "step {} passed its check after {} of its {} bake",
+        decision.step + 1,
+        crate::HumanDuration::from_secs(served_secs),
+        crate::HumanDuration::from_secs(decision.bake_required_secs)
+    );
+    match (asked.control, decision.action) {
+        (Control::Promote, Action::Advance | Action::Promote) => {
+            decision.action = Action::Promote;
+            decision.next_step = None;
+            decision.bake_served_secs = served_secs;
+            decision.reason = format!("{who}; {served}; promoting to 100%, skipping the remaining steps");
+        }
+        (Control::Skip, Action::Advance | Action::Promote) => {
+            decision.bake_served_secs = served_secs;
+            decision.reason = match decision.next_step {
+                Some(next) => format!("{who}; {served}; next step {}", next + 1),
+                None => format!("{who}; {served}; promoting"),
+            };
+        }
+        // Asked, not yet taken: the step's check did not pass.
+        _ => {
+            decision.reason =
+                format!("{} asked by {}, waiting for a passing check; {}", asked.control.as_str(), asked.action.by, decision.reason)
+        }
+    }
+    decision
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::decision::{StepProgress, decide};
+    use crate::domain::gate::{GateOutcome, GateVerdict};
+
+    fn t(minutes: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-12-02T10:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+            + chrono::Duration::minutes(minutes)
+    }
+
+    fn plan() -> crate::domain::plan::Plan {
+        crate::domain::plan::parse_plan(
+            "name: p\ntraffic:\n  router: { type: dry_run }\n  steps: [{ weight: 10, bake: 30m }, { weight: 50, bake: 30m }, { weight: 100, bake: 30m }]\n\
+             analysis:\n  interval: 5m\n  max_inconclusive: 2\n  metrics: [{ name: e, query: { metric: { namespace: A, name: E, stat: Sum } }, must: { below: 1 } }]\n",
+            crate::domain::plan::PlanFormat::Yaml,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    fn by(who: &str, at: i64) -> OperatorAction {
+        OperatorAction { by: who.into(), reason: "checking the dashboards".into(), at: t(at) }
+    }
+
+    /// The decision of a check at `now` of step `step` started at minute 0.
+    fn check(
+        step: usize,
+        paused_secs: u64,
+        paused: Option<&OperatorAction>,
+        asked: Option<&OperatorRequest>,
+        now: i64,
+        outcome: GateOutcome,
+    ) -> Decision {
+        let plan = plan();
+        let from = bake_counted_from(t(0), step, paused_secs, paused, asked, 1800, t(now));
+        let verdict = GateVerdict { outcome, ..GateVerdict::empty(t(now)) };
+        let decision = decide(&plan, &StepProgress { step, started_at: from, prior: Vec::new() }, Some(&verdict), t(now));
+        let served =
+            u64::try_from((t(now) - bake_counted_from(t(0), step, paused_secs, paused, None, 1800, t(now))).num_seconds()).unwrap_or(0);
+        with_operators(decision, paused, asked, 300, served)
+    }
+
+    #[test]
+    fn a_pause_holds_the_weight_and_stops_the_bake_clock_but_not_a_rollback() {
+        let pause = by("arn:aws:iam::1:user/ops", 10);
+        let held = check(0, 0, Some(&pause), None, 40, GateOutcome::Pass);
+        assert_eq!(held.action, Action::Bake);
+        assert_eq!(held.bake_served_secs, 600, "10 minutes before the pause count, the 30 paused do not");
+        assert!(
+            held.reason.starts_with("paused by arn:aws:iam::1:user/ops since 10:10 UTC: checking the dashboards; baking: 10m"),
+            "{}",
+            held.reason
+        );
+        assert_eq!(check(0, 0, Some(&pause), None, 40, GateOutcome::Critical).action, Action::Rollback);
+        // Resumed at minute 40 after 30 paused: the bake is served at minute 60.
+        assert_eq!(check(0, 1800, None, None, 55, GateOutcome::Pass).action, Action::Bake);
+        assert_eq!(check(0, 1800, None, None, 60, GateOutcome::Pass).action, Action::Advance);
+    }
+
+    #[test]
+    fn skip_and_promote_are_taken_by_a_passing_check_of_their_step() {
+        let skip = OperatorRequest { control: Control::Skip, step: 0, action: by("ops", 5) };
+        let skipped = check(0, 0, None, Some(&skip), 6, GateOutcome::Pass);
+        assert_eq!((skipped.action, skipped.next_step), (Action::Advance, Some(1)));
+        assert_eq!(skipped.reason, "skip by ops: checking the dashboards; step 1 passed its check after 6m of its 30m bake; next step 2");
+        assert_eq!(skipped.bake_served_secs, 360);
+        let waiting = check(0, 0, None, Some(&skip), 6, GateOutcome::Inconclusive);
+        assert_eq!(waiting.action, Action::Bake);
+        assert!(waiting.reason.starts_with("skip asked by ops, waiting for a passing check"), "{}", waiting.reason);
+        // Asked at another step: nothing.
+        assert_eq!(check(1, 0, None, Some(&skip), 6, GateOutcome::Pass).action, Action::Bake);
+
+        let promote = OperatorRequest { control: Control::Promote, step: 0, action: by("ops", 5) };
+        let promoted = check(0, 0, None, Some(&promote), 6, GateOutcome::Pass);
+        assert_eq!((promoted.action, promoted.next_step), (Action::Promote, None));
+        assert_eq!(check(0, 0, None, Some(&promote), 6, GateOutcome::Critical).action, Action::Rollback);
+        // A pause wins over a promotion asked before it.
+        assert_eq!(check(0, 0, Some(&by("ops", 5)), Some(&promote), 6, GateOutcome::Pass).action, Action::Bake);
+    }
+}
