@@ -160,6 +160,9 @@ enum Command {
         /// Why (recorded in the trail with who you are, as AWS knows you).
         #[arg(long)]
         reason: String,
+        /// How long the pause lasts (at most 7d); a release not resumed by then rolls back.
+        #[arg(long = "for", default_value = "4h")]
+        lasting: rollgate::HumanDuration,
         #[arg(long, env = "ROLLGATE_TABLE")]
         table: String,
     },
@@ -340,18 +343,34 @@ fn main() -> ExitCode {
             false,
             comment,
         ),
-        Command::Pause { release_id, reason, table } => {
-            commands::release::control(commands::release::Target { table: &table, json: cli.json }, &release_id, Control::Pause, &reason)
-        }
-        Command::Resume { release_id, reason, table } => {
-            commands::release::control(commands::release::Target { table: &table, json: cli.json }, &release_id, Control::Resume, &reason)
-        }
-        Command::Skip { release_id, reason, table } => {
-            commands::release::control(commands::release::Target { table: &table, json: cli.json }, &release_id, Control::Skip, &reason)
-        }
-        Command::Promote { release_id, reason, table } => {
-            commands::release::control(commands::release::Target { table: &table, json: cli.json }, &release_id, Control::Promote, &reason)
-        }
+        Command::Pause { release_id, reason, lasting, table } => commands::release::control(
+            commands::release::Target { table: &table, json: cli.json },
+            &release_id,
+            Control::Pause,
+            &reason,
+            Some(lasting),
+        ),
+        Command::Resume { release_id, reason, table } => commands::release::control(
+            commands::release::Target { table: &table, json: cli.json },
+            &release_id,
+            Control::Resume,
+            &reason,
+            None,
+        ),
+        Command::Skip { release_id, reason, table } => commands::release::control(
+            commands::release::Target { table: &table, json: cli.json },
+            &release_id,
+            Control::Skip,
+            &reason,
+            None,
+        ),
+        Command::Promote { release_id, reason, table } => commands::release::control(
+            commands::release::Target { table: &table, json: cli.json },
+            &release_id,
+            Control::Promote,
+            &reason,
+            None,
+        ),
         Command::Retry { release_id, reason, table } => {
             commands::release::retry(commands::release::Target { table: &table, json: cli.json }, &release_id, &reason)
         }

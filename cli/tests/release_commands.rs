@@ -319,7 +319,7 @@ async fn e2e_an_operator_pauses_resumes_skips_and_promotes_a_release() {
     wait_until(&stack, &id, "10% on the first step", |status| status["status"] == "progressing" && status["canary_weight"] == 10);
 
     let paused = ok(rollgate(&stack, &["pause", &id, "--reason", "payment provider degraded"]));
-    assert!(paused.contains("paused: no step advances") && paused.contains("by arn:aws:"), "{paused}");
+    assert!(paused.contains("paused until ") && paused.contains("no step advances") && paused.contains("by arn:aws:"), "{paused}");
     let shown = ok(rollgate(&stack, &["status", &id]));
     assert!(shown.contains("PAUSED by arn:aws:") && shown.contains("payment provider degraded"), "{shown}");
     let twice = rollgate(&stack, &["pause", &id, "--reason", "again"]);
@@ -342,5 +342,10 @@ async fn e2e_an_operator_pauses_resumes_skips_and_promotes_a_release() {
     assert!(history.contains("promoting to 100%, skipping the remaining steps"), "{history}");
     let late = rollgate(&stack, &["resume", &id, "--reason", "late"]);
     assert!(!late.status.success() && String::from_utf8_lossy(&late.stderr).contains("already promoted"), "{late:?}");
-    assert_eq!(stack.store.lock(&service, "e2e").await.ok().flatten(), None);
+    // The lock goes back last, after the promotion is closed and announced.
+    let started = Instant::now();
+    while stack.store.lock(&service, "e2e").await.ok().flatten().is_some() {
+        assert!(started.elapsed() < Duration::from_secs(60), "the lock of promoted {id} was never given back");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

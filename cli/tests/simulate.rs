@@ -137,6 +137,8 @@ fn capability_examples_end_at_the_step_and_for_the_reason_their_scenarios_say() 
         ("alarm-stops-the-canary", "paused", "promoted", "3", "after 2h15m"),
         ("alarm-stops-the-canary", "paused-failure", "rolled_back", "2", "error_rate"),
         ("alarm-stops-the-canary", "hotfix", "promoted", "2", "after 10m"),
+        // A pause nobody resumes ends: the release rolls back when it lapses.
+        ("alarm-stops-the-canary", "forgotten-pause", "rolled_back", "2", "not resumed by 2026-11-30 11:10 UTC"),
         // A rejection's comment is the reason.
         ("greenlang-production-deploy", "rejected", "rolled_back", "1", "error budget for November is spent"),
     ] {

@@ -70,8 +70,23 @@ struct Zombie {
 /// What a person does, and when.
 #[derive(Clone, Debug)]
 enum Action {
-    Vote { release: usize, voter: String, approved: bool, on: ApprovalRef, tries: u32 },
-    Abort { release: usize, tries: u32 },
+    Vote {
+        release: usize,
+        voter: String,
+        approved: bool,
+        on: ApprovalRef,
+        tries: u32,
+    },
+    Abort {
+        release: usize,
+        tries: u32,
+    },
+    /// `rollgate pause | resume | skip | promote` (a pause lasts `minutes`).
+    Control {
+        release: usize,
+        control: rollgate::release::Control,
+        minutes: u64,
+    },
 }
 
 pub struct Outcome {
@@ -147,6 +162,33 @@ impl World {
         for (i, release) in releases.iter().enumerate() {
             if let Some(at) = release.abort_at {
                 actions.push((at, Action::Abort { release: i, tries: 0 }));
+            }
+        }
+        // Operators' controls, drawn from a stream of their own (the seeds kept as regressions
+        // draw the rest as before): a fifth of the releases get one to three.
+        let mut operators = Rng::new(seed ^ 0x0BE7_A70B);
+        for (i, release) in releases.iter().enumerate() {
+            if !operators.chance(0.2) {
+                continue;
+            }
+            use rollgate::release::Control;
+            // Within a release's first quarter hour (its steps bake minutes), a pause, most
+            // often resumed (unresumed, it lapses and rolls back), and a skip or a promotion.
+            let paused_at = release.submit_at + Duration::seconds(i64::try_from(operators.below(15 * 60)).unwrap_or(0));
+            let (resumed_in, minutes) = (operators.between(1, 30), operators.between(1, 60));
+            if operators.chance(0.7) {
+                actions.push((paused_at, Action::Control { release: i, control: Control::Pause, minutes }));
+                if operators.chance(0.7) {
+                    actions.push((
+                        paused_at + Duration::minutes(i64::try_from(resumed_in).unwrap_or(1)),
+                        Action::Control { release: i, control: Control::Resume, minutes },
+                    ));
+                }
+            }
+            if operators.chance(0.6) {
+                let control = [Control::Skip, Control::Promote][operators.index(2)];
+                let when = release.submit_at + Duration::seconds(i64::try_from(operators.below(15 * 60)).unwrap_or(0));
+                actions.push((when, Action::Control { release: i, control, minutes }));
             }
         }
         Ok(Self {
@@ -666,6 +708,7 @@ impl World {
                     self.actions.push((at, Action::Vote { release, voter, approved, on, tries: tries + 1 }));
                 }
             }
+            Action::Control { release, control, minutes } => self.control(release, control, minutes),
             Action::Abort { release, tries } => {
                 let id = self.releases[release].id.clone();
                 // `rollgate abort`: stop the execution first, then roll back.
@@ -706,6 +749,26 @@ impl World {
                 }
             }
         }
+    }
+
+    /// An operator's `rollgate pause | resume | skip | promote`, through the same flow function as
+    /// the CLI (with the store's faults); refused ones are what the CLI would print.
+    fn control(&mut self, release: usize, control: rollgate::release::Control, minutes: u64) {
+        let id = self.releases[release].id.clone();
+        let (store, now) = (self.store.clone(), self.now());
+        let release_id = id.clone();
+        let future: TaskFuture = Box::pin(async move {
+            let lasting = Some(rollgate::HumanDuration::from_secs(minutes * 60));
+            match rollgate::flow::control::request(&*store, &rollgate::ports::NoPolicies, &release_id, control, "ops", "DST", lasting, now)
+                .await
+            {
+                Ok(release) => Ok(json!(release.status.as_str())),
+                Err(e) => Err(TaskFailure { error: "ControlRefused".into(), cause: e.to_string() }),
+            }
+        });
+        let result = self.detached(format!("{} {id}", control.as_str()), future, 10);
+        self.faults
+            .trace(|| format!("operator {}s {id}: {}", control.as_str(), result.as_ref().map_or_else(|| "stopped".to_string(), brief)));
     }
 
     /// The end: no more faults; zombies finish within their timeout, the sweeper runs for three

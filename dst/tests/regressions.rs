@@ -83,10 +83,11 @@ fn an_admission_keeps_the_lock_of_a_release_it_may_have_stored() {
 /// (flow::traffic::apply, UpdateAlias with RevisionId). Since the close seals the route (and
 /// again since windows stop at their step's start and plans take 0% and watch steps), its seeds
 /// were chosen anew: each fails with the simulated alias ignoring the revision (checked with a
-/// scratch toggle in the adapter).
+/// scratch toggle in the adapter). Chosen again (165, 185, 236) when operators' controls joined
+/// the simulation and moved the fault stream.
 #[test]
 fn a_zombie_router_write_after_the_rollback_moves_nothing() {
-    for seed in [123, 234, 265] {
+    for seed in [165, 185, 236] {
         let outcome = rollgate_dst::run(seed, true);
         assert!(outcome.violation.is_none(), "seed {seed}: {:?}", outcome.violation);
         // Still the scenario it was kept for: the alias refused the paused writer.

@@ -274,9 +274,10 @@ fn describe(release: &Release, events: &[ReleaseEvent], now: Option<chrono::Date
     }
     if let Some(paused) = &release.paused {
         out.push_str(&format!(
-            "\n  PAUSED by {} since {}: {} (checks go on; `rollgate resume {}` lets it advance)",
+            "\n  PAUSED by {} since {}{}: {} (checks go on; `rollgate resume {}` lets it advance; not resumed, it rolls back when the pause ends)",
             paused.by,
             paused.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            paused.until.map(|u| format!(" until {}", u.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default(),
             paused.reason,
             release.id
         ));
@@ -545,11 +546,17 @@ impl Notifier for NoTopic {
 
 /// `rollgate pause | resume | skip | promote`: records the control on the release, as the AWS
 /// caller; the release's next check takes it.
-pub fn control(target: Target<'_>, release_id: &str, control: Control, reason: &str) -> Result<ExitCode, CliError> {
+pub fn control(
+    target: Target<'_>,
+    release_id: &str,
+    control: Control,
+    reason: &str,
+    pause_for: Option<rollgate::HumanDuration>,
+) -> Result<ExitCode, CliError> {
     runtime()?.block_on(async {
         let (config, store) = store(target.table).await;
         let by = aws::caller(&config).await?;
-        let release = rollgate::flow::control::request(&store, &store, release_id, control, &by, reason, Utc::now())
+        let release = rollgate::flow::control::request(&store, &store, release_id, control, &by, reason, pause_for, Utc::now())
             .await
             .map_err(|e| control_failure(e, target.table))?;
         if target.json {
@@ -559,7 +566,8 @@ pub fn control(target: Target<'_>, release_id: &str, control: Control, reason: &
         let next = release.step.and_then(|s| release.plan.analysis_at(s)).map(|a| format!(" (within {})", a.interval)).unwrap_or_default();
         let what = match control {
             Control::Pause => format!(
-                "paused: no step advances and the bake clock stops; checks go on and a failure still rolls back. Resume with `rollgate resume {release_id} --reason …`"
+                "paused until {}: no step advances and the bake clock stops; checks go on and a failure still rolls back. Resume with `rollgate resume {release_id} --reason …`; not resumed by then, it rolls back",
+                release.paused.as_ref().and_then(|p| p.until).map_or_else(String::new, |u| u.format("%Y-%m-%d %H:%M UTC").to_string())
             ),
             Control::Resume => "resumed: the bake clock runs again".to_string(),
             Control::Skip => format!("its current step's bake ends at the next passing check{next}, which advances"),

@@ -41,7 +41,16 @@ pub struct OperatorAction {
     pub by: String,
     pub reason: String,
     pub at: DateTime<Utc>,
+    /// A pause's end: a release not resumed by then rolls back (a pause does not hold traffic
+    /// split, and the lock, forever).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
 }
+
+/// How long a pause lasts unless `--for` says otherwise, and the longest it may: a release's
+/// execution checks it all along (a Standard execution holds 25,000 history events).
+pub const DEFAULT_PAUSE: crate::domain::duration::HumanDuration = crate::domain::duration::HumanDuration::from_secs(4 * 3600);
+pub const MAX_PAUSE: crate::domain::duration::HumanDuration = crate::domain::duration::HumanDuration::from_secs(7 * 24 * 3600);
 
 /// A skip or a promotion waiting for the step's next passing check.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,23 +112,42 @@ pub fn bake_counted_from(
 /// `decision` with what operators asked: a pause holds a step that would advance (checked again
 /// at its interval) and says so in every decision; a promotion asked of this step promotes where
 /// the step would advance; a skip says who ended the bake. A rollback is never changed.
-/// `served_secs` is the bake the step really served (a skip counts it as served in full).
+/// `served_secs` is the bake the step really served (a skip counts it as served in full). A
+/// pause not resumed by its end rolls back.
 pub fn with_operators(
     mut decision: Decision,
     paused: Option<&OperatorAction>,
     asked: Option<&OperatorRequest>,
     interval_secs: u64,
     served_secs: u64,
+    now: DateTime<Utc>,
 ) -> Decision {
     if decision.action == Action::Rollback {
         return decision;
     }
     if let Some(pause) = paused {
+        if let Some(until) = pause.until.filter(|until| *until <= now) {
+            decision.action = Action::Rollback;
+            decision.next_step = None;
+            decision.next_check_in_secs = None;
+            decision.reason = format!(
+                "paused by {} at {} ({}) and not resumed by {}, when the pause ended; a pause does not hold a release forever: rolling back",
+                pause.by,
+                pause.at.format("%Y-%m-%d %H:%M UTC"),
+                pause.reason,
+                until.format("%Y-%m-%d %H:%M UTC")
+            );
+            return decision;
+        }
         decision.reason = format!("paused by {} since {}: {}; {}", pause.by, pause.at.format("%H:%M UTC"), pause.reason, decision.reason);
         if matches!(decision.action, Action::Advance | Action::Promote) {
             decision.action = Action::Bake;
             decision.next_step = None;
             decision.next_check_in_secs = Some(interval_secs.max(1));
+        }
+        // Checked again when the pause ends, at the latest.
+        if let (Some(until), Some(next)) = (pause.until, decision.next_check_in_secs.as_mut()) {
+            *next = (*next).min(secs_between(now, until).max(1));
         }
         return decision;
     }
@@ -175,7 +203,7 @@ mod tests {
     }
 
     fn by(who: &str, at: i64) -> OperatorAction {
-        OperatorAction { by: who.into(), reason: "checking the dashboards".into(), at: t(at) }
+        OperatorAction { by: who.into(), reason: "checking the dashboards".into(), at: t(at), until: None }
     }
 
     /// The decision of a check at `now` of step `step` started at minute 0.
@@ -193,7 +221,7 @@ mod tests {
         let decision = decide(&plan, &StepProgress { step, started_at: from, prior: Vec::new() }, Some(&verdict), t(now));
         let served =
             u64::try_from((t(now) - bake_counted_from(t(0), step, paused_secs, paused, None, 1800, t(now))).num_seconds()).unwrap_or(0);
-        with_operators(decision, paused, asked, 300, served)
+        with_operators(decision, paused, asked, 300, served, t(now))
     }
 
     #[test]
@@ -211,6 +239,12 @@ mod tests {
         // Resumed at minute 40 after 30 paused: the bake is served at minute 60.
         assert_eq!(check(0, 1800, None, None, 55, GateOutcome::Pass).action, Action::Bake);
         assert_eq!(check(0, 1800, None, None, 60, GateOutcome::Pass).action, Action::Advance);
+        // A pause until minute 70, never resumed: checked again at its end, then rolled back.
+        let lapsing = OperatorAction { until: Some(t(70)), ..pause };
+        assert_eq!(check(0, 0, Some(&lapsing), None, 68, GateOutcome::Pass).next_check_in_secs, Some(120));
+        let lapsed = check(0, 0, Some(&lapsing), None, 70, GateOutcome::Pass);
+        assert_eq!(lapsed.action, Action::Rollback);
+        assert!(lapsed.reason.contains("and not resumed by 2026-12-02 11:10 UTC"), "{}", lapsed.reason);
     }
 
     #[test]

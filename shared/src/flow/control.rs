@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::control::{Control, OperatorAction, OperatorRequest};
+use crate::domain::control::{Control, DEFAULT_PAUSE, MAX_PAUSE, OperatorAction, OperatorRequest};
+use crate::domain::duration::HumanDuration;
 use crate::flow::rollback::{RestorePolicy, RollbackEnd, RollbackError, RollbackOutcome, roll_back};
 use crate::flow::trail::record_with;
 use crate::ports::{Notifier, PolicyStore, ReleaseStore, StoreError, TrafficRouter};
@@ -44,7 +45,9 @@ impl From<StoreError> for ControlError {
 }
 
 /// Records `control` (pause, resume, skip or promote) on release `id`, by `by` for `reason`;
-/// the release's next check takes it. Returns the release as stored.
+/// the release's next check takes it. A pause lasts `pause_for` (default `DEFAULT_PAUSE`, at most
+/// `MAX_PAUSE`); not resumed by then, the release rolls back. Returns the release as stored.
+#[allow(clippy::too_many_arguments)]
 pub async fn request(
     store: &dyn ReleaseStore,
     policies: &dyn PolicyStore,
@@ -52,12 +55,20 @@ pub async fn request(
     control: Control,
     by: &str,
     reason: &str,
+    pause_for: Option<HumanDuration>,
     now: DateTime<Utc>,
 ) -> Result<Release, ControlError> {
     let mut release = open_release(store, id, control).await?;
-    let action = OperatorAction { by: by.to_string(), reason: reason.to_string(), at: now };
+    let mut action = OperatorAction { by: by.to_string(), reason: reason.to_string(), at: now, until: None };
     match control {
         Control::Pause => {
+            let lasting = pause_for.unwrap_or(DEFAULT_PAUSE);
+            if lasting.is_zero() || lasting > MAX_PAUSE {
+                return Err(ControlError::NotApplicable(format!(
+                    "a pause lasts from a second to {MAX_PAUSE}, not {lasting}; give `--for` within that (default {DEFAULT_PAUSE})"
+                )));
+            }
+            action.until = now.checked_add_signed(lasting.chrono());
             if let Some(paused) = &release.paused {
                 return Err(ControlError::NotApplicable(format!(
                     "release {id} is already paused (by {} at {}: {})",
@@ -178,22 +189,27 @@ mod tests {
     async fn a_paused_release_holds_until_resumed_and_its_pause_does_not_count_as_bake() {
         let store = MemoryStore::new();
         baking(&store).await;
-        request(&store, &NoPolicies, "r1", Control::Pause, OPS, "the payment provider is degraded", at(10))
+        request(&store, &NoPolicies, "r1", Control::Pause, OPS, "the payment provider is degraded", None, at(10))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let again = request(&store, &NoPolicies, "r1", Control::Pause, OPS, "again", at(11)).await;
+        let again = request(&store, &NoPolicies, "r1", Control::Pause, OPS, "again", None, at(11)).await;
         assert!(matches!(&again, Err(ControlError::NotApplicable(m)) if m.contains("already paused")), "{again:?}");
         let held = check(&store, 35).await;
         assert_eq!(held.action, Action::Bake);
         assert!(held.reason.starts_with(&format!("paused by {OPS}")), "{}", held.reason);
-        request(&store, &NoPolicies, "r1", Control::Resume, OPS, "provider recovered", at(40)).await.unwrap_or_else(|e| panic!("{e}"));
+        request(&store, &NoPolicies, "r1", Control::Resume, OPS, "provider recovered", None, at(40))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         // 10 minutes served before the pause, 30 paused: 20 more to go after minute 40.
         assert_eq!(check(&store, 55).await.action, Action::Bake);
         assert_eq!(check(&store, 60).await.action, Action::Advance);
         let trail = store.events("r1").await.unwrap_or_default();
         let controls: Vec<String> = trail.iter().filter(|e| e.kind.name() == "controlled").map(|e| e.kind.summary()).collect();
         assert_eq!(controls, [format!("pause by {OPS}: the payment provider is degraded"), format!("resume by {OPS}: provider recovered")]);
-        let resumed = request(&store, &NoPolicies, "r1", Control::Resume, OPS, "again", at(61)).await;
+        let resumed = request(&store, &NoPolicies, "r1", Control::Resume, OPS, "again", None, at(61)).await;
+        let too_long =
+            request(&store, &NoPolicies, "r1", Control::Pause, OPS, "all week", Some(HumanDuration::from_secs(8 * 86_400)), at(62)).await;
+        assert!(matches!(&too_long, Err(ControlError::NotApplicable(m)) if m.contains("at most") || m.contains("7d")), "{too_long:?}");
         assert!(matches!(resumed, Err(ControlError::NotApplicable(_))));
     }
 
@@ -201,7 +217,7 @@ mod tests {
     async fn skip_and_promote_are_taken_at_the_next_check_where_the_policy_allows_them() {
         let store = MemoryStore::new();
         baking(&store).await;
-        request(&store, &NoPolicies, "r1", Control::Skip, OPS, "verified by hand", at(6)).await.unwrap_or_else(|e| panic!("{e}"));
+        request(&store, &NoPolicies, "r1", Control::Skip, OPS, "verified by hand", None, at(6)).await.unwrap_or_else(|e| panic!("{e}"));
         let skipped = check(&store, 10).await;
         assert_eq!((skipped.action, skipped.next_step), (Action::Advance, Some(1)));
         assert!(skipped.reason.starts_with(&format!("skip by {OPS}: verified by hand")), "{}", skipped.reason);
@@ -211,7 +227,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}"));
         let stored = crate::ports::StoredPolicy { policy, version: 1, updated_by: "platform".into(), updated_at: t0() };
         store.put_policy(&stored, None).await.unwrap_or_else(|e| panic!("{e}"));
-        let refused = request(&store, &store, "r1", Control::Promote, OPS, "ship it", at(11)).await;
+        let refused = request(&store, &store, "r1", Control::Promote, OPS, "ship it", None, at(11)).await;
         assert!(matches!(&refused, Err(ControlError::Forbidden { .. })), "{refused:?}");
         assert!(refused.err().map(|e| e.to_string()).unwrap_or_default().contains("does not allow `rollgate promote`"));
     }
@@ -226,7 +242,7 @@ mod tests {
         roll_back(&store, &router, &notifier, "r1", "test", RollbackEnd::RolledBack, RestorePolicy::default(), || at(6))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let closed = request(&store, &NoPolicies, "r1", Control::Pause, OPS, "late", at(7)).await;
+        let closed = request(&store, &NoPolicies, "r1", Control::Pause, OPS, "late", None, at(7)).await;
         assert!(matches!(closed, Err(ControlError::ReleaseClosed { status: "rolled_back", .. })));
     }
 }

@@ -118,7 +118,7 @@ pub async fn run(
     let counted_without_asking =
         control::bake_counted_from(started_at, step, release.paused_secs, release.paused.as_ref(), None, required, now);
     let served = u64::try_from(now.signed_duration_since(counted_without_asking).num_seconds()).unwrap_or(0);
-    let decision = control::with_operators(decision, release.paused.as_ref(), asked, interval, served);
+    let decision = control::with_operators(decision, release.paused.as_ref(), asked, interval, served, now);
     let mut release = release;
     let mut kinds = Vec::with_capacity(2);
     if let Some(verdict) = &verdict {

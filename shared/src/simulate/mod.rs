@@ -173,6 +173,9 @@ pub struct ControlScenario {
     #[serde(default = "default_operator")]
     pub by: String,
     pub reason: String,
+    /// How long a pause lasts (`rollgate pause --for`; default 4h).
+    #[serde(default, rename = "for")]
+    pub lasting: Option<HumanDuration>,
 }
 
 fn default_operator() -> String {
@@ -905,8 +908,17 @@ impl machine::Tasks for SimTasks<'_> {
             }
             let Some(c) = self.scenario.controls.get(i) else { continue };
             // A control the release refuses (not paused, forbidden) is what the CLI would print.
-            let _ =
-                crate::flow::control::request(self.store, &self.policy, &self.release_id, c.control, &c.by, &c.reason, at.max(from)).await;
+            let _ = crate::flow::control::request(
+                self.store,
+                &self.policy,
+                &self.release_id,
+                c.control,
+                &c.by,
+                &c.reason,
+                c.lasting,
+                at.max(from),
+            )
+            .await;
         }
         for (at, name, alarm) in self.source.alarms_firing(from, until) {
             let mut state = serde_json::json!({ "value": "ALARM", "timestamp": at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string() });
