@@ -116,6 +116,8 @@ fn capability_examples_end_at_the_step_and_for_the_reason_their_scenarios_say() 
         ("alarm-stops-the-canary", "healthy", "promoted", "3", "promoted"),
         // A policy's freeze holds the release at 50% from 10:45 to 12:00: promoted an hour later.
         ("alarm-stops-the-canary", "freeze", "promoted", "3", "after 2h30m"),
+        // Outside the policy's deploy windows the release holds its weight overnight.
+        ("alarm-stops-the-canary", "after-hours", "promoted", "3", "after 23h30m"),
         // The alarm rolls back when it fires (10:42, EventBridge's rule), not at the next check (10:45).
         ("alarm-stops-the-canary", "alarm", "rolled_back", "2", "alarm `orders-api-p99-high` went to ALARM at 2026-11-30 10:42:00 UTC"),
         // Step hooks: a smoke suite before a shift, a load test once, a probe at every check. A

@@ -34,6 +34,10 @@ pub struct Policy {
     /// Deploy freezes: no release of the service starts from `from` until `to`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub freezes: Vec<Freeze>,
+    /// Weekly hours in which releases start and traffic shifts (`Mon–Thu 09:00–16:00
+    /// Europe/Berlin`): outside them admission refuses, and a running release holds its weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_windows: Option<crate::domain::plan::DecisionWindow>,
     /// What operators may do to a release in flight (pause, resume, abort and retry always).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operators: Option<OperatorPolicy>,
@@ -148,6 +152,28 @@ impl Policy {
         if self.first_step_at_most.is_some_and(|w| w == 0 || w > 100) {
             add("first_step_at_most".into(), "must be between 1 and 100", "write a percent such as 10");
         }
+        if let Some(windows) = &self.deploy_windows {
+            if windows.timezone.parse::<chrono_tz::Tz>().is_err() {
+                add("deploy_windows.timezone".into(), "is not an IANA time zone", "write one such as Europe/Berlin or UTC");
+            }
+            if windows.allow.is_empty() {
+                add(
+                    "deploy_windows.allow".into(),
+                    "is empty",
+                    "give the weekly hours, e.g. `[{ days: [mon, tue, wed, thu], from: \"09:00\", to: \"16:00\" }]`",
+                );
+            }
+            for (i, w) in windows.allow.iter().enumerate() {
+                let parsed = |t: &str| crate::domain::checklist::parse_local_time(t).is_some();
+                if !parsed(&w.from) || !parsed(&w.to) {
+                    add(
+                        format!("deploy_windows.allow[{i}]"),
+                        "has a time that is not HH:MM",
+                        "write times such as \"09:00\" and \"16:00\"",
+                    );
+                }
+            }
+        }
         for (i, freeze) in self.freezes.iter().enumerate() {
             if freeze.to <= freeze.from {
                 add(format!("freezes[{i}]"), "ends before it starts", "make `to` later than `from`");
@@ -161,6 +187,29 @@ impl Policy {
         self.freezes.iter().find(|f| f.from <= now && now < f.to)
     }
 
+    /// What holds traffic at `now`: a freeze, or the deploy windows being closed (as a freeze
+    /// until the next window opens; a day if none opens within eight). Windows that cannot be
+    /// read hold traffic too, for an hour at a time, until the policy is fixed.
+    pub fn hold_at(&self, now: DateTime<Utc>) -> Option<Freeze> {
+        if let Some(freeze) = self.freeze_at(now) {
+            return Some(freeze.clone());
+        }
+        let windows = self.deploy_windows.as_ref()?;
+        let later = |hours: i64| now.checked_add_signed(chrono::Duration::hours(hours)).unwrap_or(now);
+        let described = crate::domain::checklist::describe_windows(&windows.timezone, &windows.allow);
+        match crate::domain::checklist::weekly_window_at(&windows.timezone, &windows.allow, now) {
+            Ok(crate::domain::checklist::WindowAt::Open) => None,
+            Ok(crate::domain::checklist::WindowAt::Closed { next }) => {
+                Some(Freeze { from: now, to: next.unwrap_or_else(|| later(24)), reason: format!("outside the deploy windows {described}") })
+            }
+            Err(e) => Some(Freeze {
+                from: now,
+                to: later(1),
+                reason: format!("the policy's deploy windows cannot be read ({e}); fix the policy"),
+            }),
+        }
+    }
+
     /// Every rule of this policy that `plan` breaks (a release starting at `now`).
     pub fn breaches(&self, plan: &Plan, now: DateTime<Utc>) -> Vec<Breach> {
         let mut out = Vec::new();
@@ -170,6 +219,12 @@ impl Policy {
                 "freezes".into(),
                 format!("deploys are frozen until {}: {}", freeze.to.format("%Y-%m-%d %H:%M UTC"), freeze.reason),
                 "start the release after the freeze".into(),
+            );
+        } else if let Some(closed) = self.hold_at(now) {
+            add(
+                "deploy_windows".into(),
+                format!("{} is {}", now.format("%Y-%m-%d %H:%M UTC"), closed.reason),
+                format!("start the release when the next window opens, {}", closed.to.format("%Y-%m-%d %H:%M UTC")),
             );
         }
         if let Some(checklist) = &self.checklist {

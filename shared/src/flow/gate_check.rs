@@ -111,8 +111,8 @@ pub async fn run(
     let interval = release.plan.analysis_at(step).map_or(3600, |a| a.interval.as_secs());
     // A deploy freeze of the platform's policy, read at each check (it may begin mid-release):
     // no traffic shift while it lasts; the checks go on.
-    let decision = match policy.as_ref().and_then(|stored| stored.policy.freeze_at(now)) {
-        Some(freeze) => crate::domain::decision::hold_for_freeze(decision, freeze, interval, now),
+    let decision = match policy.as_ref().and_then(|stored| stored.policy.hold_at(now)) {
+        Some(freeze) => crate::domain::decision::hold_for_freeze(decision, &freeze, interval, now),
         None => decision,
     };
     let counted_without_asking =

@@ -133,3 +133,31 @@ fn a_policy_that_cannot_hold_says_where() {
     let rules: Vec<String> = broken.problems().into_iter().map(|b| b.rule).collect();
     assert_eq!(rules, ["service", "metrics[1]", "first_step_at_most", "freezes[0]"]);
 }
+
+/// Deploy windows (Mon–Thu 09:00–16:00 Berlin): a release starts and shifts traffic inside them
+/// only; outside, admission says when the next opens, and a running release holds until then.
+#[test]
+fn deploy_windows_refuse_a_start_and_hold_traffic_outside_their_hours() {
+    let mut windowed = policy();
+    windowed.freezes.clear();
+    windowed.deploy_windows = crate::domain::yaml::from_str(
+        "{ timezone: Europe/Berlin, allow: [{ days: [mon, tue, wed, thu], from: \"09:00\", to: \"16:00\" }] }",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(windowed.problems(), []);
+    // Wednesday 2 December 2026, 10:00 UTC = 11:00 in Berlin: open.
+    assert_eq!(windowed.hold_at(at(2)), None);
+    // Friday 4 December, 11:00 in Berlin: closed until Monday 09:00 Berlin (08:00 UTC).
+    let held = windowed.hold_at(at(4)).unwrap_or_else(|| panic!("closed on Friday"));
+    assert_eq!(held.to, Utc.with_ymd_and_hms(2026, 12, 7, 8, 0, 0).single().unwrap_or_default());
+    assert!(held.reason.starts_with("outside the deploy windows Mon,Tue,Wed,Thu 09:00–16:00 (Europe/Berlin)"), "{}", held.reason);
+    let refused = windowed.breaches(&plan(STRICT), at(4));
+    assert_eq!(refused.iter().map(|b| b.rule.as_str()).collect::<Vec<_>>(), ["deploy_windows"]);
+    assert!(refused[0].fix.contains("2026-12-07 08:00 UTC"), "{:?}", refused[0]);
+    // Windows that cannot be read hold traffic, and the policy says why.
+    windowed.deploy_windows = crate::domain::yaml::from_str("{ timezone: Mars/Olympus, allow: [{ from: \"9\", to: \"16:00\" }] }")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(windowed.hold_at(at(2)).is_some_and(|h| h.reason.contains("cannot be read")));
+    let rules: Vec<String> = windowed.problems().into_iter().map(|b| b.rule).collect();
+    assert_eq!(rules, ["deploy_windows.timezone", "deploy_windows.allow[0]"]);
+}
