@@ -62,6 +62,19 @@ pub async fn request(
     let mut action = OperatorAction { by: by.to_string(), reason: reason.to_string(), at: now, until: None };
     match control {
         Control::Pause => {
+            // A pause holds a step that bakes; a release waiting for its approval shifts nothing
+            // until someone decides (a rejection stops it).
+            if release.status != ReleaseStatus::Progressing || release.step.is_none() {
+                return Err(ControlError::NotApplicable(format!(
+                    "release {id} is {} and bakes no step; a pause holds a step that bakes{}",
+                    release.status.as_str(),
+                    if release.status == ReleaseStatus::AwaitingApproval {
+                        " (it shifts nothing until its approval is decided; `rollgate reject` stops it)"
+                    } else {
+                        ""
+                    }
+                )));
+            }
             let lasting = pause_for.unwrap_or(DEFAULT_PAUSE);
             if lasting.is_zero() || lasting > MAX_PAUSE {
                 return Err(ControlError::NotApplicable(format!(
@@ -230,6 +243,21 @@ mod tests {
         let refused = request(&store, &store, "r1", Control::Promote, OPS, "ship it", None, at(11)).await;
         assert!(matches!(&refused, Err(ControlError::Forbidden { .. })), "{refused:?}");
         assert!(refused.err().map(|e| e.to_string()).unwrap_or_default().contains("does not allow `rollgate promote`"));
+    }
+
+    #[tokio::test]
+    async fn a_release_that_bakes_no_step_cannot_be_paused() {
+        let store = MemoryStore::new();
+        let plan = serde_json::json!({"name": "p", "traffic": {"router": {"type": "dry_run"}, "steps": [{"weight": 10, "bake": "30m"}]}});
+        crate::flow::admit::admit(&store, &NoPolicies, release_request("r1", "orders", plan), t0()).await.unwrap_or_else(|e| panic!("{e}"));
+        let refused = request(&store, &NoPolicies, "r1", Control::Pause, OPS, "too early", None, at(1)).await;
+        assert!(matches!(&refused, Err(ControlError::NotApplicable(m)) if m.contains("bakes no step")), "{refused:?}");
+        let mut waiting = store.release("r1").await.ok().flatten().unwrap_or_else(|| panic!("stored"));
+        waiting.status = ReleaseStatus::AwaitingApproval;
+        waiting.step = Some(0);
+        store.update_release(&mut waiting).await.unwrap_or_else(|e| panic!("{e}"));
+        let refused = request(&store, &NoPolicies, "r1", Control::Pause, OPS, "waiting", None, at(2)).await;
+        assert!(matches!(&refused, Err(ControlError::NotApplicable(m)) if m.contains("rollgate reject")), "{refused:?}");
     }
 
     #[tokio::test]
