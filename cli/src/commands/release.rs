@@ -530,6 +530,14 @@ pub fn review(target: Target<'_>, week: Option<&str>) -> Result<ExitCode, CliErr
     })
 }
 
+/// The release topic (`ROLLGATE_TOPIC_ARN`), or, without one, `NoTopic`.
+fn release_notifier(config: &aws_config::SdkConfig) -> Box<dyn Notifier> {
+    match rollgate::runtime::sns_notifier(config) {
+        Ok(sns) => Box::new(sns),
+        Err(_) => Box::new(NoTopic),
+    }
+}
+
 /// Publishing when no topic is configured: the failure is recorded, never silent.
 struct NoTopic;
 
@@ -585,13 +593,9 @@ pub fn retry(target: Target<'_>, release_id: &str, reason: &str) -> Result<ExitC
         let (config, store) = store(target.table).await;
         let by = aws::caller(&config).await?;
         let routers = Routers::from_config(&config);
-        let topic = rollgate::runtime::sns_notifier(&config).ok();
-        let notifier: &dyn Notifier = match &topic {
-            Some(sns) => sns,
-            None => &NoTopic,
-        };
+        let notifier = release_notifier(&config);
         let outcome =
-            rollgate::flow::control::retry(&store, &routers, notifier, release_id, &by, reason, RestorePolicy::default(), Utc::now)
+            rollgate::flow::control::retry(&store, &routers, &*notifier, release_id, &by, reason, RestorePolicy::default(), Utc::now)
                 .await
                 .map_err(|e| control_failure(e, target.table))?;
         if target.json {
@@ -641,13 +645,9 @@ pub fn abort(target: Target<'_>, release_id: &str, reason: &str, state_machine: 
             }
         }
         let routers = Routers::from_config(&config);
-        let topic = rollgate::runtime::sns_notifier(&config).ok();
-        let notifier: &dyn Notifier = match &topic {
-            Some(sns) => sns,
-            None => &NoTopic,
-        };
+        let notifier = release_notifier(&config);
         let text = format!("aborted by {by}: {reason}");
-        let outcome = roll_back(&store, &routers, notifier, release_id, &text, RollbackEnd::Aborted, RestorePolicy::default(), Utc::now)
+        let outcome = roll_back(&store, &routers, &*notifier, release_id, &text, RollbackEnd::Aborted, RestorePolicy::default(), Utc::now)
             .await
             .map_err(|e| match e {
                 RollbackError::Store(e) => store_failure("rolling back", e, target.table),

@@ -45,13 +45,9 @@ pub fn with_alarms(verdict: Option<GateVerdict>, alarms: &[String], readings: &[
         verdict.alarms.push(reading);
     }
     let quiet = format!("{} alarm(s) quiet", alarms.len());
-    verdict.summary = match (notes.is_empty(), verdict.summary.is_empty() || (metrics_fine && verdict.metrics.is_empty())) {
-        (true, true) => quiet,
-        (true, false) => format!("{}; {quiet}", verdict.summary),
-        (false, true) => notes.join("; "),
-        (false, false) if metrics_fine => notes.join("; "),
-        (false, false) => format!("{}; {}", notes.join("; "), verdict.summary),
-    };
+    let counts = !(verdict.summary.is_empty() || (metrics_fine && verdict.metrics.is_empty()));
+    let trouble = (!notes.is_empty()).then(|| notes.join("; "));
+    verdict.summary = crate::domain::gate::joined_summary(&verdict.summary, counts, metrics_fine, trouble, quiet);
     verdict
 }
 

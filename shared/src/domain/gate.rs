@@ -120,6 +120,19 @@ pub struct GateVerdict {
     pub hooks: Vec<crate::domain::observation::HookResult>,
 }
 
+/// A verdict's summary once it took in more than its metrics (alarms, hooks): what went wrong
+/// (`trouble`) leads; a check where nothing did keeps what it said (if it `counts`) and adds
+/// `fine`. A metric failure stays after the trouble; a fine metrics summary gives way to it.
+pub(crate) fn joined_summary(before: &str, counts: bool, metrics_fine: bool, trouble: Option<String>, fine: String) -> String {
+    match (trouble, counts) {
+        (None, false) => fine,
+        (None, true) => format!("{before}; {fine}"),
+        (Some(trouble), false) => trouble,
+        (Some(trouble), true) if metrics_fine => trouble,
+        (Some(trouble), true) => format!("{trouble}; {before}"),
+    }
+}
+
 impl GateVerdict {
     /// A passing verdict with nothing judged yet: the start of a check that judges no metrics
     /// (alarms and hooks only).

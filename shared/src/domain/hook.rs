@@ -77,18 +77,9 @@ pub fn with_hooks(verdict: Option<GateVerdict>, results: &[HookResult], now: Dat
         verdict.outcome = GateOutcome::Critical;
     }
     let passed = results.iter().filter(|r| r.passed()).count();
-    let note = match failures(results) {
-        Some(failed) => failed,
-        None => format!("{passed} hook(s) passed"),
-    };
-    let failed = passed < results.len();
-    verdict.summary = match (verdict.summary.is_empty(), failed) {
-        (true, _) => note,
-        // A fine check's summary says what held; a failure leads with what failed.
-        (false, false) => format!("{}; {note}", verdict.summary),
-        (false, true) if metrics_fine => note,
-        (false, true) => format!("{note}; {}", verdict.summary),
-    };
+    let counts = !verdict.summary.is_empty();
+    let fine = format!("{passed} hook(s) passed");
+    verdict.summary = crate::domain::gate::joined_summary(&verdict.summary, counts, metrics_fine, failures(results), fine);
     verdict.hooks.extend(results.iter().cloned());
     verdict
 }
