@@ -79,34 +79,37 @@ fn secs_between(from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
 }
 
 /// When the step's bake counts from: its start, moved later by the time it spent paused (a pause
-/// under way included); or, when an operator asked to skip or promote this step (and it is not
-/// paused), early enough that its bake is served.
+/// under way included).
 pub fn bake_counted_from(
     started_at: DateTime<Utc>,
-    step: usize,
     paused_secs: u64,
+    paused: Option<&OperatorAction>,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let paused_for = paused_secs.saturating_add(paused.map_or(0, |p| secs_between(p.at, now)));
+    i64::try_from(paused_for)
+        .ok()
+        .and_then(chrono::Duration::try_seconds)
+        .and_then(|d| started_at.checked_add_signed(d))
+        .unwrap_or(started_at)
+}
+
+/// `counted_from` (from `bake_counted_from`), or, when an operator asked to skip or promote
+/// step `step` and it is not paused, early enough that its bake of `required_secs` is served.
+pub fn with_skip(
+    counted_from: DateTime<Utc>,
+    step: usize,
     paused: Option<&OperatorAction>,
     asked: Option<&OperatorRequest>,
     required_secs: u64,
     now: DateTime<Utc>,
 ) -> DateTime<Utc> {
-    let pause_now = paused.map_or(0, |p| secs_between(p.at, now));
-    let paused_for = paused_secs.saturating_add(pause_now);
-    let shifted = i64::try_from(paused_for)
-        .ok()
-        .and_then(chrono::Duration::try_seconds)
-        .and_then(|d| started_at.checked_add_signed(d))
-        .unwrap_or(started_at);
     let skipping = paused.is_none() && asked.is_some_and(|a| a.step == step && matches!(a.control, Control::Skip | Control::Promote));
     if !skipping {
-        return shifted;
+        return counted_from;
     }
-    let served_from = i64::try_from(required_secs)
-        .ok()
-        .and_then(chrono::Duration::try_seconds)
-        .and_then(|d| now.checked_sub_signed(d))
-        .unwrap_or(started_at);
-    shifted.min(served_from)
+    let served_from = i64::try_from(required_secs).ok().and_then(chrono::Duration::try_seconds).and_then(|d| now.checked_sub_signed(d));
+    served_from.map_or(counted_from, |served_from| counted_from.min(served_from))
 }
 
 /// `decision` with what operators asked: a pause holds a step that would advance (checked again
@@ -216,12 +219,11 @@ mod tests {
         outcome: GateOutcome,
     ) -> Decision {
         let plan = plan();
-        let from = bake_counted_from(t(0), step, paused_secs, paused, asked, 1800, t(now));
+        let counted = bake_counted_from(t(0), paused_secs, paused, t(now));
+        let from = with_skip(counted, step, paused, asked, 1800, t(now));
         let verdict = GateVerdict { outcome, ..GateVerdict::empty(t(now)) };
         let decision = decide(&plan, &StepProgress { step, started_at: from, prior: Vec::new() }, Some(&verdict), t(now));
-        let served =
-            u64::try_from((t(now) - bake_counted_from(t(0), step, paused_secs, paused, None, 1800, t(now))).num_seconds()).unwrap_or(0);
-        with_operators(decision, paused, asked, 300, served, t(now))
+        with_operators(decision, paused, asked, 300, secs_between(counted, t(now)), t(now))
     }
 
     #[test]

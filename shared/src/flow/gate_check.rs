@@ -106,8 +106,9 @@ pub async fn run(
     // policy allows it) counts the bake as served.
     let asked = release.asked.as_ref().filter(|a| policy.as_ref().is_none_or(|p| a.control.allowed_by(&p.policy)));
     let required = release.plan.traffic.steps.get(step).map_or(0, |s| s.bake.as_secs());
-    let counted_from = control::bake_counted_from(started_at, step, release.paused_secs, release.paused.as_ref(), asked, required, now);
-    let decision = decide(&release.plan, &StepProgress { step, started_at: counted_from, prior }, verdict.as_ref(), now);
+    let counted_from = control::bake_counted_from(started_at, release.paused_secs, release.paused.as_ref(), now);
+    let skipped_from = control::with_skip(counted_from, step, release.paused.as_ref(), asked, required, now);
+    let decision = decide(&release.plan, &StepProgress { step, started_at: skipped_from, prior }, verdict.as_ref(), now);
     let interval = release.plan.analysis_at(step).map_or(3600, |a| a.interval.as_secs());
     // A deploy freeze of the platform's policy, read at each check (it may begin mid-release):
     // no traffic shift while it lasts; the checks go on.
@@ -115,9 +116,8 @@ pub async fn run(
         Some(freeze) => crate::domain::decision::hold_for_freeze(decision, &freeze, interval, now),
         None => decision,
     };
-    let counted_without_asking =
-        control::bake_counted_from(started_at, step, release.paused_secs, release.paused.as_ref(), None, required, now);
-    let served = u64::try_from(now.signed_duration_since(counted_without_asking).num_seconds()).unwrap_or(0);
+    // The bake really served (a skip's decision says so, not the bake it counted as served).
+    let served = u64::try_from(now.signed_duration_since(counted_from).num_seconds()).unwrap_or(0);
     let decision = control::with_operators(decision, release.paused.as_ref(), asked, interval, served, now);
     let mut release = release;
     let mut kinds = Vec::with_capacity(2);
