@@ -19,11 +19,12 @@ Faults, set and cleared over HTTP on the router:
 A rule (every field but `action` optional):
 
     {"service": "dynamodb",            dynamodb | sns | cloudwatch | lambda | secretsmanager | states | ...
-     "operation": "PutItem",           DynamoDB: the X-Amz-Target's operation; SNS/CloudWatch: Action=;
+     "operation": "PutItem",           DynamoDB: the X-Amz-Target's operation; SNS: Action=;
+                                       CloudWatch: the operation of its RPC v2 CBOR path (or Action=);
                                        Lambda: Invoke, UpdateAlias, GetAlias, ...
      "function": "traffic-switch",     Invoke only: the function invoked
      "contains": ["rel-1", "EVT#"],    every string must occur in the request's path or body (form
-                                       bodies decoded)
+                                       bodies decoded; CBOR bodies hold their strings as they read)
      "during": "traffic-switch",       only while an invoke of this function is in flight ...
      "during_contains": "rel-1",       ... whose payload contains this (e.g. the release id)
      "action": "throttle",             throttle | error | drop | delay | crash | timeout
@@ -34,7 +35,7 @@ A rule (every field but `action` optional):
 
 Actions: `throttle` answers the service's throttling error (DynamoDB
 ProvisionedThroughputExceededException 400, Lambda TooManyRequestsException 429, Throttling 400
-for the query services); `error` answers HTTP 500 (InternalServerError, ServiceException,
+for the query services, in CBOR for CloudWatch's RPC v2 CBOR); `error` answers HTTP 500 (InternalServerError, ServiceException,
 InternalFailure); `drop` forwards the request, then closes the connection without answering (the
 lost response: the write happened, the caller does not know); `delay` waits `delay_secs` then
 forwards as usual (past a client's timeout); `crash` answers an invoke as Lambda does when the
@@ -55,6 +56,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+import rpcv2_cbor
 
 LISTEN, EMULATOR, FUNCTIONS = int(sys.argv[1]), sys.argv[2].rstrip("/"), sys.argv[3].rstrip("/")
 INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations")
@@ -93,7 +96,11 @@ class Call:
         scope = SCOPE.search(headers.get("authorization") or "")
         service = scope.group(1) if scope else ""
         invoke = INVOKE.match(path)
-        if invoke:
+        rpc = rpcv2_cbor.operation_of(path) if headers.get("smithy-protocol") == "rpc-v2-cbor" else None
+        if rpc:
+            operation = rpc[1]
+            self.protocol = "rpc-v2-cbor"
+        elif invoke:
             # The interpreter names functions by ARN; cargo lambda serves them by binary name.
             self.function = urllib.parse.unquote(invoke.group(1)).split(":")[-1]
             service, operation = "lambda", "Invoke"
@@ -245,6 +252,16 @@ def error_answer(call, kind):
         status = 400 if throttle else 500
         headers = {"content-type": f"application/x-amz-{call.protocol}", "x-amzn-errortype": code}
         return status, headers, json.dumps({"__type": shape, "message": message}).encode()
+    if call.protocol == "rpc-v2-cbor":
+        # CloudWatch keeps its Query error codes (awsQueryCompatible): the SDK reads this header.
+        code = "Throttling" if throttle else "InternalFailure"
+        kind_of = "Sender" if throttle else "Receiver"
+        headers = {
+            "content-type": rpcv2_cbor.CONTENT_TYPE,
+            "smithy-protocol": "rpc-v2-cbor",
+            "x-amzn-query-error": f"{code};{kind_of}",
+        }
+        return (400 if throttle else 500), headers, rpcv2_cbor.error_body(code, message)
     if call.protocol == "query":
         code = "Throttling" if throttle else ("InternalError" if call.service == "sns" else "InternalFailure")
         kind_of = "Sender" if throttle else "Receiver"

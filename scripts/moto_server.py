@@ -10,17 +10,28 @@ is no longer the alias's fails with PreconditionFailedException (412), as Lambda
 keeps the first RevisionId forever and ignores the parameter. rollgate fences its router writes
 with it.
 
+CloudWatch: current AWS SDKs call it in Smithy RPC v2 CBOR, which the emulator does not speak; it
+speaks AWS JSON 1.0, which CloudWatch also accepts. A CBOR call is handed to it as the same call in
+JSON, and its answer (or error) goes back in CBOR, encoded as the service model's output says
+(scripts/rpcv2_cbor.py).
+
     python scripts/moto_server.py -H 127.0.0.1 -p 5055
 """
+import gzip
+import io
 import json
 import threading
 import uuid
 from urllib.parse import unquote
 
+import rpcv2_cbor
+
 from moto.awslambda.exceptions import PreconditionFailedException
 from moto.awslambda.models import LambdaAlias
 from moto.awslambda.responses import LambdaResponse
 from moto.dynamodb.responses import DynamoHandler
+from moto.core.utils import get_service_model
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import main
 
 _DYNAMODB = threading.RLock()
@@ -61,6 +72,70 @@ def _update_alias_if_revision(self):
 
 LambdaAlias.update = _update_with_new_revision
 LambdaResponse.update_alias = _update_alias_if_revision
+
+_CBOR_SERVICES = {"GraniteServiceVersion20100801": "cloudwatch"}
+_dispatch = DomainDispatcherApplication.__call__
+
+
+def _cbor_as_json(self, environ, start_response):
+    rpc = rpcv2_cbor.operation_of(environ.get("PATH_INFO", ""))
+    if environ.get("HTTP_SMITHY_PROTOCOL") != "rpc-v2-cbor" or not rpc or rpc[0] not in _CBOR_SERVICES:
+        return _dispatch(self, environ, start_response)
+    target, operation = rpc
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    if environ.get("HTTP_CONTENT_ENCODING") == "gzip":  # PutMetricData compresses large bodies
+        body = gzip.decompress(body)
+        del environ["HTTP_CONTENT_ENCODING"]
+    try:
+        request = rpcv2_cbor.to_json_ready(rpcv2_cbor.decode(body))
+    except (rpcv2_cbor.CborError, UnicodeDecodeError) as error:
+        answer = rpcv2_cbor.error_body("SerializationException", f"the CBOR body cannot be read: {error}")
+        return _answer_cbor(start_response, "400 Bad Request", [("x-amzn-query-error", "SerializationException;Sender")], answer)
+    data = json.dumps(request).encode()
+    environ.update(
+        {
+            "PATH_INFO": "/",
+            "CONTENT_TYPE": "application/x-amz-json-1.0",
+            "CONTENT_LENGTH": str(len(data)),
+            "HTTP_X_AMZ_TARGET": f"{target}.{operation}",
+            "wsgi.input": io.BytesIO(data),
+        }
+    )
+    environ.pop("HTTP_SMITHY_PROTOCOL", None)
+    captured = {}
+
+    def capture(status, headers, exc_info=None):
+        captured["status"], captured["headers"] = status, headers
+        return lambda _: None
+
+    chunks = _dispatch(self, environ, capture)
+    try:
+        answer = b"".join(chunks)
+    finally:
+        if hasattr(chunks, "close"):
+            chunks.close()
+    status = captured["status"]
+    keep = [(k, v) for k, v in captured["headers"] if k.lower() in ("x-amzn-requestid", "x-amzn-query-error")]
+    document = json.loads(answer or b"{}")
+    if status.startswith("2"):
+        shape = get_service_model(_CBOR_SERVICES[target]).operation_model(operation).output_shape
+        return _answer_cbor(start_response, status, keep, rpcv2_cbor.encode(document, shape))
+    code = document.get("__type", "InternalFailure").rsplit("#", 1)[-1]
+    message = document.get("message") or document.get("Message") or ""
+    return _answer_cbor(start_response, status, keep, rpcv2_cbor.error_body(code, message))
+
+
+def _answer_cbor(start_response, status, headers, body):
+    start_response(
+        status,
+        headers
+        + [("Content-Type", rpcv2_cbor.CONTENT_TYPE), ("smithy-protocol", "rpc-v2-cbor"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+DomainDispatcherApplication.__call__ = _cbor_as_json
 
 if __name__ == "__main__":
     main()

@@ -25,14 +25,14 @@ const SLACK_RESPONSE_URL_PREFIXES: &str = "https://hooks.slack.com/,https://hook
 
 /// Posts replies to an interaction's `response_url`, only on Slack's hosts.
 pub struct SlackReplies {
-    client: reqwest::Client,
+    client: Result<reqwest::Client, String>,
     allowed_prefixes: Vec<String>,
 }
 
 impl SlackReplies {
     pub fn new(allowed_prefixes: Vec<String>) -> Self {
         // Slack wants the click answered within 3 seconds; the reply must not hold it up.
-        let client = reqwest::Client::builder().timeout(std::time::Duration::from_millis(1500)).build().unwrap_or_default();
+        let client = rollgate::adapters::https::client(|builder| builder.timeout(std::time::Duration::from_millis(1500)));
         Self { client, allowed_prefixes }
     }
 
@@ -48,7 +48,14 @@ impl SlackReplies {
             tracing::warn!(url, "response_url is not on an allowed Slack host; not replying there");
             return;
         }
-        match self.client.post(url).json(message).send().await {
+        let client = match self.client.as_ref() {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::warn!(error = %e, "no HTTPS client; not replying to Slack");
+                return;
+            }
+        };
+        match client.post(url).json(message).send().await {
             Ok(r) if r.status().is_success() => {}
             Ok(r) => tracing::warn!(status = %r.status(), "Slack refused the reply"),
             Err(e) => tracing::warn!(error = %e, "posting the reply to Slack failed"),

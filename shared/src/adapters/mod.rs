@@ -4,6 +4,7 @@ pub mod aws_error;
 pub mod cloudwatch;
 pub mod dynamodb;
 pub mod hooks;
+pub mod https;
 pub mod memory;
 pub mod routers;
 pub mod secrets;

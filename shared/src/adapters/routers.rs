@@ -508,13 +508,13 @@ impl SignedClient {
     /// environment (tests in one process must not share it through an environment variable).
     pub fn with_insecure_loopback(secrets: Box<dyn SecretLookup>, allow_insecure_loopback: bool) -> Self {
         let policy = AddressPolicy { allow_loopback: allow_insecure_loopback };
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .https_only(!allow_insecure_loopback)
-            .dns_resolver(Arc::new(CheckedResolver { policy }))
-            .build()
-            .map_err(|e| format!("cannot build the HTTPS client: {e}"));
+        let client = super::https::client(|builder| {
+            builder
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .https_only(!allow_insecure_loopback)
+                .dns_resolver(Arc::new(CheckedResolver { policy }))
+        });
         Self { client, secrets, policy }
     }
 

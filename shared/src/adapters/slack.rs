@@ -23,14 +23,14 @@ pub struct SlackApiError {
 }
 
 pub struct SlackApi {
-    client: reqwest::Client,
+    client: Result<reqwest::Client, String>,
     api: String,
     token: Box<dyn SecretSource>,
 }
 
 impl SlackApi {
     pub fn new(token: Box<dyn SecretSource>, api: impl Into<String>, timeout: std::time::Duration) -> Self {
-        let client = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
+        let client = super::https::client(|builder| builder.timeout(timeout));
         Self { client, api: api.into().trim_end_matches('/').to_string(), token }
     }
 
@@ -56,8 +56,9 @@ impl SlackApi {
         body: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> Result<Value, SlackApiError> {
         let fail = |transient: bool, message: String| SlackApiError { method: method.to_string(), transient, message };
+        let client = self.client.as_ref().map_err(|e| fail(false, e.clone()))?;
         let token = self.token.get().await.map_err(|e| fail(e.transient, e.to_string()))?;
-        let response = body(self.client.post(format!("{}/{method}", self.api)).bearer_auth(token))
+        let response = body(client.post(format!("{}/{method}", self.api)).bearer_auth(token))
             .send()
             .await
             .map_err(|e| fail(e.is_timeout() || e.is_connect(), format!("Slack is unreachable: {e}")))?;

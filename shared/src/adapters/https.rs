@@ -1,0 +1,34 @@
+//! The TLS of the HTTPS calls rollgate makes itself (Slack, webhook routers, HTTP step hooks).
+//!
+//! rustls with the aws-lc-rs provider that the AWS SDK's client already links (one TLS stack,
+//! one crypto library in every binary), and the Mozilla root store compiled in: a function's
+//! cold start reads no certificate file or directory for these clients.
+
+use std::sync::Arc;
+
+/// A reqwest client builder over rollgate's TLS configuration; callers add their timeouts and
+/// guards. Fails only if the crypto provider offers no protocol version (a broken build).
+pub fn client_builder() -> Result<reqwest::ClientBuilder, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(reqwest::Client::builder().use_preconfigured_tls(tls))
+}
+
+/// A client from `configure` applied to [`client_builder`], or why none could be built.
+pub fn client(configure: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder) -> Result<reqwest::Client, String> {
+    configure(client_builder()?).build().map_err(|e| format!("cannot build the HTTPS client: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_client_builds_with_the_compiled_in_roots_and_no_process_wide_provider() {
+        assert!(rustls::crypto::CryptoProvider::get_default().is_none() || cfg!(not(test)));
+        assert!(super::client(|b| b.https_only(true)).is_ok());
+    }
+}
