@@ -217,6 +217,19 @@ enum Command {
         #[arg(long, env = "ROLLGATE_TABLE")]
         table: String,
     },
+    /// One release on one page: the timeline chart (weight and every metric's judged values with
+    /// its bounds), every verdict with its values, bounds, windows and baseline, the approvals,
+    /// the operators' controls, the hooks, the rollback's reason, the final status and whether
+    /// the trail's hash chain verifies. Exit 1 when the chain does not verify.
+    Report {
+        release_id: String,
+        /// Print a self-contained HTML page (inline CSS and SVG, no script, nothing fetched):
+        /// `rollgate report <release> --html > report.html`.
+        #[arg(long)]
+        html: bool,
+        #[arg(long, env = "ROLLGATE_TABLE")]
+        table: String,
+    },
     /// Check a release's audit trail against its hash chain: reports the first event that was
     /// changed, removed or inserted (exit 1), or the chain's head hash.
     Verify {
@@ -382,6 +395,9 @@ fn main() -> ExitCode {
         ),
         Command::History { release_id, table } => {
             commands::release::history(commands::release::Target { table: &table, json: cli.json }, &release_id)
+        }
+        Command::Report { release_id, html, table } => {
+            commands::release::report(commands::release::Target { table: &table, json: cli.json }, &release_id, html)
         }
         Command::Verify { release_id, table } => {
             commands::release::verify(commands::release::Target { table: &table, json: cli.json }, &release_id)

@@ -1,11 +1,13 @@
 //! One function per subcommand; each returns the process exit code.
 
 mod aws;
+pub mod chart;
 pub mod check;
 pub mod cost;
 pub mod output;
 pub mod policy;
 pub mod release;
+pub mod report;
 pub mod simulate;
 mod validate;
 

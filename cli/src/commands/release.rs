@@ -314,10 +314,7 @@ pub fn status(target: Target<'_>, release_id: &str, watch: bool) -> Result<ExitC
                     tokio::time::sleep(Duration::from_secs(2)).await;
                     continue;
                 }
-                return Err(CliError::Usage(format!(
-                    "release {release_id} was not found in table {}; check the id and ROLLGATE_TABLE",
-                    target.table
-                )));
+                return Err(not_found(release_id, target.table));
             };
             let events = store.events(release_id).await.map_err(|e| store_failure("reading the audit trail", e, target.table))?;
             if target.json {
@@ -411,6 +408,10 @@ pub fn list(target: Target<'_>, service: Option<&str>, status: Option<&str>, wee
     })
 }
 
+fn not_found(release_id: &str, table: &str) -> CliError {
+    CliError::Usage(format!("release {release_id} was not found in table {table}; check the id and ROLLGATE_TABLE"))
+}
+
 /// How long `status --watch` waits for a release that admission has not recorded yet.
 const NOT_RECORDED_WAIT: Duration = Duration::from_secs(120);
 
@@ -438,6 +439,32 @@ pub fn history(target: Target<'_>, release_id: &str) -> Result<ExitCode, CliErro
             }
         }
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `rollgate report`: the release and its trail, read as `status` and `history` read them, on
+/// one page (`--html`), as JSON or as text.
+pub fn report(target: Target<'_>, release_id: &str, html: bool) -> Result<ExitCode, CliError> {
+    if html && target.json {
+        return Err(CliError::Usage("--html and --json each choose the report's form; give one of them".into()));
+    }
+    runtime()?.block_on(async {
+        let events = trail(target, release_id).await?;
+        let (_, store) = store(target.table).await;
+        let release = store
+            .release(release_id)
+            .await
+            .map_err(|e| store_failure("reading the release", e, target.table))?
+            .ok_or_else(|| not_found(release_id, target.table))?;
+        let report = super::report::Report::new(&release, &events);
+        if html {
+            outln!("{}", report.html());
+        } else if target.json {
+            print_json(&report.json());
+        } else {
+            outln!("{}", report.text());
+        }
+        Ok(if report.chain.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
     })
 }
 

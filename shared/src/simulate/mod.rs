@@ -561,8 +561,9 @@ fn ending_text(execution: &machine::Execution) -> String {
     }
 }
 
-/// The timeline, read from the audit trail: what a person reads of a release.
-fn timeline(plan: &Plan, trail: &[ReleaseEvent], start: DateTime<Utc>) -> Vec<TimelineEntry> {
+/// The timeline, read from a release's audit trail (simulated or deployed; `start` is offset
+/// zero): what a person reads of a release, and what its chart draws.
+pub fn timeline(plan: &Plan, trail: &[ReleaseEvent], start: DateTime<Utc>) -> Vec<TimelineEntry> {
     let steps = plan.traffic.steps.len();
     let mut out = Vec::new();
     let (mut weight, mut step) = (0u32, None);
@@ -659,7 +660,7 @@ fn timeline(plan: &Plan, trail: &[ReleaseEvent], start: DateTime<Utc>) -> Vec<Ti
 }
 
 /// Plan bounds per metric, for charts; a bound that only some steps apply names them.
-fn thresholds(plan: &Plan) -> Vec<(String, String, f64)> {
+pub fn thresholds(plan: &Plan) -> Vec<(String, String, f64)> {
     let steps = plan.traffic.steps.len();
     let mut at: BTreeMap<(String, &'static str, u64), Vec<usize>> = BTreeMap::new();
     for step in 0..steps {
