@@ -21,8 +21,13 @@ test:
 local-release: tools
 	@scripts/local-release.sh
 
-## tools: the project-local virtualenv with the emulator (and later the AWS build tools).
+## tools: the project-local virtualenv with the emulator (and later the AWS build tools), and
+## Chromium (Debian's package), which the report page's rendering test uses.
 tools: $(STAMP)
+	@test -x /usr/bin/chromium || { echo "installing chromium (apt-get)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@test -x /usr/bin/chromium || { echo "chromium is missing and could not be installed (apt-get, as root)"; exit 1; }
 
 $(STAMP): tools/requirements.txt tools/infra-requirements.txt tools/package.json tools/package-lock.json
 	@test -x $(VENV)/bin/pip || $(PYTHON) -m venv $(VENV)

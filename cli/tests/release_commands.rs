@@ -1,5 +1,6 @@
-//! `rollgate start | status | approve | reject | pause | resume | skip | promote | abort | history`
-//! against the local stack, through the real binary. `make test` starts the stack.
+//! `rollgate start | status | approve | reject | pause | resume | skip | promote | abort | history
+//! | report` against the local stack, through the real binary. `make test` starts the stack (and
+//! `make tools` installs Chromium, which renders a report page).
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -39,10 +40,15 @@ struct People {
 }
 
 async fn people(stack: &Stack, name: &str) -> People {
+    people_for(stack, name, APPROVAL_PLAN).await
+}
+
+/// The people of `people`, approvers of a plan written from `template` (BOB, RELEASE_MANAGERS).
+async fn people_for(stack: &Stack, name: &str, template: &str) -> People {
     let bob = iam_user(&stack.config, &unique("bob")).await;
     let mallory = iam_user(&stack.config, &unique("mallory")).await;
     let (carol, release_managers) = role_session(&stack.config, &unique("release-managers"), "carol").await;
-    let plan = APPROVAL_PLAN.replace("BOB", &bob.arn).replace("RELEASE_MANAGERS", &release_managers);
+    let plan = template.replace("BOB", &bob.arn).replace("RELEASE_MANAGERS", &release_managers);
     People { bob, carol, mallory, plan: plan_file(name, &plan) }
 }
 
@@ -348,4 +354,212 @@ async fn e2e_an_operator_pauses_resumes_skips_and_promotes_a_release() {
         assert!(started.elapsed() < Duration::from_secs(60), "the lock of promoted {id} was never given back");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// APPROVAL_PLAN judged on latency (datapoints in NAMESPACE, put before the release starts): the
+/// first step's checks pass, then the Go/No-Go before the second step.
+const REPORT_PLAN: &str = r#"
+name: cli-report
+traffic:
+  router: { type: dry_run }
+  steps:
+    - { weight: 10, bake: 2s }
+    - { weight: 100, bake: 2s, approval: go-no-go }
+approvals:
+  - { id: go-no-go, approvers: ["BOB", "RELEASE_MANAGERS"], quorum: 2, timeout: 10m }
+analysis:
+  interval: 2s
+  window: 15m
+  min_samples: 5
+  look_before_step: true
+  metrics:
+    - name: latency
+      unit: ms
+      query:
+        metric: { namespace: NAMESPACE, name: Latency, stat: Average, dimensions: { Run: NAMESPACE } }
+        canary: { Version: "{version}" }
+        baseline: { Version: "{stable_version}" }
+      must: { below: 200 }
+      baseline: { max_increase: 10 }
+"#;
+
+/// Latency datapoints for the canary (version 42, as `start` names it) and the stable version.
+async fn latency(stack: &Stack, namespace: &str) {
+    rollgate_tests::releases::put_latency(&stack.config, namespace, "42", 101.0).await;
+    rollgate_tests::releases::put_latency(&stack.config, namespace, "41", 100.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_report_html_names_the_verdicts_the_approvals_and_the_rollback_reason() {
+    let stack = stack("cli-report").await;
+    let namespace = unique("E2E/Report");
+    latency(&stack, &namespace).await;
+    let People { bob, carol, plan, .. } = people_for(&stack, "report", &REPORT_PLAN.replace("NAMESPACE", &namespace)).await;
+    let (service, id) = (unique("billing"), unique("rel"));
+    start(&stack, &plan, &service, &id);
+    wait_for_status(&stack, &id, "awaiting_approval");
+    ok(rollgate_as(&stack, &bob, &["approve", &id, "--comment", "dashboards green"]));
+    // A comment with markup in it: the page shows it as text.
+    let comment = r#"freeze <b>for</b> the "board" demo <script>alert(1)</script>"#;
+    ok(rollgate_as(&stack, &carol, &["reject", &id, "--comment", comment]));
+    let status = wait_for_status(&stack, &id, "rolled_back");
+    let reason = status["closed_reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.ends_with(comment), "{reason}");
+
+    let page = ok(rollgate(&stack, &["report", &id, "--html"]));
+    assert!(page.starts_with("<!DOCTYPE html>") && page.trim_end().ends_with("</html>"), "{page}");
+    let lower = page.to_lowercase();
+    assert!(!lower.contains("<script") && !page.contains("<b>for</b>"), "the comment's markup got onto the page:\n{page}");
+    let escaped = |text: &str| text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    assert!(page.contains(&format!("<h2>Rollback</h2><p class=\"reason\">{}</p>", escaped(&reason))), "the rollback reason:\n{page}");
+    assert!(page.contains("<p class=\"status rolled_back\">rolled back</p>"), "the final status");
+    // The approvals: who, and when; the rejection with its comment.
+    let trail = stack.store.events(&id).await.unwrap_or_default();
+    for (by, decision) in trail.iter().filter_map(|e| match &e.kind {
+        rollgate::release::EventKind::ApprovalDecided { by, approved, .. } => Some((by.clone(), *approved)),
+        _ => None,
+    }) {
+        let row = format!("<td>go-no-go</td><td>{}", escaped(&by));
+        assert!(page.contains(&row), "the approval of {by} ({decision}):\n{page}");
+    }
+    assert!(page.contains(&escaped(&bob.arn)) && page.contains("<td>granted</td><td>dashboards green</td>"), "bob's vote");
+    assert!(page.contains(&format!("<td>REJECTED</td><td>{}</td>", escaped(comment))), "carol's rejection");
+    // Every verdict with the values it judged.
+    let verdicts: Vec<&rollgate::domain::gate::GateVerdict> = trail
+        .iter()
+        .filter_map(|e| match &e.kind {
+            rollgate::release::EventKind::GateJudged { verdict, .. } => Some(verdict),
+            _ => None,
+        })
+        .collect();
+    assert!(!verdicts.is_empty(), "the first step was checked");
+    for verdict in &verdicts {
+        for metric in &verdict.metrics {
+            for side in [metric.canary, metric.baseline].into_iter().flatten() {
+                let shown = format!("{} ms (n={})", rollgate::domain::bounds::format_number(side.value), side.samples);
+                assert!(page.contains(&shown), "the value `{shown}` of {}:\n{page}", metric.metric);
+            }
+        }
+    }
+    assert_eq!(page.matches("<div class=\"check ").count(), verdicts.len(), "one block per check");
+    assert!(page.contains(&format!("trail of {id} intact: {} events", trail.len())), "the chain verifies");
+
+    // Without --html: the same report as text, and as JSON.
+    let text = ok(rollgate(&stack, &["report", &id]));
+    assert!(text.contains(&reason) && text.contains(&format!("trail of {id} intact")), "{text}");
+    let json: Value = serde_json::from_str(&ok(rollgate(&stack, &["--json", "report", &id]))).unwrap_or_default();
+    assert_eq!(json["rollback_reason"], Value::String(reason.clone()), "{json}");
+    assert_eq!(json["chain"]["intact"], true, "{json}");
+    let both = rollgate(&stack, &["--json", "report", &id, "--html"]);
+    assert!(!both.status.success() && String::from_utf8_lossy(&both.stderr).contains("give one of them"), "{both:?}");
+}
+
+/// Chromium, as `make tools` installs it.
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// A screenshot of `page` (a file) by headless Chromium, in a window of 1200×1600, with a new
+/// empty profile; the PNG's bytes.
+fn screenshot(page: &std::path::Path, name: &str) -> Vec<u8> {
+    assert!(
+        std::path::Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: `make tools` installs it (apt-get install chromium); the report page's rendering test needs it"
+    );
+    let dir = std::env::temp_dir().join(unique(&format!("rollgate-chromium-{name}")));
+    let profile = dir.join("profile");
+    std::fs::create_dir_all(&profile).unwrap_or_else(|e| panic!("{e}"));
+    let png = dir.join("shot.png");
+    let mut child = Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            &format!("--user-data-dir={}", profile.display()),
+            &format!("--screenshot={}", png.display()),
+            "--window-size=1200,1600",
+            &format!("file://{}", page.display()),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{CHROMIUM}: {e}"));
+    // A bound on a browser that hangs, not a measure of speed.
+    let started = Instant::now();
+    while child.try_wait().ok().flatten().is_none() {
+        if started.elapsed() > Duration::from_secs(180) {
+            let _ = child.kill();
+            panic!("{CHROMIUM} did not finish its screenshot of {} in 3 minutes", page.display());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let output = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let bytes = std::fs::read(&png).unwrap_or_else(|e| {
+        panic!(
+            "no screenshot of {} ({e}): {}{}",
+            page.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    bytes
+}
+
+/// The width and height of a PNG, from its IHDR chunk; `None` if it is not a PNG.
+fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    let header = bytes.get(..24)?;
+    if header[..8] != *b"\x89PNG\r\n\x1a\n" || header[12..16] != *b"IHDR" {
+        return None;
+    }
+    let number = |at: usize| header.get(at..at + 4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
+    Some((number(16)?, number(20)?))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_the_report_page_renders_in_headless_chromium_without_javascript() {
+    let stack = stack("cli-report-page").await;
+    let namespace = unique("E2E/ReportPage");
+    latency(&stack, &namespace).await;
+    let plan = plan_file(
+        "report-page",
+        &REPORT_PLAN
+            .replace("NAMESPACE", &namespace)
+            .replace(", approval: go-no-go", "")
+            .replace("approvals:\n  - { id: go-no-go, approvers: [\"BOB\", \"RELEASE_MANAGERS\"], quorum: 2, timeout: 10m }\n", ""),
+    );
+    let (service, id) = (unique("ledger"), unique("rel"));
+    start(&stack, &plan, &service, &id);
+    wait_for_status(&stack, &id, "promoted");
+    let page = ok(rollgate(&stack, &["report", &id, "--html"]));
+    // Readable without JavaScript: the page has none to run (no script, no handler).
+    let lower = page.to_lowercase();
+    for script in ["<script", "javascript:", " onload=", " onerror=", " onclick="] {
+        assert!(!lower.contains(script), "the page holds `{script}`");
+    }
+    let dir = std::env::temp_dir().join(unique("rollgate-report-page"));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let (report, blank) = (dir.join("report.html"), dir.join("blank.html"));
+    std::fs::write(&report, &page).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&blank, "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body></body></html>")
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let shot = screenshot(&report, "report");
+    let empty = screenshot(&blank, "blank");
+    assert_eq!(png_size(&shot), Some((1200, 1600)), "a PNG of the window's size");
+    assert_eq!(png_size(&empty), Some((1200, 1600)), "a PNG of the window's size (blank page)");
+    // A page with text, tables and a chart compresses far worse than an empty one.
+    assert!(
+        shot.len() > 5 * empty.len(),
+        "the report's screenshot ({} bytes) is not much more than a blank page's ({} bytes)",
+        shot.len(),
+        empty.len()
+    );
+    if let Ok(keep) = std::env::var("ROLLGATE_KEEP_SCREENSHOT") {
+        std::fs::write(keep, &shot).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
