@@ -411,7 +411,11 @@ async fn e2e_report_html_names_the_verdicts_the_approvals_and_the_rollback_reaso
     let lower = page.to_lowercase();
     assert!(!lower.contains("<script") && !page.contains("<b>for</b>"), "the comment's markup got onto the page:\n{page}");
     let escaped = |text: &str| text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
-    assert!(page.contains(&format!("<h2>Rollback</h2><p class=\"reason\">{}</p>", escaped(&reason))), "the rollback reason:\n{page}");
+    // The release's closing reason leads the page; the rollback's own reason heads its section.
+    assert!(page.contains(&format!("<p class=\"reason\">{}</p>", escaped(&reason))), "the closing reason:\n{page}");
+    let rollback = reason.strip_prefix("rolled back: ").unwrap_or(&reason).to_string();
+    assert!(rollback.starts_with("the approval `go-no-go` was rejected by"), "{rollback}");
+    assert!(page.contains(&format!("<h2>Rollback</h2><p class=\"reason\">{}</p>", escaped(&rollback))), "the rollback reason:\n{page}");
     assert!(page.contains("<p class=\"status rolled_back\">rolled back</p>"), "the final status");
     // The approvals: who, and when; the rejection with its comment.
     let trail = stack.store.events(&id).await.unwrap_or_default();
@@ -448,7 +452,7 @@ async fn e2e_report_html_names_the_verdicts_the_approvals_and_the_rollback_reaso
     let text = ok(rollgate(&stack, &["report", &id]));
     assert!(text.contains(&reason) && text.contains(&format!("trail of {id} intact")), "{text}");
     let json: Value = serde_json::from_str(&ok(rollgate(&stack, &["--json", "report", &id]))).unwrap_or_default();
-    assert_eq!(json["rollback_reason"], Value::String(reason.clone()), "{json}");
+    assert_eq!(json["rollback_reason"], Value::String(rollback), "{json}");
     assert_eq!(json["chain"]["intact"], true, "{json}");
     let both = rollgate(&stack, &["--json", "report", &id, "--html"]);
     assert!(!both.status.success() && String::from_utf8_lossy(&both.stderr).contains("give one of them"), "{both:?}");

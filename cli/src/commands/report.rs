@@ -251,10 +251,10 @@ impl<'a> Report<'a> {
         if let Some(reason) = self.rollback_reason() {
             let _ = write!(page, "<h2>Rollback</h2><p class=\"reason\">{}</p>", escape(reason));
         }
-        let rollbacks = self.rollbacks();
-        if !rollbacks.is_empty() {
-            page.push_str("<table><tr><th>at</th><th>by</th><th>what</th><th>detail</th></tr>");
-            for e in rollbacks {
+        let rollbacks: Vec<Vec<String>> = self
+            .rollbacks()
+            .iter()
+            .map(|e| {
                 let detail = match &e.kind {
                     EventKind::RolledBack(rec) => format!(
                         "detected {}, restored {} ({}s{})",
@@ -270,16 +270,11 @@ impl<'a> Report<'a> {
                     EventKind::RollbackFailed { reason, .. } => reason.clone(),
                     _ => String::new(),
                 };
-                let _ = write!(
-                    page,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    escape(&time(e.at)),
-                    escape(&e.actor),
-                    escape(&e.kind.summary()),
-                    escape(&detail)
-                );
-            }
-            page.push_str("</table>");
+                vec![time(e.at), e.actor.clone(), e.kind.summary(), detail]
+            })
+            .collect();
+        if !rollbacks.is_empty() {
+            table(&mut page, &["at", "by", "what", "detail"], &rollbacks);
         }
 
         page.push_str("<h2>Checklist</h2>");
@@ -310,100 +305,58 @@ impl<'a> Report<'a> {
             write_check(&mut page, check);
         }
 
-        page.push_str("<h2>Approvals</h2>");
-        let approvals = self.approvals();
-        if approvals.is_empty() {
-            page.push_str("<p>none asked</p>");
-        } else {
-            page.push_str("<table><tr><th>at</th><th>approval</th><th>who</th><th>decision</th><th>comment</th></tr>");
-            for e in approvals {
-                let (approval, who, decision, comment) = match &e.kind {
-                    EventKind::ApprovalRequested { approval, step, approvers, quorum, expires_at } => (
-                        approval.clone(),
-                        approvers.join(", "),
-                        format!("requested before step {} (quorum {quorum}), expires {}", step + 1, time(*expires_at)),
-                        String::new(),
-                    ),
-                    EventKind::ApprovalDecided { approval, by, approved, comment, via } => (
-                        approval.clone(),
-                        match via {
-                            Some(group) => format!("{by} (member of {group}; as {})", e.actor),
-                            None if *by != e.actor => format!("{by} (as {})", e.actor),
-                            None => by.clone(),
-                        },
-                        if *approved { "granted".to_string() } else { "REJECTED".to_string() },
-                        comment.clone().unwrap_or_default(),
-                    ),
-                    _ => continue,
-                };
-                let _ = write!(
-                    page,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    escape(&time(e.at)),
-                    escape(&approval),
-                    escape(&who),
-                    escape(&decision),
-                    escape(&comment)
-                );
-            }
-            page.push_str("</table>");
-        }
+        let approvals: Vec<Vec<String>> = self
+            .approvals()
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::ApprovalRequested { approval, step, approvers, quorum, expires_at } => Some(vec![
+                    time(e.at),
+                    approval.clone(),
+                    approvers.join(", "),
+                    format!("requested before step {} (quorum {quorum}), expires {}", step + 1, time(*expires_at)),
+                    String::new(),
+                ]),
+                EventKind::ApprovalDecided { approval, by, approved, comment, via } => Some(vec![
+                    time(e.at),
+                    approval.clone(),
+                    match via {
+                        Some(group) => format!("{by} (member of {group}; as {})", e.actor),
+                        None if *by != e.actor => format!("{by} (as {})", e.actor),
+                        None => by.clone(),
+                    },
+                    if *approved { "granted".to_string() } else { "REJECTED".to_string() },
+                    comment.clone().unwrap_or_default(),
+                ]),
+                _ => None,
+            })
+            .collect();
+        section(&mut page, "Approvals", "none asked", &["at", "approval", "who", "decision", "comment"], &approvals);
 
-        page.push_str("<h2>Operators</h2>");
-        let controls = self.controls();
-        if controls.is_empty() {
-            page.push_str("<p>no operator acted</p>");
-        } else {
-            page.push_str("<table><tr><th>at</th><th>control</th><th>who</th><th>why</th></tr>");
-            for e in controls {
-                if let EventKind::Controlled { control, by, reason } = &e.kind {
-                    let _ = write!(
-                        page,
-                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                        escape(&time(e.at)),
-                        control.as_str(),
-                        escape(by),
-                        escape(reason)
-                    );
+        let controls: Vec<Vec<String>> = self
+            .controls()
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Controlled { control, by, reason } => {
+                    Some(vec![time(e.at), control.as_str().to_string(), by.clone(), reason.clone()])
                 }
-            }
-            page.push_str("</table>");
-        }
+                _ => None,
+            })
+            .collect();
+        section(&mut page, "Operators", "no operator acted", &["at", "control", "who", "why"], &controls);
 
-        page.push_str("<h2>Hooks</h2>");
-        let hooks = self.hooks();
-        if hooks.is_empty() {
-            page.push_str("<p>no hook ran</p>");
-        } else {
-            page.push_str("<table><tr><th>at</th><th>when</th><th>hook</th><th>result</th><th>took</th></tr>");
-            for (at, when, hook) in hooks {
-                let _ = write!(
-                    page,
-                    "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ms</td></tr>",
-                    if hook.passed() { "pass" } else { "fail" },
-                    escape(&time(at)),
-                    escape(&when),
-                    escape(&hook.hook),
-                    escape(&hook.sentence()),
-                    hook.took_ms
-                );
-            }
-            page.push_str("</table>");
-        }
+        let hooks: Vec<Vec<String>> = self
+            .hooks()
+            .into_iter()
+            .map(|(at, when, hook)| vec![time(at), when, hook.hook.clone(), hook.sentence(), format!("{} ms", hook.took_ms)])
+            .collect();
+        section(&mut page, "Hooks", "no hook ran", &["at", "when", "hook", "result", "took"], &hooks);
 
-        page.push_str("<h2>Audit trail</h2><table class=\"trail\"><tr><th>#</th><th>at</th><th>actor</th><th>event</th><th>what</th></tr>");
-        for e in self.events {
-            let _ = write!(
-                page,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                e.seq,
-                escape(&time(e.at)),
-                escape(&e.actor),
-                e.kind.name(),
-                escape(&e.kind.summary())
-            );
-        }
-        page.push_str("</table>");
+        let trail: Vec<Vec<String>> = self
+            .events
+            .iter()
+            .map(|e| vec![e.seq.to_string(), time(e.at), e.actor.clone(), e.kind.name().to_string(), e.kind.summary()])
+            .collect();
+        section(&mut page, "Audit trail", "no event", &["#", "at", "actor", "event", "what"], &trail);
         let _ = write!(
             page,
             "<footer>written by rollgate {} from table records; no script runs on this page</footer>",
@@ -412,6 +365,33 @@ impl<'a> Report<'a> {
         page.push_str("</body></html>");
         page
     }
+}
+
+/// A section: its heading, then its rows as a table, or `none` when it has none.
+fn section(page: &mut String, title: &str, none: &str, headers: &[&str], rows: &[Vec<String>]) {
+    let _ = write!(page, "<h2>{title}</h2>");
+    if rows.is_empty() {
+        let _ = write!(page, "<p>{none}</p>");
+    } else {
+        table(page, headers, rows);
+    }
+}
+
+/// A table; every cell is text, escaped here.
+fn table(page: &mut String, headers: &[&str], rows: &[Vec<String>]) {
+    page.push_str("<table><tr>");
+    for header in headers {
+        let _ = write!(page, "<th>{header}</th>");
+    }
+    page.push_str("</tr>");
+    for row in rows {
+        page.push_str("<tr>");
+        for cell in row {
+            let _ = write!(page, "<td>{}</td>", escape(cell));
+        }
+        page.push_str("</tr>");
+    }
+    page.push_str("</table>");
 }
 
 /// One check: its outcome and decision, then per metric its values, bounds, window and baseline.
@@ -473,9 +453,7 @@ fn write_metric(page: &mut String, m: &MetricVerdict) {
     let bounds: Vec<String> = m
         .checks
         .iter()
-        .map(|c| {
-            format!("{}: {} — {} {}", format!("{:?}", c.criterion).to_lowercase(), c.bound, c.observed, if c.held { "✓" } else { "✗" })
-        })
+        .map(|c| format!("{}: {} — {} {}", criterion_name(c.criterion), c.bound, c.observed, if c.held { "✓" } else { "✗" }))
         .collect();
     let _ = write!(
         page,
@@ -490,6 +468,14 @@ fn write_metric(page: &mut String, m: &MetricVerdict) {
         bounds.iter().map(|b| escape(b)).collect::<Vec<_>>().join("<br>"),
         escape(&m.sentence)
     );
+}
+
+/// A criterion as the trail names it (`min_samples`, `rollback_if`, ...).
+fn criterion_name(criterion: rollgate::domain::gate::Criterion) -> String {
+    match serde_json::to_value(criterion) {
+        Ok(Value::String(name)) => name,
+        _ => format!("{criterion:?}").to_lowercase(),
+    }
 }
 
 fn time(at: DateTime<Utc>) -> String {
