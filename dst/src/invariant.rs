@@ -178,7 +178,7 @@ fn final_bake(release: &Release, events: &[ReleaseEvent]) -> Result<(), String> 
     let outcomes: Vec<GateOutcome> = events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::GateJudged { step, verdict } if *step == last => Some(verdict.outcome),
+            EventKind::GateJudged { step, verdict, .. } if *step == last => Some(verdict.outcome),
             _ => None,
         })
         .collect();
@@ -207,7 +207,7 @@ fn hooks(release: &Release, events: &[ReleaseEvent]) -> Result<(), String> {
     for event in events {
         match &event.kind {
             EventKind::HooksRan { step, results } if results.iter().any(|r| !r.passed()) => refused = Some(*step),
-            EventKind::GateJudged { step, verdict }
+            EventKind::GateJudged { step, verdict, .. }
                 if verdict.hooks.iter().any(|h| !h.passed()) && release.status == ReleaseStatus::Promoted =>
             {
                 return Err(format!("{} was promoted although a hook failed at step {}", release.id, step + 1));

@@ -158,7 +158,7 @@ pub fn trail_shape(trail: &[rollgate::release::ReleaseEvent]) -> Vec<String> {
     trail
         .iter()
         .map(|e| match &e.kind {
-            EventKind::GateJudged { step, verdict } => format!("gate_judged step {step}: {:?}", verdict.outcome),
+            EventKind::GateJudged { step, verdict, .. } => format!("gate_judged step {step}: {:?}", verdict.outcome),
             EventKind::Decided(d) => format!("decided step {}: {:?}", d.step, d.action),
             EventKind::WeightChanged(c) => format!("weight_changed {:?}: {} -> {}", c.step, c.before, c.after),
             EventKind::Notified { event, .. } | EventKind::NotificationFailed { event, .. } => format!("{} {event}", e.kind.name()),

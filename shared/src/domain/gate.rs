@@ -23,7 +23,7 @@ mod score;
 mod series;
 mod sustained;
 mod thresholds;
-mod wire;
+pub(crate) mod wire;
 
 pub use compare::{Classification, ComparisonDetail};
 pub use score::Score;

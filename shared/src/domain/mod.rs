@@ -15,6 +15,7 @@ pub mod observation;
 pub mod plan;
 pub mod policy;
 pub mod query;
+pub mod recorded;
 pub mod stats;
 pub mod text;
 pub mod yaml;

@@ -63,8 +63,7 @@ pub enum QueryPlanError {
 
 /// Plans the queries of one check ending at `now`.
 pub fn plan_queries(analysis: &Analysis, context: &QueryContext, now: DateTime<Utc>) -> Result<QueryPlan, QueryPlanError> {
-    let longest = analysis.metrics.iter().map(|m| lookback(analysis, m)).max().unwrap_or(analysis.interval);
-    let mut plan = QueryPlan { start: longest.before(now), end: now, queries: Vec::new(), results: BTreeMap::new() };
+    let mut plan = QueryPlan { start: range_start(analysis, now), end: now, queries: Vec::new(), results: BTreeMap::new() };
     for (index, metric) in analysis.metrics.iter().enumerate() {
         let sides: &[Side] = if metric.query.baseline.is_empty() { &[Side::Canary] } else { &[Side::Canary, Side::Baseline] };
         for side in sides {
@@ -98,6 +97,11 @@ pub fn plan_queries(analysis: &Analysis, context: &QueryContext, now: DateTime<U
         }
     }
     Ok(plan)
+}
+
+/// Where a check at `now` starts reading: its metrics' longest lookback before it.
+pub fn range_start(analysis: &Analysis, now: DateTime<Utc>) -> DateTime<Utc> {
+    analysis.metrics.iter().map(|m| lookback(analysis, m)).max().unwrap_or(analysis.interval).before(now)
 }
 
 /// The metric's CloudWatch period in seconds (default one minute).

@@ -4,13 +4,16 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::alarm::AlarmReading;
 use crate::domain::control;
 use crate::domain::decision::{Decision, StepProgress, decide};
 use crate::domain::gate::{GateVerdict, judge};
+use crate::domain::hook::HookResult;
 use crate::domain::observation::{MetricReading, Observation};
 use crate::domain::plan::Analysis;
 use crate::domain::plan::HookRun;
 use crate::domain::query::{QueryContext, Side, plan_queries};
+use crate::domain::recorded::RecordedCheck;
 use crate::flow::trail::{record_with, renew_lock};
 use crate::ports::{HookError, HookRunner, MetricError, MetricSource, PolicyStore, ReleaseStore, StoreError};
 use crate::release::{EventKind, Release};
@@ -72,7 +75,8 @@ pub async fn run(
     renew_lock(store, &release, now).await?;
 
     // The analysis of the step that bakes: its own bounds where it has them.
-    let verdict = match release.plan.analysis_at(step) {
+    let analysis = release.plan.analysis_at(step);
+    let observation = match &analysis {
         None => None,
         Some(analysis) => {
             let context = QueryContext {
@@ -81,25 +85,23 @@ pub async fn run(
                 version: release.version.clone(),
                 stable_version: release.stable_version.clone(),
             };
-            let mut observation = observe(metrics, &analysis, &context, now).await?;
+            let mut observation = observe(metrics, analysis, &context, now).await?;
             observation.since = Some(started_at);
-            Some(judge(&analysis, &observation))
+            Some(observation)
         }
     };
     // The plan's alarms, at every check: one in ALARM rolls back now, whatever the metrics say.
     let alarms = &release.plan.rollback_alarms;
-    let verdict = if alarms.is_empty() {
-        verdict
-    } else {
-        let readings = metrics.alarms(alarms).await?;
-        Some(crate::domain::alarm::with_alarms(verdict, alarms, &readings, now))
-    };
+    let readings = if alarms.is_empty() { Vec::new() } else { metrics.alarms(alarms).await? };
     // The step's hooks: at every check, and once at its first.
     let mut ran = crate::flow::hooks::run(hooks, &release, step, HookRun::EveryCheck, now).await?;
     if release.step_outcomes.is_empty() {
         ran.extend(crate::flow::hooks::run(hooks, &release, step, HookRun::FirstCheck, now).await?);
     }
-    let verdict = if ran.is_empty() { verdict } else { Some(crate::domain::hook::with_hooks(verdict, &ran, now)) };
+    let judged = analysis.as_deref().zip(observation.as_ref());
+    let verdict = check_verdict(judged, alarms, &readings, &ran, now);
+    // What the metrics were judged on, kept with the verdict for backtests.
+    let datapoints = judged.map(|(analysis, observation)| RecordedCheck::of(analysis, observation));
     let prior = release.step_outcomes.clone();
     let policy = policies.policy(&release.service, &release.environment).await?;
     // What operators asked: a pause stops the bake clock, a skip or a promotion (where the
@@ -122,7 +124,7 @@ pub async fn run(
     let mut release = release;
     let mut kinds = Vec::with_capacity(2);
     if let Some(verdict) = &verdict {
-        kinds.push(EventKind::GateJudged { step, verdict: verdict.clone() });
+        kinds.push(EventKind::GateJudged { step, verdict: verdict.clone(), datapoints });
         // The step's history travels with the release, so a check reads one item, not the trail.
         release.step_outcomes.push(verdict.outcome);
         release.updated_at = now;
@@ -136,6 +138,21 @@ pub async fn run(
     let changed = (verdict.is_some() || named).then_some(&mut release);
     record_with(store, ACTOR, id, changed, now, kinds).await?;
     Ok(CheckResult { release, verdict, decision })
+}
+
+/// A check's verdict from what it read: the metrics judged under the step's analysis (when it
+/// has one), then the plan's alarms, then the step's hooks that ran. Pure: a backtest judges a
+/// recorded check again through it.
+pub fn check_verdict(
+    judged: Option<(&Analysis, &Observation)>,
+    alarms: &[String],
+    readings: &[AlarmReading],
+    ran: &[HookResult],
+    now: DateTime<Utc>,
+) -> Option<GateVerdict> {
+    let verdict = judged.map(|(analysis, observation)| judge(analysis, observation));
+    let verdict = if alarms.is_empty() { verdict } else { Some(crate::domain::alarm::with_alarms(verdict, alarms, readings, now)) };
+    if ran.is_empty() { verdict } else { Some(crate::domain::hook::with_hooks(verdict, ran, now)) }
 }
 
 /// The check `release` last recorded, as it was decided: its decision and its verdict from the

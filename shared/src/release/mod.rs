@@ -191,6 +191,10 @@ pub enum EventKind {
     GateJudged {
         step: usize,
         verdict: GateVerdict,
+        /// The datapoints the verdict was judged on, for `rollgate backtest`; absent in events
+        /// written before checks kept them, and for checks that judge no metrics.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        datapoints: Option<crate::domain::recorded::RecordedCheck>,
     },
     /// What the release does next, and why.
     Decided(Decision),
@@ -271,7 +275,7 @@ impl EventKind {
                 lease_until.format("%H:%M")
             ),
             EventKind::ChecklistJudged(v) => format!("checklist {:?}: {}", v.verdict, v.summary),
-            EventKind::GateJudged { step, verdict } => format!("step {} check {:?}: {}", step + 1, verdict.outcome, verdict.summary),
+            EventKind::GateJudged { step, verdict, .. } => format!("step {} check {:?}: {}", step + 1, verdict.outcome, verdict.summary),
             EventKind::Decided(d) => format!("decision {:?}: {}", d.action, d.reason),
             EventKind::HooksRan { step, results } => format!(
                 "before step {}: {}",

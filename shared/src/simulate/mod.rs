@@ -602,7 +602,7 @@ pub fn timeline(plan: &Plan, trail: &[ReleaseEvent], start: DateTime<Utc>) -> Ve
                     push(EntryKind::Weight, step, weight, text, vec![]);
                 }
             }
-            EventKind::GateJudged { step: s, verdict: v } => {
+            EventKind::GateJudged { step: s, verdict: v, .. } => {
                 step = Some(*s);
                 verdict = Some(v);
             }

@@ -2,7 +2,7 @@
 //! infinity or NaN (serde_json writes them as `null`, which does not read back as a number): a
 //! value that is not finite is written as the string `inf`, `-inf` or `NaN`, and read back from it.
 
-pub(super) mod number {
+pub(crate) mod number {
     use std::fmt;
 
     use serde::de::{self, Visitor};
