@@ -8,6 +8,7 @@
 //! (`false_positives`); `report` words the recommendations and the text.
 
 mod aggregate;
+pub mod backtest;
 mod false_positives;
 mod report;
 
