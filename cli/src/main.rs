@@ -246,6 +246,23 @@ enum Command {
         #[arg(long, env = "ROLLGATE_TABLE")]
         table: String,
     },
+    /// Replay a service's past releases under a changed plan, from the datapoints their checks
+    /// recorded: per release, whether the new plan would have rolled back earlier (where, on
+    /// which metric and value against which bound), not at all, the same, or cannot tell.
+    Backtest {
+        /// The changed plan (YAML or JSON).
+        plan: PathBuf,
+        #[arg(long)]
+        service: String,
+        /// Only releases in this environment.
+        #[arg(long)]
+        environment: Option<String>,
+        /// How far back to look (at most 366d).
+        #[arg(long, default_value = "30d")]
+        since: rollgate::HumanDuration,
+        #[arg(long, env = "ROLLGATE_TABLE")]
+        table: String,
+    },
     /// Releases: every open one, and those started in the last weeks, newest first.
     List {
         /// Only this service.
@@ -407,6 +424,10 @@ fn main() -> ExitCode {
             service.as_deref(),
             status.as_deref(),
             weeks,
+        ),
+        Command::Backtest { plan, service, environment, since, table } => commands::backtest::run(
+            commands::release::Target { table: &table, json: cli.json },
+            commands::backtest::BacktestArgs { plan: &plan, service: &service, environment: environment.as_deref(), since },
         ),
         Command::Review { week, table } => {
             commands::release::review(commands::release::Target { table: &table, json: cli.json }, week.as_deref())

@@ -1,6 +1,7 @@
 //! One function per subcommand; each returns the process exit code.
 
 mod aws;
+pub mod backtest;
 pub mod chart;
 pub mod check;
 pub mod cost;

@@ -31,11 +31,11 @@ pub struct Target<'a> {
     pub json: bool,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| CliError::Usage(e.to_string()))
 }
 
-async fn store(table: &str) -> (aws_config::SdkConfig, DynamoStore) {
+pub(super) async fn store(table: &str) -> (aws_config::SdkConfig, DynamoStore) {
     let config = rollgate::runtime::aws_config().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table);
     (config, store)

@@ -100,11 +100,11 @@ async fn what_the_old_checks_did_not_read_is_said_not_guessed() {
     {
         let mut edited = promoted.clone();
         for event in &mut edited.trail {
-            if let EventKind::GateJudged { datapoints: Some(d), .. } = &mut event.kind {
-                if change == "cut" {
-                    d.metrics.remove("error_rate");
-                    d.cut.push("error_rate".into());
-                }
+            if let EventKind::GateJudged { datapoints: Some(d), .. } = &mut event.kind
+                && change == "cut"
+            {
+                d.metrics.remove("error_rate");
+                d.cut.push("error_rate".into());
             }
             if let EventKind::GateJudged { datapoints, .. } = &mut event.kind
                 && change == "old"

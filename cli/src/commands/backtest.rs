@@ -1,0 +1,72 @@
+//! `rollgate backtest`: a changed plan against the past releases of a service, from the
+//! datapoints their checks kept in the trail (no CloudWatch call).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use chrono::Utc;
+use rollgate::HumanDuration;
+use rollgate::domain::plan::parse_plan_file;
+use rollgate::review::backtest::{backtest, past_releases};
+
+use super::aws::store_failure;
+use super::output::{errln, outln};
+use super::release::{Target, runtime, store};
+use super::{CliError, print_json};
+
+/// How far back a backtest may look: a year and a day (trails are not kept forever, and every
+/// week looked at is read from the weekly index).
+const LONGEST_SINCE_SECS: u64 = 366 * 86_400;
+
+pub struct BacktestArgs<'a> {
+    pub plan: &'a Path,
+    pub service: &'a str,
+    pub environment: Option<&'a str>,
+    pub since: HumanDuration,
+}
+
+pub fn run(target: Target<'_>, args: BacktestArgs<'_>) -> Result<ExitCode, CliError> {
+    if args.since.is_zero() || args.since.as_secs() > LONGEST_SINCE_SECS {
+        return Err(CliError::Usage(format!("--since {} is out of range; give a duration from 1m to 366d, e.g. 30d", args.since)));
+    }
+    let plan = match parse_plan_file(args.plan) {
+        Ok(plan) => plan,
+        Err(issues) => {
+            errln!("error {}: the plan has {} problem(s); nothing was backtested:", args.plan.display(), issues.len());
+            for issue in &issues {
+                errln!("  {issue}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let now = Utc::now();
+    let from = args.since.before(now);
+    runtime()?.block_on(async {
+        let (_, store) = store(target.table).await;
+        let releases = past_releases(&store, &store, args.service, args.environment, from, now)
+            .await
+            .map_err(|e| store_failure("reading the past releases", e, target.table))?;
+        let report = backtest(&plan, &releases);
+        let scope = format!(
+            "{}{} since {}",
+            args.service,
+            args.environment.map(|e| format!(" in {e}")).unwrap_or_default(),
+            from.format("%Y-%m-%d %H:%M UTC")
+        );
+        if target.json {
+            let mut value = serde_json::to_value(&report).map_err(|e| CliError::Usage(format!("cannot render the report: {e}")))?;
+            if let Some(object) = value.as_object_mut() {
+                object.insert("service".into(), args.service.into());
+                object.insert("environment".into(), args.environment.into());
+                object.insert("since".into(), from.to_rfc3339().into());
+            }
+            print_json(&value);
+        } else if releases.is_empty() {
+            outln!("no ended releases of {scope}; nothing to backtest");
+        } else {
+            outln!("releases of {scope}");
+            outln!("{}", report.text().trim_end());
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
