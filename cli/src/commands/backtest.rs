@@ -6,11 +6,10 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use rollgate::HumanDuration;
-use rollgate::domain::plan::parse_plan_file;
 use rollgate::review::backtest::{backtest, past_releases};
 
 use super::aws::store_failure;
-use super::output::{errln, outln};
+use super::output::outln;
 use super::release::{Target, runtime, store};
 use super::{CliError, print_json};
 
@@ -29,16 +28,7 @@ pub fn run(target: Target<'_>, args: BacktestArgs<'_>) -> Result<ExitCode, CliEr
     if args.since.is_zero() || args.since.as_secs() > LONGEST_SINCE_SECS {
         return Err(CliError::Usage(format!("--since {} is out of range; give a duration from 1m to 366d, e.g. 30d", args.since)));
     }
-    let plan = match parse_plan_file(args.plan) {
-        Ok(plan) => plan,
-        Err(issues) => {
-            errln!("error {}: the plan has {} problem(s); nothing was backtested:", args.plan.display(), issues.len());
-            for issue in &issues {
-                errln!("  {issue}");
-            }
-            return Ok(ExitCode::FAILURE);
-        }
-    };
+    let Some(plan) = super::plan_or_problems(args.plan, "nothing was backtested") else { return Ok(ExitCode::FAILURE) };
     let now = Utc::now();
     let from = args.since.before(now);
     runtime()?.block_on(async {

@@ -41,6 +41,20 @@ pub fn print_json(value: &impl serde::Serialize) {
     }
 }
 
+/// The plan at `path`, or (printed) its problems with their paths, and what was not done for them.
+pub fn plan_or_problems(path: &Path, not_done: &str) -> Option<rollgate::domain::plan::Plan> {
+    match rollgate::domain::plan::parse_plan_file(path) {
+        Ok(plan) => Some(plan),
+        Err(issues) => {
+            output::errln!("error {}: the plan has {} problem(s); {not_done}:", path.display(), issues.len());
+            for issue in &issues {
+                output::errln!("  {issue}");
+            }
+            None
+        }
+    }
+}
+
 pub fn schema() -> Result<ExitCode, CliError> {
     print_json(&rollgate::domain::plan::Plan::json_schema());
     Ok(ExitCode::SUCCESS)

@@ -10,7 +10,6 @@ use rollgate::adapters::dynamodb::DynamoStore;
 use rollgate::adapters::routers::Routers;
 use rollgate::adapters::sfn::StepFunctionsWorkflow;
 use rollgate::adapters::task_tokens::DynamoTaskTokens;
-use rollgate::domain::plan::parse_plan_file;
 use rollgate::flow::approval::{self, ApprovalError, Vote};
 use rollgate::flow::control::ControlError;
 use rollgate::flow::rollback::{RestorePolicy, RollbackEnd, RollbackError, roll_back};
@@ -58,16 +57,7 @@ pub struct StartArgs<'a> {
 
 pub fn start(args: StartArgs<'_>) -> Result<ExitCode, CliError> {
     // Validate here first: a bad plan gets its path-located errors before anything starts.
-    let plan = match parse_plan_file(args.plan) {
-        Ok(plan) => plan,
-        Err(issues) => {
-            errln!("error {}: the plan has {} problem(s); nothing was started:", args.plan.display(), issues.len());
-            for issue in &issues {
-                errln!("  {issue}");
-            }
-            return Ok(ExitCode::FAILURE);
-        }
-    };
+    let Some(plan) = super::plan_or_problems(args.plan, "nothing was started") else { return Ok(ExitCode::FAILURE) };
     let evidence = match args.evidence {
         Some(path) => read_evidence(path)?,
         None => Default::default(),
