@@ -29,6 +29,23 @@ async fn canary_release(stack: &Stack, prefix: &str, canary_ms: f64) -> (String,
     (function, v1, v2, id, finished)
 }
 
+/// The release's checks kept the datapoints they judged (read from CloudWatch by the real
+/// metric-gate function), and replayed under the plan it ran they decide as it did.
+async fn replays_as_it_ran(stack: &Stack, id: &str) -> rollgate::review::backtest::ReleaseBacktest {
+    let release = stack.store.release(id).await.ok().flatten().unwrap_or_else(|| panic!("release recorded"));
+    let trail = stack.store.events(id).await.unwrap_or_default();
+    let kept = trail
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::GateJudged { datapoints: Some(d), .. } if d.metrics.values().any(|m| m.canary.start.is_some())))
+        .count();
+    assert!(kept > 0, "no check kept its datapoints");
+    let past = rollgate::review::backtest::PastRelease { release: release.clone(), trail };
+    let replayed = rollgate::review::backtest::replay(&release.plan, &past);
+    assert_eq!(replayed.comparison, rollgate::review::backtest::Comparison::Same, "{replayed:?}");
+    assert_eq!((replayed.judged, replayed.not_comparable.as_deref()), (replayed.checks, None), "{replayed:?}");
+    replayed
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn e2e_a_healthy_canary_walks_every_step_and_is_promoted() {
     let stack = stack("healthy").await;
@@ -48,6 +65,7 @@ async fn e2e_a_healthy_canary_walks_every_step_and_is_promoted() {
     for expected in ["started", "step_advanced", "promoted"] {
         assert!(events.iter().any(|e| e == expected), "{expected} not published: {events:?}");
     }
+    assert_eq!(replays_as_it_ran(&stack, &id).await.new_plan, None);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -69,6 +87,9 @@ async fn e2e_a_bad_canary_is_rolled_back_at_the_first_step_with_the_reason() {
         .find(|(e, _)| e == "rolled_back")
         .unwrap_or_else(|| panic!("no rolled_back notification"));
     assert!(rolled.1["reason"].as_str().is_some_and(|r| r.contains("latency")), "{}", rolled.1);
+    let replayed = replays_as_it_ran(&stack, &id).await;
+    let (happened, new) = (replayed.happened.and_then(|p| p.check), replayed.new_plan.and_then(|p| p.check));
+    assert!(happened.is_some() && happened == new, "{happened:?} {new:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
