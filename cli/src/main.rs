@@ -243,6 +243,10 @@ enum Command {
         /// The week, e.g. 2026-W47 (default: the last full week).
         #[arg(long)]
         week: Option<String>,
+        /// How many weeks before it the trends compare with (at most 12).
+        #[arg(long, default_value_t = rollgate::review::DEFAULT_PREVIOUS_WEEKS as u8,
+              value_parser = clap::value_parser!(u8).range(0..=rollgate::review::MAX_PREVIOUS_WEEKS as i64))]
+        previous_weeks: u8,
         #[arg(long, env = "ROLLGATE_TABLE")]
         table: String,
     },
@@ -429,8 +433,8 @@ fn main() -> ExitCode {
             commands::release::Target { table: &table, json: cli.json },
             commands::backtest::BacktestArgs { plan: &plan, service: &service, environment: environment.as_deref(), since },
         ),
-        Command::Review { week, table } => {
-            commands::release::review(commands::release::Target { table: &table, json: cli.json }, week.as_deref())
+        Command::Review { week, previous_weeks, table } => {
+            commands::release::review(commands::release::Target { table: &table, json: cli.json }, week.as_deref(), usize::from(previous_weeks))
         }
         Command::Policy { action } => match action {
             PolicyAction::Put { policy, table } => commands::policy::put(&policy, &table, cli.json),

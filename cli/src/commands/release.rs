@@ -523,7 +523,7 @@ fn decision_failure(err: ApprovalError, table: &str) -> CliError {
     }
 }
 
-pub fn review(target: Target<'_>, week: Option<&str>) -> Result<ExitCode, CliError> {
+pub fn review(target: Target<'_>, week: Option<&str>, previous_weeks: usize) -> Result<ExitCode, CliError> {
     let now = Utc::now();
     let week = match week {
         Some(w) => w.parse::<ReviewWeek>().map_err(CliError::Usage)?,
@@ -535,7 +535,7 @@ pub fn review(target: Target<'_>, week: Option<&str>) -> Result<ExitCode, CliErr
     }
     runtime()?.block_on(async {
         let (_, store) = store(target.table).await;
-        let review = rollgate::review::compile(&store, &store, week, now)
+        let review = rollgate::review::compile(&store, &store, week, previous_weeks, now)
             .await
             .map_err(|e| store_failure("reading the week's audit trail", e, target.table))?;
         if target.json {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::{ApprovalStats, ItemStats, MetricStats, Outcomes, OverrideUse, RollbackSummary, median};
 use crate::domain::checklist::Effect;
 use crate::domain::decision::Action;
-use crate::domain::gate::MetricOutcome;
+use crate::domain::gate::{GateOutcome, MetricOutcome};
 use crate::release::{EventKind, ReleaseEvent, ReleaseStatus};
 
 /// A rollback as read from the trail, with the failing absolute bounds the stable version
@@ -17,6 +17,8 @@ use crate::release::{EventKind, ReleaseEvent, ReleaseStatus};
 #[derive(Clone, Debug)]
 pub(super) struct Rollback {
     pub summary: RollbackSummary,
+    /// When traffic was restored.
+    pub at: DateTime<Utc>,
     pub shared_failures: Vec<String>,
 }
 
@@ -29,17 +31,28 @@ pub(super) struct Tally<'a> {
     pub overrides: Vec<OverrideUse>,
     pub rollbacks: Vec<Rollback>,
     pub approvals: ApprovalTally,
-    /// Promotions, for matching a rolled-back version released again unchanged.
-    pub promoted_at: Vec<(&'a str, DateTime<Utc>)>,
+    /// Each release's gate checks and checklist, for the week's rates.
+    pub releases: Vec<ReleaseCounts<'a>>,
+}
+
+/// What one release's trail this week adds to the rates.
+#[derive(Debug, Default)]
+pub(super) struct ReleaseCounts<'a> {
+    pub id: &'a str,
+    pub gate_checks: usize,
+    pub gate_checks_failed: usize,
+    pub checklist_judged: bool,
+    pub overridden: bool,
 }
 
 impl<'a> Tally<'a> {
     /// Adds release `id` (of `service`) from its trail, sorted oldest first. Approvals still
     /// pending are judged expired as of `now`, at most the week's end `to`.
     pub fn add_release(&mut self, id: &'a str, service: &str, trail: &[&ReleaseEvent], now: DateTime<Utc>, to: DateTime<Utc>) {
-        self.outcome(id, trail);
-        self.gates(id, service, trail);
-        self.checklist(id, trail);
+        self.outcome(trail);
+        let (gate_checks, gate_checks_failed) = self.gates(id, service, trail);
+        let (checklist_judged, overridden) = self.checklist(id, trail);
+        self.releases.push(ReleaseCounts { id, gate_checks, gate_checks_failed, checklist_judged, overridden });
         self.approvals.add_release(trail, now, to);
     }
 
@@ -51,16 +64,13 @@ impl<'a> Tally<'a> {
     }
 
     /// How the release ended this week (or that it is still open).
-    fn outcome(&mut self, id: &'a str, trail: &[&ReleaseEvent]) {
+    fn outcome(&mut self, trail: &[&ReleaseEvent]) {
         let mut ended = false;
         for e in trail {
             if let EventKind::Closed { status, .. } = &e.kind {
                 ended = true;
                 match status {
-                    ReleaseStatus::Promoted => {
-                        self.outcomes.promoted += 1;
-                        self.promoted_at.push((id, e.at));
-                    }
+                    ReleaseStatus::Promoted => self.outcomes.promoted += 1,
                     ReleaseStatus::RolledBack => self.outcomes.rolled_back += 1,
                     ReleaseStatus::Blocked => self.outcomes.blocked += 1,
                     ReleaseStatus::Aborted => self.outcomes.aborted += 1,
@@ -74,8 +84,9 @@ impl<'a> Tally<'a> {
     }
 
     /// Every metric check, and each rollback with the metrics that failed in the check that
-    /// decided it.
-    fn gates(&mut self, id: &str, service: &str, trail: &[&ReleaseEvent]) {
+    /// decided it. Returns the release's gate checks and how many failed.
+    fn gates(&mut self, id: &str, service: &str, trail: &[&ReleaseEvent]) -> (usize, usize) {
+        let (mut checks, mut failed) = (0, 0);
         let mut failed_here: BTreeSet<String> = BTreeSet::new();
         let mut last_failing: Vec<String> = Vec::new();
         let mut rollback_metrics: Vec<String> = Vec::new();
@@ -85,10 +96,12 @@ impl<'a> Tally<'a> {
         for e in trail {
             match &e.kind {
                 EventKind::GateJudged { verdict, .. } => {
+                    checks += 1;
+                    failed += usize::from(matches!(verdict.outcome, GateOutcome::Fail | GateOutcome::Critical));
                     last_failing.clear();
                     last_shared.clear();
                     for m in &verdict.metrics {
-                        let stats = self.metrics.entry(m.metric.clone()).or_default();
+                        let Some(stats) = entry(&mut self.metrics, &m.metric) else { continue };
                         stats.checks += 1;
                         match m.outcome {
                             MetricOutcome::Fail | MetricOutcome::Critical => {
@@ -122,6 +135,7 @@ impl<'a> Tally<'a> {
                             target_secs: r.target_secs,
                             within_target: r.within_target,
                         },
+                        at: e.at,
                         shared_failures: rollback_shared.clone(),
                     });
                 }
@@ -131,14 +145,18 @@ impl<'a> Tally<'a> {
         for metric in failed_here {
             self.metrics.entry(metric).or_default().releases_failed += 1;
         }
+        (checks, failed)
     }
 
-    /// Each checklist item's effects, and the overrides that were accepted.
-    fn checklist(&mut self, id: &str, trail: &[&ReleaseEvent]) {
+    /// Each checklist item's effects, and the overrides that were accepted. Returns whether the
+    /// release's checklist was judged, and whether an override let it through.
+    fn checklist(&mut self, id: &str, trail: &[&ReleaseEvent]) -> (bool, bool) {
+        let (mut judged, mut overridden) = (false, false);
         for e in trail {
             let EventKind::ChecklistJudged(v) = &e.kind else { continue };
+            judged = true;
             for item in &v.items {
-                let stats = self.checklist.entry(item.id.clone()).or_default();
+                let Some(stats) = entry(&mut self.checklist, &item.id) else { continue };
                 stats.judged += 1;
                 match item.effect {
                     Effect::Blocked => stats.blocked += 1,
@@ -148,6 +166,7 @@ impl<'a> Tally<'a> {
                 }
             }
             for o in v.overrides.iter().filter(|o| o.accepted) {
+                overridden = true;
                 self.overrides.push(OverrideUse {
                     release_id: id.to_string(),
                     item: o.request.item.clone(),
@@ -157,7 +176,17 @@ impl<'a> Tally<'a> {
                 });
             }
         }
+        (judged, overridden)
     }
+}
+
+/// The entry of `key`, allocating the key only the first time (a week has a million checks and a
+/// handful of metric names). `None` cannot happen: the entry is made first.
+fn entry<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> Option<&'m mut V> {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key)
 }
 
 /// Approval requests, their decisions and expiries, and the time to the first decision.

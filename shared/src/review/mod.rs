@@ -3,24 +3,31 @@
 //! are overridden, rollbacks and their time to restore, approvals, and rollbacks that look like
 //! false positives. Plain Rust over events; the policy-review function and the CLI do the I/O.
 //!
-//! `review` reads each release's trail once per concern (`aggregate`: outcomes, gate checks and
-//! rollbacks, checklist items and overrides, approvals), then looks for likely false positives
-//! (`false_positives`); `report` words the recommendations and the text.
+//! `review` reads the reviewed week and the weeks before it (the trend window, 4 by default, at
+//! most 12). For each week it reads each release's trail once per concern (`aggregate`:
+//! outcomes, gate checks and rollbacks, checklist items and overrides, approvals), looks for
+//! likely false positives (`false_positives`: promotions anywhere later in the window count) and
+//! computes the week's figures (`figures`); the trends compare the reviewed week with the weeks
+//! before it. `report` words the recommendations and the text, `emf` the figures as CloudWatch
+//! embedded metric format lines.
 
 mod aggregate;
 pub mod backtest;
+pub mod emf;
 mod false_positives;
+mod figures;
 mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use self::aggregate::Tally;
-use self::false_positives::likely_false_positives;
+use self::false_positives::{Promotions, likely_false_positives};
+pub use self::figures::{Direction, Figure, ServiceFigures, Trend, UNKNOWN, WeekFigures, WeekValue};
 use self::report::recommendations;
-use crate::release::ReleaseEvent;
+use crate::release::{EventKind, ReleaseEvent};
 pub use crate::release::week::ReviewWeek;
 
 /// What the review needs to know of a release beyond its events.
@@ -124,6 +131,15 @@ pub struct WeeklyReview {
     pub approvals: ApprovalStats,
     /// What to look at, worded as actions.
     pub recommendations: Vec<String>,
+    /// This week's figures per service and environment (what the function publishes as metrics).
+    #[serde(default)]
+    pub services: Vec<ServiceFigures>,
+    /// The fleet's figures of each week compared, oldest first, this week last.
+    #[serde(default)]
+    pub history: Vec<WeekFigures>,
+    /// Each figure this week beside the previous weeks, and which way it moved.
+    #[serde(default)]
+    pub trends: Vec<Trend>,
 }
 
 fn median(mut values: Vec<f64>) -> Option<f64> {
@@ -131,27 +147,73 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
     (!values.is_empty()).then(|| crate::domain::gate::quantile(&values, 0.5))
 }
 
-/// Reviews `week` from its events (any order, any releases) and the facts of those releases.
-pub fn review(week: ReviewWeek, events: &[ReleaseEvent], facts: &[ReleaseFacts], now: DateTime<Utc>) -> WeeklyReview {
-    let (from, to) = (week.start(), week.end());
-    let facts: BTreeMap<&str, &ReleaseFacts> = facts.iter().map(|f| (f.id.as_str(), f)).collect();
+/// How many weeks before the reviewed one its trends compare with, unless told otherwise.
+pub const DEFAULT_PREVIOUS_WEEKS: usize = 4;
+/// The most previous weeks a review reads: the history it reads is bounded.
+pub const MAX_PREVIOUS_WEEKS: usize = 12;
+
+/// The weeks a review of `week` reads, oldest first and `week` last: `previous` weeks before it
+/// (at most [`MAX_PREVIOUS_WEEKS`]; fewer when the calendar starts earlier).
+pub fn window(week: ReviewWeek, previous: usize) -> Vec<ReviewWeek> {
+    let start = week.start();
+    let mut weeks: Vec<ReviewWeek> = (1..=previous.min(MAX_PREVIOUS_WEEKS) as i64)
+        .rev()
+        .filter_map(|k| start.checked_sub_signed(Duration::weeks(k)).map(ReviewWeek::containing))
+        .collect();
+    weeks.push(week);
+    weeks
+}
+
+/// Reviews `week` beside its `previous` weeks from their events (any order, any releases; events
+/// outside the window are ignored) and the facts of those releases. A release missing from
+/// `facts` takes its service, environment and version from its `admitted` event when the window
+/// holds it.
+pub fn review(week: ReviewWeek, previous: usize, events: &[ReleaseEvent], facts: &[ReleaseFacts], now: DateTime<Utc>) -> WeeklyReview {
+    let weeks = window(week, previous);
+    let (from, to) = (weeks[0].start(), week.end());
     let by_release = trails(events, from, to);
-
-    let mut tally = Tally::default();
+    let mut known: BTreeMap<&str, ReleaseFacts> = facts.iter().map(|f| (f.id.as_str(), f.clone())).collect();
     for (&id, trail) in &by_release {
-        let service = facts.get(id).map_or("", |f| f.service.as_str());
-        tally.add_release(id, service, trail, now, to);
+        if !known.contains_key(id)
+            && let Some(f) = admitted(trail)
+        {
+            known.insert(id, f);
+        }
     }
-    tally.finish_metrics();
+    let promotions = Promotions::of(&by_release, &known);
 
-    let likely_false_positives = likely_false_positives(&tally.rollbacks, &facts, &by_release, &tally.promoted_at, from);
+    let mut history = Vec::with_capacity(weeks.len());
+    let mut reviewed = None;
+    for &w in &weeks {
+        let (start, end) = (w.start(), w.end());
+        let mut tally = Tally::default();
+        for (&id, trail) in &by_release {
+            // Each trail is sorted by time: the week's events are one slice of it.
+            let first = trail.partition_point(|e| e.at < start);
+            let last = trail.partition_point(|e| e.at < end);
+            if first < last {
+                let service = known.get(id).map_or("", |f| f.service.as_str());
+                tally.add_release(id, service, &trail[first..last], now, end);
+            }
+        }
+        let suspects = likely_false_positives(&tally.rollbacks, &known, &promotions);
+        let (figures, services) = figures::week_figures(w, &tally, &suspects, &known);
+        history.push(figures);
+        if w == week {
+            reviewed = Some((tally, suspects, services));
+        }
+    }
+    let (mut tally, likely_false_positives, services) = reviewed.unwrap_or_default();
+    tally.finish_metrics();
+    let releases = tally.releases.len();
     let rollbacks: Vec<RollbackSummary> = tally.rollbacks.into_iter().map(|r| r.summary).collect();
     let median_time_to_restore_secs = median(rollbacks.iter().map(|r| r.time_to_restore_secs as f64).collect()).map(|m| m.round() as i64);
+    let trends = figures::trends(&history);
     let mut review = WeeklyReview {
         week,
-        from,
+        from: week.start(),
         to,
-        releases: by_release.len(),
+        releases,
         outcomes: tally.outcomes,
         metrics: tally.metrics,
         checklist: tally.checklist,
@@ -161,9 +223,25 @@ pub fn review(week: ReviewWeek, events: &[ReleaseEvent], facts: &[ReleaseFacts],
         likely_false_positives,
         approvals: tally.approvals.stats(),
         recommendations: Vec::new(),
+        services,
+        history,
+        trends,
     };
     review.recommendations = recommendations(&review);
     review
+}
+
+/// A release's service, environment and version, from its `admitted` event.
+fn admitted(trail: &[&ReleaseEvent]) -> Option<ReleaseFacts> {
+    trail.iter().find_map(|e| match &e.kind {
+        EventKind::Admitted { service, environment, version, .. } => Some(ReleaseFacts {
+            id: e.release_id.clone(),
+            service: service.clone(),
+            environment: environment.clone(),
+            version: version.clone(),
+        }),
+        _ => None,
+    })
 }
 
 /// The events of `[from, to)` per release, each trail oldest first.
@@ -178,23 +256,30 @@ fn trails(events: &[ReleaseEvent], from: DateTime<Utc>, to: DateTime<Utc>) -> BT
     by_release
 }
 
-/// Reads the week's events and the facts of their releases, and reviews them.
+/// Reads the events of `week` and its `previous` weeks (one query of the `by-week` index per
+/// week) and the facts of releases whose admission is not among them, and reviews them.
 pub async fn compile(
     index: &dyn crate::ports::WeeklyEvents,
     store: &dyn crate::ports::ReleaseStore,
     week: ReviewWeek,
+    previous: usize,
     now: DateTime<Utc>,
 ) -> Result<WeeklyReview, crate::ports::StoreError> {
-    let events = index.events_in_week(week).await?;
-    let ids: BTreeSet<&str> = events.iter().map(|e| e.release_id.as_str()).collect();
-    let mut facts = Vec::with_capacity(ids.len());
-    for id in ids {
+    let mut events = Vec::new();
+    for w in window(week, previous) {
+        events.extend(index.events_in_week(w).await?);
+    }
+    let admitted: BTreeSet<&str> =
+        events.iter().filter(|e| matches!(e.kind, EventKind::Admitted { .. })).map(|e| e.release_id.as_str()).collect();
+    let unknown: BTreeSet<&str> = events.iter().map(|e| e.release_id.as_str()).filter(|id| !admitted.contains(id)).collect();
+    let mut facts = Vec::with_capacity(unknown.len());
+    for id in unknown {
         // A release whose record has expired still counts; it only cannot be matched by version.
         if let Some(r) = store.release(id).await? {
             facts.push(ReleaseFacts { id: r.id, service: r.service, environment: r.environment, version: r.version });
         }
     }
-    Ok(review(week, &events, &facts, now))
+    Ok(review(week, previous, &events, &facts, now))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 
-use super::{RollbackSummary, WeeklyReview};
+use super::{Direction, RollbackSummary, WeeklyReview};
 
 fn percent(rate: f64) -> String {
     format!("{:.0}%", rate * 100.0)
@@ -159,8 +159,30 @@ impl WeeklyReview {
                 a.median_minutes_to_decide.map(|m| format!(", median {m} min to the first decision")).unwrap_or_default()
             ));
         }
+        out.extend(self.trend_lines());
         out.push(String::from(if self.recommendations.is_empty() { "\nNothing to tune this week." } else { "\nRecommendations:" }));
         out.extend(self.recommendations.iter().map(|r| format!("  - {r}")));
         out.join("\n")
+    }
+}
+
+impl WeeklyReview {
+    /// Each figure this week beside the previous weeks, oldest first, and which way it moved
+    /// against their mean (lower is better for all of them).
+    fn trend_lines(&self) -> Vec<String> {
+        let Some(weeks) = self.trends.first().map(|t| t.previous.len()).filter(|n| *n > 0) else { return Vec::new() };
+        let mut out = vec![format!("\nTrends (this week against the {weeks} week(s) before; lower is better):")];
+        for t in &self.trends {
+            let before: Vec<String> = t.previous.iter().map(|w| format!("{} {}", w.week, t.figure.shown(w.value))).collect();
+            let moved = match t.direction {
+                Direction::Up => format!("up from a mean of {} (worse)", t.figure.shown(t.previous_mean)),
+                Direction::Down => format!("down from a mean of {} (better)", t.figure.shown(t.previous_mean)),
+                Direction::Flat => format!("flat (mean {})", t.figure.shown(t.previous_mean)),
+                Direction::NoHistory => "no earlier week to compare with".into(),
+                Direction::NoData => "nothing to measure this week".into(),
+            };
+            out.push(format!("  {}: {} this week; {}; {moved}", t.figure.label(), t.figure.shown(t.this_week), before.join(", ")));
+        }
+        out
     }
 }
