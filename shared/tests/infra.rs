@@ -920,3 +920,46 @@ fn only_the_policy_admin_role_writes_platform_policies() {
     let role = &template["Resources"]["PolicyAdminRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0];
     assert!(leading_policy_keys(role, "ForAllValues:StringLike"), "the policy-admin role is limited to POLICY# keys: {role:?}");
 }
+
+/// The `!Sub` text of `ReviewDashboard`'s body with its `${...}` variables replaced, parsed.
+fn review_dashboard() -> serde_json::Value {
+    let template = template();
+    let body = &template["Resources"]["ReviewDashboard"]["Properties"]["DashboardBody"];
+    assert_eq!(resource_type(&template, "ReviewDashboard"), "AWS::CloudWatch::Dashboard");
+    let text = match intrinsic(body) {
+        Some((function, Value::String(text))) if function == "Fn::Sub" => text.clone(),
+        _ => panic!("ReviewDashboard's body is a !Sub of a string: {body:?}"),
+    };
+    let mut plain = String::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("${") {
+        plain.push_str(&rest[..at]);
+        let end = rest[at..].find('}').map_or(rest.len(), |e| at + e + 1);
+        let variable = &rest[at + 2..end - 1];
+        assert!(variable == "AWS::Region" || is_resource(&template, variable), "unknown variable ${{{variable}}}");
+        plain.push_str("substituted");
+        rest = &rest[end..];
+    }
+    plain.push_str(rest);
+    serde_json::from_str(&plain).unwrap_or_else(|e| panic!("the dashboard body is not JSON ({e}):\n{plain}"))
+}
+
+#[test]
+fn the_review_dashboard_shows_exactly_the_metrics_the_review_publishes() {
+    let dashboard = review_dashboard();
+    let mut shown = Vec::new();
+    for widget in dashboard["widgets"].as_array().cloned().unwrap_or_default() {
+        for line in widget["properties"]["metrics"].as_array().cloned().unwrap_or_default() {
+            for item in line.as_array().cloned().unwrap_or_default() {
+                // Every series is a SEARCH over the review's namespace and dimensions, so that
+                // every service and environment appears; it names its metric.
+                let expression = item["expression"].as_str().unwrap_or_else(|| panic!("not a SEARCH expression: {item}"));
+                let search = format!("SEARCH('{{{},{}}} MetricName=\"", rollgate::review::emf::NAMESPACE, rollgate::review::emf::DIMENSIONS.join(","));
+                let name = expression.strip_prefix(&search).and_then(|r| r.split_once('"')).map(|(name, _)| name.to_string());
+                shown.push(name.unwrap_or_else(|| panic!("`{expression}` does not start with `{search}`")));
+            }
+        }
+    }
+    let published: Vec<String> = rollgate::review::emf::METRICS.iter().map(|(name, _)| name.to_string()).collect();
+    assert_eq!(shown, published, "the dashboard shows each published metric once, in the review's order");
+}
