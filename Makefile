@@ -64,13 +64,15 @@ package: tools
 schema:
 	@cargo run --quiet -p rollgate-cli -- schema > schema/plan.schema.json
 
-## bench: the time of one full metric check, of validating hostile and reference plans, and of a
-## whole simulated release and of a backtest of 1,000 releases (criterion prints the figures); then every function binary's size
-## (x86_64, and arm64 as the template deploys it), cold start and peak memory beside a
-## hello-world Lambda built the same way (bench/), against the targets (exit 1 when over).
+## bench: the time of one full metric check, of validating hostile and reference plans, of a
+## whole simulated release, of a backtest of 1,000 releases, and of the weekly review over
+## 1,000,000 trail events with its peak memory (criterion prints the figures); then every
+## function binary's size (x86_64, and arm64 as the template deploys it), cold start and peak
+## memory beside a hello-world Lambda built the same way (bench/), against the targets (exit 1
+## when over).
 FUNCTIONS := approval-request approval-webhook checklist-validator metric-gate policy-review rollback-notifier traffic-switch
 bench: tools
-	cargo bench --locked -p rollgate --bench gate_check --bench plans_and_simulation --bench backtest
+	cargo bench --locked -p rollgate --bench gate_check --bench plans_and_simulation --bench backtest --bench review
 	cargo build --release --locked -p rollgate-bench $(addprefix -p ,$(FUNCTIONS))
 	@rustup target add aarch64-unknown-linux-gnu >/dev/null
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --locked --lambda-dir target/lambda-arm64 \

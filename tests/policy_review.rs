@@ -57,8 +57,7 @@ async fn the_scheduled_review_publishes_last_weeks_report() {
     let scheduled = read_json(&repo().join("events/policy-review/scheduled.json"));
     let lines = std::sync::Mutex::new(Vec::<String>::new());
     let metrics = |line: &str| lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(line.to_string());
-    let out =
-        handler(scheduled, &table.store, &table.store, &publisher, &metrics).await.unwrap_or_else(|e| panic!("{}: {e}", e.name()));
+    let out = handler(scheduled, &table.store, &table.store, &publisher, &metrics).await.unwrap_or_else(|e| panic!("{}: {e}", e.name()));
     assert_eq!((out.week.to_string(), out.releases, out.rolled_back, out.likely_false_positives), ("2026-W47".into(), 2, 1, 1));
     let fp = out.trends.iter().find(|t| t.figure == Figure::FalsePositiveRate).unwrap_or_else(|| panic!("{:?}", out.trends));
     assert_eq!((fp.this_week, fp.previous.len(), fp.previous.last().and_then(|w| w.value)), (Some(1.0), 4, Some(1.0)));
@@ -71,8 +70,14 @@ async fn the_scheduled_review_publishes_last_weeks_report() {
     assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Rollgate/Review");
     assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Service", "Environment"]]));
     assert_eq!(emf["_aws"]["Timestamp"], 1_795_392_000_000_i64, "the end of 2026-W47");
-    assert_eq!((emf["Service"].as_str(), emf["Environment"].as_str(), emf["Week"].as_str()), (Some("search"), Some("production"), Some("2026-W47")));
-    assert_eq!((emf["Releases"].as_f64(), emf["Rollbacks"].as_f64(), emf["FalsePositiveRate"].as_f64()), (Some(2.0), Some(1.0), Some(100.0)));
+    assert_eq!(
+        (emf["Service"].as_str(), emf["Environment"].as_str(), emf["Week"].as_str()),
+        (Some("search"), Some("production"), Some("2026-W47"))
+    );
+    assert_eq!(
+        (emf["Releases"].as_f64(), emf["Rollbacks"].as_f64(), emf["FalsePositiveRate"].as_f64()),
+        (Some(2.0), Some(1.0), Some(100.0))
+    );
     let published: Vec<&str> =
         emf["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().into_iter().flatten().filter_map(|m| m["Name"].as_str()).collect();
     assert_eq!(published, rollgate::review::emf::METRICS.iter().map(|(name, _)| *name).collect::<Vec<_>>());
@@ -93,7 +98,10 @@ async fn the_scheduled_review_publishes_last_weeks_report() {
         "{summary}"
     );
     assert!(summary.contains("Trends (this week against the 4 week(s) before; lower is better):"), "{summary}");
-    assert!(summary.contains("  false-positive rate: 100% this week; 2026-W43 -, 2026-W44 -, 2026-W45 -, 2026-W46 100%; flat (mean 100%)"), "{summary}");
+    assert!(
+        summary.contains("  false-positive rate: 100% this week; 2026-W43 -, 2026-W44 -, 2026-W45 -, 2026-W46 100%; flat (mean 100%)"),
+        "{summary}"
+    );
 }
 
 #[tokio::test]

@@ -954,7 +954,11 @@ fn the_review_dashboard_shows_exactly_the_metrics_the_review_publishes() {
                 // Every series is a SEARCH over the review's namespace and dimensions, so that
                 // every service and environment appears; it names its metric.
                 let expression = item["expression"].as_str().unwrap_or_else(|| panic!("not a SEARCH expression: {item}"));
-                let search = format!("SEARCH('{{{},{}}} MetricName=\"", rollgate::review::emf::NAMESPACE, rollgate::review::emf::DIMENSIONS.join(","));
+                let search = format!(
+                    "SEARCH('{{{},{}}} MetricName=\"",
+                    rollgate::review::emf::NAMESPACE,
+                    rollgate::review::emf::DIMENSIONS.join(",")
+                );
                 let name = expression.strip_prefix(&search).and_then(|r| r.split_once('"')).map(|(name, _)| name.to_string());
                 shown.push(name.unwrap_or_else(|| panic!("`{expression}` does not start with `{search}`")));
             }

@@ -120,7 +120,11 @@ mod tests {
         assert_eq!(previous_weeks_of(&serde_json::json!({})).ok(), Some(4));
         assert_eq!(previous_weeks_of(&serde_json::json!({"previous_weeks": 0})).ok(), Some(0));
         assert_eq!(previous_weeks_of(&serde_json::json!({"previous_weeks": 12})).ok(), Some(12));
-        for bad in [serde_json::json!({"previous_weeks": 13}), serde_json::json!({"previous_weeks": -1}), serde_json::json!({"previous_weeks": "4"})] {
+        for bad in [
+            serde_json::json!({"previous_weeks": 13}),
+            serde_json::json!({"previous_weeks": -1}),
+            serde_json::json!({"previous_weeks": "4"}),
+        ] {
             let err = previous_weeks_of(&bad).err();
             assert!(err.is_some_and(|e| e.name == ErrorName::InvalidRequest && e.to_string().contains("from 0 to 12")), "{bad}");
         }

@@ -27,8 +27,8 @@ use self::aggregate::Tally;
 use self::false_positives::{Promotions, likely_false_positives};
 pub use self::figures::{Direction, Figure, ServiceFigures, Trend, UNKNOWN, WeekFigures, WeekValue};
 use self::report::recommendations;
-use crate::release::{EventKind, ReleaseEvent};
 pub use crate::release::week::ReviewWeek;
+use crate::release::{EventKind, ReleaseEvent};
 
 /// What the review needs to know of a release beyond its events.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -71,7 +71,9 @@ async fn week() -> WeeklyReview {
     ] {
         assert_eq!(release(&store, id, version, start, scenario).await, expected, "{id}");
     }
-    compile(&store, &store, "2026-W47".parse().unwrap_or_else(|e| panic!("{e}")), DEFAULT_PREVIOUS_WEEKS, at(23, 8)).await.unwrap_or_else(|e| panic!("{e}"))
+    compile(&store, &store, "2026-W47".parse().unwrap_or_else(|e| panic!("{e}")), DEFAULT_PREVIOUS_WEEKS, at(23, 8))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -181,8 +183,9 @@ must: { below: 500 } }] }\n",
     let identity = SimulatedRelease { id: "r1".into(), service: "api".into(), environment: "prod".into(), version: "3".into() };
     let sim = simulate_into(&store, &identity, &plan, &scenario, None).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(sim.outcome, SimOutcome::RolledBack);
-    let r =
-        compile(&store, &store, "2026-W47".parse().unwrap_or_else(|e| panic!("{e}")), DEFAULT_PREVIOUS_WEEKS, at(23, 8)).await.unwrap_or_else(|e| panic!("{e}"));
+    let r = compile(&store, &store, "2026-W47".parse().unwrap_or_else(|e| panic!("{e}")), DEFAULT_PREVIOUS_WEEKS, at(23, 8))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.likely_false_positives.len(), 1, "{:?}", r.likely_false_positives);
     assert_eq!(r.likely_false_positives[0].evidence, "the stable version measured the same: latency canary 650 ms vs. baseline 640 ms");
 }
@@ -264,10 +267,33 @@ async fn trends_put_this_week_beside_each_previous_week_with_the_direction() {
 
 /// The CloudWatch units an EMF metric may name.
 const UNITS: [&str; 27] = [
-    "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes", "Bits", "Kilobits",
-    "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second", "Kilobytes/Second", "Megabytes/Second",
-    "Gigabytes/Second", "Terabytes/Second", "Bits/Second", "Kilobits/Second", "Megabits/Second", "Gigabits/Second",
-    "Terabits/Second", "Count/Second", "None",
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
 ];
 
 /// One line against the embedded metric format specification: a JSON object whose `_aws` holds
@@ -315,8 +341,7 @@ fn emf_metric_names(line: &str, timestamp: i64) -> Vec<String> {
 async fn the_figures_go_out_as_one_emf_line_per_service_and_environment() {
     let store = three_weeks().await;
     // Another service, another environment, this week: a line of its own.
-    let identity =
-        SimulatedRelease { id: "cart-1".into(), service: "cart".into(), environment: "staging".into(), version: "9".into() };
+    let identity = SimulatedRelease { id: "cart-1".into(), service: "cart".into(), environment: "staging".into(), version: "9".into() };
     let mut scenario: Scenario = crate::domain::yaml::from_str(SPIKE).unwrap_or_else(|e| panic!("{e}"));
     scenario.start = Some(at(19, 9));
     simulate_into(&store, &identity, &plan(), &scenario, None).await.unwrap_or_else(|e| panic!("{e}"));
