@@ -17,8 +17,11 @@ use crate::release::{EventKind, ReleaseEvent, ReleaseStatus};
 /// out again.
 #[derive(Debug, Default)]
 pub(super) struct Promotions<'a> {
-    by_version: HashMap<(&'a str, &'a str, &'a str), Vec<(DateTime<Utc>, &'a str)>>,
+    by_version: HashMap<Version<'a>, Vec<(DateTime<Utc>, &'a str)>>,
 }
+
+/// Service, environment and version.
+type Version<'a> = (&'a str, &'a str, &'a str);
 
 impl<'a> Promotions<'a> {
     /// Every `closed` event with status `promoted` in `trails` (each release's events of the
