@@ -44,6 +44,22 @@ analysis: { interval: 5m, min_samples: 3, metrics: [{ name: errors, query: { met
     let parsed: Value = serde_json::from_slice(&json.stdout).unwrap_or_default();
     assert_eq!(parsed["week"], "2026-W45");
     assert_eq!(parsed["metrics"]["errors"]["rollbacks"], 1);
+    // The trends: W45 beside the 4 weeks before it (empty here), and its figures per service.
+    let weeks: Vec<&str> = parsed["history"].as_array().into_iter().flatten().filter_map(|w| w["week"].as_str()).collect();
+    assert_eq!(weeks, ["2026-W41", "2026-W42", "2026-W43", "2026-W44", "2026-W45"]);
+    assert_eq!(parsed["trends"][0]["figure"], "gate_failure_rate");
+    assert_eq!(parsed["trends"][0]["direction"], "no_history");
+    assert_eq!((parsed["services"][0]["service"].as_str(), parsed["services"][0]["figures"]["rollbacks"].as_u64()), (Some("api"), Some(1)));
+    assert!(stdout.contains("Trends (this week against the 4 week(s) before; lower is better):"), "{stdout}");
+    assert!(stdout.contains("no earlier week to compare with"), "{stdout}");
+
+    let one = review(&table, &["--week", "2026-W46", "--previous-weeks", "1", "--json"]);
+    let parsed: Value = serde_json::from_slice(&one.stdout).unwrap_or_default();
+    assert_eq!(parsed["history"].as_array().map(Vec::len), Some(2));
+    assert_eq!(parsed["history"][0]["rollbacks"], 1, "W45 seen from W46");
+    assert_eq!(parsed["trends"][3]["direction"], "no_data", "nothing rolled back in W46");
+    let too_many = review(&table, &["--week", "2026-W46", "--previous-weeks", "13"]);
+    assert_eq!(too_many.status.code(), Some(2));
 
     let empty = review(&table, &["--week", "2026-W44"]);
     assert!(String::from_utf8_lossy(&empty.stdout).contains("0 releases"));
