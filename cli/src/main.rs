@@ -433,9 +433,11 @@ fn main() -> ExitCode {
             commands::release::Target { table: &table, json: cli.json },
             commands::backtest::BacktestArgs { plan: &plan, service: &service, environment: environment.as_deref(), since },
         ),
-        Command::Review { week, previous_weeks, table } => {
-            commands::release::review(commands::release::Target { table: &table, json: cli.json }, week.as_deref(), usize::from(previous_weeks))
-        }
+        Command::Review { week, previous_weeks, table } => commands::release::review(
+            commands::release::Target { table: &table, json: cli.json },
+            week.as_deref(),
+            usize::from(previous_weeks),
+        ),
         Command::Policy { action } => match action {
             PolicyAction::Put { policy, table } => commands::policy::put(&policy, &table, cli.json),
             PolicyAction::Show { service, environment, table } => commands::policy::show(&service, &environment, &table, cli.json),

@@ -43,7 +43,7 @@ impl<'a> Report<'a> {
         let mut judged: Option<(DateTime<Utc>, usize, &'a GateVerdict)> = None;
         for event in self.events {
             match &event.kind {
-                EventKind::GateJudged { step, verdict } => {
+                EventKind::GateJudged { step, verdict, .. } => {
                     if let Some((at, step, verdict)) = judged.take() {
                         checks.push(Check { at, step, verdict: Some(verdict), decision: None });
                     }
@@ -89,7 +89,7 @@ impl<'a> Report<'a> {
                 EventKind::HooksRan { step, results } => {
                     hooks.extend(results.iter().map(|r| (event.at, format!("before step {}'s shift", step + 1), r)));
                 }
-                EventKind::GateJudged { step, verdict } => {
+                EventKind::GateJudged { step, verdict, .. } => {
                     hooks.extend(verdict.hooks.iter().map(|r| (event.at, format!("with step {}'s check", step + 1), r)));
                 }
                 _ => {}
