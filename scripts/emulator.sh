@@ -15,7 +15,16 @@ ready() { curl -fsS -o /dev/null "$URL/moto-api/data.json" 2>/dev/null; }
 
 case "${1:-}" in
   start)
-    if ready; then echo "emulator already answering at $URL"; exit 0; fi
+    if ready; then
+      # The local stack's interpreter must invoke Lambda through its router (MOTO_LAMBDA_PORT): an
+      # emulator this script did not start may invoke elsewhere, and every release would fail
+      # with "Function not found".
+      if [ -n "${MOTO_LAMBDA_PORT:-}" ] && [ ! -s "$PIDFILE" ]; then
+        echo "error: something already answers at $URL that this script did not start; stop it or pick another MOTO_PORT" >&2
+        exit 1
+      fi
+      echo "emulator already answering at $URL"; exit 0
+    fi
     [ -x .venv/bin/moto_server ] || { echo "error: .venv/bin/moto_server is missing; run \`make tools\` first" >&2; exit 1; }
     rm -f "$PIDFILE"
     # setsid: the emulator must not die with the shell that started it, nor take it down.
