@@ -70,7 +70,7 @@ schema:
 ## function binary's size (x86_64, and arm64 as the template deploys it), cold start and peak
 ## memory beside a hello-world Lambda built the same way (bench/), against the targets (exit 1
 ## when over).
-FUNCTIONS := approval-request approval-webhook checklist-validator metric-gate policy-review rollback-notifier traffic-switch
+FUNCTIONS := approval-request approval-webhook checklist-validator metric-gate policy-review release-control rollback-notifier traffic-switch
 bench: tools
 	cargo bench --locked -p rollgate --bench gate_check --bench plans_and_simulation --bench backtest --bench review
 	cargo build --release --locked -p rollgate-bench $(addprefix -p ,$(FUNCTIONS))

@@ -9,6 +9,9 @@ DynamoDB, SNS, CloudWatch and Lambda alias calls pass through it.
 
     python scripts/lambda_router.py <listen-port> <emulator-url> <cargo-lambda-url>
 
+API Gateway: /_api/<function>/<route> is the function's HTTP API behind AWS_IAM authorization
+(scripts/api_gateway.py: the SigV4 signature is verified, the caller goes into the event).
+
 Faults, set and cleared over HTTP on the router:
 
     POST   /_faults          a rule, a list of rules or {"rules": [...]}; answers the rules with their ids
@@ -57,6 +60,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import api_gateway
 import rpcv2_cbor
 
 LISTEN, EMULATOR, FUNCTIONS = int(sys.argv[1]), sys.argv[2].rstrip("/"), sys.argv[3].rstrip("/")
@@ -78,6 +82,13 @@ def forward(url, method, headers, body):
     except urllib.error.HTTPError as error:
         response = error
     return response.status, dict(response.headers.items()), response.read()
+
+
+def principal(access_key):
+    """Who the emulator issued `access_key` to, with its secret; None for a key it did not issue."""
+    query = urllib.parse.urlencode({"access_key": access_key})
+    status, _, data = forward(f"{EMULATOR}/_rollgate/principal?{query}", "GET", {}, None)
+    return json.loads(data) if status == 200 else None
 
 
 class Call:
@@ -286,6 +297,8 @@ class Router(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else None
         if self.path == "/_faults" or self.path.startswith("/_faults/"):
             return self.faults_api(body)
+        if self.path.startswith("/_api/"):
+            return self.api_gateway(body)
         headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
         call = Call(self.command, self.path, {k.lower(): v for k, v in headers.items()}, body)
         rule = FAULTS.take(call)
@@ -342,6 +355,20 @@ class Router(http.server.BaseHTTPRequestHandler):
             headers["x-amz-function-error"] = "Unhandled"
             data = json.dumps(error).encode()
         self.answer(200, headers, data)
+
+    def api_gateway(self, body):
+        """/_api/<function>/<route>: the function's HTTP API, behind AWS_IAM (scripts/api_gateway.py)."""
+        parts = urllib.parse.urlsplit(self.path)
+        _, _, function, rest = (parts.path.split("/", 3) + ["", ""])[:4]
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        try:
+            caller = api_gateway.authenticate(self.command, parts.path, parts.query, headers, body, principal)
+            event = api_gateway.event(function, self.command, "/" + rest, parts.query, headers, body, caller)
+        except api_gateway.Refused as refused:
+            return self.json_answer(refused.status, {"message": refused.message})
+        url = f"{FUNCTIONS}/2015-03-31/functions/{function}/invocations"
+        status, _, data = forward(url, "POST", {"content-type": "application/json"}, json.dumps(event).encode())
+        self.answer(*api_gateway.answer_of(status, data))
 
     def replayed_transaction(self, call, body):
         token = self.transaction_token(call, body)

@@ -49,7 +49,7 @@ case "${1:-}" in
     # Build the functions first, each as `cargo lambda watch` builds it (`cargo run --bin <name>`:
     # one package's features, not several unified), so that no first invocation waits minutes
     # for the compiler and runs past its state's timeout.
-    for function in checklist-validator metric-gate traffic-switch rollback-notifier approval-request approval-webhook; do
+    for function in checklist-validator metric-gate traffic-switch rollback-notifier approval-request approval-webhook release-control; do
       cargo build --quiet --locked --bin "$function"
     done
     # The functions reach AWS through the router (AWS_ENDPOINT_URL), which forwards to the emulator.
@@ -67,6 +67,7 @@ case "${1:-}" in
     for _ in $(seq 1 50); do [ -s "$FUNCTIONS_PID" ] && break; sleep 0.1; done
     wait_for "http://127.0.0.1:$FUNCTIONS_PORT/" "cargo lambda watch" "$FUNCTIONS_PID" "$FUNCTIONS_LOG"
     echo "local stack ready: emulator :$MOTO_PORT, router :$ROUTER_PORT, functions :$FUNCTIONS_PORT (logs in $STATE/)"
+    echo "control endpoint (ROLLGATE_CONTROL_URL): http://127.0.0.1:$ROUTER_PORT/_api/release-control"
     ;;
   stop)
     for entry in "$FUNCTIONS_PID:$FUNCTIONS_PORT:functions" "$ROUTER_PID:$ROUTER_PORT:router"; do

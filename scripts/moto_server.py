@@ -15,6 +15,11 @@ speaks AWS JSON 1.0, which CloudWatch also accepts. A CBOR call is handed to it 
 JSON, and its answer (or error) goes back in CBOR, encoded as the service model's output says
 (scripts/rpcv2_cbor.py).
 
+IAM callers: `GET /_rollgate/principal?access_key=AKIA…` answers who an access key belongs to, as
+moto's IAM and STS know it (an IAM user's key, or an assumed role's session), with its secret: the
+local stand-in for API Gateway's AWS_IAM authorization (scripts/lambda_router.py) verifies SigV4
+signatures with it. Keys moto did not issue are 404: they sign nothing.
+
     python scripts/moto_server.py -H 127.0.0.1 -p 5055
 """
 import gzip
@@ -77,7 +82,36 @@ _CBOR_SERVICES = {"GraniteServiceVersion20100801": "cloudwatch"}
 _dispatch = DomainDispatcherApplication.__call__
 
 
+def _principal(environ, start_response):
+    from urllib.parse import parse_qs
+
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    key = (parse_qs(environ.get("QUERY_STRING", "")).get("access_key") or [""])[0]
+    found = None
+    for account_id in list(sts_backends):
+        for partition in list(sts_backends[account_id]):
+            role = sts_backends[account_id][partition].get_assumed_role_from_access_key(key)
+            if role:
+                found = {"arn": role.arn, "user_id": role.user_id, "account_id": role.account_id,
+                         "secret": role.secret_access_key, "session_token": role.session_token}
+    for account_id in list(iam_backends):
+        for partition in list(iam_backends[account_id]):
+            backend = iam_backends[account_id][partition]
+            user = backend.get_user_from_access_key_id(key)
+            if user and not found:
+                secret = next(k.secret_access_key for k in backend.list_access_keys(user.name) if k.access_key_id == key)
+                found = {"arn": user.arn, "user_id": user.id, "account_id": user.account_id, "secret": secret, "session_token": None}
+    status, body = ("200 OK", found) if found else ("404 Not Found", {"error": f"no IAM user or role session has the access key {key!r}"})
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
 def _cbor_as_json(self, environ, start_response):
+    if environ.get("PATH_INFO") == "/_rollgate/principal":
+        return _principal(environ, start_response)
     rpc = rpcv2_cbor.operation_of(environ.get("PATH_INFO", ""))
     if environ.get("HTTP_SMITHY_PROTOCOL") != "rpc-v2-cbor" or not rpc or rpc[0] not in _CBOR_SERVICES:
         return _dispatch(self, environ, start_response)

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use rollgate::release::Control;
 
 #[derive(Parser)]
 #[command(
@@ -127,31 +126,24 @@ enum Command {
         #[arg(long, env = "ROLLGATE_TABLE")]
         table: String,
     },
-    /// Approve a release's pending Go/No-Go as your AWS identity (STS GetCallerIdentity): the plan
-    /// lists it among the approvers as an IAM user's ARN or a role's
-    /// (`arn:aws:iam::<account>:role/<name>`).
+    /// Approve a release's pending Go/No-Go as your AWS identity: the control endpoint records
+    /// the IAM principal that signed the request, which the plan lists among the approvers as an
+    /// IAM user's ARN or a role's (`arn:aws:iam::<account>:role/<name>`), and counts the quorum.
     Approve {
         release_id: String,
         #[arg(long)]
         comment: Option<String>,
-        #[arg(long, env = "ROLLGATE_TABLE")]
-        table: String,
-        /// The table of the approvals' task tokens (the template's `TaskTokenTable`); reading it
-        /// needs its own IAM permission.
-        #[arg(long, env = "ROLLGATE_TOKEN_TABLE")]
-        token_table: String,
+        #[command(flatten)]
+        endpoint: ControlEndpoint,
     },
     /// Reject a release's pending Go/No-Go; the release rolls back.
     Reject {
         release_id: String,
+        /// Why (recorded in the trail with who you are, as AWS knows you).
         #[arg(long)]
-        comment: Option<String>,
-        #[arg(long, env = "ROLLGATE_TABLE")]
-        table: String,
-        /// The table of the approvals' task tokens (the template's `TaskTokenTable`); reading it
-        /// needs its own IAM permission.
-        #[arg(long, env = "ROLLGATE_TOKEN_TABLE")]
-        token_table: String,
+        comment: String,
+        #[command(flatten)]
+        endpoint: ControlEndpoint,
     },
     /// Pause a release: no step advances and its bake clock stops; checks go on and a failure
     /// still rolls back.
@@ -162,25 +154,25 @@ enum Command {
         reason: String,
         /// How long the pause lasts (at most 7d); a release not resumed by then rolls back.
         #[arg(long = "for", default_value = "4h")]
-        lasting: rollgate::HumanDuration,
-        #[arg(long, env = "ROLLGATE_TABLE")]
-        table: String,
+        lasting: String,
+        #[command(flatten)]
+        endpoint: ControlEndpoint,
     },
     /// Resume a paused release: its bake clock runs again.
     Resume {
         release_id: String,
         #[arg(long)]
         reason: String,
-        #[arg(long, env = "ROLLGATE_TABLE")]
-        table: String,
+        #[command(flatten)]
+        endpoint: ControlEndpoint,
     },
     /// End the current step's bake: its next passing check advances.
     Skip {
         release_id: String,
         #[arg(long)]
         reason: String,
-        #[arg(long, env = "ROLLGATE_TABLE")]
-        table: String,
+        #[command(flatten)]
+        endpoint: ControlEndpoint,
     },
     /// Promote a release at its next passing check, skipping the remaining steps (where the
     /// platform policy allows it).
@@ -188,28 +180,24 @@ enum Command {
         release_id: String,
         #[arg(long)]
         reason: String,
-        #[arg(long, env = "ROLLGATE_TABLE")]
-        table: String,
+        #[command(flatten)]
+        endpoint: ControlEndpoint,
     },
     /// Run a rollback that could not finish again.
     Retry {
         release_id: String,
         #[arg(long)]
         reason: String,
-        #[arg(long, env = "ROLLGATE_TABLE")]
-        table: String,
+        #[command(flatten)]
+        endpoint: ControlEndpoint,
     },
-    /// Roll a release back now.
+    /// Roll a release back now: its execution is stopped and it ends `aborted`.
     Abort {
         release_id: String,
         #[arg(long, default_value = "aborted by hand")]
         reason: String,
-        #[arg(long, env = "ROLLGATE_TABLE")]
-        table: String,
-        /// The state machine whose execution (named by the release id) is stopped first, for
-        /// releases that did not record their execution at admission.
-        #[arg(long, env = "ROLLGATE_STATE_MACHINE_ARN")]
-        state_machine: Option<String>,
+        #[command(flatten)]
+        endpoint: ControlEndpoint,
     },
     /// The audit trail of a release: every verdict, weight change, approval and notification.
     History {
@@ -291,6 +279,29 @@ enum Command {
     Schema,
 }
 
+/// The control endpoint that operators' requests go to.
+#[derive(clap::Args)]
+struct ControlEndpoint {
+    /// The control endpoint's URL: the stack's `ControlUrl` output (API Gateway, AWS_IAM). The
+    /// request is signed with your AWS credentials, and that identity is what the trail records.
+    #[arg(long = "control-url", env = commands::control::CONTROL_URL_ENV)]
+    control_url: Option<String>,
+}
+
+impl ControlEndpoint {
+    fn send(
+        &self,
+        release_id: &str,
+        action: &str,
+        reason: Option<&str>,
+        lasting: Option<&str>,
+        json: bool,
+    ) -> Result<ExitCode, commands::CliError> {
+        let control_url = self.control_url.as_deref().ok_or_else(|| commands::CliError::Usage(commands::control::no_control_url()))?;
+        commands::control::send(commands::control::ControlRequest { control_url, release_id, action, reason, lasting, json })
+    }
+}
+
 #[derive(Subcommand)]
 enum PolicyAction {
     /// Store a policy file as the next version of its service's and environment's policy, written
@@ -367,53 +378,16 @@ fn main() -> ExitCode {
         Command::Status { release_id, watch, table } => {
             commands::release::status(commands::release::Target { table: &table, json: cli.json }, &release_id, watch)
         }
-        Command::Approve { release_id, comment, table, token_table } => {
-            commands::release::decide(commands::release::Target { table: &table, json: cli.json }, &token_table, &release_id, true, comment)
+        Command::Approve { release_id, comment, endpoint } => endpoint.send(&release_id, "approve", comment.as_deref(), None, cli.json),
+        Command::Reject { release_id, comment, endpoint } => endpoint.send(&release_id, "reject", Some(&comment), None, cli.json),
+        Command::Pause { release_id, reason, lasting, endpoint } => {
+            endpoint.send(&release_id, "pause", Some(&reason), Some(&lasting), cli.json)
         }
-        Command::Reject { release_id, comment, table, token_table } => commands::release::decide(
-            commands::release::Target { table: &table, json: cli.json },
-            &token_table,
-            &release_id,
-            false,
-            comment,
-        ),
-        Command::Pause { release_id, reason, lasting, table } => commands::release::control(
-            commands::release::Target { table: &table, json: cli.json },
-            &release_id,
-            Control::Pause,
-            &reason,
-            Some(lasting),
-        ),
-        Command::Resume { release_id, reason, table } => commands::release::control(
-            commands::release::Target { table: &table, json: cli.json },
-            &release_id,
-            Control::Resume,
-            &reason,
-            None,
-        ),
-        Command::Skip { release_id, reason, table } => commands::release::control(
-            commands::release::Target { table: &table, json: cli.json },
-            &release_id,
-            Control::Skip,
-            &reason,
-            None,
-        ),
-        Command::Promote { release_id, reason, table } => commands::release::control(
-            commands::release::Target { table: &table, json: cli.json },
-            &release_id,
-            Control::Promote,
-            &reason,
-            None,
-        ),
-        Command::Retry { release_id, reason, table } => {
-            commands::release::retry(commands::release::Target { table: &table, json: cli.json }, &release_id, &reason)
-        }
-        Command::Abort { release_id, reason, table, state_machine } => commands::release::abort(
-            commands::release::Target { table: &table, json: cli.json },
-            &release_id,
-            &reason,
-            state_machine.as_deref(),
-        ),
+        Command::Resume { release_id, reason, endpoint } => endpoint.send(&release_id, "resume", Some(&reason), None, cli.json),
+        Command::Skip { release_id, reason, endpoint } => endpoint.send(&release_id, "skip", Some(&reason), None, cli.json),
+        Command::Promote { release_id, reason, endpoint } => endpoint.send(&release_id, "promote", Some(&reason), None, cli.json),
+        Command::Retry { release_id, reason, endpoint } => endpoint.send(&release_id, "retry", Some(&reason), None, cli.json),
+        Command::Abort { release_id, reason, endpoint } => endpoint.send(&release_id, "abort", Some(&reason), None, cli.json),
         Command::History { release_id, table } => {
             commands::release::history(commands::release::Target { table: &table, json: cli.json }, &release_id)
         }

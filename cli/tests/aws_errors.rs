@@ -88,26 +88,51 @@ fn an_endpoint_nobody_answers_says_what_to_check() {
 }
 
 #[test]
-fn an_execution_that_cannot_be_stopped_is_a_clean_note() {
-    let aws = FakeAws::start(|operation, _| match operation {
-        "StopExecution" => Answer::error(400, "ExecutionDoesNotExist", "Execution Does Not Exist: 'r1'"),
-        // No release r1 in the table.
-        _ => Answer::ok(json!({})),
+fn a_control_endpoint_refusal_is_a_clean_error_that_says_what_to_do() {
+    let aws = FakeAws::start(|_, request| match request["reason"].as_str() {
+        // API Gateway's own refusal of an identity without execute-api:Invoke.
+        Some("denied") => Answer::error(
+            403,
+            "AccessDeniedException",
+            "User: arn:aws:iam::123456789012:user/tester is not authorized to perform: execute-api:Invoke",
+        ),
+        // The function's refusal, with its reason.
+        Some("late") => {
+            Answer { status: 409, body: json!({"error": "release r1 is already promoted; there is nothing to pause"}).to_string() }
+        }
+        Some("busy") => Answer { status: 503, body: json!({"error": "the release table is throttled"}).to_string() },
+        Some("fine") => Answer::ok(json!({"release_id": "r1", "action": "pause", "by": "arn:aws:iam::123456789012:user/tester",
+            "status": "progressing", "message": "paused until 2026-12-02 12:00 UTC"})),
+        _ => Answer::error(502, "BadGateway", "<html>"),
     });
-    let output = aws
-        .rollgate(&["abort", "r1", "--table", "releases", "--state-machine", STATE_MACHINE])
+    let run = |reason: &str| {
+        let output = aws
+            .rollgate(&["pause", "r1", "--reason", reason, "--control-url", &aws.url])
+            .output()
+            .unwrap_or_else(|e| panic!("rollgate: {e}"));
+        assert_eq!(output.status.code(), Some(2), "{output:?}");
+        let text = stderr(&output);
+        assert_no_dump(&text);
+        text
+    };
+    let denied = run("denied");
+    assert!(
+        denied.contains("refused your AWS identity") && denied.contains("execute-api:Invoke") && denied.contains("OperatorPolicy"),
+        "{denied}"
+    );
+    assert_eq!(run("late").trim(), "error: release r1 is already promoted; there is nothing to pause");
+    assert!(run("busy").contains("the release table is throttled (nothing was lost; run the command again)"));
+    assert!(run("other").contains("the control endpoint failed (HTTP 502"));
+    let unreachable =
+        aws.rollgate(&["abort", "r1", "--control-url", "http://127.0.0.1:9"]).output().unwrap_or_else(|e| panic!("rollgate: {e}"));
+    let text = stderr(&unreachable);
+    assert!(text.contains("did not answer") && text.contains("ControlUrl"), "{text}");
+    let missing = aws
+        .rollgate(&["resume", "r1", "--reason", "x"])
+        .env_remove("ROLLGATE_CONTROL_URL")
         .output()
         .unwrap_or_else(|e| panic!("rollgate: {e}"));
-    let text = stderr(&output);
-    assert!(
-        text.starts_with(
-            "note: the execution could not be stopped (ExecutionDoesNotExist: Execution Does Not Exist: 'r1'; no execution \
-arn:aws:states:eu-west-1:123456789012:execution:rollgate-release:r1 exists"
-        ),
-        "{text}"
-    );
-    assert!(text.contains("error: release r1 was not found"), "{text}");
-    assert_no_dump(text.lines().next().unwrap_or_default());
+    assert!(stderr(&missing).contains("ROLLGATE_CONTROL_URL"), "{}", stderr(&missing));
 }
 
 #[test]

@@ -178,6 +178,9 @@ fn fake_aws(notifications: usize) -> FakeAws {
     let release = item("REL#r1", "META", &release());
     let events: Vec<Value> = trail(notifications).iter().map(|e| item("REL#r1", "EVT#", e)).collect();
     FakeAws::start(move |operation, request| match operation {
+        // The control endpoint (no X-Amz-Target): the function's answer.
+        "" => Answer::ok(json!({"release_id": "r1", "action": "abort", "by": "arn:aws:iam::123456789012:user/tester",
+            "status": "aborted", "message": "rolled back: aborted by hand"})),
         "GetItem" if request["Key"]["pk"]["S"] == "REL#r1" => Answer::ok(json!({"Item": release})),
         "GetItem" if request["Key"]["pk"]["S"] == "TOKEN#r1#go#0" => {
             Answer::ok(json!({"Item": {"pk": {"S": "TOKEN#r1#go#0"}, "token": {"S": "token"}}}))
@@ -208,9 +211,9 @@ fn aws_commands_end_quietly_when_the_reader_is_gone() {
         &["--json", "history", "r1", "--table", "t"],
         &["review", "--week", "2026-W47", "--table", "t"],
         &["--json", "review", "--week", "2026-W47", "--table", "t"],
-        &["approve", "r1", "--table", "t", "--token-table", "tt"],
-        &["--json", "reject", "r1", "--table", "t", "--token-table", "tt"],
-        &["abort", "r1", "--table", "t"],
+        &["approve", "r1", "--control-url", &aws.url],
+        &["--json", "reject", "r1", "--comment", "no", "--control-url", &aws.url],
+        &["abort", "r1", "--control-url", &aws.url],
         &start,
         &[&["--json"][..], &start].concat(),
     ] {

@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use rollgate::ports::ReleaseStore;
 use rollgate_tests::fixtures::{Person, iam_user, role_session};
-use rollgate_tests::local_stack::{Stack, TABLE, TOKEN_TABLE, stack};
+use rollgate_tests::local_stack::{Stack, TABLE, control_url, stack};
 use serde_json::Value;
 
+/// `rollgate` run by the stack's operator (an IAM user of the emulator).
 fn rollgate(stack: &Stack, args: &[&str]) -> Output {
-    command(stack, args).output().unwrap_or_else(|e| panic!("rollgate: {e}"))
+    rollgate_as(stack, &stack.operator, args)
 }
 
 /// `rollgate` run by `person`: their AWS credentials are who they are to rollgate.
@@ -25,7 +26,7 @@ fn command(stack: &Stack, args: &[&str]) -> Command {
     command
         .args(args)
         .env("ROLLGATE_TABLE", TABLE)
-        .env("ROLLGATE_TOKEN_TABLE", TOKEN_TABLE)
+        .env("ROLLGATE_CONTROL_URL", control_url())
         .env("ROLLGATE_STATE_MACHINE_ARN", &stack.state_machine);
     command
 }
@@ -566,4 +567,62 @@ async fn e2e_the_report_page_renders_in_headless_chromium_without_javascript() {
         std::fs::write(keep, &shot).unwrap_or_else(|e| panic!("{e}"));
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An abort whose rollback cannot restore traffic (the alias refuses every update) leaves the
+/// release open and says so; once the router answers, `retry` finishes it, and it ends aborted.
+/// Both go through the control endpoint as the operator's own IAM identity.
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_an_abort_whose_rollback_failed_is_finished_by_retry() {
+    let stack = stack("cli-retry").await;
+    let function = unique("orders-fn");
+    let (v1, v2) = rollgate_tests::fixtures::lambda_with_two_versions(&stack.config, &function).await;
+    let plan = plan_file(
+        "retry",
+        &format!(
+            "name: cli-retry\ntraffic:\n  router: {{ type: lambda_alias, function_name: {function}, alias: live }}\n  steps: [{{ weight: 20, bake: 1h }}, {{ weight: 100, bake: 1h }}]\n"
+        ),
+    );
+    let (service, id) = (unique("orders"), unique("rel"));
+    let plan_path = plan.to_str().unwrap_or_default();
+    let args = [
+        "start",
+        plan_path,
+        "--service",
+        &service,
+        "--environment",
+        "e2e",
+        "--version",
+        &v2,
+        "--stable-version",
+        &v1,
+        "--release-id",
+        &id,
+        "--wait-secs",
+        "240",
+    ];
+    ok(rollgate(&stack, &args));
+    wait_until(&stack, &id, "20% on the first step", |status| status["status"] == "progressing" && status["canary_weight"] == 20);
+
+    let faults = rollgate_tests::faults::FaultInjector::new();
+    let refused = faults
+        .add(&[serde_json::json!({"service": "lambda", "operation": "UpdateAlias", "contains": [function.as_str()], "action": "error", "label": "the router refuses"})])
+        .await;
+    let failed = rollgate(&stack, &["abort", &id, "--reason", "error budget burnt"]);
+    let said = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success() && said.contains("could not be restored"), "{said}");
+    let open = ok(rollgate(&stack, &["--json", "status", &id]));
+    assert!(!open.contains("\"aborted\""), "a rollback that did not restore traffic does not close the release: {open}");
+
+    faults.clear(&refused).await;
+    let retried = ok(rollgate(&stack, &["retry", &id, "--reason", "the router answers again"]));
+    assert!(retried.contains("aborted"), "{retried}");
+    let status = wait_for_status(&stack, &id, "aborted");
+    assert_eq!(status["canary_weight"], 0);
+    let (target, weights) = rollgate_tests::fixtures::alias_routing(&stack.config, &function).await;
+    assert_eq!((target, weights), (v1, vec![]), "the alias is back on the stable version alone");
+    let history = ok(rollgate(&stack, &["history", &id]));
+    assert!(history.contains(&format!("retry by {}: the router answers again", stack.operator.arn)), "{history}");
+    assert!(history.contains(&format!("aborted by {}: error budget burnt", stack.operator.arn)), "{history}");
+    ok(rollgate(&stack, &["verify", &id]));
 }

@@ -850,7 +850,8 @@ fn failed_rollbacks_are_counted_from_the_execution_log() {
 }
 
 /// Whoever holds an approval's task token can resume the execution: the token table is written
-/// by approval-request only (PutItem) and read by the approval webhook only (GetItem); no other
+/// by approval-request only (PutItem) and read by the approval webhook and the control endpoint only
+/// (GetItem); no other
 /// function, and no other action, reaches it. The trail's table never holds a token.
 #[test]
 fn only_the_approval_functions_touch_the_task_tokens() {
@@ -866,16 +867,50 @@ fn only_the_approval_functions_touch_the_task_tokens() {
         }
         let variables = &resource["Properties"]["Environment"]["Variables"];
         if variables.get("ROLLGATE_TOKEN_TABLE").is_some() {
-            assert!(["ApprovalRequestFunction", "ApprovalWebhookFunction"].contains(&name.as_str()), "{name} is told the token table");
+            assert!(
+                ["ApprovalRequestFunction", "ApprovalWebhookFunction", "ReleaseControlFunction"].contains(&name.as_str()),
+                "{name} is told the token table"
+            );
         }
     }
     grants.sort();
     let expected = [
         ("ApprovalRequestFunction".to_string(), vec!["dynamodb:PutItem".to_string()]),
         ("ApprovalWebhookFunction".to_string(), vec!["dynamodb:GetItem".to_string()]),
+        ("ReleaseControlFunction".to_string(), vec!["dynamodb:GetItem".to_string()]),
     ];
     assert_eq!(grants, expected);
     assert!(template["Globals"]["Function"]["Environment"]["Variables"].get("ROLLGATE_TOKEN_TABLE").is_none());
+}
+
+/// Operators act through the control endpoint only: its every route takes SigV4-signed requests
+/// (AWS_IAM), so the function always has the caller's IAM principal; and OperatorPolicy lets them
+/// call it and read, but write nothing to the tables (the quorum and the trail are the function's).
+#[test]
+fn the_control_endpoint_takes_only_signed_requests_and_operators_write_nothing() {
+    let template = template();
+    let api = &template["Resources"]["ControlApi"]["Properties"]["Auth"];
+    assert_eq!((api["EnableIamAuthorizer"].as_bool(), api["DefaultAuthorizer"].as_str()), (Some(true), Some("AWS_IAM")), "{api:?}");
+    let events = template["Resources"]["ReleaseControlFunction"]["Properties"]["Events"].as_mapping().cloned().unwrap_or_default();
+    assert!(!events.is_empty());
+    for (name, event) in &events {
+        assert_eq!(event["Type"].as_str(), Some("HttpApi"), "{name:?}");
+        assert_eq!(format!("{:?}", event["Properties"]["ApiId"]), format!("{:?}", reference("ControlApi")), "{name:?}");
+        assert_eq!(event["Properties"]["Auth"]["Authorizer"].as_str(), Some("AWS_IAM"), "{name:?} is not behind AWS_IAM");
+    }
+    let statements =
+        template["Resources"]["OperatorPolicy"]["Properties"]["PolicyDocument"]["Statement"].as_sequence().cloned().unwrap_or_default();
+    let actions: Vec<String> = statements.iter().flat_map(|s| strings(&s["Action"])).collect();
+    assert!(actions.contains(&"execute-api:Invoke".to_string()), "{actions:?}");
+    for action in &actions {
+        let service_action = action.split_once(':').map(|(_, a)| a).unwrap_or_default();
+        assert!(
+            !["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "SendTaskSuccess", "SendTaskFailure"]
+                .contains(&service_action),
+            "operators may not {action}: that is the control endpoint's"
+        );
+    }
+    assert!(!template["Outputs"]["ControlUrl"]["Value"].is_null(), "the stack gives operators the ControlUrl");
 }
 
 /// Platform policies are written by the policy-admin role only: every function that may write

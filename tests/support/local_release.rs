@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::fixtures::{Person, iam_user};
-use crate::local_stack::{Stack, TABLE, TOKEN_TABLE, stack};
+use crate::local_stack::{Stack, TABLE, stack};
 use chrono::{SecondsFormat, Utc};
 
 /// Runs the release with the CLI at `bin`; returns its id.
@@ -79,7 +79,7 @@ impl Cli<'_> {
         [
             ("AWS_ENDPOINT_URL", std::env::var("AWS_ENDPOINT_URL").unwrap_or_default()),
             ("ROLLGATE_TABLE", TABLE.to_string()),
-            ("ROLLGATE_TOKEN_TABLE", TOKEN_TABLE.to_string()),
+            ("ROLLGATE_CONTROL_URL", crate::local_stack::control_url()),
             ("ROLLGATE_STATE_MACHINE_ARN", self.stack.state_machine.clone()),
         ]
     }

@@ -21,6 +21,14 @@ pub struct Stack {
     pub queue_url: String,
     /// A queue on the alarm topic, new for this stack.
     pub alarm_queue_url: String,
+    /// An IAM user of this stack, with an access key the emulator issued: the control endpoint
+    /// authenticates only such keys (scripts/api_gateway.py), as API Gateway does.
+    pub operator: crate::fixtures::Person,
+}
+
+/// The control endpoint of the local stack (the router's stand-in for the template's ControlApi).
+pub fn control_url() -> String {
+    format!("http://127.0.0.1:{}/_api/release-control", crate::faults::router_port())
 }
 
 pub async fn stack(name: &str) -> Stack {
@@ -69,7 +77,9 @@ pub async fn stack(name: &str) -> Stack {
         .send()
         .await
         .unwrap_or_else(|e| panic!("CreateStateMachine: {e:?}"));
+    let operator = crate::fixtures::iam_user(&config, &format!("operator-{subscription_name}")).await;
     Stack {
+        operator,
         config,
         store,
         sfn,

@@ -4,6 +4,7 @@ mod aws;
 pub mod backtest;
 pub mod chart;
 pub mod check;
+pub mod control;
 pub mod cost;
 pub mod output;
 pub mod policy;

@@ -1,5 +1,6 @@
-//! Commands against AWS (or any endpoint in AWS_ENDPOINT_URL): start, status, approve, reject,
-//! pause, resume, skip, promote, retry, abort, history.
+//! Commands that read or start releases in AWS (or any endpoint in AWS_ENDPOINT_URL): start,
+//! status, list, history, report, verify, review. Operators' controls go through the control
+//! endpoint (`control`).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,16 +8,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use rollgate::adapters::dynamodb::DynamoStore;
-use rollgate::adapters::routers::Routers;
-use rollgate::adapters::sfn::StepFunctionsWorkflow;
-use rollgate::adapters::task_tokens::DynamoTaskTokens;
-use rollgate::flow::approval::{self, ApprovalError, Vote};
-use rollgate::flow::control::ControlError;
-use rollgate::flow::rollback::{RestorePolicy, RollbackEnd, RollbackError, roll_back};
-use rollgate::ports::{Notifier, NotifyError, ReleaseStore, WorkflowError};
-use rollgate::release::notification::ReleaseNotification;
+use rollgate::ports::ReleaseStore;
 use rollgate::release::week::ReviewWeek;
-use rollgate::release::{Control, EventKind, Release, ReleaseEvent};
+use rollgate::release::{EventKind, Release, ReleaseEvent};
 use serde_json::json;
 
 use super::aws::{self, Needs, store_failure};
@@ -483,46 +477,6 @@ pub fn verify(target: Target<'_>, release_id: &str) -> Result<ExitCode, CliError
     })
 }
 
-pub fn decide(
-    target: Target<'_>,
-    token_table: &str,
-    release_id: &str,
-    approved: bool,
-    comment: Option<String>,
-) -> Result<ExitCode, CliError> {
-    runtime()?.block_on(async {
-        let (config, store) = store(target.table).await;
-        // The voter is the AWS caller, as STS knows them; the trail records the caller's ARN as
-        // the actor and the approver it matched as who decided.
-        let caller = aws::caller(&config).await?;
-        let tokens = DynamoTaskTokens::new(aws_sdk_dynamodb::Client::new(&config), token_table);
-        let workflow = StepFunctionsWorkflow::new(aws_sdk_sfn::Client::new(&config));
-        let identities = rollgate::release::approval::iam_identities(&caller);
-        let vote = Vote { release_id: release_id.to_string(), identities, approved, comment, on: None };
-        let resolution = approval::resolve(&store, &tokens, &workflow, &caller, &rollgate::ports::NoDirectory, &vote, Utc::now())
-            .await
-            .map_err(|e| decision_failure(e, target.table))?;
-        let message = resolution.describe();
-        if target.json {
-            print_json(&json!({"release_id": release_id, "result": message}));
-        } else {
-            outln!("{message}");
-        }
-        Ok(ExitCode::SUCCESS)
-    })
-}
-
-/// A refused vote says why; a failing store or Step Functions says what to check.
-fn decision_failure(err: ApprovalError, table: &str) -> CliError {
-    match err {
-        ApprovalError::Store(e) => store_failure("recording the decision", e, table),
-        ApprovalError::Workflow(e @ WorkflowError::Backend { .. }) => {
-            CliError::Usage(format!("the decision was recorded, but {e}; check {}; then vote again to resume the release", aws::AWS_SETUP))
-        }
-        other => CliError::Usage(other.to_string()),
-    }
-}
-
 pub fn review(target: Target<'_>, week: Option<&str>, previous_weeks: usize) -> Result<ExitCode, CliError> {
     let now = Utc::now();
     let week = match week {
@@ -542,143 +496,6 @@ pub fn review(target: Target<'_>, week: Option<&str>, previous_weeks: usize) -> 
             print_json(&review);
         } else {
             outln!("{}", review.text());
-        }
-        Ok(ExitCode::SUCCESS)
-    })
-}
-
-/// The release topic (`ROLLGATE_TOPIC_ARN`), or, without one, `NoTopic`.
-fn release_notifier(config: &aws_config::SdkConfig) -> Box<dyn Notifier> {
-    match rollgate::runtime::sns_notifier(config) {
-        Ok(sns) => Box::new(sns),
-        Err(_) => Box::new(NoTopic),
-    }
-}
-
-/// Publishing when no topic is configured: the failure is recorded, never silent.
-struct NoTopic;
-
-#[async_trait::async_trait]
-impl Notifier for NoTopic {
-    async fn publish(&self, n: &ReleaseNotification) -> Result<(), NotifyError> {
-        Err(NotifyError {
-            event: n.event_name().into(),
-            transient: false,
-            message: "ROLLGATE_TOPIC_ARN is not set; set it to publish notifications".into(),
-        })
-    }
-}
-
-/// `rollgate pause | resume | skip | promote`: records the control on the release, as the AWS
-/// caller; the release's next check takes it.
-pub fn control(
-    target: Target<'_>,
-    release_id: &str,
-    control: Control,
-    reason: &str,
-    pause_for: Option<rollgate::HumanDuration>,
-) -> Result<ExitCode, CliError> {
-    runtime()?.block_on(async {
-        let (config, store) = store(target.table).await;
-        let by = aws::caller(&config).await?;
-        let release = rollgate::flow::control::request(&store, &store, release_id, control, &by, reason, pause_for, Utc::now())
-            .await
-            .map_err(|e| control_failure(e, target.table))?;
-        if target.json {
-            print_json(&json!({"release_id": release_id, "control": control.as_str(), "by": by, "reason": reason, "status": release.status}));
-            return Ok(ExitCode::SUCCESS);
-        }
-        let next = release.step.and_then(|s| release.plan.analysis_at(s)).map(|a| format!(" (within {})", a.interval)).unwrap_or_default();
-        let what = match control {
-            Control::Pause => format!(
-                "paused until {}: no step advances and the bake clock stops; checks go on and a failure still rolls back. Resume with `rollgate resume {release_id} --reason …`; not resumed by then, it rolls back",
-                release.paused.as_ref().and_then(|p| p.until).map_or_else(String::new, |u| u.format("%Y-%m-%d %H:%M UTC").to_string())
-            ),
-            Control::Resume => "resumed: the bake clock runs again".to_string(),
-            Control::Skip => format!("its current step's bake ends at the next passing check{next}, which advances"),
-            Control::Promote => format!("the next passing check{next} promotes it to 100%, skipping the remaining steps"),
-            Control::Retry => String::new(),
-        };
-        outln!("release {release_id} {what} (by {by}: {reason})");
-        Ok(ExitCode::SUCCESS)
-    })
-}
-
-/// `rollgate retry`: runs a rollback that could not finish again, as the AWS caller.
-pub fn retry(target: Target<'_>, release_id: &str, reason: &str) -> Result<ExitCode, CliError> {
-    runtime()?.block_on(async {
-        let (config, store) = store(target.table).await;
-        let by = aws::caller(&config).await?;
-        let routers = Routers::from_config(&config);
-        let notifier = release_notifier(&config);
-        let outcome =
-            rollgate::flow::control::retry(&store, &routers, &*notifier, release_id, &by, reason, RestorePolicy::default(), Utc::now)
-                .await
-                .map_err(|e| control_failure(e, target.table))?;
-        if target.json {
-            print_json(&json!({"release_id": release_id, "status": outcome.release.status, "notified": outcome.notified}));
-        } else {
-            outln!("release {release_id} {}: {}", outcome.release.status.as_str(), outcome.release.closed_reason.as_deref().unwrap_or(""));
-        }
-        Ok(ExitCode::SUCCESS)
-    })
-}
-
-fn control_failure(err: ControlError, table: &str) -> CliError {
-    match err {
-        ControlError::Store(e) | ControlError::Rollback(RollbackError::Store(e)) => store_failure("recording the control", e, table),
-        other => CliError::Usage(other.to_string()),
-    }
-}
-
-pub fn abort(target: Target<'_>, release_id: &str, reason: &str, state_machine: Option<&str>) -> Result<ExitCode, CliError> {
-    runtime()?.block_on(async {
-        let (config, store) = store(target.table).await;
-        // Who aborts is the AWS caller, as STS knows them.
-        let by = aws::caller(&config).await?;
-        // Stop the execution first, so that it cannot move traffic while we restore it: the one
-        // the release recorded at admission, or the one `--state-machine` names for it.
-        let recorded = store.release(release_id).await.ok().flatten().and_then(|r| r.execution);
-        let named = state_machine.map(|arn| format!("{}:{release_id}", arn.replacen(":stateMachine:", ":execution:", 1)));
-        if let Some(execution) = recorded.or(named) {
-            let stopped = aws_sdk_sfn::Client::new(&config)
-                .stop_execution()
-                .execution_arn(&execution)
-                .error("Aborted")
-                .cause(format!("aborted by {by}: {reason}"))
-                .send()
-                .await;
-            if let Err(e) = stopped {
-                let check = match e.as_service_error() {
-                    Some(s) if s.is_execution_does_not_exist() => {
-                        format!("no execution {execution} exists (it ended long ago, or was started from another state machine)")
-                    }
-                    _ => match state_machine {
-                        Some(arn) => Needs::StateMachine(arn).advice(),
-                        None => format!("check that you may stop {execution} (states:StopExecution)"),
-                    },
-                };
-                errln!("note: the execution could not be stopped ({}; {check}); rolling back anyway", aws::cause(&e));
-            }
-        }
-        let routers = Routers::from_config(&config);
-        let notifier = release_notifier(&config);
-        let text = format!("aborted by {by}: {reason}");
-        let outcome = roll_back(&store, &routers, &*notifier, release_id, &text, RollbackEnd::Aborted, RestorePolicy::default(), Utc::now)
-            .await
-            .map_err(|e| match e {
-                RollbackError::Store(e) => store_failure("rolling back", e, target.table),
-                other => CliError::Usage(other.to_string()),
-            })?;
-        if target.json {
-            print_json(&json!({"release_id": release_id, "status": outcome.release.status, "notified": outcome.notified}));
-        } else if outcome.record.is_some() {
-            outln!(
-                "release {release_id} rolled back: {text}{}",
-                if outcome.notified { "" } else { " (notification not sent; see `rollgate history`)" }
-            );
-        } else {
-            outln!("release {release_id} had already ended: {}", outcome.release.status.as_str());
         }
         Ok(ExitCode::SUCCESS)
     })

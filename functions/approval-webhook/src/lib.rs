@@ -12,7 +12,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use rollgate::adapters::slack::SlackApi;
 use rollgate::flow::approval::{ApprovalError, Vote, check, resolve};
-use rollgate::ports::{Directory, NoDirectory, ReleaseStore, SecretSource, TaskTokens, Workflow, WorkflowError};
+use rollgate::ports::{Directory, NoDirectory, ReleaseStore, SecretSource, TaskTokens, Workflow};
 use rollgate::release::slack::{self, ButtonClick, SlackError};
 use serde_json::{Value, json};
 
@@ -118,14 +118,11 @@ impl WebhookError {
 impl From<ApprovalError> for WebhookError {
     fn from(err: ApprovalError) -> Self {
         let message = err.to_string();
-        match err {
-            ApprovalError::NotAnApprover { .. } | ApprovalError::SelfApproval { .. } => Self::Forbidden(message),
-            ApprovalError::NothingPending(_) | ApprovalError::Superseded { .. } | ApprovalError::OutsideWindow { .. } => {
-                Self::Conflict(message)
-            }
-            ApprovalError::Expired { .. } | ApprovalError::Workflow(WorkflowError::TaskGone(_)) => Self::Gone(message),
-            ApprovalError::Directory { ref source, .. } if !source.transient => Self::Forbidden(message),
-            ApprovalError::Workflow(_) | ApprovalError::Store(_) | ApprovalError::Directory { .. } => Self::Unavailable(message),
+        match err.http_status() {
+            403 => Self::Forbidden(message),
+            409 => Self::Conflict(message),
+            410 => Self::Gone(message),
+            _ => Self::Unavailable(message),
         }
     }
 }

@@ -36,6 +36,19 @@ pub enum ApprovalError {
 }
 
 impl ApprovalError {
+    /// The HTTP status an endpoint answers a refused vote with (Slack's webhook, the operators'
+    /// control endpoint): 403 not allowed to decide, 409 nothing or something else to decide,
+    /// 410 too late, 503 a backend to try again.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            ApprovalError::NotAnApprover { .. } | ApprovalError::SelfApproval { .. } => 403,
+            ApprovalError::NothingPending(_) | ApprovalError::Superseded { .. } | ApprovalError::OutsideWindow { .. } => 409,
+            ApprovalError::Expired { .. } | ApprovalError::Workflow(WorkflowError::TaskGone(_)) => 410,
+            ApprovalError::Directory { source, .. } if !source.transient => 403,
+            ApprovalError::Workflow(_) | ApprovalError::Store(_) | ApprovalError::Directory { .. } => 503,
+        }
+    }
+
     /// Worth retrying as it is (a throttled store or Step Functions).
     pub fn is_transient(&self) -> bool {
         match self {

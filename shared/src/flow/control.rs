@@ -8,7 +8,7 @@ use crate::domain::control::{Control, DEFAULT_PAUSE, MAX_PAUSE, OperatorAction, 
 use crate::domain::duration::HumanDuration;
 use crate::flow::rollback::{RestorePolicy, RollbackEnd, RollbackError, RollbackOutcome, roll_back};
 use crate::flow::trail::record_with;
-use crate::ports::{Notifier, PolicyStore, ReleaseStore, StoreError, TrafficRouter};
+use crate::ports::{Executions, Notifier, PolicyStore, ReleaseStore, StoreError, TrafficRouter, WorkflowError};
 use crate::release::{EventKind, Release, ReleaseStatus};
 
 /// Who writes these events in the audit trail (the operator is in the event).
@@ -127,6 +127,22 @@ pub async fn request(
     Ok(release)
 }
 
+/// What a recorded control means for `release`, in a sentence for whoever asked.
+pub fn describe_request(release: &Release, control: Control) -> String {
+    let id = &release.id;
+    let next = release.step.and_then(|s| release.plan.analysis_at(s)).map(|a| format!(" (within {})", a.interval)).unwrap_or_default();
+    match control {
+        Control::Pause => format!(
+            "paused until {}: no step advances and the bake clock stops; checks go on and a failure still rolls back. Resume with `rollgate resume {id} --reason …`; not resumed by then, it rolls back",
+            release.paused.as_ref().and_then(|p| p.until).map_or_else(String::new, |u| u.format("%Y-%m-%d %H:%M UTC").to_string())
+        ),
+        Control::Resume => "resumed: the bake clock runs again".to_string(),
+        Control::Skip => format!("its current step's bake ends at the next passing check{next}, which advances"),
+        Control::Promote => format!("the next passing check{next} promotes it to 100%, skipping the remaining steps"),
+        Control::Retry => format!("is {}", release.status.as_str()),
+    }
+}
+
 /// Runs the rollback of release `id` again, whose last attempt could not restore traffic (its
 /// trail's last word is a failed rollback): by `by`, for `reason`. An aborted release still ends
 /// aborted.
@@ -156,6 +172,44 @@ pub async fn retry(
     record_with(store, ACTOR, id, None, now, vec![kind]).await?;
     // The failed attempt's reason stands; an abort among them ends the release aborted.
     Ok(roll_back(store, router, notifier, id, &original, RollbackEnd::RolledBack, policy, clock).await?)
+}
+
+/// What an abort did: the rollback's outcome, and why the execution could not be stopped, if so.
+#[derive(Debug)]
+pub struct Aborted {
+    pub rollback: RollbackOutcome,
+    pub execution_not_stopped: Option<String>,
+}
+
+/// Rolls release `id` back now, by `by` for `reason`; it ends `aborted`. The execution the
+/// release recorded at admission is stopped first, so that it cannot move traffic while the
+/// rollback restores it; if it cannot be stopped the rollback goes on (the safe direction: a
+/// running execution finds the release closed at its next step).
+#[allow(clippy::too_many_arguments)]
+pub async fn abort(
+    store: &dyn ReleaseStore,
+    router: &dyn TrafficRouter,
+    notifier: &dyn Notifier,
+    executions: &dyn Executions,
+    id: &str,
+    by: &str,
+    reason: &str,
+    clock: impl Fn() -> DateTime<Utc>,
+) -> Result<Aborted, ControlError> {
+    let release = store.release(id).await?.ok_or_else(|| ControlError::ReleaseNotFound(id.to_string()))?;
+    let text = format!("aborted by {by}: {reason}");
+    let mut execution_not_stopped = None;
+    if let Some(execution) = release.execution.as_deref().filter(|_| !release.status.is_final()) {
+        match executions.stop(execution, "Aborted", &text).await {
+            Ok(()) | Err(WorkflowError::TaskGone(_)) => {}
+            Err(e) => {
+                tracing::warn!(release = %id, %execution, error = %e, "the execution could not be stopped; rolling back anyway");
+                execution_not_stopped = Some(format!("execution {execution} could not be stopped ({e}); rolled back anyway"));
+            }
+        }
+    }
+    let rollback = roll_back(store, router, notifier, id, &text, RollbackEnd::Aborted, RestorePolicy::default(), clock).await?;
+    Ok(Aborted { rollback, execution_not_stopped })
 }
 
 async fn open_release(store: &dyn ReleaseStore, id: &str, control: Control) -> Result<Release, ControlError> {

@@ -1,0 +1,292 @@
+//! release-control: the operators' control endpoint (API Gateway HTTP API, every route with
+//! `AWS_IAM` authorization). `POST /releases/{release}/{action}` with `{"reason": "…"}` (and
+//! `"for": "2h"` for a pause), where the action is approve, reject, pause, resume, skip,
+//! promote, abort or retry. Who asked is the IAM principal API Gateway authenticated from the
+//! request's SigV4 signature (`requestContext.authorizer.iam.userArn`), never a name in the
+//! body; the approvals' quorum is counted here, from the trail, and the waiting execution is
+//! resumed here with the task token only this side reads. Every refusal is a 4xx with the
+//! reason; only an unavailable backend is a 503 (try again).
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::{HeaderMap, HeaderValue, header};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use rollgate::HumanDuration;
+use rollgate::domain::control::Control;
+use rollgate::flow::approval::{self, ApprovalError, Vote};
+use rollgate::flow::control::{self as controls, ControlError};
+use rollgate::flow::rollback::{RestorePolicy, RollbackError};
+use rollgate::ports::{Executions, NoDirectory, Notifier, PolicyStore, ReleaseStore, TaskTokens, TrafficRouter, Workflow};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The longest reason or comment kept in the trail, in characters.
+pub const MAX_REASON_CHARS: usize = 1000;
+
+pub struct Deps<'a> {
+    pub store: &'a dyn ReleaseStore,
+    pub policies: &'a dyn PolicyStore,
+    /// The waiting approvals' task tokens (kept apart from the trail).
+    pub tokens: &'a dyn TaskTokens,
+    pub workflow: &'a dyn Workflow,
+    pub executions: &'a dyn Executions,
+    pub router: &'a dyn TrafficRouter,
+    pub notifier: &'a dyn Notifier,
+}
+
+/// What an operator asks for, from the route's `{action}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Approve,
+    Reject,
+    Control(Control),
+    Abort,
+}
+
+impl Action {
+    pub const NAMES: &'static str = "approve, reject, pause, resume, skip, promote, abort or retry";
+
+    pub fn parse(name: &str) -> Option<Action> {
+        Some(match name {
+            "approve" => Action::Approve,
+            "reject" => Action::Reject,
+            "pause" => Action::Control(Control::Pause),
+            "resume" => Action::Control(Control::Resume),
+            "skip" => Action::Control(Control::Skip),
+            "promote" => Action::Control(Control::Promote),
+            "retry" => Action::Control(Control::Retry),
+            "abort" => Action::Abort,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Approve => "approve",
+            Action::Reject => "reject",
+            Action::Control(control) => control.as_str(),
+            Action::Abort => "abort",
+        }
+    }
+}
+
+/// The request's body: why, and how long a pause lasts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlBody {
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// A pause's length (`30m`, `2h`; default 4h, at most 7d).
+    #[serde(default, rename = "for")]
+    pub lasting: Option<String>,
+}
+
+/// Why a request was refused, with its HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Gone(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl Refusal {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadRequest(_) => 400,
+            Self::Forbidden(_) => 403,
+            Self::NotFound(_) => 404,
+            Self::Conflict(_) => 409,
+            Self::Gone(_) => 410,
+            Self::Unavailable(_) => 503,
+        }
+    }
+}
+
+impl From<ApprovalError> for Refusal {
+    fn from(err: ApprovalError) -> Self {
+        let message = err.to_string();
+        match err.http_status() {
+            403 => Self::Forbidden(message),
+            404 => Self::NotFound(message),
+            409 => Self::Conflict(message),
+            410 => Self::Gone(message),
+            _ => Self::Unavailable(message),
+        }
+    }
+}
+
+impl From<ControlError> for Refusal {
+    fn from(err: ControlError) -> Self {
+        let message = err.to_string();
+        match err {
+            ControlError::ReleaseNotFound(_) | ControlError::Rollback(RollbackError::ReleaseNotFound(_)) => Self::NotFound(message),
+            ControlError::ReleaseClosed { .. } | ControlError::NotApplicable(_) | ControlError::Changed => Self::Conflict(message),
+            ControlError::Forbidden { .. } => Self::Forbidden(message),
+            // The rollback could not finish: the release stays open and locked, and says so;
+            // `retry` runs it again.
+            ControlError::Rollback(_) | ControlError::Store(_) => Self::Unavailable(message),
+        }
+    }
+}
+
+/// The IAM principal API Gateway authenticated. Without one the route is not behind `AWS_IAM`
+/// authorization, and nothing is done: an identity is never taken from the request itself.
+pub fn caller(request: &ApiGatewayV2httpRequest) -> Result<String, Refusal> {
+    request
+        .request_context
+        .authorizer
+        .as_ref()
+        .and_then(|a| a.iam.as_ref())
+        .and_then(|iam| iam.user_arn.clone())
+        .filter(|arn| arn.starts_with("arn:"))
+        .ok_or_else(|| {
+            Refusal::Forbidden(
+                "the request carries no IAM identity; the control endpoint's routes must use AWS_IAM authorization (the template's ControlApi), and requests must be SigV4-signed (`rollgate` does this)".into(),
+            )
+        })
+}
+
+fn path_parameter<'r>(request: &'r ApiGatewayV2httpRequest, name: &str) -> Option<&'r str> {
+    request.path_parameters.get(name).map(String::as_str).filter(|v| !v.is_empty())
+}
+
+fn body(request: &ApiGatewayV2httpRequest) -> Result<ControlBody, Refusal> {
+    let text = request.body.as_deref().unwrap_or_default();
+    let bytes = if request.is_base64_encoded {
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|e| Refusal::BadRequest(format!("the body is not valid base64 ({e})")))?
+    } else {
+        text.as_bytes().to_vec()
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(ControlBody::default());
+    }
+    let shape =
+        |why: String| Refusal::BadRequest(format!("the body must be a JSON object like {{\"reason\": \"…\", \"for\": \"2h\"}}; {why}"));
+    // An object only: serde would also read a struct from an array of its fields.
+    match serde_json::from_slice::<Value>(&bytes).map_err(|e| shape(e.to_string()))? {
+        object @ Value::Object(_) => serde_json::from_value(object).map_err(|e| shape(e.to_string())),
+        other => Err(shape(format!("got {}", kind(&other)))),
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The reason, trimmed; required for everything but an approval.
+fn reason(body: &ControlBody, action: Action) -> Result<Option<String>, Refusal> {
+    let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    if let Some(r) = reason
+        && r.chars().count() > MAX_REASON_CHARS
+    {
+        return Err(Refusal::BadRequest(format!(
+            "the reason is {} characters long; keep it to {MAX_REASON_CHARS} (link to a ticket for more)",
+            r.chars().count()
+        )));
+    }
+    if reason.is_none() && action != Action::Approve {
+        return Err(Refusal::BadRequest(format!(
+            "say why: `{}` needs a reason (`--reason` in rollgate), which the trail records",
+            action.as_str()
+        )));
+    }
+    Ok(reason.map(String::from))
+}
+
+/// Handles one request; the answer is JSON: the outcome, or `{"error": …}` with a 4xx/503.
+pub async fn handler(request: ApiGatewayV2httpRequest, deps: &Deps<'_>) -> ApiGatewayV2httpResponse {
+    match handle(&request, deps, Utc::now).await {
+        Ok(outcome) => response(200, &outcome),
+        Err(refusal) => {
+            tracing::warn!(status = refusal.status(), error = %refusal, "refused a control request");
+            response(refusal.status(), &json!({"error": refusal.to_string()}))
+        }
+    }
+}
+
+pub async fn handle(request: &ApiGatewayV2httpRequest, deps: &Deps<'_>, clock: impl Fn() -> DateTime<Utc>) -> Result<Value, Refusal> {
+    let by = caller(request)?;
+    let (Some(id), Some(name)) = (path_parameter(request, "release"), path_parameter(request, "action")) else {
+        return Err(Refusal::NotFound("use POST /releases/{release}/{action}".into()));
+    };
+    let action = Action::parse(name).ok_or_else(|| Refusal::NotFound(format!("no action `{name}`; the actions are {}", Action::NAMES)))?;
+    let body = body(request)?;
+    if body.lasting.is_some() && action != Action::Control(Control::Pause) {
+        return Err(Refusal::BadRequest(format!("`for` is a pause's length; `{}` takes none", action.as_str())));
+    }
+    let reason = reason(&body, action)?;
+    let text = reason.clone().unwrap_or_default();
+    let outcome = |status: &str, message: String| json!({"release_id": id, "action": action.as_str(), "by": by, "reason": reason, "status": status, "message": message});
+    match action {
+        Action::Approve | Action::Reject => {
+            let identities = rollgate::release::approval::iam_identities(&by);
+            let vote =
+                Vote { release_id: id.to_string(), identities, approved: action == Action::Approve, comment: reason.clone(), on: None };
+            let resolution = approval::resolve(deps.store, deps.tokens, deps.workflow, &by, &NoDirectory, &vote, clock()).await?;
+            let status = deps.store.release(id).await.ok().flatten().map(|r| r.status.as_str()).unwrap_or("unknown");
+            Ok(outcome(status, resolution.describe()))
+        }
+        Action::Control(Control::Retry) => {
+            let done = controls::retry(deps.store, deps.router, deps.notifier, id, &by, &text, RestorePolicy::default(), &clock).await?;
+            let message = format!("{}: {}", done.release.status.as_str(), done.release.closed_reason.as_deref().unwrap_or(""));
+            Ok(outcome(done.release.status.as_str(), message))
+        }
+        Action::Control(control) => {
+            let lasting = body
+                .lasting
+                .as_deref()
+                .map(|l| l.parse::<HumanDuration>().map_err(|e| Refusal::BadRequest(format!("`for`: {e}"))))
+                .transpose()?;
+            let release = controls::request(deps.store, deps.policies, id, control, &by, &text, lasting, clock()).await?;
+            Ok(outcome(release.status.as_str(), controls::describe_request(&release, control)))
+        }
+        Action::Abort => {
+            let aborted = controls::abort(deps.store, deps.router, deps.notifier, deps.executions, id, &by, &text, &clock).await?;
+            let rollback = &aborted.rollback;
+            let mut message = if rollback.record.is_some() {
+                format!("rolled back: aborted by {by}: {text}")
+            } else {
+                format!("had already ended: {}", rollback.release.status.as_str())
+            };
+            if !rollback.notified && rollback.record.is_some() {
+                message.push_str(" (notification not sent; see `rollgate history`)");
+            }
+            if let Some(note) = &aborted.execution_not_stopped {
+                message.push_str(&format!(" ({note})"));
+            }
+            Ok(outcome(rollback.release.status.as_str(), message))
+        }
+    }
+}
+
+fn response(status: u16, body: &Value) -> ApiGatewayV2httpResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let mut response = ApiGatewayV2httpResponse::default();
+    response.status_code = i64::from(status);
+    response.headers = headers;
+    response.body = Some(Body::Text(body.to_string()));
+    response
+}
+
+#[cfg(test)]
+mod tests;
