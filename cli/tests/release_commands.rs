@@ -325,6 +325,19 @@ async fn e2e_an_operator_pauses_resumes_skips_and_promotes_a_release() {
     start(&stack, &plan, &service, &id);
     wait_until(&stack, &id, "10% on the first step", |status| status["status"] == "progressing" && status["canary_weight"] == 10);
 
+    // The endpoint authenticates the signature as API Gateway does: a wrong secret, or a key
+    // AWS never issued, is refused before anything is recorded.
+    let forger = Person { secret_access_key: "not-the-secret".into(), ..stack.operator.clone() };
+    let unknown = Person { access_key_id: "AKIAUNKNOWN0000000000".into(), ..stack.operator.clone() };
+    for (who, says) in
+        [(&forger, "signature we calculated does not match"), (&unknown, "security token included in the request is invalid")]
+    {
+        let refused = rollgate_as(&stack, who, &["pause", &id, "--reason", "forged"]);
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success() && said.contains("refused your AWS identity") && said.contains(says), "{said}");
+    }
+    assert!(!ok(rollgate(&stack, &["history", &id])).contains("forged"), "a refused request records nothing");
+
     let paused = ok(rollgate(&stack, &["pause", &id, "--reason", "payment provider degraded"]));
     assert!(paused.contains("paused until ") && paused.contains("no step advances") && paused.contains("by arn:aws:"), "{paused}");
     let shown = ok(rollgate(&stack, &["status", &id]));
