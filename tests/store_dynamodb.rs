@@ -192,3 +192,49 @@ async fn an_admission_that_stopped_after_storing_the_release_is_completed_by_its
     let lock = table.store.lock(&stored.service, &stored.environment).await.ok().flatten().map(|l| l.holder);
     assert_eq!(lock, Some("rel-half".to_string()), "the release holds its lock");
 }
+
+/// A trail begun before trails had their own partition (under `REL#<id>`, as older releases
+/// stored it) reads whole, and appends go on from its counter under `TRAIL#<id>`: the sequence
+/// has no gap and the hash chain holds across the two.
+#[tokio::test]
+async fn dynamodb_a_trail_begun_under_the_release_key_goes_on_in_its_own_partition() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use rollgate::release::{EventKind, ReleaseEvent};
+    let table = TestTable::create().await;
+    let notified = |name: &str| {
+        ReleaseEvent::new("old", chrono::Utc::now(), "traffic-switch", EventKind::Notified { event: name.into(), via: Some("sns".into()) })
+    };
+    for name in ["started", "step_advanced"] {
+        table.store.append_event(notified(name)).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    // Move the trail where older releases kept it.
+    let client = aws_sdk_dynamodb::Client::new(&rollgate_tests::aws().await);
+    let items = client
+        .query()
+        .table_name(table.store.table())
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S("TRAIL#old".into()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(items.items().len(), 5, "the counter, two ids and two events are in the trail's own partition");
+    for mut item in items.items().iter().cloned() {
+        let sk = item.get("sk").cloned().unwrap_or_else(|| AttributeValue::S(String::new()));
+        client
+            .delete_item()
+            .table_name(table.store.table())
+            .key("pk", AttributeValue::S("TRAIL#old".into()))
+            .key("sk", sk)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        item.insert("pk".into(), AttributeValue::S("REL#old".into()));
+        client.put_item().table_name(table.store.table()).set_item(Some(item)).send().await.unwrap_or_else(|e| panic!("{e:?}"));
+    }
+    assert_eq!(table.store.events("old").await.unwrap_or_default().len(), 2, "the old trail reads from its old place");
+
+    table.store.append_event(notified("promoted")).await.unwrap_or_else(|e| panic!("{e}"));
+    let trail = table.store.events("old").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(trail.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(rollgate::release::chain::verify(&trail).is_ok(), "the chain holds across the two partitions");
+}

@@ -26,7 +26,7 @@ async fn item(table: &TestTable, release: &str, seq: u64) -> std::collections::H
     let got = client
         .get_item()
         .table_name(table.store.table())
-        .key("pk", AttributeValue::S(format!("REL#{release}")))
+        .key("pk", AttributeValue::S(format!("TRAIL#{release}")))
         .key("sk", AttributeValue::S(rollgate::adapters::memory::event_sort_key(seq)))
         .send()
         .await
@@ -70,7 +70,7 @@ async fn verify_finds_a_changed_removed_or_inserted_event() {
     client
         .delete_item()
         .table_name(table.store.table())
-        .key("pk", AttributeValue::S("REL#removed".into()))
+        .key("pk", AttributeValue::S("TRAIL#removed".into()))
         .key("sk", AttributeValue::S(rollgate::adapters::memory::event_sort_key(3)))
         .send()
         .await

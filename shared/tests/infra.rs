@@ -915,12 +915,14 @@ fn the_control_endpoint_takes_only_signed_requests_and_operators_write_nothing()
 
 /// Platform policies are written by the policy-admin role only: every function that may write
 /// to the release table is denied writes to `POLICY#…` keys, and the role may touch nothing else.
+/// And every such function is denied updates and deletes of the audit trail (`TRAIL#…` keys).
 #[test]
-fn only_the_policy_admin_role_writes_platform_policies() {
+fn only_the_policy_admin_role_writes_platform_policies_and_no_function_rewrites_the_trail() {
     let template = template();
     let writes = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"];
-    let leading_policy_keys =
-        |statement: &Value, operator: &str| strings(&statement["Condition"][operator]["dynamodb:LeadingKeys"]) == ["POLICY#*"];
+    let leading_keys =
+        |statement: &Value, operator: &str, keys: &str| strings(&statement["Condition"][operator]["dynamodb:LeadingKeys"]) == [keys];
+    let leading_policy_keys = |statement: &Value, operator: &str| leading_keys(statement, operator, "POLICY#*");
     let mut writers = 0;
     for (name, resource) in resources(&template) {
         if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
@@ -950,6 +952,13 @@ fn only_the_policy_admin_role_writes_platform_policies() {
                 && leading_policy_keys(s, "ForAnyValue:StringLike")
         });
         assert!(denied, "{name} may write to the release table but is not denied writes to POLICY# keys");
+        // The audit trail is append-only: its partitions (`TRAIL#<release>`) take puts only.
+        let trail_append_only = statements.iter().filter(on_table).any(|s| {
+            s["Effect"].as_str() == Some("Deny")
+                && ["dynamodb:UpdateItem", "dynamodb:DeleteItem"].iter().all(|w| strings(&s["Action"]).iter().any(|a| a == w))
+                && leading_keys(s, "ForAnyValue:StringLike", "TRAIL#*")
+        });
+        assert!(trail_append_only, "{name} may write to the release table but is not denied updating or deleting TRAIL# items");
     }
     assert!(writers >= 5, "only {writers} writing functions found; the policies were not read");
     let role = &template["Resources"]["PolicyAdminRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0];

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, Put, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem, Update,
+    ProjectionType, Put, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
@@ -119,13 +119,21 @@ impl DynamoStore {
         }
     }
 
-    /// The sequence number of the release's last event (0: none yet).
-    /// The trail's counter: the last sequence number and the last event's hash (its chain's head).
-    async fn last_seq(&self, pk: &str) -> Result<(u64, String), StoreError> {
-        let item = self.get(pk, "SEQ").await?;
-        let seq = item.as_ref().and_then(|i| i.get("n").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())).unwrap_or(0);
-        let head = item.as_ref().and_then(|i| i.get("h").and_then(|v| v.as_s().ok()).cloned()).unwrap_or_default();
-        Ok((seq, head))
+    /// The trail's counter: the last sequence number (0: none yet), the last event's hash (its
+    /// chain's head), and whether the counter is stored under `TRAIL#<id>` yet (a trail begun
+    /// before trails had their own partition goes on from its counter under `REL#<id>`).
+    async fn last_seq(&self, release_id: &str) -> Result<(u64, String, bool), StoreError> {
+        let read = |item: &Item| {
+            let seq = item.get("n").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+            (seq, item.get("h").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default())
+        };
+        if let Some(item) = self.get(&trail_key(release_id), "SEQ").await? {
+            let (seq, head) = read(&item);
+            return Ok((seq, head, true));
+        }
+        let legacy = self.get(&release_key(release_id), "SEQ").await?;
+        let (seq, head) = legacy.as_ref().map(read).unwrap_or_default();
+        Ok((seq, head, false))
     }
 
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
@@ -171,6 +179,12 @@ fn lock_key(service: &str, environment: &str) -> String {
 
 fn release_key(id: &str) -> String {
     format!("REL#{id}")
+}
+
+/// A release's audit trail (its events, their ids, its counter): a partition of its own, which
+/// the functions may append to but never update or delete from (IAM, on the leading key).
+fn trail_key(id: &str) -> String {
+    format!("TRAIL#{id}")
 }
 
 /// Errors the caller may retry: transport trouble, throttling, server faults.
@@ -429,7 +443,7 @@ impl ReleaseStore for DynamoStore {
         let Some(release_id) = events.first().map(|e| e.release_id.clone()).or_else(|| release.as_ref().map(|r| r.id.clone())) else {
             return Ok(Vec::new());
         };
-        let pk = release_key(&release_id);
+        let pk = trail_key(&release_id);
         // An event made without an id (not through ReleaseEvent::new) still gets its own.
         let events: Vec<ReleaseEvent> = events
             .into_iter()
@@ -441,7 +455,7 @@ impl ReleaseStore for DynamoStore {
             })
             .collect();
         for _ in 0..APPEND_ATTEMPTS {
-            let (last, mut head) = self.last_seq(&pk).await?;
+            let (last, mut head, counted) = self.last_seq(&release_id).await?;
             let mut stored = events.clone();
             let mut items = Vec::with_capacity(stored.len() * 2 + 2);
             for (offset, event) in stored.iter_mut().enumerate() {
@@ -452,19 +466,16 @@ impl ReleaseStore for DynamoStore {
             // The counter moves from `last` to `next` only if nobody else moved it: no gap, no
             // duplicate sequence number, and the chain's head moves with it.
             let next = last + stored.len() as u64;
-            let counter = Update::builder()
-                .table_name(&self.table)
-                .key("pk", s(&pk))
-                .key("sk", s("SEQ"))
-                .update_expression("SET n = :next, h = :head")
-                .expression_attribute_values(":next", n(next))
-                .expression_attribute_values(":head", s(&head));
-            let counter = if last == 0 {
-                counter.condition_expression("attribute_not_exists(n)")
-            } else {
+            // A conditional put, not an update: nothing in a trail's partition is ever updated
+            // or deleted, which IAM enforces (the template denies both on `TRAIL#` keys).
+            let counter =
+                Put::builder().table_name(&self.table).item("pk", s(&pk)).item("sk", s("SEQ")).item("n", n(next)).item("h", s(&head));
+            let counter = if counted {
                 counter.condition_expression("n = :last").expression_attribute_values(":last", n(last))
+            } else {
+                counter.condition_expression("attribute_not_exists(pk)")
             };
-            items.push(TransactWriteItem::builder().update(counter.build().map_err(invalid_request)?).build());
+            items.push(TransactWriteItem::builder().put(counter.build().map_err(invalid_request)?).build());
             for event in &stored {
                 // The event's id, claimed once: the same event written again stores nothing.
                 let id = Put::builder()
@@ -538,9 +549,18 @@ impl ReleaseStore for DynamoStore {
     }
 
     async fn events(&self, release_id: &str) -> Result<Vec<ReleaseEvent>, StoreError> {
-        let pk = release_key(release_id);
-        let values = [(":pk", s(&pk)), (":evt", s("EVT#"))];
-        self.query_events(None, "pk = :pk AND begins_with(sk, :evt)", &values, &pk).await
+        let trail = |pk: String| async move {
+            let values = [(":pk", s(&pk)), (":evt", s("EVT#"))];
+            self.query_events(None, "pk = :pk AND begins_with(sk, :evt)", &values, &pk).await
+        };
+        let events = trail(trail_key(release_id)).await?;
+        if events.first().is_some_and(|e| e.seq == 1) {
+            return Ok(events);
+        }
+        // A trail begun before trails had their own partition starts under `REL#<id>`.
+        let mut legacy = trail(release_key(release_id)).await?;
+        legacy.extend(events);
+        Ok(legacy)
     }
 
     async fn route(&self, key: &str) -> Result<Option<RouteState>, StoreError> {

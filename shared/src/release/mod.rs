@@ -141,7 +141,7 @@ fn is_zero(n: &u64) -> bool {
 
 pub use crate::domain::control::{Control, OperatorAction, OperatorRequest};
 
-/// One entry of the audit trail (`REL#<id>` / `EVT#<seq>`); never overwritten.
+/// One entry of the audit trail (`TRAIL#<id>` / `EVT#<seq>`); never overwritten.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReleaseEvent {
     pub release_id: String,
