@@ -150,13 +150,6 @@ fn lambda_environment<'a>(command: &'a mut Command, name: &str, api: &str) -> &'
         .env("ROLLGATE_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:rollgate")
         .env("ROLLGATE_SLACK_SIGNING_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-signing")
         .env("ROLLGATE_SLACK_BOT_TOKEN_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-bot")
-        .envs(ca_bundle().map(|bundle| ("SSL_CERT_FILE", bundle)))
-}
-
-/// The single CA bundle the template points the SDK's TLS at (`SSL_CERT_FILE`: Amazon Linux
-/// 2023's path), or this machine's equivalent.
-fn ca_bundle() -> Option<&'static str> {
-    ["/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.crt"].into_iter().find(|p| Path::new(p).exists())
 }
 
 /// The process's peak resident memory so far (VmHWM), in KiB.

@@ -14,8 +14,16 @@ pub fn init_tracing() {
 }
 
 /// The standard AWS configuration: region, credentials and `AWS_ENDPOINT_URL` from the
-/// environment, never hard-coded.
+/// environment, never hard-coded. The SDK's HTTPS trusts the compiled-in Mozilla roots
+/// (`adapters::sdk_http`): a function's cold start reads no certificate file.
 pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(crate::adapters::sdk_http::sdk_http_client()).load().await
+}
+
+/// As [`aws_config`], with the SDK's own HTTPS client trusting the platform's roots
+/// (`SSL_CERT_FILE`, the system store): what the CLI uses on people's machines, where a
+/// company's TLS-inspecting proxy may sign AWS's certificates with its own root.
+pub async fn aws_config_with_platform_roots() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
 }
 

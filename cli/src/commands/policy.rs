@@ -39,7 +39,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 pub fn put(path: &Path, table: &str, as_json: bool) -> Result<ExitCode, CliError> {
     let policy = read_policy(path)?;
     runtime()?.block_on(async {
-        let config = rollgate::runtime::aws_config().await;
+        let config = rollgate::runtime::aws_config_with_platform_roots().await;
         let store = rollgate::adapters::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table);
         let by = aws::caller(&config).await?;
         let current = store
@@ -68,7 +68,7 @@ pub fn put(path: &Path, table: &str, as_json: bool) -> Result<ExitCode, CliError
 /// Prints the stored policy of `service` in `environment`.
 pub fn show(service: &str, environment: &str, table: &str, as_json: bool) -> Result<ExitCode, CliError> {
     runtime()?.block_on(async {
-        let config = rollgate::runtime::aws_config().await;
+        let config = rollgate::runtime::aws_config_with_platform_roots().await;
         let store = rollgate::adapters::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table);
         let Some(stored) = store.policy(service, environment).await.map_err(|e| store_failure("reading the policy", e, table))? else {
             return Err(CliError::Usage(format!(

@@ -29,7 +29,7 @@ pub(super) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 }
 
 pub(super) async fn store(table: &str) -> (aws_config::SdkConfig, DynamoStore) {
-    let config = rollgate::runtime::aws_config().await;
+    let config = rollgate::runtime::aws_config_with_platform_roots().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table);
     (config, store)
 }
@@ -61,7 +61,7 @@ pub fn start(args: StartArgs<'_>) -> Result<ExitCode, CliError> {
         .map(str::to_string)
         .unwrap_or_else(|| rollgate::flow::admit::new_release_id(args.service, args.environment, args.version));
     let runtime = runtime()?;
-    let config = runtime.block_on(rollgate::runtime::aws_config());
+    let config = runtime.block_on(rollgate::runtime::aws_config_with_platform_roots());
     // Who starts the release is the AWS caller, as STS knows them.
     let requested_by = runtime.block_on(aws::caller(&config))?;
     let input = json!({

@@ -4,19 +4,30 @@
 //! one crypto library in every binary), and the Mozilla root store compiled in: a function's
 //! cold start reads no certificate file or directory for these clients.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+/// rustls on aws-lc-rs with the compiled-in Mozilla roots, built once per process and cloned
+/// into each client (a clone shares the verifier and its roots). Fails only if the crypto
+/// provider offers no protocol version (a broken build).
+pub fn tls_config() -> Result<rustls::ClientConfig, String> {
+    static CONFIG: OnceLock<Result<rustls::ClientConfig, String>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+            Ok(rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("cannot set up TLS: {e}"))?
+                .with_root_certificates(roots)
+                .with_no_client_auth())
+        })
+        .clone()
+}
 
 /// A reqwest client builder over rollgate's TLS configuration; callers add their timeouts and
-/// guards. Fails only if the crypto provider offers no protocol version (a broken build).
+/// guards.
 pub fn client_builder() -> Result<reqwest::ClientBuilder, String> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("cannot set up TLS: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(reqwest::Client::builder().use_preconfigured_tls(tls))
+    Ok(reqwest::Client::builder().use_preconfigured_tls(tls_config()?))
 }
 
 /// A client from `configure` applied to [`client_builder`], or why none could be built.

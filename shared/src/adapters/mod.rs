@@ -7,6 +7,7 @@ pub mod hooks;
 pub mod https;
 pub mod memory;
 pub mod routers;
+pub mod sdk_http;
 pub mod secrets;
 pub mod sfn;
 pub mod slack;
