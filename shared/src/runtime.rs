@@ -3,14 +3,28 @@
 use crate::adapters::dynamodb::{DynamoStore, TABLE_ENV};
 
 /// JSON logs in Lambda (CloudWatch Logs Insights reads them), plain text elsewhere.
-/// `RUST_LOG` sets the level (default `info`).
+/// `RUST_LOG` sets the level (default `info`), for all targets or per target
+/// (`info,rollgate=debug`); a value that does not parse falls back to `info`.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-    let result =
-        if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() { builder.json().without_time().try_init() } else { builder.try_init() };
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let builder = tracing_subscriber::fmt().with_target(false);
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    let result = if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+        builder.json().without_time().finish().with(filter).try_init()
+    } else {
+        builder.finish().with(filter).try_init()
+    };
     // A second call (tests) finds a subscriber already set; that is fine.
     drop(result);
+}
+
+/// The log filter from `RUST_LOG`'s value: target directives (`tracing_subscriber`'s `Targets`,
+/// not its `EnvFilter`, whose span and field filters would link a regex engine into every
+/// function).
+fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::filter::Targets {
+    let info = || tracing_subscriber::filter::Targets::new().with_default(tracing::level_filters::LevelFilter::INFO);
+    rust_log.filter(|v| !v.trim().is_empty()).and_then(|v| v.trim().parse().ok()).unwrap_or_else(info)
 }
 
 /// The standard AWS configuration: region, credentials and `AWS_ENDPOINT_URL` from the
@@ -72,4 +86,21 @@ pub fn step_functions(config: &aws_config::SdkConfig) -> crate::adapters::sfn::S
 /// Step hooks: Lambda functions invoked and HTTPS endpoints called with signed requests.
 pub fn hook_runner(config: &aws_config::SdkConfig) -> crate::adapters::hooks::AwsHooks {
     crate::adapters::hooks::AwsHooks::from_config(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    #[test]
+    fn the_log_filter_reads_levels_per_target_and_falls_back_to_info() {
+        let filter = super::log_filter(Some("warn,rollgate=debug"));
+        assert!(filter.would_enable("rollgate::flow", &Level::DEBUG));
+        assert!(!filter.would_enable("aws_smithy_runtime", &Level::INFO));
+        for unset in [None, Some(""), Some("  "), Some("rollgate=loud")] {
+            let filter = super::log_filter(unset);
+            assert!(filter.would_enable("rollgate", &Level::INFO), "{unset:?}");
+            assert!(!filter.would_enable("rollgate", &Level::DEBUG), "{unset:?}");
+        }
+    }
 }
