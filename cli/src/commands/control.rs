@@ -37,7 +37,7 @@ pub struct ControlRequest<'a> {
 
 pub fn send(request: ControlRequest<'_>) -> Result<ExitCode, CliError> {
     super::release::runtime()?.block_on(async {
-        let config = rollgate::runtime::aws_config().await;
+        let config = rollgate::runtime::aws_config_with_platform_roots().await;
         let answer = call(&config, &request).await?;
         if request.json {
             print_json(&answer);
