@@ -36,7 +36,9 @@ pub async fn aws_config() -> aws_config::SdkConfig {
 
 /// As [`aws_config`], with the SDK's own HTTPS client trusting the platform's roots
 /// (`SSL_CERT_FILE`, the system store): what the CLI uses on people's machines, where a
-/// company's TLS-inspecting proxy may sign AWS's certificates with its own root.
+/// company's TLS-inspecting proxy may sign AWS's certificates with its own root. Built with
+/// the `platform-roots` feature only: the functions leave the SDK's own client out.
+#[cfg(feature = "platform-roots")]
 pub async fn aws_config_with_platform_roots() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
 }
