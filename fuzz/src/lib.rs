@@ -181,7 +181,7 @@ pub fn check_checklist_verdict(
                     assert!(entries as u64 >= u64::from(*at_least), "{entries} entries met at_least {at_least}");
                 }
                 Requirement::Incidents { evidence: key, .. } => assert!(given(key).is_some_and(Value::is_array), "{result:?}"),
-                Requirement::Window { timezone, .. } => assert!(timezone.parse::<chrono_tz::Tz>().is_ok(), "{result:?}"),
+                Requirement::Window { timezone, .. } => assert!(rollgate::domain::timezone::Zone::exists(timezone), "{result:?}"),
             }
         }
     }

@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Datelike, DurationRound, NaiveDateTime, NaiveTime, Utc};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -405,10 +404,10 @@ fn judge_window(
         }
         format!("release time {} ({timezone})", parts.join(" and "))
     };
-    let Ok(tz) = timezone.parse::<Tz>() else {
+    let Some(zone) = crate::domain::timezone::Zone::named(timezone) else {
         return Judged::new(Finding::Malformed, None, rule, format!("`{timezone}` is not a time zone"));
     };
-    let local = now.with_timezone(&tz).naive_local();
+    let local = zone.local(now);
     let when = format!("{} {timezone}", local.format("%a %Y-%m-%d %H:%M"));
     for period in freeze {
         let (Some(from), Some(to)) = (parse_freeze_time(&period.from), parse_freeze_time(&period.to)) else {
@@ -429,8 +428,8 @@ fn judge_window(
 /// one opens (looked for over the coming eight days, minute by minute, so that daylight saving
 /// changes count as the clocks on the wall do). `Err` names what cannot be read.
 pub fn weekly_window_at(timezone: &str, allow: &[crate::domain::plan::WeeklyWindow], at: DateTime<Utc>) -> Result<WindowAt, String> {
-    let tz = timezone.parse::<Tz>().map_err(|_| format!("`{timezone}` is not a time zone"))?;
-    let open = |t: DateTime<Utc>| allow.iter().any(|w| window_contains(w, t.with_timezone(&tz).naive_local()));
+    let zone = crate::domain::timezone::Zone::named(timezone).ok_or_else(|| format!("`{timezone}` is not a time zone"))?;
+    let open = |t: DateTime<Utc>| allow.iter().any(|w| window_contains(w, zone.local(t)));
     if open(at) {
         return Ok(WindowAt::Open);
     }

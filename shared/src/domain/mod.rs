@@ -18,4 +18,5 @@ pub mod query;
 pub mod recorded;
 pub mod stats;
 pub mod text;
+pub mod timezone;
 pub mod yaml;

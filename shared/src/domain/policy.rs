@@ -153,7 +153,7 @@ impl Policy {
             add("first_step_at_most".into(), "must be between 1 and 100", "write a percent such as 10");
         }
         if let Some(windows) = &self.deploy_windows {
-            if windows.timezone.parse::<chrono_tz::Tz>().is_err() {
+            if !crate::domain::timezone::Zone::exists(&windows.timezone) {
                 add("deploy_windows.timezone".into(), "is not an IANA time zone", "write one such as Europe/Berlin or UTC");
             }
             if windows.allow.is_empty() {

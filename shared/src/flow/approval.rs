@@ -286,10 +286,10 @@ async fn eligible(store: &dyn ReleaseStore, directory: &dyn Directory, vote: &Vo
         let next = match crate::domain::checklist::weekly_window_at(&window.timezone, &window.allow, now) {
             Ok(crate::domain::checklist::WindowAt::Open) => None,
             Ok(crate::domain::checklist::WindowAt::Closed { next: Some(next) }) => {
-                let local =
-                    window.timezone.parse::<chrono_tz::Tz>().map(|tz| next.with_timezone(&tz).format("%a %Y-%m-%d %H:%M").to_string());
+                let local = crate::domain::timezone::Zone::named(&window.timezone)
+                    .map(|zone| zone.local(next).format("%a %Y-%m-%d %H:%M").to_string());
                 let expires = if next > pending.expires_at { " (after this approval expires; it will be a rejection)" } else { "" };
-                Some(format!("the next window opens {} {}{expires}", local.unwrap_or_else(|_| next.to_rfc3339()), window.timezone))
+                Some(format!("the next window opens {} {}{expires}", local.unwrap_or_else(|| next.to_rfc3339()), window.timezone))
             }
             Ok(crate::domain::checklist::WindowAt::Closed { next: None }) => Some("no window opens in the next eight days".to_string()),
             Err(problem) => Some(problem),

@@ -28,7 +28,7 @@ pub(super) fn check_approvals(plan: &Plan, issues: &mut Issues) {
 fn check_approval(plan: &Plan, gate: &ApprovalGate, path: &str, issues: &mut Issues) {
     if let Some(window) = &gate.decide_within {
         let wp = format!("{path}.decide_within");
-        if window.timezone.parse::<chrono_tz::Tz>().is_err() {
+        if !crate::domain::timezone::Zone::exists(&window.timezone) {
             issues.add(
                 format!("{wp}.timezone"),
                 format!("`{}` is not an IANA time zone", window.timezone),

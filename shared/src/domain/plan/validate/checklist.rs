@@ -84,7 +84,7 @@ fn check_requirement(req: &Requirement, path: &str, issues: &mut Issues) {
             check_age(*min_remaining, &format!("{path}.min_remaining"), issues);
         }
         Requirement::Window { timezone, allow, freeze } => {
-            if timezone.parse::<chrono_tz::Tz>().is_err() {
+            if !crate::domain::timezone::Zone::exists(timezone) {
                 issues.add(
                     format!("{path}.timezone"),
                     format!("`{timezone}` is not an IANA time zone"),
