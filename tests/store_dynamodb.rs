@@ -238,3 +238,41 @@ async fn dynamodb_a_trail_begun_under_the_release_key_goes_on_in_its_own_partiti
     assert_eq!(trail.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
     assert!(rollgate::release::chain::verify(&trail).is_ok(), "the chain holds across the two partitions");
 }
+
+/// A week of the `by-week` index larger than a page (DynamoDB returns at most 1 MB of items a
+/// page) reaches the visitor whole, page after page, and nothing of the next week does.
+#[tokio::test]
+async fn dynamodb_a_week_larger_than_a_page_is_visited_whole() {
+    use rollgate::ports::WeeklyEvents;
+    use rollgate::release::ReleaseEvent;
+    use rollgate::release::week::ReviewWeek;
+    let table = TestTable::create().await;
+    let week: ReviewWeek = "2026-W47".parse().unwrap_or_else(|e| panic!("{e}"));
+    // Eight events of about 300 KB each (a rollback's error can be long), over three releases.
+    let error = "x".repeat(300_000);
+    let mut appended = Vec::new();
+    for i in 0..8 {
+        let kind = EventKind::RollbackFailed { reason: "restore".into(), error: error.clone(), aborted: false };
+        let event = ReleaseEvent::new(&format!("r{}", i % 3), week.start() + chrono::Duration::hours(i), "rollback", kind);
+        let stored = table.store.append_event(event).await.unwrap_or_else(|e| panic!("{e}"));
+        appended.push((stored.release_id, stored.seq));
+    }
+    let next_week = ReleaseEvent::new("r0", week.end(), "rollback", EventKind::Notified { event: "rolled_back".into(), via: None });
+    table.store.append_event(next_week).await.unwrap_or_else(|e| panic!("{e}"));
+
+    let (mut visited, mut bytes) = (Vec::new(), 0);
+    table
+        .store
+        .visit_events_in_week(week, &mut |e| {
+            bytes += serde_json::to_string(&e).map_or(0, |body| body.len());
+            visited.push((e.release_id, e.seq));
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(bytes > 2_000_000, "the week spans at least three pages: {bytes} bytes");
+    visited.sort();
+    appended.sort();
+    assert_eq!(visited, appended);
+    let collected = table.store.events_in_week(week).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(collected.len(), appended.len(), "collecting reads the same pages");
+}

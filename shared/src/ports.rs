@@ -397,7 +397,20 @@ pub trait TaskTokens: Send + Sync {
 /// The audit trail by time: every release's events of one week (the table's `by-week` index).
 #[async_trait]
 pub trait WeeklyEvents: Send + Sync {
-    async fn events_in_week(&self, week: crate::release::week::ReviewWeek) -> Result<Vec<ReleaseEvent>, StoreError>;
+    /// Hands every event of `week` to `visit` as it is read (a page of the index at a time),
+    /// without holding the week: a week may hold more events than fit in memory at once.
+    async fn visit_events_in_week(
+        &self,
+        week: crate::release::week::ReviewWeek,
+        visit: &mut (dyn FnMut(ReleaseEvent) + Send),
+    ) -> Result<(), StoreError>;
+
+    /// Every event of `week` at once.
+    async fn events_in_week(&self, week: crate::release::week::ReviewWeek) -> Result<Vec<ReleaseEvent>, StoreError> {
+        let mut events = Vec::new();
+        self.visit_events_in_week(week, &mut |e| events.push(e)).await?;
+        Ok(events)
+    }
 }
 
 /// A weekly review as published: a subject and a report for people, the figures as JSON.

@@ -91,6 +91,20 @@ impl DynamoStore {
         context: &str,
     ) -> Result<Vec<ReleaseEvent>, StoreError> {
         let mut events = Vec::new();
+        self.visit_events(index, condition, values, context, &mut |e| events.push(e)).await?;
+        Ok(events)
+    }
+
+    /// Hands every event matching `condition` to `visit`, one page of the query at a time
+    /// (following pagination), keeping no more than that page; `context` names the items in errors.
+    async fn visit_events(
+        &self,
+        index: Option<&str>,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+        context: &str,
+        visit: &mut (dyn FnMut(ReleaseEvent) + Send),
+    ) -> Result<(), StoreError> {
         let mut start: Option<Item> = None;
         loop {
             let mut query = self
@@ -110,11 +124,11 @@ impl DynamoStore {
                 .await
                 .map_err(|e| classify("Query", e, |e| e.is_provisioned_throughput_exceeded_exception() || e.is_request_limit_exceeded()))?;
             for item in page.items() {
-                events.push(from_body(item, context)?);
+                visit(from_body(item, context)?);
             }
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(events),
+                _ => return Ok(()),
             }
         }
     }
@@ -240,10 +254,10 @@ pub fn week_bucket(at: DateTime<Utc>) -> String {
 
 #[async_trait]
 impl WeeklyEvents for DynamoStore {
-    async fn events_in_week(&self, week: ReviewWeek) -> Result<Vec<ReleaseEvent>, StoreError> {
+    async fn visit_events_in_week(&self, week: ReviewWeek, visit: &mut (dyn FnMut(ReleaseEvent) + Send)) -> Result<(), StoreError> {
         let bucket = format!("WEEK#{week}");
         // Index reads are eventually consistent; a review runs after the week has ended.
-        self.query_events(Some(WEEK_INDEX), "gsi1pk = :week", &[(":week", s(&bucket))], &bucket).await
+        self.visit_events(Some(WEEK_INDEX), "gsi1pk = :week", &[(":week", s(&bucket))], &bucket, visit).await
     }
 }
 

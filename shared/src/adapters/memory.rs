@@ -179,9 +179,17 @@ impl ReleaseStore for MemoryStore {
 
 #[async_trait]
 impl crate::ports::WeeklyEvents for MemoryStore {
-    async fn events_in_week(&self, week: crate::release::week::ReviewWeek) -> Result<Vec<ReleaseEvent>, StoreError> {
+    async fn visit_events_in_week(
+        &self,
+        week: crate::release::week::ReviewWeek,
+        visit: &mut (dyn FnMut(ReleaseEvent) + Send),
+    ) -> Result<(), StoreError> {
         let (from, to) = (week.start(), week.end());
-        Ok(self.state().events.values().flat_map(|t| t.values()).filter(|e| e.at >= from && e.at < to).cloned().collect())
+        // Copied out first: `visit` runs without the store's lock held, so it may read the store.
+        let events: Vec<ReleaseEvent> =
+            self.state().events.values().flat_map(|t| t.values()).filter(|e| e.at >= from && e.at < to).cloned().collect();
+        events.into_iter().for_each(visit);
+        Ok(())
     }
 }
 
