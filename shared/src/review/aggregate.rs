@@ -1,16 +1,17 @@
 //! Aggregation: what each release's trail adds to the week's counts. One function per concern
 //! (outcomes, gate checks and the rollbacks they caused, checklist items and overrides,
-//! approvals), each a pass over one release's events in order.
+//! approvals), each a pass over what the review kept of one release's events ([`super::input`]),
+//! in order.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use super::input::{Entry, Kind, Name, Names};
 use super::{ApprovalStats, ItemStats, MetricStats, Outcomes, OverrideUse, RollbackSummary, median};
 use crate::domain::checklist::Effect;
-use crate::domain::decision::Action;
-use crate::domain::gate::{GateOutcome, MetricOutcome};
-use crate::release::{EventKind, ReleaseEvent, ReleaseStatus};
+use crate::domain::gate::MetricOutcome;
+use crate::release::ReleaseStatus;
 
 /// A rollback as read from the trail, with the failing absolute bounds the stable version
 /// breached just as much in the check that decided it (evidence of a false positive).
@@ -46,12 +47,12 @@ pub(super) struct ReleaseCounts<'a> {
 }
 
 impl<'a> Tally<'a> {
-    /// Adds release `id` (of `service`) from its trail, sorted oldest first. Approvals still
-    /// pending are judged expired as of `now`, at most the week's end `to`.
-    pub fn add_release(&mut self, id: &'a str, service: &str, trail: &[&ReleaseEvent], now: DateTime<Utc>, to: DateTime<Utc>) {
+    /// Adds release `id` (of `service`) from its trail, sorted oldest first, whose names are in
+    /// `names`. Approvals still pending are judged expired as of `now`, at most the week's end `to`.
+    pub fn add_release(&mut self, id: &'a str, service: &str, trail: &[Entry], names: &Names, now: DateTime<Utc>, to: DateTime<Utc>) {
         self.outcome(trail);
-        let (gate_checks, gate_checks_failed) = self.gates(id, service, trail);
-        let (checklist_judged, overridden) = self.checklist(id, trail);
+        let (gate_checks, gate_checks_failed) = self.gates(id, service, trail, names);
+        let (checklist_judged, overridden) = self.checklist(id, trail, names);
         self.releases.push(ReleaseCounts { id, gate_checks, gate_checks_failed, checklist_judged, overridden });
         self.approvals.add_release(trail, now, to);
     }
@@ -64,10 +65,10 @@ impl<'a> Tally<'a> {
     }
 
     /// How the release ended this week (or that it is still open).
-    fn outcome(&mut self, trail: &[&ReleaseEvent]) {
+    fn outcome(&mut self, trail: &[Entry]) {
         let mut ended = false;
         for e in trail {
-            if let EventKind::Closed { status, .. } = &e.kind {
+            if let Kind::Closed(status) = &e.kind {
                 ended = true;
                 match status {
                     ReleaseStatus::Promoted => self.outcomes.promoted += 1,
@@ -85,30 +86,32 @@ impl<'a> Tally<'a> {
 
     /// Every metric check, and each rollback with the metrics that failed in the check that
     /// decided it. Returns the release's gate checks and how many failed.
-    fn gates(&mut self, id: &str, service: &str, trail: &[&ReleaseEvent]) -> (usize, usize) {
+    fn gates(&mut self, id: &str, service: &str, trail: &[Entry], names: &Names) -> (usize, usize) {
         let (mut checks, mut failed) = (0, 0);
-        let mut failed_here: BTreeSet<String> = BTreeSet::new();
-        let mut last_failing: Vec<String> = Vec::new();
-        let mut rollback_metrics: Vec<String> = Vec::new();
+        let mut failed_here: Vec<Name> = Vec::new();
+        let mut last_failing: Vec<Name> = Vec::new();
+        let mut rollback_metrics: Vec<Name> = Vec::new();
         // Failing absolute bounds that the stable version breached just as much, in the last check.
-        let mut last_shared: Vec<String> = Vec::new();
-        let mut rollback_shared: Vec<String> = Vec::new();
+        let mut last_shared: Vec<&str> = Vec::new();
+        let mut rollback_shared: Vec<&str> = Vec::new();
         for e in trail {
             match &e.kind {
-                EventKind::GateJudged { verdict, .. } => {
+                Kind::GateJudged { failed: check_failed, metrics } => {
                     checks += 1;
-                    failed += usize::from(matches!(verdict.outcome, GateOutcome::Fail | GateOutcome::Critical));
+                    failed += usize::from(*check_failed);
                     last_failing.clear();
                     last_shared.clear();
-                    for m in &verdict.metrics {
-                        let Some(stats) = entry(&mut self.metrics, &m.metric) else { continue };
+                    for m in metrics {
+                        let Some(stats) = entry(&mut self.metrics, names.get(m.metric)) else { continue };
                         stats.checks += 1;
                         match m.outcome {
                             MetricOutcome::Fail | MetricOutcome::Critical => {
                                 stats.failures += 1;
-                                failed_here.insert(m.metric.clone());
-                                last_failing.push(m.metric.clone());
-                                if let Some(line) = super::false_positives::shared_failure(m) {
+                                if !failed_here.contains(&m.metric) {
+                                    failed_here.push(m.metric);
+                                }
+                                last_failing.push(m.metric);
+                                if let Some(line) = &m.shared_failure {
                                     last_shared.push(line);
                                 }
                             }
@@ -117,61 +120,65 @@ impl<'a> Tally<'a> {
                         }
                     }
                 }
-                EventKind::Decided(d) if d.action == Action::Rollback => {
-                    rollback_metrics = last_failing.clone();
-                    rollback_shared = last_shared.clone();
+                Kind::RollbackDecided => {
+                    rollback_metrics.clone_from(&last_failing);
+                    rollback_shared.clone_from(&last_shared);
                 }
-                EventKind::RolledBack(r) => {
-                    for m in &rollback_metrics {
-                        self.metrics.entry(m.clone()).or_default().rollbacks += 1;
+                Kind::RolledBack(r) => {
+                    for &m in &rollback_metrics {
+                        if let Some(stats) = entry(&mut self.metrics, names.get(m)) {
+                            stats.rollbacks += 1;
+                        }
                     }
                     self.rollbacks.push(Rollback {
                         summary: RollbackSummary {
                             release_id: id.to_string(),
                             service: service.to_string(),
                             reason: r.reason.clone(),
-                            metrics: rollback_metrics.clone(),
+                            metrics: rollback_metrics.iter().map(|&m| names.get(m).to_string()).collect(),
                             time_to_restore_secs: r.time_to_restore_secs,
                             target_secs: r.target_secs,
                             within_target: r.within_target,
                         },
                         at: e.at,
-                        shared_failures: rollback_shared.clone(),
+                        shared_failures: rollback_shared.iter().map(|line| line.to_string()).collect(),
                     });
                 }
                 _ => {}
             }
         }
         for metric in failed_here {
-            self.metrics.entry(metric).or_default().releases_failed += 1;
+            if let Some(stats) = entry(&mut self.metrics, names.get(metric)) {
+                stats.releases_failed += 1;
+            }
         }
         (checks, failed)
     }
 
     /// Each checklist item's effects, and the overrides that were accepted. Returns whether the
     /// release's checklist was judged, and whether an override let it through.
-    fn checklist(&mut self, id: &str, trail: &[&ReleaseEvent]) -> (bool, bool) {
+    fn checklist(&mut self, id: &str, trail: &[Entry], names: &Names) -> (bool, bool) {
         let (mut judged, mut overridden) = (false, false);
         for e in trail {
-            let EventKind::ChecklistJudged(v) = &e.kind else { continue };
+            let Kind::ChecklistJudged(v) = &e.kind else { continue };
             judged = true;
-            for item in &v.items {
-                let Some(stats) = entry(&mut self.checklist, &item.id) else { continue };
+            for &(item, effect) in &v.items {
+                let Some(stats) = entry(&mut self.checklist, names.get(item)) else { continue };
                 stats.judged += 1;
-                match item.effect {
+                match effect {
                     Effect::Blocked => stats.blocked += 1,
                     Effect::Warning => stats.warned += 1,
                     Effect::Overridden => stats.overridden += 1,
                     Effect::Passed | Effect::Recorded => {}
                 }
             }
-            for o in v.overrides.iter().filter(|o| o.accepted) {
+            for o in &v.overrides {
                 overridden = true;
                 self.overrides.push(OverrideUse {
                     release_id: id.to_string(),
-                    item: o.request.item.clone(),
-                    approver: o.request.approver.clone(),
-                    justification: o.request.justification.clone(),
+                    item: o.item.clone(),
+                    approver: o.approver.clone(),
+                    justification: o.justification.clone(),
                     at: e.at,
                 });
             }
@@ -197,11 +204,11 @@ pub(super) struct ApprovalTally {
 }
 
 impl ApprovalTally {
-    fn add_release(&mut self, trail: &[&ReleaseEvent], now: DateTime<Utc>, to: DateTime<Utc>) {
+    fn add_release(&mut self, trail: &[Entry], now: DateTime<Utc>, to: DateTime<Utc>) {
         let mut pending: Option<(DateTime<Utc>, DateTime<Utc>, bool)> = None; // requested, expires, decided
         for e in trail {
             match &e.kind {
-                EventKind::ApprovalRequested { expires_at, .. } => {
+                Kind::ApprovalRequested { expires_at } => {
                     if let Some((_, expires, false)) = pending.take()
                         && expires <= now
                     {
@@ -210,7 +217,7 @@ impl ApprovalTally {
                     self.stats.requested += 1;
                     pending = Some((e.at, *expires_at, false));
                 }
-                EventKind::ApprovalDecided { approved, .. } => {
+                Kind::ApprovalDecided { approved } => {
                     if let Some((requested, _, decided)) = pending.as_mut() {
                         if !*decided {
                             self.minutes_to_decide.push((e.at - *requested).num_seconds() as f64 / 60.0);

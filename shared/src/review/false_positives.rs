@@ -7,10 +7,11 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 
 use super::aggregate::Rollback;
+use super::input::{Kind, Trail};
 use super::{ReleaseFacts, SuspectRollback};
 use crate::domain::bounds::with_unit;
 use crate::domain::gate::{Criterion, MetricVerdict};
-use crate::release::{EventKind, ReleaseEvent, ReleaseStatus};
+use crate::release::ReleaseStatus;
 
 /// Promotions of the review's whole window, by service, environment and version, oldest first:
 /// what a rollback of any week is matched against, however many weeks later the version went
@@ -26,12 +27,12 @@ type Version<'a> = (&'a str, &'a str, &'a str);
 impl<'a> Promotions<'a> {
     /// Every `closed` event with status `promoted` in `trails` (each release's events of the
     /// window), under its release's facts; a release without facts cannot be matched.
-    pub fn of(trails: &BTreeMap<&'a str, Vec<&'a ReleaseEvent>>, facts: &'a BTreeMap<&'a str, ReleaseFacts>) -> Self {
+    pub fn of(trails: &[(&'a str, &Trail)], facts: &'a BTreeMap<&'a str, ReleaseFacts>) -> Self {
         let mut by_version: HashMap<_, Vec<_>> = HashMap::new();
-        for (&id, trail) in trails {
+        for &(id, trail) in trails {
             let Some(f) = facts.get(id) else { continue };
-            for e in trail {
-                if let EventKind::Closed { status: ReleaseStatus::Promoted, .. } = &e.kind {
+            for e in &trail.events {
+                if let Kind::Closed(ReleaseStatus::Promoted) = e.kind {
                     by_version.entry((f.service.as_str(), f.environment.as_str(), f.version.as_str())).or_default().push((e.at, id));
                 }
             }

@@ -3,22 +3,24 @@
 //! are overridden, rollbacks and their time to restore, approvals, and rollbacks that look like
 //! false positives. Plain Rust over events; the policy-review function and the CLI do the I/O.
 //!
-//! `review` reads the reviewed week and the weeks before it (the trend window, 4 by default, at
-//! most 12). For each week it reads each release's trail once per concern (`aggregate`:
-//! outcomes, gate checks and rollbacks, checklist items and overrides, approvals), looks for
-//! likely false positives (`false_positives`: promotions anywhere later in the window count) and
-//! computes the week's figures (`figures`); the trends compare the reviewed week with the weeks
-//! before it. `report` words the recommendations and the text, `emf` the figures as CloudWatch
-//! embedded metric format lines.
+//! A review reads the reviewed week and the weeks before it (the trend window, 4 by default, at
+//! most 12), one event at a time: `input` keeps of each only what the review reads, so that a
+//! window of a million events is never held as events. For each week it reads each release's
+//! trail once per concern (`aggregate`: outcomes, gate checks and rollbacks, checklist items and
+//! overrides, approvals), looks for likely false positives (`false_positives`: promotions
+//! anywhere later in the window count) and computes the week's figures (`figures`); the trends
+//! compare the reviewed week with the weeks before it. `report` words the recommendations and
+//! the text, `emf` the figures as CloudWatch embedded metric format lines.
 
 mod aggregate;
 pub mod backtest;
 pub mod emf;
 mod false_positives;
 mod figures;
+mod input;
 mod report;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -26,9 +28,10 @@ use serde::{Deserialize, Serialize};
 use self::aggregate::Tally;
 use self::false_positives::{Promotions, likely_false_positives};
 pub use self::figures::{Direction, Figure, ServiceFigures, Trend, UNKNOWN, WeekFigures, WeekValue};
+pub use self::input::ReviewInput;
 use self::report::recommendations;
+use crate::release::ReleaseEvent;
 pub use crate::release::week::ReviewWeek;
-use crate::release::{EventKind, ReleaseEvent};
 
 /// What the review needs to know of a release beyond its events.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,99 +168,87 @@ pub fn window(week: ReviewWeek, previous: usize) -> Vec<ReviewWeek> {
 }
 
 /// Reviews `week` beside its `previous` weeks from their events (any order, any releases; events
-/// outside the window are ignored) and the facts of those releases. A release missing from
-/// `facts` takes its service, environment and version from its `admitted` event when the window
-/// holds it.
+/// outside the window are ignored) and the facts of those releases: [`ReviewInput::review`] of
+/// the events added one by one.
 pub fn review(week: ReviewWeek, previous: usize, events: &[ReleaseEvent], facts: &[ReleaseFacts], now: DateTime<Utc>) -> WeeklyReview {
-    let weeks = window(week, previous);
-    let (from, to) = (weeks[0].start(), week.end());
-    let by_release = trails(events, from, to);
-    let mut known: BTreeMap<&str, ReleaseFacts> = facts.iter().map(|f| (f.id.as_str(), f.clone())).collect();
-    for (&id, trail) in &by_release {
-        if !known.contains_key(id)
-            && let Some(f) = admitted(trail)
-        {
-            known.insert(id, f);
-        }
+    let mut input = ReviewInput::new(week, previous);
+    for e in events {
+        input.add(e);
     }
-    let promotions = Promotions::of(&by_release, &known);
+    input.review(facts, now)
+}
 
-    let mut history = Vec::with_capacity(weeks.len());
-    let mut reviewed = None;
-    for &w in &weeks {
-        let (start, end) = (w.start(), w.end());
-        let mut tally = Tally::default();
-        for (&id, trail) in &by_release {
-            // Each trail is sorted by time: the week's events are one slice of it.
-            let first = trail.partition_point(|e| e.at < start);
-            let last = trail.partition_point(|e| e.at < end);
-            if first < last {
-                let service = known.get(id).map_or("", |f| f.service.as_str());
-                tally.add_release(id, service, &trail[first..last], now, end);
+impl ReviewInput {
+    /// Reviews the week beside the weeks before it from the events added and the facts of their
+    /// releases. A release missing from `facts` takes its service, environment and version from
+    /// its `admitted` event when the window holds it.
+    pub fn review(&self, facts: &[ReleaseFacts], now: DateTime<Utc>) -> WeeklyReview {
+        let (week, to) = (self.week, self.week.end());
+        let mut trails: Vec<(&str, &input::Trail)> = self.releases.iter().map(|(id, trail)| (id.as_str(), trail)).collect();
+        trails.sort_unstable_by_key(|&(id, _)| id);
+        let mut known: BTreeMap<&str, ReleaseFacts> = facts.iter().map(|f| (f.id.as_str(), f.clone())).collect();
+        for &(id, trail) in &trails {
+            if !known.contains_key(id)
+                && let Some(f) = self.admitted(id, trail)
+            {
+                known.insert(id, f);
             }
         }
-        let suspects = likely_false_positives(&tally.rollbacks, &known, &promotions);
-        let (figures, services) = figures::week_figures(w, &tally, &suspects, &known);
-        history.push(figures);
-        if w == week {
-            reviewed = Some((tally, suspects, services));
+        let promotions = Promotions::of(&trails, &known);
+
+        let mut history = Vec::with_capacity(self.weeks.len());
+        let mut reviewed = None;
+        for (i, &w) in self.weeks.iter().enumerate() {
+            let (start, end) = (w.start(), w.end());
+            let mut tally = Tally::default();
+            for &(id, trail) in trails.iter().filter(|(_, trail)| trail.active & (1 << i) != 0) {
+                // Each trail is sorted by time: the week's events are one slice of it (empty
+                // when the release did nothing the tally reads that week).
+                let first = trail.events.partition_point(|e| e.at < start);
+                let last = trail.events.partition_point(|e| e.at < end);
+                let service = known.get(id).map_or("", |f| f.service.as_str());
+                tally.add_release(id, service, &trail.events[first..last], &self.names, now, end);
+            }
+            let suspects = likely_false_positives(&tally.rollbacks, &known, &promotions);
+            let (figures, services) = figures::week_figures(w, &tally, &suspects, &known);
+            history.push(figures);
+            if w == week {
+                reviewed = Some((tally, suspects, services));
+            }
         }
+        let (mut tally, likely_false_positives, services) = reviewed.unwrap_or_default();
+        tally.finish_metrics();
+        let releases = tally.releases.len();
+        let rollbacks: Vec<RollbackSummary> = tally.rollbacks.into_iter().map(|r| r.summary).collect();
+        let median_time_to_restore_secs =
+            median(rollbacks.iter().map(|r| r.time_to_restore_secs as f64).collect()).map(|m| m.round() as i64);
+        let trends = figures::trends(&history);
+        let mut review = WeeklyReview {
+            week,
+            from: week.start(),
+            to,
+            releases,
+            outcomes: tally.outcomes,
+            metrics: tally.metrics,
+            checklist: tally.checklist,
+            overrides: tally.overrides,
+            rollbacks,
+            median_time_to_restore_secs,
+            likely_false_positives,
+            approvals: tally.approvals.stats(),
+            recommendations: Vec::new(),
+            services,
+            history,
+            trends,
+        };
+        review.recommendations = recommendations(&review);
+        review
     }
-    let (mut tally, likely_false_positives, services) = reviewed.unwrap_or_default();
-    tally.finish_metrics();
-    let releases = tally.releases.len();
-    let rollbacks: Vec<RollbackSummary> = tally.rollbacks.into_iter().map(|r| r.summary).collect();
-    let median_time_to_restore_secs = median(rollbacks.iter().map(|r| r.time_to_restore_secs as f64).collect()).map(|m| m.round() as i64);
-    let trends = figures::trends(&history);
-    let mut review = WeeklyReview {
-        week,
-        from: week.start(),
-        to,
-        releases,
-        outcomes: tally.outcomes,
-        metrics: tally.metrics,
-        checklist: tally.checklist,
-        overrides: tally.overrides,
-        rollbacks,
-        median_time_to_restore_secs,
-        likely_false_positives,
-        approvals: tally.approvals.stats(),
-        recommendations: Vec::new(),
-        services,
-        history,
-        trends,
-    };
-    review.recommendations = recommendations(&review);
-    review
-}
-
-/// A release's service, environment and version, from its `admitted` event.
-fn admitted(trail: &[&ReleaseEvent]) -> Option<ReleaseFacts> {
-    trail.iter().find_map(|e| match &e.kind {
-        EventKind::Admitted { service, environment, version, .. } => Some(ReleaseFacts {
-            id: e.release_id.clone(),
-            service: service.clone(),
-            environment: environment.clone(),
-            version: version.clone(),
-        }),
-        _ => None,
-    })
-}
-
-/// The events of `[from, to)` per release, each trail oldest first.
-fn trails(events: &[ReleaseEvent], from: DateTime<Utc>, to: DateTime<Utc>) -> BTreeMap<&str, Vec<&ReleaseEvent>> {
-    let mut by_release: BTreeMap<&str, Vec<&ReleaseEvent>> = BTreeMap::new();
-    for e in events.iter().filter(|e| e.at >= from && e.at < to) {
-        by_release.entry(e.release_id.as_str()).or_default().push(e);
-    }
-    for trail in by_release.values_mut() {
-        trail.sort_by_key(|e| (e.at, e.seq));
-    }
-    by_release
 }
 
 /// Reads the events of `week` and its `previous` weeks (one query of the `by-week` index per
-/// week) and the facts of releases whose admission is not among them, and reviews them.
+/// week, a page at a time, each event cut down to what the review reads as it comes) and the
+/// facts of releases whose admission is not among them, and reviews them.
 pub async fn compile(
     index: &dyn crate::ports::WeeklyEvents,
     store: &dyn crate::ports::ReleaseStore,
@@ -265,13 +256,12 @@ pub async fn compile(
     previous: usize,
     now: DateTime<Utc>,
 ) -> Result<WeeklyReview, crate::ports::StoreError> {
-    let mut events = Vec::new();
-    for w in window(week, previous) {
-        events.extend(index.events_in_week(w).await?);
+    let mut input = ReviewInput::new(week, previous);
+    for w in input.weeks().to_vec() {
+        index.visit_events_in_week(w, &mut |e| input.add(&e)).await?;
     }
-    let admitted: BTreeSet<&str> =
-        events.iter().filter(|e| matches!(e.kind, EventKind::Admitted { .. })).map(|e| e.release_id.as_str()).collect();
-    let unknown: BTreeSet<&str> = events.iter().map(|e| e.release_id.as_str()).filter(|id| !admitted.contains(id)).collect();
+    let mut unknown: Vec<&str> = input.releases_not_admitted().collect();
+    unknown.sort_unstable();
     let mut facts = Vec::with_capacity(unknown.len());
     for id in unknown {
         // A release whose record has expired still counts; it only cannot be matched by version.
@@ -279,7 +269,7 @@ pub async fn compile(
             facts.push(ReleaseFacts { id: r.id, service: r.service, environment: r.environment, version: r.version });
         }
     }
-    Ok(review(week, previous, &events, &facts, now))
+    Ok(input.review(&facts, now))
 }
 
 #[cfg(test)]

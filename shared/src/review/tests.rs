@@ -6,6 +6,7 @@ use serde_json::json;
 use super::*;
 use crate::adapters::memory::MemoryStore;
 use crate::domain::plan::{Plan, PlanFormat, parse_plan};
+use crate::ports::WeeklyEvents;
 use crate::release::EventKind;
 use crate::simulate::{Scenario, SimOutcome, SimulatedRelease, simulate_into};
 
@@ -229,6 +230,52 @@ async fn a_rollback_is_a_false_positive_of_its_own_week_when_the_version_is_prom
     // Two weeks of trend reach the rollback and the promotion as well.
     let near = compile(&store, &store, week_named("2026-W47"), 2, at(23, 8)).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(near.history.first().map(|w| (w.week.to_string(), w.likely_false_positives)), Some(("2026-W45".into(), 1)));
+}
+
+/// The weekly index of a store, read a few events a page and newest first: every release's
+/// events come out of order, interleaved with other releases', over several pages.
+struct NewestFirstPages(MemoryStore);
+
+#[async_trait::async_trait]
+impl crate::ports::WeeklyEvents for NewestFirstPages {
+    async fn visit_events_in_week(
+        &self,
+        week: ReviewWeek,
+        visit: &mut (dyn FnMut(ReleaseEvent) + Send),
+    ) -> Result<(), crate::ports::StoreError> {
+        let mut events = self.0.events_in_week(week).await?;
+        events.sort_by_key(|e| std::cmp::Reverse((e.at, e.seq)));
+        for page in events.chunks(3) {
+            for e in page {
+                visit(e.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_review_fed_page_by_page_out_of_order_equals_the_review_of_the_same_events_at_once() {
+    let store = three_weeks().await;
+    // A rollback this week, of another service.
+    let identity = SimulatedRelease { id: "cart-1".into(), service: "cart".into(), environment: "staging".into(), version: "9".into() };
+    let mut scenario: Scenario = crate::domain::yaml::from_str(SPIKE).unwrap_or_else(|e| panic!("{e}"));
+    scenario.start = Some(at(19, 9));
+    simulate_into(&store, &identity, &plan(), &scenario, None).await.unwrap_or_else(|e| panic!("{e}"));
+    let week = week_named("2026-W47");
+    let mut events = Vec::new();
+    for w in window(week, DEFAULT_PREVIOUS_WEEKS) {
+        events.extend(store.events_in_week(w).await.unwrap_or_else(|e| panic!("{e}")));
+    }
+    let at_once = review(week, DEFAULT_PREVIOUS_WEEKS, &events, &[], at(23, 8));
+    assert!(at_once.releases == 3 && at_once.rollbacks.len() == 1 && at_once.overrides.len() == 1, "{at_once:?}");
+    assert_eq!(at_once.history.iter().map(|w| w.likely_false_positives).sum::<usize>(), 1, "{:?}", at_once.history);
+
+    let pages = NewestFirstPages(store);
+    let paged = compile(&pages, &pages.0, week, DEFAULT_PREVIOUS_WEEKS, at(23, 8)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(paged, at_once);
+    assert_eq!(paged.text(), at_once.text());
+    assert_eq!(paged.emf_lines(), at_once.emf_lines());
 }
 
 #[tokio::test]
