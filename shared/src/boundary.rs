@@ -2,7 +2,10 @@
 //! input (every problem answered with the path and the expected shape), calls the flow's task
 //! function, and turns the flow's typed errors into the stable error names the state machine
 //! routes on (Retry/Catch). Each function's `lib.rs` calls one of these; the simulator calls the
-//! same ones, so a deployed release and a simulated one take the same paths.
+//! same ones, so a deployed release and a simulated one take the same paths. [`http`] is the
+//! same for the two API Gateway endpoints: a refusal is an HTTP status with its reason.
+
+pub mod http;
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;

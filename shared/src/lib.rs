@@ -15,7 +15,7 @@
 //! - [`review`]: the weekly policy review, reading the trail.
 //! - [`simulate`]: the state machine's definition run in-process on a virtual clock.
 //! - [`boundary`] and [`runtime`]: turning Lambda events into flow inputs and flow errors into the
-//!   names the state machine routes on; start-up wiring.
+//!   names the state machine routes on (or the HTTP statuses an endpoint answers); start-up wiring.
 
 pub mod domain;
 pub mod release;

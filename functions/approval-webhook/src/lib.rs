@@ -6,12 +6,11 @@
 //! Slack shows as a failed click to try again.
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::encodings::Body;
-use aws_lambda_events::http::{HeaderMap, HeaderValue, header};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use rollgate::adapters::slack::SlackApi;
-use rollgate::flow::approval::{ApprovalError, Vote, check, resolve};
+use rollgate::boundary::http::{Refusal, json_response};
+use rollgate::flow::approval::{Vote, check, resolve};
 use rollgate::ports::{Directory, NoDirectory, ReleaseStore, SecretSource, TaskTokens, Workflow};
 use rollgate::release::slack::{self, ButtonClick, SlackError};
 use serde_json::{Value, json};
@@ -85,86 +84,34 @@ impl Deps<'_> {
     }
 }
 
-/// Why a request was refused, with its HTTP status.
-#[derive(Debug, thiserror::Error)]
-pub enum WebhookError {
-    #[error(transparent)]
-    Unauthenticated(SlackError),
-    #[error(transparent)]
-    BadRequest(SlackError),
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Gone(String),
-    #[error("{0}")]
-    Unavailable(String),
-}
-
-impl WebhookError {
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::Unauthenticated(_) => 401,
-            Self::BadRequest(_) => 400,
-            Self::Forbidden(_) => 403,
-            Self::Conflict(_) => 409,
-            Self::Gone(_) => 410,
-            Self::Unavailable(_) => 503,
-        }
-    }
-}
-
-impl From<ApprovalError> for WebhookError {
-    fn from(err: ApprovalError) -> Self {
-        let message = err.to_string();
-        match err.http_status() {
-            403 => Self::Forbidden(message),
-            409 => Self::Conflict(message),
-            410 => Self::Gone(message),
-            _ => Self::Unavailable(message),
-        }
-    }
-}
-
-fn response(status: u16, body: &Value) -> ApiGatewayV2httpResponse {
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let mut response = ApiGatewayV2httpResponse::default();
-    response.status_code = i64::from(status);
-    response.headers = headers;
-    response.body = Some(Body::Text(body.to_string()));
-    response
-}
-
-fn request_body(request: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, WebhookError> {
+fn request_body(request: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, Refusal> {
     let body = request.body.as_deref().unwrap_or_default();
     if request.is_base64_encoded {
         base64::engine::general_purpose::STANDARD
             .decode(body)
-            .map_err(|e| WebhookError::BadRequest(SlackError::Malformed(format!("the body is not valid base64 ({e})"))))
+            .map_err(|e| Refusal::bad_request(SlackError::Malformed(format!("the body is not valid base64 ({e})")).to_string()))
     } else {
         Ok(body.as_bytes().to_vec())
     }
 }
 
 /// Verifies and reads the click; nothing is recorded for a request that fails here.
-async fn authenticated_click(request: &ApiGatewayV2httpRequest, deps: &Deps<'_>, now: DateTime<Utc>) -> Result<ButtonClick, WebhookError> {
+async fn authenticated_click(request: &ApiGatewayV2httpRequest, deps: &Deps<'_>, now: DateTime<Utc>) -> Result<ButtonClick, Refusal> {
     let body = request_body(request)?;
     let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
-    let secret = deps.secret.get().await.map_err(|e| WebhookError::Unavailable(format!("cannot verify Slack requests: {e}")))?;
+    let secret = deps.secret.get().await.map_err(|e| Refusal::unavailable(format!("cannot verify Slack requests: {e}")))?;
     slack::verify(secret.as_bytes(), header(slack::TIMESTAMP_HEADER), header(slack::SIGNATURE_HEADER), &body, now)
-        .map_err(WebhookError::Unauthenticated)?;
-    slack::parse_click(&body).map_err(WebhookError::BadRequest)
+        .map_err(|e| Refusal::unauthenticated(e.to_string()))?;
+    slack::parse_click(&body).map_err(|e| Refusal::bad_request(e.to_string()))
 }
 
 pub async fn handler(request: ApiGatewayV2httpRequest, deps: &Deps<'_>) -> ApiGatewayV2httpResponse {
     let now = Utc::now();
     let click = match authenticated_click(&request, deps, now).await {
         Ok(click) => click,
-        Err(err) => {
-            tracing::warn!(status = err.status(), error = %err, "refused a webhook request");
-            return response(err.status(), &json!({"error": err.to_string()}));
+        Err(refusal) => {
+            tracing::warn!(status = refusal.status, error = %refusal, "refused a webhook request");
+            return refusal.response();
         }
     };
     let vote = Vote {
@@ -193,24 +140,24 @@ pub async fn handler(request: ApiGatewayV2httpRequest, deps: &Deps<'_>) -> ApiGa
             }
             if submitted {
                 // Closes the modal.
-                return response(200, &json!({"response_action": "clear"}));
+                return json_response(200, &json!({"response_action": "clear"}));
             }
-            response(200, &json!({"release_id": click.release_id, "result": resolution.describe()}))
+            json_response(200, &json!({"release_id": click.release_id, "result": resolution.describe()}))
         }
         Err(err) if submitted => {
-            let err = WebhookError::from(err);
-            tracing::warn!(release = %click.release_id, status = err.status(), error = %err, "refused a Slack rejection's form");
-            refused_in_the_modal(&err)
+            let refusal = Refusal::from(err);
+            tracing::warn!(release = %click.release_id, status = refusal.status, error = %refusal, "refused a Slack rejection's form");
+            refused_in_the_modal(&refusal)
         }
-        Err(err) => refuse_click(&click, WebhookError::from(err), deps).await,
+        Err(err) => refuse_click(&click, Refusal::from(err), deps).await,
     }
 }
 
 /// Refuses a click: the clicker is told why in Slack, the answer is the error's status.
-async fn refuse_click(click: &ButtonClick, err: WebhookError, deps: &Deps<'_>) -> ApiGatewayV2httpResponse {
-    tracing::warn!(release = %click.release_id, status = err.status(), error = %err, "refused a Slack decision");
-    deps.replies.post(click.response_url.as_deref(), &slack::reply(click, Err(err.to_string()))).await;
-    response(err.status(), &json!({"release_id": click.release_id, "error": err.to_string()}))
+async fn refuse_click(click: &ButtonClick, refusal: Refusal, deps: &Deps<'_>) -> ApiGatewayV2httpResponse {
+    tracing::warn!(release = %click.release_id, status = refusal.status, error = %refusal, "refused a Slack decision");
+    deps.replies.post(click.response_url.as_deref(), &slack::reply(click, Err(refusal.reason.clone()))).await;
+    json_response(refusal.status, &json!({"release_id": click.release_id, "error": refusal.reason}))
 }
 
 /// A Reject click: refuse at once if the clicker may not decide, else open the reason form.
@@ -223,19 +170,19 @@ async fn ask_for_the_reason(
     now: chrono::DateTime<Utc>,
 ) -> ApiGatewayV2httpResponse {
     if let Err(err) = check(deps.store, deps.directory(), vote, now).await {
-        return refuse_click(click, WebhookError::from(err), deps).await;
+        return refuse_click(click, Refusal::from(err), deps).await;
     }
     match slack.call("views.open", &json!({"trigger_id": trigger, "view": slack::reject_modal(click)})).await {
-        Ok(_) => response(200, &json!({"release_id": click.release_id, "result": "asked for the reason"})),
+        Ok(_) => json_response(200, &json!({"release_id": click.release_id, "result": "asked for the reason"})),
         Err(e) => {
-            let err = WebhookError::Unavailable(format!("{e}; reject with `rollgate reject {} --comment ...`", click.release_id));
-            refuse_click(click, err, deps).await
+            let refusal = Refusal::unavailable(format!("{e}; reject with `rollgate reject {} --comment ...`", click.release_id));
+            refuse_click(click, refusal, deps).await
         }
     }
 }
 
 /// Slack shows a modal's errors only from an HTTP 200 with `response_action: errors`; any other
 /// status is a generic failure to the person, so a refused submission answers that way.
-fn refused_in_the_modal(err: &WebhookError) -> ApiGatewayV2httpResponse {
-    response(200, &json!({"response_action": "errors", "errors": {"reason": format!("Not recorded ({}): {err}", err.status())}}))
+fn refused_in_the_modal(refusal: &Refusal) -> ApiGatewayV2httpResponse {
+    json_response(200, &json!({"response_action": "errors", "errors": {"reason": format!("Not recorded ({}): {refusal}", refusal.status)}}))
 }

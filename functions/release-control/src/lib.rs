@@ -8,15 +8,14 @@
 //! reason; only an unavailable backend is a 503 (try again).
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::encodings::Body;
-use aws_lambda_events::http::{HeaderMap, HeaderValue, header};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use rollgate::HumanDuration;
+use rollgate::boundary::http::{Refusal, json_response};
 use rollgate::domain::control::Control;
-use rollgate::flow::approval::{self, ApprovalError, Vote};
-use rollgate::flow::control::{self as controls, ControlError};
-use rollgate::flow::rollback::{RestorePolicy, RollbackError};
+use rollgate::flow::approval::{self, Vote};
+use rollgate::flow::control as controls;
+use rollgate::flow::rollback::RestorePolicy;
 use rollgate::ports::{Executions, NoDirectory, Notifier, PolicyStore, ReleaseStore, TaskTokens, TrafficRouter, Workflow};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -82,63 +81,6 @@ pub struct ControlBody {
     pub lasting: Option<String>,
 }
 
-/// Why a request was refused, with its HTTP status.
-#[derive(Debug, thiserror::Error)]
-pub enum Refusal {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Gone(String),
-    #[error("{0}")]
-    Unavailable(String),
-}
-
-impl Refusal {
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::BadRequest(_) => 400,
-            Self::Forbidden(_) => 403,
-            Self::NotFound(_) => 404,
-            Self::Conflict(_) => 409,
-            Self::Gone(_) => 410,
-            Self::Unavailable(_) => 503,
-        }
-    }
-}
-
-impl From<ApprovalError> for Refusal {
-    fn from(err: ApprovalError) -> Self {
-        let message = err.to_string();
-        match err.http_status() {
-            403 => Self::Forbidden(message),
-            404 => Self::NotFound(message),
-            409 => Self::Conflict(message),
-            410 => Self::Gone(message),
-            _ => Self::Unavailable(message),
-        }
-    }
-}
-
-impl From<ControlError> for Refusal {
-    fn from(err: ControlError) -> Self {
-        let message = err.to_string();
-        match err {
-            ControlError::ReleaseNotFound(_) | ControlError::Rollback(RollbackError::ReleaseNotFound(_)) => Self::NotFound(message),
-            ControlError::ReleaseClosed { .. } | ControlError::NotApplicable(_) | ControlError::Changed => Self::Conflict(message),
-            ControlError::Forbidden { .. } => Self::Forbidden(message),
-            // The rollback could not finish: the release stays open and locked, and says so;
-            // `retry` runs it again.
-            ControlError::Rollback(_) | ControlError::Store(_) => Self::Unavailable(message),
-        }
-    }
-}
-
 /// The IAM principal API Gateway authenticated. Without one the route is not behind `AWS_IAM`
 /// authorization, and nothing is done: an identity is never taken from the request itself.
 pub fn caller(request: &ApiGatewayV2httpRequest) -> Result<String, Refusal> {
@@ -150,8 +92,8 @@ pub fn caller(request: &ApiGatewayV2httpRequest) -> Result<String, Refusal> {
         .and_then(|iam| iam.user_arn.clone())
         .filter(|arn| arn.starts_with("arn:"))
         .ok_or_else(|| {
-            Refusal::Forbidden(
-                "the request carries no IAM identity; the control endpoint's routes must use AWS_IAM authorization (the template's ControlApi), and requests must be SigV4-signed (`rollgate` does this)".into(),
+            Refusal::forbidden(
+                "the request carries no IAM identity; the control endpoint's routes must use AWS_IAM authorization (the template's ControlApi), and requests must be SigV4-signed (`rollgate` does this)",
             )
         })
 }
@@ -165,7 +107,7 @@ fn body(request: &ApiGatewayV2httpRequest) -> Result<ControlBody, Refusal> {
     let bytes = if request.is_base64_encoded {
         base64::engine::general_purpose::STANDARD
             .decode(text)
-            .map_err(|e| Refusal::BadRequest(format!("the body is not valid base64 ({e})")))?
+            .map_err(|e| Refusal::bad_request(format!("the body is not valid base64 ({e})")))?
     } else {
         text.as_bytes().to_vec()
     };
@@ -173,7 +115,7 @@ fn body(request: &ApiGatewayV2httpRequest) -> Result<ControlBody, Refusal> {
         return Ok(ControlBody::default());
     }
     let shape =
-        |why: String| Refusal::BadRequest(format!("the body must be a JSON object like {{\"reason\": \"…\", \"for\": \"2h\"}}; {why}"));
+        |why: String| Refusal::bad_request(format!("the body must be a JSON object like {{\"reason\": \"…\", \"for\": \"2h\"}}; {why}"));
     // An object only: serde would also read a struct from an array of its fields.
     match serde_json::from_slice::<Value>(&bytes).map_err(|e| shape(e.to_string()))? {
         object @ Value::Object(_) => serde_json::from_value(object).map_err(|e| shape(e.to_string())),
@@ -198,13 +140,13 @@ fn reason(body: &ControlBody, action: Action) -> Result<Option<String>, Refusal>
     if let Some(r) = reason
         && r.chars().count() > MAX_REASON_CHARS
     {
-        return Err(Refusal::BadRequest(format!(
+        return Err(Refusal::bad_request(format!(
             "the reason is {} characters long; keep it to {MAX_REASON_CHARS} (link to a ticket for more)",
             r.chars().count()
         )));
     }
     if reason.is_none() && action != Action::Approve {
-        return Err(Refusal::BadRequest(format!(
+        return Err(Refusal::bad_request(format!(
             "say why: `{}` needs a reason (`--reason` in rollgate), which the trail records",
             action.as_str()
         )));
@@ -215,10 +157,10 @@ fn reason(body: &ControlBody, action: Action) -> Result<Option<String>, Refusal>
 /// Handles one request; the answer is JSON: the outcome, or `{"error": …}` with a 4xx/503.
 pub async fn handler(request: ApiGatewayV2httpRequest, deps: &Deps<'_>) -> ApiGatewayV2httpResponse {
     match handle(&request, deps, Utc::now).await {
-        Ok(outcome) => response(200, &outcome),
+        Ok(outcome) => json_response(200, &outcome),
         Err(refusal) => {
-            tracing::warn!(status = refusal.status(), error = %refusal, "refused a control request");
-            response(refusal.status(), &json!({"error": refusal.to_string()}))
+            tracing::warn!(status = refusal.status, error = %refusal, "refused a control request");
+            refusal.response()
         }
     }
 }
@@ -226,12 +168,12 @@ pub async fn handler(request: ApiGatewayV2httpRequest, deps: &Deps<'_>) -> ApiGa
 pub async fn handle(request: &ApiGatewayV2httpRequest, deps: &Deps<'_>, clock: impl Fn() -> DateTime<Utc>) -> Result<Value, Refusal> {
     let by = caller(request)?;
     let (Some(id), Some(name)) = (path_parameter(request, "release"), path_parameter(request, "action")) else {
-        return Err(Refusal::NotFound("use POST /releases/{release}/{action}".into()));
+        return Err(Refusal::not_found("use POST /releases/{release}/{action}"));
     };
-    let action = Action::parse(name).ok_or_else(|| Refusal::NotFound(format!("no action `{name}`; the actions are {}", Action::NAMES)))?;
+    let action = Action::parse(name).ok_or_else(|| Refusal::not_found(format!("no action `{name}`; the actions are {}", Action::NAMES)))?;
     let body = body(request)?;
     if body.lasting.is_some() && action != Action::Control(Control::Pause) {
-        return Err(Refusal::BadRequest(format!("`for` is a pause's length; `{}` takes none", action.as_str())));
+        return Err(Refusal::bad_request(format!("`for` is a pause's length; `{}` takes none", action.as_str())));
     }
     let reason = reason(&body, action)?;
     let text = reason.clone().unwrap_or_default();
@@ -254,7 +196,7 @@ pub async fn handle(request: &ApiGatewayV2httpRequest, deps: &Deps<'_>, clock: i
             let lasting = body
                 .lasting
                 .as_deref()
-                .map(|l| l.parse::<HumanDuration>().map_err(|e| Refusal::BadRequest(format!("`for`: {e}"))))
+                .map(|l| l.parse::<HumanDuration>().map_err(|e| Refusal::bad_request(format!("`for`: {e}"))))
                 .transpose()?;
             let release = controls::request(deps.store, deps.policies, id, control, &by, &text, lasting, clock()).await?;
             Ok(outcome(release.status.as_str(), controls::describe_request(&release, control)))
@@ -276,16 +218,6 @@ pub async fn handle(request: &ApiGatewayV2httpRequest, deps: &Deps<'_>, clock: i
             Ok(outcome(rollback.release.status.as_str(), message))
         }
     }
-}
-
-fn response(status: u16, body: &Value) -> ApiGatewayV2httpResponse {
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let mut response = ApiGatewayV2httpResponse::default();
-    response.status_code = i64::from(status);
-    response.headers = headers;
-    response.body = Some(Body::Text(body.to_string()));
-    response
 }
 
 #[cfg(test)]

@@ -35,6 +35,22 @@ pub enum ControlError {
     Store(StoreError),
 }
 
+impl ControlError {
+    /// The HTTP status the control endpoint answers this with: 404 no such release, 409 not
+    /// where the control applies (or changed meanwhile), 403 not allowed by the platform policy,
+    /// 503 a backend to try again.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            ControlError::ReleaseNotFound(_) | ControlError::Rollback(RollbackError::ReleaseNotFound(_)) => 404,
+            ControlError::ReleaseClosed { .. } | ControlError::NotApplicable(_) | ControlError::Changed => 409,
+            ControlError::Forbidden { .. } => 403,
+            // The rollback could not finish: the release stays open and locked, and says so;
+            // `retry` runs it again.
+            ControlError::Rollback(_) | ControlError::Store(_) => 503,
+        }
+    }
+}
+
 impl From<StoreError> for ControlError {
     fn from(err: StoreError) -> Self {
         match err {
