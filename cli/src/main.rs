@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use rollgate::domain::control::{Control, OperatorCommand};
 
 #[derive(Parser)]
 #[command(
@@ -292,13 +293,13 @@ impl ControlEndpoint {
     fn send(
         &self,
         release_id: &str,
-        action: &str,
+        command: OperatorCommand,
         reason: Option<&str>,
         lasting: Option<&str>,
         json: bool,
     ) -> Result<ExitCode, commands::CliError> {
         let control_url = self.control_url.as_deref().ok_or_else(|| commands::CliError::Usage(commands::control::no_control_url()))?;
-        commands::control::send(commands::control::ControlRequest { control_url, release_id, action, reason, lasting, json })
+        commands::control::send(commands::control::ControlRequest { control_url, release_id, command, reason, lasting, json })
     }
 }
 
@@ -378,16 +379,30 @@ fn main() -> ExitCode {
         Command::Status { release_id, watch, table } => {
             commands::release::status(commands::release::Target { table: &table, json: cli.json }, &release_id, watch)
         }
-        Command::Approve { release_id, comment, endpoint } => endpoint.send(&release_id, "approve", comment.as_deref(), None, cli.json),
-        Command::Reject { release_id, comment, endpoint } => endpoint.send(&release_id, "reject", Some(&comment), None, cli.json),
-        Command::Pause { release_id, reason, lasting, endpoint } => {
-            endpoint.send(&release_id, "pause", Some(&reason), Some(&lasting), cli.json)
+        Command::Approve { release_id, comment, endpoint } => {
+            endpoint.send(&release_id, OperatorCommand::Approve, comment.as_deref(), None, cli.json)
         }
-        Command::Resume { release_id, reason, endpoint } => endpoint.send(&release_id, "resume", Some(&reason), None, cli.json),
-        Command::Skip { release_id, reason, endpoint } => endpoint.send(&release_id, "skip", Some(&reason), None, cli.json),
-        Command::Promote { release_id, reason, endpoint } => endpoint.send(&release_id, "promote", Some(&reason), None, cli.json),
-        Command::Retry { release_id, reason, endpoint } => endpoint.send(&release_id, "retry", Some(&reason), None, cli.json),
-        Command::Abort { release_id, reason, endpoint } => endpoint.send(&release_id, "abort", Some(&reason), None, cli.json),
+        Command::Reject { release_id, comment, endpoint } => {
+            endpoint.send(&release_id, OperatorCommand::Reject, Some(&comment), None, cli.json)
+        }
+        Command::Pause { release_id, reason, lasting, endpoint } => {
+            endpoint.send(&release_id, OperatorCommand::Control(Control::Pause), Some(&reason), Some(&lasting), cli.json)
+        }
+        Command::Resume { release_id, reason, endpoint } => {
+            endpoint.send(&release_id, OperatorCommand::Control(Control::Resume), Some(&reason), None, cli.json)
+        }
+        Command::Skip { release_id, reason, endpoint } => {
+            endpoint.send(&release_id, OperatorCommand::Control(Control::Skip), Some(&reason), None, cli.json)
+        }
+        Command::Promote { release_id, reason, endpoint } => {
+            endpoint.send(&release_id, OperatorCommand::Control(Control::Promote), Some(&reason), None, cli.json)
+        }
+        Command::Retry { release_id, reason, endpoint } => {
+            endpoint.send(&release_id, OperatorCommand::Control(Control::Retry), Some(&reason), None, cli.json)
+        }
+        Command::Abort { release_id, reason, endpoint } => {
+            endpoint.send(&release_id, OperatorCommand::Abort, Some(&reason), None, cli.json)
+        }
         Command::History { release_id, table } => {
             commands::release::history(commands::release::Target { table: &table, json: cli.json }, &release_id)
         }

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
+use rollgate::domain::control::{Control, OperatorCommand};
 use serde_json::{Value, json};
 
 use super::output::outln;
@@ -25,11 +26,11 @@ pub fn no_control_url() -> String {
     )
 }
 
-/// One operator request: `action` on `release_id`, with the body's reason (and a pause's length).
+/// One operator request: `command` on `release_id`, with the body's reason (and a pause's length).
 pub struct ControlRequest<'a> {
     pub control_url: &'a str,
     pub release_id: &'a str,
-    pub action: &'a str,
+    pub command: OperatorCommand,
     pub reason: Option<&'a str>,
     pub lasting: Option<&'a str>,
     pub json: bool,
@@ -44,9 +45,9 @@ pub fn send(request: ControlRequest<'_>) -> Result<ExitCode, CliError> {
         } else {
             let (id, message, by) =
                 (request.release_id, answer["message"].as_str().unwrap_or_default(), answer["by"].as_str().unwrap_or_default());
-            match (request.action, request.reason) {
-                ("approve" | "reject", _) => outln!("{message}"),
-                ("abort" | "retry", _) | (_, None) => outln!("release {id} {message}"),
+            match (request.command, request.reason) {
+                (OperatorCommand::Approve | OperatorCommand::Reject, _) => outln!("{message}"),
+                (OperatorCommand::Abort | OperatorCommand::Control(Control::Retry), _) | (_, None) => outln!("release {id} {message}"),
                 (_, Some(reason)) => outln!("release {id} {message} (by {by}: {reason})"),
             }
         }
@@ -54,15 +55,15 @@ pub fn send(request: ControlRequest<'_>) -> Result<ExitCode, CliError> {
     })
 }
 
-/// The URL of `action` on `release_id` under the endpoint's base URL.
-pub fn action_url(control_url: &str, release_id: &str, action: &str) -> Result<String, CliError> {
+/// The URL of `command` on `release_id` under the endpoint's base URL.
+pub fn action_url(control_url: &str, release_id: &str, command: OperatorCommand) -> Result<String, CliError> {
     let base = control_url.trim_end_matches('/');
     if !(base.starts_with("https://") || base.starts_with("http://")) {
         return Err(CliError::Usage(format!(
             "the control URL `{control_url}` is not an http(s) URL; give the stack's ControlUrl output (--control-url or {CONTROL_URL_ENV})"
         )));
     }
-    Ok(format!("{base}/releases/{}/{action}", path_segment(release_id)))
+    Ok(format!("{base}/releases/{}/{command}", path_segment(release_id)))
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.
@@ -73,7 +74,7 @@ fn path_segment(text: &str) -> String {
 }
 
 async fn call(config: &aws_config::SdkConfig, request: &ControlRequest<'_>) -> Result<Value, CliError> {
-    let url = action_url(request.control_url, request.release_id, request.action)?;
+    let url = action_url(request.control_url, request.release_id, request.command)?;
     let mut body = serde_json::Map::new();
     if let Some(reason) = request.reason {
         body.insert("reason".into(), json!(reason));
@@ -161,9 +162,14 @@ mod tests {
     #[test]
     fn a_release_id_is_one_path_segment_and_the_url_must_be_http() {
         assert_eq!(
-            action_url("https://abc.execute-api.eu-west-1.amazonaws.com/", "rel 1/../x", "pause").ok().as_deref(),
+            action_url("https://abc.execute-api.eu-west-1.amazonaws.com/", "rel 1/../x", OperatorCommand::Control(Control::Pause))
+                .ok()
+                .as_deref(),
             Some("https://abc.execute-api.eu-west-1.amazonaws.com/releases/rel%201%2F..%2Fx/pause")
         );
-        assert!(action_url("abc.execute-api", "r", "pause").is_err_and(|e| e.to_string().contains(CONTROL_URL_ENV)));
+        assert!(
+            action_url("abc.execute-api", "r", OperatorCommand::Control(Control::Pause))
+                .is_err_and(|e| e.to_string().contains(CONTROL_URL_ENV))
+        );
     }
 }

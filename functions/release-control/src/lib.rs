@@ -12,7 +12,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use rollgate::HumanDuration;
 use rollgate::boundary::http::{Refusal, json_response};
-use rollgate::domain::control::Control;
+use rollgate::domain::control::{Control, OperatorCommand, UnknownCommand};
 use rollgate::flow::approval::{self, Vote};
 use rollgate::flow::control as controls;
 use rollgate::flow::rollback::RestorePolicy;
@@ -32,42 +32,6 @@ pub struct Deps<'a> {
     pub executions: &'a dyn Executions,
     pub router: &'a dyn TrafficRouter,
     pub notifier: &'a dyn Notifier,
-}
-
-/// What an operator asks for, from the route's `{action}`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    Approve,
-    Reject,
-    Control(Control),
-    Abort,
-}
-
-impl Action {
-    pub const NAMES: &'static str = "approve, reject, pause, resume, skip, promote, abort or retry";
-
-    pub fn parse(name: &str) -> Option<Action> {
-        Some(match name {
-            "approve" => Action::Approve,
-            "reject" => Action::Reject,
-            "pause" => Action::Control(Control::Pause),
-            "resume" => Action::Control(Control::Resume),
-            "skip" => Action::Control(Control::Skip),
-            "promote" => Action::Control(Control::Promote),
-            "retry" => Action::Control(Control::Retry),
-            "abort" => Action::Abort,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Approve => "approve",
-            Action::Reject => "reject",
-            Action::Control(control) => control.as_str(),
-            Action::Abort => "abort",
-        }
-    }
 }
 
 /// The request's body: why, and how long a pause lasts.
@@ -135,7 +99,7 @@ fn kind(value: &Value) -> &'static str {
 }
 
 /// The reason, trimmed; required for everything but an approval.
-fn reason(body: &ControlBody, action: Action) -> Result<Option<String>, Refusal> {
+fn reason(body: &ControlBody, command: OperatorCommand) -> Result<Option<String>, Refusal> {
     let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     if let Some(r) = reason
         && r.chars().count() > MAX_REASON_CHARS
@@ -145,11 +109,8 @@ fn reason(body: &ControlBody, action: Action) -> Result<Option<String>, Refusal>
             r.chars().count()
         )));
     }
-    if reason.is_none() && action != Action::Approve {
-        return Err(Refusal::bad_request(format!(
-            "say why: `{}` needs a reason (`--reason` in rollgate), which the trail records",
-            action.as_str()
-        )));
+    if reason.is_none() && command != OperatorCommand::Approve {
+        return Err(Refusal::bad_request(format!("say why: `{command}` needs a reason (`--reason` in rollgate), which the trail records")));
     }
     Ok(reason.map(String::from))
 }
@@ -170,29 +131,34 @@ pub async fn handle(request: &ApiGatewayV2httpRequest, deps: &Deps<'_>, clock: i
     let (Some(id), Some(name)) = (path_parameter(request, "release"), path_parameter(request, "action")) else {
         return Err(Refusal::not_found("use POST /releases/{release}/{action}"));
     };
-    let action = Action::parse(name).ok_or_else(|| Refusal::not_found(format!("no action `{name}`; the actions are {}", Action::NAMES)))?;
+    let command: OperatorCommand = name.parse().map_err(|e: UnknownCommand| Refusal::not_found(e.to_string()))?;
     let body = body(request)?;
-    if body.lasting.is_some() && action != Action::Control(Control::Pause) {
-        return Err(Refusal::bad_request(format!("`for` is a pause's length; `{}` takes none", action.as_str())));
+    if body.lasting.is_some() && command != OperatorCommand::Control(Control::Pause) {
+        return Err(Refusal::bad_request(format!("`for` is a pause's length; `{command}` takes none")));
     }
-    let reason = reason(&body, action)?;
+    let reason = reason(&body, command)?;
     let text = reason.clone().unwrap_or_default();
-    let outcome = |status: &str, message: String| json!({"release_id": id, "action": action.as_str(), "by": by, "reason": reason, "status": status, "message": message});
-    match action {
-        Action::Approve | Action::Reject => {
+    let outcome = |status: &str, message: String| json!({"release_id": id, "action": command.as_str(), "by": by, "reason": reason, "status": status, "message": message});
+    match command {
+        OperatorCommand::Approve | OperatorCommand::Reject => {
             let identities = rollgate::release::approval::iam_identities(&by);
-            let vote =
-                Vote { release_id: id.to_string(), identities, approved: action == Action::Approve, comment: reason.clone(), on: None };
+            let vote = Vote {
+                release_id: id.to_string(),
+                identities,
+                approved: command == OperatorCommand::Approve,
+                comment: reason.clone(),
+                on: None,
+            };
             let resolution = approval::resolve(deps.store, deps.tokens, deps.workflow, &by, &NoDirectory, &vote, clock()).await?;
             let status = deps.store.release(id).await.ok().flatten().map(|r| r.status.as_str()).unwrap_or("unknown");
             Ok(outcome(status, resolution.describe()))
         }
-        Action::Control(Control::Retry) => {
+        OperatorCommand::Control(Control::Retry) => {
             let done = controls::retry(deps.store, deps.router, deps.notifier, id, &by, &text, RestorePolicy::default(), &clock).await?;
             let message = format!("{}: {}", done.release.status.as_str(), done.release.closed_reason.as_deref().unwrap_or(""));
             Ok(outcome(done.release.status.as_str(), message))
         }
-        Action::Control(control) => {
+        OperatorCommand::Control(control) => {
             let lasting = body
                 .lasting
                 .as_deref()
@@ -201,7 +167,7 @@ pub async fn handle(request: &ApiGatewayV2httpRequest, deps: &Deps<'_>, clock: i
             let release = controls::request(deps.store, deps.policies, id, control, &by, &text, lasting, clock()).await?;
             Ok(outcome(release.status.as_str(), controls::describe_request(&release, control)))
         }
-        Action::Abort => {
+        OperatorCommand::Abort => {
             let aborted = controls::abort(deps.store, deps.router, deps.notifier, deps.executions, id, &by, &text, &clock).await?;
             let rollback = &aborted.rollback;
             let mut message = if rollback.record.is_some() {

@@ -35,6 +35,71 @@ impl Control {
     }
 }
 
+/// What an operator asks of the control endpoint: its route's `{action}`, and the `rollgate`
+/// command that sends it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OperatorCommand {
+    /// A vote for the pending approval.
+    Approve,
+    /// A vote against it: the release rolls back.
+    Reject,
+    /// A control of the release in flight.
+    Control(Control),
+    /// Roll back now; the release ends aborted.
+    Abort,
+}
+
+impl OperatorCommand {
+    pub const ALL: [OperatorCommand; 8] = [
+        OperatorCommand::Approve,
+        OperatorCommand::Reject,
+        OperatorCommand::Control(Control::Pause),
+        OperatorCommand::Control(Control::Resume),
+        OperatorCommand::Control(Control::Skip),
+        OperatorCommand::Control(Control::Promote),
+        OperatorCommand::Abort,
+        OperatorCommand::Control(Control::Retry),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperatorCommand::Approve => "approve",
+            OperatorCommand::Reject => "reject",
+            OperatorCommand::Control(control) => control.as_str(),
+            OperatorCommand::Abort => "abort",
+        }
+    }
+
+    /// Every command's name: `approve, reject, … or retry`.
+    fn names() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|c| c.as_str()).collect();
+        match names.split_last() {
+            Some((last, [])) => (*last).to_string(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for OperatorCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not an operator command.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("no action `{0}`; the actions are {names}", names = OperatorCommand::names())]
+pub struct UnknownCommand(pub String);
+
+impl std::str::FromStr for OperatorCommand {
+    type Err = UnknownCommand;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name).ok_or_else(|| UnknownCommand(name.to_string()))
+    }
+}
+
 /// Who did it, why and when: the AWS caller (its IAM principal ARN) or a Slack user id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperatorAction {
@@ -224,6 +289,19 @@ mod tests {
         let verdict = GateVerdict { outcome, ..GateVerdict::empty(t(now)) };
         let decision = decide(&plan, &StepProgress { step, started_at: from, prior: Vec::new() }, Some(&verdict), t(now));
         with_operators(decision, paused, asked, 300, secs_between(counted, t(now)), t(now))
+    }
+
+    #[test]
+    fn operator_commands_are_read_back_from_their_names_and_an_unknown_one_lists_them() {
+        for command in OperatorCommand::ALL {
+            assert_eq!(command.as_str().parse::<OperatorCommand>(), Ok(command));
+        }
+        assert_eq!("pause".parse::<OperatorCommand>(), Ok(OperatorCommand::Control(Control::Pause)));
+        assert_eq!(
+            "launch".parse::<OperatorCommand>().map_err(|e| e.to_string()),
+            Err("no action `launch`; the actions are approve, reject, pause, resume, skip, promote, abort or retry".to_string())
+        );
+        assert!("Approve".parse::<OperatorCommand>().is_err(), "names are lower case, as in the route");
     }
 
     #[test]
