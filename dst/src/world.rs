@@ -762,7 +762,7 @@ impl World {
             match rollgate::flow::control::request(&*store, &rollgate::ports::NoPolicies, &release_id, control, "ops", "DST", lasting, now)
                 .await
             {
-                Ok(release) => Ok(json!(release.status.as_str())),
+                Ok(recorded) => Ok(json!(recorded.release.status.as_str())),
                 Err(e) => Err(TaskFailure { error: "ControlRefused".into(), cause: e.to_string() }),
             }
         });

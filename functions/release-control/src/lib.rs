@@ -164,8 +164,8 @@ pub async fn handle(request: &ApiGatewayV2httpRequest, deps: &Deps<'_>, clock: i
                 .as_deref()
                 .map(|l| l.parse::<HumanDuration>().map_err(|e| Refusal::bad_request(format!("`for`: {e}"))))
                 .transpose()?;
-            let release = controls::request(deps.store, deps.policies, id, control, &by, &text, lasting, clock()).await?;
-            Ok(outcome(release.status.as_str(), controls::describe_request(&release, control)))
+            let recorded = controls::request(deps.store, deps.policies, id, control, &by, &text, lasting, clock()).await?;
+            Ok(outcome(recorded.release.status.as_str(), recorded.meaning))
         }
         OperatorCommand::Abort => {
             let aborted = controls::abort(deps.store, deps.router, deps.notifier, deps.executions, id, &by, &text, &clock).await?;

@@ -60,9 +60,17 @@ impl From<StoreError> for ControlError {
     }
 }
 
+/// A control recorded on a release: the release as stored, and what the control means for it, in
+/// a sentence for whoever asked.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub release: Release,
+    pub meaning: String,
+}
+
 /// Records `control` (pause, resume, skip or promote) on release `id`, by `by` for `reason`;
 /// the release's next check takes it. A pause lasts `pause_for` (default `DEFAULT_PAUSE`, at most
-/// `MAX_PAUSE`); not resumed by then, the release rolls back. Returns the release as stored.
+/// `MAX_PAUSE`); not resumed by then, the release rolls back.
 #[allow(clippy::too_many_arguments)]
 pub async fn request(
     store: &dyn ReleaseStore,
@@ -73,10 +81,10 @@ pub async fn request(
     reason: &str,
     pause_for: Option<HumanDuration>,
     now: DateTime<Utc>,
-) -> Result<Release, ControlError> {
+) -> Result<Recorded, ControlError> {
     let mut release = open_release(store, id, control).await?;
     let mut action = OperatorAction { by: by.to_string(), reason: reason.to_string(), at: now, until: None };
-    match control {
+    let meaning = match control {
         Control::Pause => {
             // A pause holds a step that bakes; a release waiting for its approval shifts nothing
             // until someone decides (a rejection stops it).
@@ -106,7 +114,11 @@ pub async fn request(
                     paused.reason
                 )));
             }
+            let until = action.until.map_or_else(String::new, |u| u.format("%Y-%m-%d %H:%M UTC").to_string());
             release.paused = Some(action);
+            format!(
+                "paused until {until}: no step advances and the bake clock stops; checks go on and a failure still rolls back. Resume with `rollgate resume {id} --reason …`; not resumed by then, it rolls back"
+            )
         }
         Control::Resume => {
             let Some(paused) = release.paused.take() else {
@@ -116,6 +128,7 @@ pub async fn request(
             let since = release.step_started_at.map_or(paused.at, |started| started.max(paused.at));
             let secs = u64::try_from(now.signed_duration_since(since).num_seconds()).unwrap_or(0);
             release.paused_secs = release.paused_secs.saturating_add(secs);
+            "resumed: the bake clock runs again".to_string()
         }
         Control::Skip | Control::Promote => {
             let policy = policies.policy(&release.service, &release.environment).await?;
@@ -134,29 +147,19 @@ pub async fn request(
                 )));
             };
             release.asked = Some(OperatorRequest { control, step, action });
+            let next = release.plan.analysis_at(step).map(|a| format!(" (within {})", a.interval)).unwrap_or_default();
+            if control == Control::Skip {
+                format!("its current step's bake ends at the next passing check{next}, which advances")
+            } else {
+                format!("the next passing check{next} promotes it to 100%, skipping the remaining steps")
+            }
         }
         Control::Retry => return Err(ControlError::NotApplicable("retry runs the rollback itself: use `retry`".into())),
-    }
+    };
     release.updated_at = now;
     let kind = EventKind::Controlled { control, by: by.to_string(), reason: reason.to_string() };
     record_with(store, ACTOR, id, Some(&mut release), now, vec![kind]).await?;
-    Ok(release)
-}
-
-/// What a recorded control means for `release`, in a sentence for whoever asked.
-pub fn describe_request(release: &Release, control: Control) -> String {
-    let id = &release.id;
-    let next = release.step.and_then(|s| release.plan.analysis_at(s)).map(|a| format!(" (within {})", a.interval)).unwrap_or_default();
-    match control {
-        Control::Pause => format!(
-            "paused until {}: no step advances and the bake clock stops; checks go on and a failure still rolls back. Resume with `rollgate resume {id} --reason …`; not resumed by then, it rolls back",
-            release.paused.as_ref().and_then(|p| p.until).map_or_else(String::new, |u| u.format("%Y-%m-%d %H:%M UTC").to_string())
-        ),
-        Control::Resume => "resumed: the bake clock runs again".to_string(),
-        Control::Skip => format!("its current step's bake ends at the next passing check{next}, which advances"),
-        Control::Promote => format!("the next passing check{next} promotes it to 100%, skipping the remaining steps"),
-        Control::Retry => format!("is {}", release.status.as_str()),
-    }
+    Ok(Recorded { release, meaning })
 }
 
 /// Runs the rollback of release `id` again, whose last attempt could not restore traffic (its
@@ -300,7 +303,9 @@ mod tests {
     async fn skip_and_promote_are_taken_at_the_next_check_where_the_policy_allows_them() {
         let store = MemoryStore::new();
         baking(&store).await;
-        request(&store, &NoPolicies, "r1", Control::Skip, OPS, "verified by hand", None, at(6)).await.unwrap_or_else(|e| panic!("{e}"));
+        let skip =
+            request(&store, &NoPolicies, "r1", Control::Skip, OPS, "verified by hand", None, at(6)).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(skip.meaning, "its current step's bake ends at the next passing check (within 5m), which advances");
         let skipped = check(&store, 10).await;
         assert_eq!((skipped.action, skipped.next_step), (Action::Advance, Some(1)));
         assert!(skipped.reason.starts_with(&format!("skip by {OPS}: verified by hand")), "{}", skipped.reason);
