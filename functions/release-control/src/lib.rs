@@ -17,6 +17,7 @@ use rollgate::flow::approval::{self, Vote};
 use rollgate::flow::control as controls;
 use rollgate::flow::rollback::RestorePolicy;
 use rollgate::ports::{Executions, NoDirectory, Notifier, PolicyStore, ReleaseStore, TaskTokens, TrafficRouter, Workflow};
+use rollgate::release::ReleaseStatus;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -150,8 +151,9 @@ pub async fn handle(request: &ApiGatewayV2httpRequest, deps: &Deps<'_>, clock: i
                 on: None,
             };
             let resolution = approval::resolve(deps.store, deps.tokens, deps.workflow, &by, &NoDirectory, &vote, clock()).await?;
-            let status = deps.store.release(id).await.ok().flatten().map(|r| r.status.as_str()).unwrap_or("unknown");
-            Ok(outcome(status, resolution.describe()))
+            // `resolve` counts a vote only on a release awaiting its approval, which is its status
+            // when the vote is answered: the execution it resumes (or fails) moves it on after.
+            Ok(outcome(ReleaseStatus::AwaitingApproval.as_str(), resolution.describe()))
         }
         OperatorCommand::Control(Control::Retry) => {
             let done = controls::retry(deps.store, deps.router, deps.notifier, id, &by, &text, RestorePolicy::default(), &clock).await?;

@@ -367,7 +367,8 @@ pub async fn decide(
 }
 
 /// [`decide`], then tells the waiting execution: success with the approvers once the quorum is
-/// reached, failure named [`REJECTED_ERROR`] on a rejection.
+/// reached, failure named [`REJECTED_ERROR`] on a rejection. A vote is counted only on a release
+/// awaiting its approval; on any other it is refused ([`ApprovalError::NothingPending`]).
 pub async fn resolve(
     store: &dyn ReleaseStore,
     tokens: &dyn TaskTokens,

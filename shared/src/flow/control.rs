@@ -227,6 +227,8 @@ pub async fn abort(
             }
         }
     }
+    // `roll_back` reads the release again, on purpose: its execution (or a task of it still
+    // running) may have moved it since the read above, switching a step or closing it.
     let rollback = roll_back(store, router, notifier, id, &text, RollbackEnd::Aborted, RestorePolicy::default(), clock).await?;
     Ok(Aborted { rollback, execution_not_stopped })
 }
