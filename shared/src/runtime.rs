@@ -40,7 +40,15 @@ pub async fn aws_config() -> aws_config::SdkConfig {
 /// the `platform-roots` feature only: the functions leave the SDK's own client out.
 #[cfg(feature = "platform-roots")]
 pub async fn aws_config_with_platform_roots() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    // ring, as adapters::https: the SDK's default (aws-lc) would be a second crypto library.
+    let client = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(client).load().await
+}
+
+/// The metric source: CloudWatch, through `config`.
+pub fn cloudwatch_source(config: &aws_config::SdkConfig) -> crate::adapters::cloudwatch::CloudWatchSource {
+    crate::adapters::cloudwatch::CloudWatchSource::new(aws_sdk_cloudwatch::Client::new(config))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,19 +1,19 @@
 //! The TLS of the HTTPS calls rollgate makes itself (Slack, webhook routers, HTTP step hooks).
 //!
-//! rustls with the aws-lc-rs provider that the AWS SDK's client already links (one TLS stack,
-//! one crypto library in every binary), and the Mozilla root store compiled in: a function's
-//! cold start reads no certificate file or directory for these clients.
+//! rustls on ring, the one crypto library in every binary (the SDK's calls go through the same
+//! stack, `adapters::sdk_http`), and the Mozilla root store compiled in: a function's cold start
+//! reads no certificate file or directory for these clients.
 
 use std::sync::{Arc, OnceLock};
 
-/// rustls on aws-lc-rs with the compiled-in Mozilla roots, built once per process and cloned
+/// rustls on ring with the compiled-in Mozilla roots, built once per process and cloned
 /// into each client (a clone shares the verifier and its roots). Fails only if the crypto
 /// provider offers no protocol version (a broken build).
 pub fn tls_config() -> Result<rustls::ClientConfig, String> {
     static CONFIG: OnceLock<Result<rustls::ClientConfig, String>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
-            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
             let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
             Ok(rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
@@ -38,7 +38,7 @@ pub fn client(configure: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientB
 #[cfg(test)]
 mod tests {
     /// reqwest without a provider of its own panics when it finds no process-wide one; the
-    /// configuration handed to it carries aws-lc-rs, so no process needs to install one.
+    /// configuration handed to it carries ring, so no process needs to install one.
     #[test]
     fn a_client_builds_without_a_process_wide_crypto_provider() {
         assert!(rustls::crypto::CryptoProvider::get_default().is_none());
