@@ -39,7 +39,7 @@ async fn replays_as_it_ran(stack: &Stack, id: &str) -> rollgate::review::backtes
         .filter(|e| matches!(&e.kind, EventKind::GateJudged { datapoints: Some(d), .. } if d.metrics.values().any(|m| m.canary.start.is_some())))
         .count();
     assert!(kept > 0, "no check kept its datapoints");
-    let past = rollgate::review::backtest::PastRelease { release: release.clone(), trail };
+    let past = rollgate::review::backtest::PastRelease::new(release.clone(), trail);
     let replayed = rollgate::review::backtest::replay(&release.plan, &past);
     assert_eq!(replayed.comparison, rollgate::review::backtest::Comparison::Same, "{replayed:?}");
     assert_eq!((replayed.judged, replayed.not_comparable.as_deref()), (replayed.checks, None), "{replayed:?}");

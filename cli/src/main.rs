@@ -240,7 +240,7 @@ enum Command {
         table: String,
     },
     /// Replay a service's past releases under a changed plan, from the datapoints their checks
-    /// recorded: per release, whether the new plan would have rolled back earlier (where, on
+    /// recorded (and from CloudWatch where those lack what the new plan reads): per release, whether the new plan would have rolled back earlier (where, on
     /// which metric and value against which bound), not at all, the same, or cannot tell.
     Backtest {
         /// The changed plan (YAML or JSON).
@@ -253,6 +253,10 @@ enum Command {
         /// How far back to look (at most 366d).
         #[arg(long, default_value = "30d")]
         since: rollgate::HumanDuration,
+        /// Judge on what the checks recorded only: read nothing again from CloudWatch (by default,
+        /// a check whose trail lacks what the new plan reads is read again while CloudWatch keeps it).
+        #[arg(long)]
+        no_cloudwatch: bool,
         #[arg(long, env = "ROLLGATE_TABLE")]
         table: String,
     },
@@ -418,9 +422,9 @@ fn main() -> ExitCode {
             status.as_deref(),
             weeks,
         ),
-        Command::Backtest { plan, service, environment, since, table } => commands::backtest::run(
+        Command::Backtest { plan, service, environment, since, no_cloudwatch, table } => commands::backtest::run(
             commands::release::Target { table: &table, json: cli.json },
-            commands::backtest::BacktestArgs { plan: &plan, service: &service, environment: environment.as_deref(), since },
+            commands::backtest::BacktestArgs { plan: &plan, service: &service, environment: environment.as_deref(), since, no_cloudwatch },
         ),
         Command::Review { week, previous_weeks, table } => commands::release::review(
             commands::release::Target { table: &table, json: cli.json },

@@ -79,3 +79,56 @@ async fn a_tightened_plan_says_which_past_releases_it_would_have_rolled_back_ear
     assert!(String::from_utf8_lossy(&bad.stderr).contains("give a duration from 1m to 366d"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_metric_the_releases_never_read_is_read_from_cloudwatch_at_each_checks_time() {
+    let table = TestTable::create().await;
+    let plan = parse_plan(PLAN, PlanFormat::Yaml).unwrap_or_else(|e| panic!("{e:?}"));
+    let start = chrono::Utc::now() - chrono::Duration::days(2);
+    let scenario: Scenario =
+        serde_json::from_value(json!({"start": start.to_rfc3339(), "metrics": {"errors": {"canary": {"level": 3.0}}}}))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let identity = SimulatedRelease { id: "api-1".into(), service: "api".into(), environment: "prod".into(), version: "v-1".into() };
+    let outcome = simulate_into(&table.store, &identity, &plan, &scenario, None).await.unwrap_or_else(|e| panic!("{e}")).outcome;
+    assert_eq!(outcome, SimOutcome::Promoted);
+
+    // Latency, which the release's checks never read, at 500 ms through the release's hour, two
+    // days ago, in CloudWatch (a namespace and dimension of this run's own).
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let namespace = format!("Backtest{run}");
+    let config = rollgate_tests::aws().await;
+    for quarter in 1..=4 {
+        rollgate_tests::fixtures::put_latency(
+            &config,
+            &namespace,
+            &[("Run", &run)],
+            start + chrono::Duration::minutes(15 * quarter),
+            |_| 500.0,
+        )
+        .await;
+    }
+    let latency = format!(
+        "{{ name: latency, query: {{ metric: {{ namespace: {namespace}, name: Latency, stat: Average, dimensions: {{ Run: \"{run}\" }} }} }}, must: {{ below: 100 }} }}"
+    );
+    let dir = std::env::temp_dir().join(format!("rollgate-backtest-cw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let with_latency = dir.join("with-latency.yaml");
+    std::fs::write(&with_latency, PLAN.replace("must: { below: 10 } }]", &format!("must: {{ below: 10 }} }}, {latency}]")))
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // Read again from CloudWatch: the new bound fails at the first check, on latency's 500 ms.
+    let text = backtest(&table, &with_latency, &["--service", "api"]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(text.status.success(), "{stdout}{}", String::from_utf8_lossy(&text.stderr));
+    assert!(stdout.contains("on 1 release(s): 1 earlier"), "{stdout}");
+    assert!(stdout.contains("check(s) judged on datapoints read again from CloudWatch"), "{stdout}");
+    assert!(stdout.contains("new plan: latency: 500 (n=") && stdout.contains(") vs latency < 100"), "{stdout}");
+
+    // On the trail alone, latency is left out, and says so.
+    let alone = backtest(&table, &with_latency, &["--service", "api", "--no-cloudwatch", "--json"]);
+    let parsed: Value = serde_json::from_slice(&alone.stdout).unwrap_or_default();
+    assert_eq!((parsed["same"].as_u64(), parsed["read_from_cloudwatch"].as_u64()), (Some(1), Some(0)), "{parsed}");
+    let notes = parsed["releases"][0]["notes"].to_string();
+    assert!(notes.contains("metric `latency` left out: the old checks did not read it"), "{parsed}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -43,7 +43,7 @@ fn releases() -> Vec<PastRelease> {
         let sim = simulate_into(&store, &identity, &plan, &scenario, None).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(sim.outcome, SimOutcome::Promoted, "{}", sim.reason);
         let release = store.release("api-0").await.ok().flatten().unwrap_or_else(|| panic!("no release"));
-        PastRelease { release, trail: store.events("api-0").await.unwrap_or_default() }
+        PastRelease::new(release, store.events("api-0").await.unwrap_or_default())
     });
     let checks = one.trail.iter().filter(|e| e.kind.name() == "gate_judged").count();
     assert_eq!(checks, 20, "the bench's release has 20 checks");

@@ -1,12 +1,13 @@
 //! `rollgate backtest`: a changed plan against the past releases of a service, from the
-//! datapoints their checks kept in the trail (no CloudWatch call).
+//! datapoints their checks kept in the trail, and from CloudWatch for the checks whose trail
+//! cannot answer the new plan (unless `--no-cloudwatch`).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use chrono::Utc;
 use rollgate::HumanDuration;
-use rollgate::review::backtest::{backtest, past_releases};
+use rollgate::review::backtest::{backtest, past_releases, read_again};
 
 use super::aws::store_failure;
 use super::output::outln;
@@ -22,6 +23,8 @@ pub struct BacktestArgs<'a> {
     pub service: &'a str,
     pub environment: Option<&'a str>,
     pub since: HumanDuration,
+    /// Judge on the trail alone: no GetMetricData call (each costs; see `rollgate cost`).
+    pub no_cloudwatch: bool,
 }
 
 pub fn run(target: Target<'_>, args: BacktestArgs<'_>) -> Result<ExitCode, CliError> {
@@ -32,10 +35,13 @@ pub fn run(target: Target<'_>, args: BacktestArgs<'_>) -> Result<ExitCode, CliEr
     let now = Utc::now();
     let from = args.since.before(now);
     runtime()?.block_on(async {
-        let (_, store) = store(target.table).await;
-        let releases = past_releases(&store, &store, args.service, args.environment, from, now)
+        let (config, store) = store(target.table).await;
+        let mut releases = past_releases(&store, &store, args.service, args.environment, from, now)
             .await
             .map_err(|e| store_failure("reading the past releases", e, target.table))?;
+        if !args.no_cloudwatch {
+            read_again(&rollgate::runtime::cloudwatch_source(&config), &plan, &mut releases, now).await;
+        }
         let report = backtest(&plan, &releases);
         let scope = format!(
             "{}{} since {}",

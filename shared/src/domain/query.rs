@@ -104,7 +104,19 @@ pub fn range_start(analysis: &Analysis, now: DateTime<Utc>) -> DateTime<Utc> {
     analysis.metrics.iter().map(|m| lookback(analysis, m)).max().unwrap_or(analysis.interval).before(now)
 }
 
-/// The metric's CloudWatch period in seconds (default one minute).
+/// How far back CloudWatch keeps datapoints at a period (its retention): under a minute
+/// (high resolution), 3 hours; under five minutes, 15 days; under an hour, 63 days; longer,
+/// 455 days. Older datapoints are rolled up to the next period, which a plan's query would not
+/// read as it did.
+pub fn cloudwatch_keeps(period_secs: u32) -> chrono::Duration {
+    match period_secs {
+        0..60 => chrono::Duration::hours(3),
+        60..300 => chrono::Duration::days(15),
+        300..3600 => chrono::Duration::days(63),
+        _ => chrono::Duration::days(455),
+    }
+}
+
 fn stat_body(
     stat: &MetricStat,
     extra: &BTreeMap<String, String>,

@@ -79,13 +79,7 @@ pub async fn run(
     let observation = match &analysis {
         None => None,
         Some(analysis) => {
-            let context = QueryContext {
-                service: release.service.clone(),
-                environment: release.environment.clone(),
-                version: release.version.clone(),
-                stable_version: release.stable_version.clone(),
-            };
-            let mut observation = observe(metrics, analysis, &context, now).await?;
+            let mut observation = observe(metrics, analysis, &query_context(&release), now).await?;
             observation.since = Some(started_at);
             Some(observation)
         }
@@ -170,6 +164,16 @@ async fn recorded(store: &dyn ReleaseStore, release: &Release) -> Result<Option<
         _ => None,
     });
     Ok(decision.map(|decision| CheckResult { release: release.clone(), verdict, decision }))
+}
+
+/// What a release's queries fill their placeholders with.
+pub fn query_context(release: &Release) -> QueryContext {
+    QueryContext {
+        service: release.service.clone(),
+        environment: release.environment.clone(),
+        version: release.version.clone(),
+        stable_version: release.stable_version.clone(),
+    }
 }
 
 /// Reads a check's metrics through `source` and sorts the datapoints into readings by metric.

@@ -1,14 +1,20 @@
 //! Backtest: a changed plan against the past releases of a service, from the datapoints each of
-//! their metric checks kept in the trail (`gate_judged`), with no CloudWatch call. Each recorded
+//! their metric checks kept in the trail (`gate_judged`). Where the trail cannot answer what the
+//! new plan reads (a check recorded before checks kept their datapoints, datapoints cut to fit
+//! the event, a new metric, another query, a longer window), [`read_again`] reads that check's
+//! metrics from the metric source (CloudWatch) as the new plan queries them, at the check's
+//! time, while CloudWatch still keeps datapoints of that period. Each recorded
 //! check is judged again by the one gate check's verdict (`flow::gate_check::check_verdict`)
 //! and decided by the one decision (`domain::decision::decide`) under the new plan; the first
 //! check where the new plan rolls back is set against what happened.
 //!
-//! What a release's trail cannot say is said, never guessed:
+//! What neither the trail nor CloudWatch can say is said, never guessed:
 //! - a check recorded before checks kept their datapoints, or whose datapoints for a metric of
-//!   the new plan were cut to fit the event, is not comparable, and neither is what follows it;
+//!   the new plan were cut to fit the event, and not read again, is not comparable, and neither
+//!   is what follows it;
 //! - a metric of the new plan that the old checks did not read (a new metric, another query, a
-//!   longer window) is left out of the judgement, and the release's notes say so;
+//!   longer window), and not read again, is left out of the judgement, and the release's notes
+//!   say so (with why it was not read again: too old for CloudWatch, or CloudWatch's error);
 //! - checks are mapped to the new plan's steps by step index; when the plans' steps differ, the
 //!   notes say so;
 //! - a release's checks end where it rolled back, so "later" cannot be told from "not at all":
@@ -17,26 +23,38 @@
 //! Operators' pauses and skips and the platform's freezes are not replayed: they hold or count
 //! a bake, never turn a rollback into a pass.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::HumanDuration;
 use crate::domain::decision::{Action, Decision, StepProgress, decide};
 use crate::domain::gate::{GateOutcome, GateVerdict, MetricOutcome};
-use crate::domain::observation::lookback;
+use crate::domain::observation::{lookback, period};
 use crate::domain::plan::{Analysis, Plan};
+use crate::domain::query::{cloudwatch_keeps, range_start};
 use crate::domain::recorded::RecordedCheck;
-use crate::flow::gate_check::check_verdict;
-use crate::ports::{ReleaseStore, StoreError, WeeklyEvents};
+use crate::flow::gate_check::{check_verdict, observe, query_context};
+use crate::ports::{MetricSource, ReleaseStore, StoreError, WeeklyEvents};
 use crate::release::week::ReviewWeek;
 use crate::release::{EventKind, Release, ReleaseEvent, ReleaseStatus};
 
-/// A past release: its record (with the plan it ran) and its audit trail, oldest first.
+/// A past release: its record (with the plan it ran), its audit trail, oldest first, and what
+/// [`read_again`] read for the checks whose trail could not answer the new plan.
 #[derive(Clone, Debug)]
 pub struct PastRelease {
     pub release: Release,
     pub trail: Vec<ReleaseEvent>,
+    /// By the index of the check's `gate_judged` event in `trail`: its datapoints as the new
+    /// plan queries them, or why they could not be read.
+    pub read_again: BTreeMap<usize, Result<RecordedCheck, String>>,
+}
+
+impl PastRelease {
+    pub fn new(release: Release, trail: Vec<ReleaseEvent>) -> Self {
+        Self { release, trail, read_again: BTreeMap::new() }
+    }
 }
 
 /// How the new plan's decision compares with what happened.
@@ -123,6 +141,9 @@ pub struct ReleaseBacktest {
     /// Of those, the checks the new plan judged (up to its rollback or promotion, or to the
     /// first it could not judge).
     pub judged: usize,
+    /// Of those, the checks judged on datapoints read again from CloudWatch.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub read_from_cloudwatch: usize,
     /// Where it rolled back (absent: it did not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub happened: Option<RollbackPoint>,
@@ -138,6 +159,10 @@ pub struct ReleaseBacktest {
     pub notes: Vec<String>,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// Every release's backtest, and how many of each comparison.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Backtest {
@@ -147,6 +172,9 @@ pub struct Backtest {
     pub earlier: usize,
     pub not_at_all: usize,
     pub not_comparable: usize,
+    /// Checks judged on datapoints read again from CloudWatch, over all releases.
+    #[serde(default)]
+    pub read_from_cloudwatch: usize,
 }
 
 /// Replays `releases` (oldest first or any order; reported in that order) under `plan`.
@@ -160,6 +188,7 @@ pub fn backtest(plan: &Plan, releases: &[PastRelease]) -> Backtest {
             Comparison::NotAtAll => out.not_at_all += 1,
             Comparison::NotComparable => out.not_comparable += 1,
         }
+        out.read_from_cloudwatch += replayed.read_from_cloudwatch;
         out.releases.push(replayed);
     }
     out
@@ -167,15 +196,20 @@ pub fn backtest(plan: &Plan, releases: &[PastRelease]) -> Backtest {
 
 /// One recorded metric check and the decision recorded with it.
 struct PastCheck<'a> {
+    /// Its `gate_judged` event's index in the trail.
+    event: usize,
     step: usize,
     verdict: &'a GateVerdict,
     datapoints: Option<&'a RecordedCheck>,
+    /// What [`read_again`] read for it.
+    read_again: Option<&'a Result<RecordedCheck, String>>,
     decision: Option<&'a Decision>,
     /// When the step's weight was last set before the check.
     step_set_at: Option<DateTime<Utc>>,
 }
 
-fn recorded_checks(trail: &[ReleaseEvent]) -> Vec<PastCheck<'_>> {
+fn recorded_checks(past: &PastRelease) -> Vec<PastCheck<'_>> {
+    let trail = &past.trail;
     let mut checks: Vec<PastCheck<'_>> = Vec::new();
     let mut step_set_at = None;
     for (i, event) in trail.iter().enumerate() {
@@ -187,7 +221,15 @@ fn recorded_checks(trail: &[ReleaseEvent]) -> Vec<PastCheck<'_>> {
                     EventKind::Decided(d) => Some(d),
                     _ => None,
                 });
-                checks.push(PastCheck { step: *step, verdict, datapoints: datapoints.as_ref(), decision, step_set_at });
+                checks.push(PastCheck {
+                    event: i,
+                    step: *step,
+                    verdict,
+                    datapoints: datapoints.as_ref(),
+                    read_again: past.read_again.get(&i),
+                    decision,
+                    step_set_at,
+                });
             }
             _ => {}
         }
@@ -198,7 +240,7 @@ fn recorded_checks(trail: &[ReleaseEvent]) -> Vec<PastCheck<'_>> {
 /// What one past release would have done under `plan`.
 pub fn replay(plan: &Plan, past: &PastRelease) -> ReleaseBacktest {
     let release = &past.release;
-    let checks = recorded_checks(&past.trail);
+    let checks = recorded_checks(past);
     let numbered = number_in_steps(&checks);
     let happened = happened(past, &checks, &numbered);
     let mut notes = BTreeSet::new();
@@ -209,6 +251,7 @@ pub fn replay(plan: &Plan, past: &PastRelease) -> ReleaseBacktest {
     let mut not_comparable = None;
     let mut prior: Vec<GateOutcome> = Vec::new();
     let mut judged_checks = 0;
+    let mut read_from_cloudwatch = 0;
     for (i, check) in checks.iter().enumerate() {
         if i == 0 || checks.get(i - 1).is_some_and(|c| c.step != check.step) {
             prior.clear();
@@ -223,6 +266,7 @@ pub fn replay(plan: &Plan, past: &PastRelease) -> ReleaseBacktest {
         };
         let (verdict, decision) = judged;
         judged_checks += 1;
+        read_from_cloudwatch += usize::from(check.read_again.is_some_and(|r| r.is_ok()));
         if let Some(v) = &verdict {
             prior.push(v.outcome);
         }
@@ -267,6 +311,7 @@ pub fn replay(plan: &Plan, past: &PastRelease) -> ReleaseBacktest {
         started_at: release.created_at,
         checks: checks.len(),
         judged: judged_checks,
+        read_from_cloudwatch,
         happened,
         new_plan,
         comparison,
@@ -348,8 +393,18 @@ fn judge_again(
     let mut observation = None;
     let mut kept = None;
     if let Some(analysis) = analysis {
-        let datapoints = check.datapoints.ok_or("recorded before metric checks kept their datapoints")?;
-        let judged = readable(&analysis, old_plan.analysis_at(step).as_deref(), datapoints, now, notes)?;
+        // Read again as the new plan queries them, or the trail's, read as the old plan queried.
+        let old_analysis = old_plan.analysis_at(step);
+        let (datapoints, queried) = match check.read_again {
+            Some(Ok(read)) => (Some(read), Some(&*analysis)),
+            Some(Err(why)) => {
+                notes.insert(format!("not read again from CloudWatch: {why}"));
+                (check.datapoints, old_analysis.as_deref())
+            }
+            None => (check.datapoints, old_analysis.as_deref()),
+        };
+        let datapoints = datapoints.ok_or("recorded before metric checks kept their datapoints")?;
+        let judged = readable(&analysis, queried, datapoints, now, notes)?;
         observation = Some(datapoints.observation(now).ok_or("its recorded datapoints do not add up")?);
         kept = Some(judged);
     }
@@ -402,6 +457,51 @@ fn readable(
     Ok(kept)
 }
 
+/// Reads again, through `source` (CloudWatch), the metrics of every check of `releases` whose
+/// trail cannot answer what `plan` reads at its step (see [`readable`]): as `plan` queries them,
+/// at the check's time, when CloudWatch still keeps datapoints of their period at `now`. What
+/// could not be read is kept with why, and the backtest then judges on the trail as far as it
+/// goes. Returns how many checks were read.
+pub async fn read_again(source: &dyn MetricSource, plan: &Plan, releases: &mut [PastRelease], now: DateTime<Utc>) -> usize {
+    let mut read = 0;
+    for past in releases.iter_mut() {
+        let mut wanted = Vec::new();
+        for check in recorded_checks(past) {
+            let Some(analysis) = plan.analysis_at(check.step).filter(|a| !a.metrics.is_empty()) else { continue };
+            let at = check.verdict.judged_at;
+            let old = past.release.plan.analysis_at(check.step);
+            let answered = check.datapoints.is_some_and(|d| {
+                readable(&analysis, old.as_deref(), d, at, &mut BTreeSet::new())
+                    .is_ok_and(|kept| kept.metrics.len() == analysis.metrics.len())
+            });
+            if !answered {
+                wanted.push((check.event, check.step, at, check.datapoints.and_then(|d| d.since).or(check.step_set_at)));
+            }
+        }
+        for (event, step, at, since) in wanted {
+            let Some(analysis) = plan.analysis_at(step) else { continue };
+            let finest = analysis.metrics.iter().map(period).min().unwrap_or(60);
+            let keeps = cloudwatch_keeps(finest);
+            let outcome = if now.checked_sub_signed(keeps).is_none_or(|kept_from| range_start(&analysis, at) < kept_from) {
+                let (period, keeps) =
+                    (HumanDuration::from_secs(finest.into()), HumanDuration::from_secs(keeps.num_seconds().unsigned_abs()));
+                Err(format!("older than CloudWatch keeps datapoints of a {period} period ({keeps})"))
+            } else {
+                match observe(source, &analysis, &query_context(&past.release), at).await {
+                    Ok(mut observation) => {
+                        observation.since = since;
+                        read += 1;
+                        Ok(RecordedCheck::of(&analysis, &observation))
+                    }
+                    Err(e) => Err(format!("CloudWatch could not be read ({e})")),
+                }
+            };
+            past.read_again.insert(event, outcome);
+        }
+    }
+    read
+}
+
 /// The ended releases of `service` (in `environment`, if given) admitted from `since` to `now`,
 /// oldest first, with their trails: found by their admission in the weekly index.
 pub async fn past_releases(
@@ -438,7 +538,7 @@ pub async fn past_releases(
             continue;
         }
         let trail = store.events(&id).await?;
-        out.push(PastRelease { release, trail });
+        out.push(PastRelease::new(release, trail));
     }
     out.sort_by_key(|p| p.release.created_at);
     Ok(out)
@@ -456,6 +556,12 @@ impl Backtest {
             self.same,
             self.not_comparable
         );
+        if self.read_from_cloudwatch > 0 {
+            out.push_str(&format!(
+                "{} check(s) judged on datapoints read again from CloudWatch (their trail lacked what the new plan reads)\n",
+                self.read_from_cloudwatch
+            ));
+        }
         if self.releases.is_empty() {
             return out;
         }

@@ -26,7 +26,7 @@ async fn past(scenario: &str, expected: SimOutcome) -> PastRelease {
     assert_eq!(sim.outcome, expected, "{}", sim.reason);
     let release = store.release("r1").await.ok().flatten().unwrap_or_else(|| panic!("no release"));
     let trail = store.events("r1").await.unwrap_or_default();
-    PastRelease { release, trail }
+    PastRelease::new(release, trail)
 }
 
 #[tokio::test]
@@ -139,4 +139,122 @@ async fn checks_are_mapped_by_step_index_when_the_steps_change() {
         "{}",
         report.text()
     );
+}
+
+/// A metric source that answers with a healthy release's values once a minute over the range
+/// read (error rate 0.1 %, p95 500 ms, no throttles) and CPU at `cpu`, and counts the reads; or fails.
+struct Steady {
+    cpu: Option<f64>,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl MetricSource for Steady {
+    async fn fetch(
+        &self,
+        plan: &crate::domain::query::QueryPlan,
+    ) -> Result<BTreeMap<String, Vec<crate::domain::observation::Datapoint>>, crate::ports::MetricError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let cpu = self.cpu.ok_or_else(|| crate::ports::MetricError::Plan("the endpoint is down".into()))?;
+        let minutes = (plan.end - plan.start).num_minutes();
+        let series = |value| -> Vec<_> {
+            (0..minutes).map(|m| crate::domain::observation::Datapoint { at: plan.start + chrono::Duration::minutes(m), value }).collect()
+        };
+        let value = |metric: &str| match metric {
+            "error_rate" => 0.1,
+            "latency_p95" => 500.0,
+            "cpu" => cpu,
+            _ => 0.0,
+        };
+        Ok(plan.results.iter().map(|(id, (metric, _))| (id.clone(), series(value(metric)))).collect())
+    }
+
+    async fn alarms(&self, _: &[String]) -> Result<Vec<crate::domain::alarm::AlarmReading>, crate::ports::MetricError> {
+        Ok(Vec::new())
+    }
+}
+
+/// The example plan with a metric the releases never read: CPU, at every step.
+fn with_new_metric() -> Plan {
+    let text = example(PLAN);
+    let last_bound = "      must: { below: 2000 }\n";
+    assert!(text.contains(last_bound), "the example's plan-wide metrics changed");
+    plan(&text.replace(
+        last_bound,
+        &format!("{last_bound}    - {{ name: cpu, query: {{ metric: {{ namespace: App, name: Cpu, stat: Average }} }}, must: {{ below: 80 }} }}\n"),
+    ))
+}
+
+#[tokio::test]
+async fn a_metric_the_releases_never_read_is_read_again_from_the_metric_source_and_judged() {
+    let promoted = past("per-step-bounds.healthy.yaml", SimOutcome::Promoted).await;
+    let plan = with_new_metric();
+    let mut releases = vec![promoted];
+    let now = releases[0].release.updated_at + chrono::Duration::days(1);
+
+    // On the trail alone, cpu is left out and the release replays as it ran.
+    let alone = backtest(&plan, &releases);
+    assert_eq!(alone.same, 1, "{}", alone.text());
+    assert!(alone.releases[0].notes.iter().any(|n| n.contains("metric `cpu` left out")), "{:?}", alone.releases[0].notes);
+
+    // Read again at 95 % CPU: the new plan rolls back at the first check, on cpu.
+    let source = Steady { cpu: Some(95.0), reads: Default::default() };
+    let read = read_again(&source, &plan, &mut releases, now).await;
+    assert!(read > 0 && read == source.reads.load(std::sync::atomic::Ordering::Relaxed), "{read}");
+    let report = backtest(&plan, &releases);
+    let r = &report.releases[0];
+    assert_eq!(r.comparison, Comparison::Earlier, "{}", report.text());
+    let new = r.new_plan.clone().unwrap_or_else(|| panic!("{r:?}"));
+    assert_eq!((new.step, new.check), (Some(0), Some(1)));
+    assert!(new.breaches.iter().any(|b| b.metric == "cpu" && b.bound == "cpu < 80"), "{:?}", new.breaches);
+    assert_eq!((r.read_from_cloudwatch, report.read_from_cloudwatch), (1, 1), "{}", report.text());
+    assert!(!r.notes.iter().any(|n| n.contains("`cpu` left out")), "{:?}", r.notes);
+    assert!(report.text().contains("1 check(s) judged on datapoints read again from CloudWatch"), "{}", report.text());
+
+    // Read again at 20 %: it passes where the release passed.
+    let mut releases = vec![past("per-step-bounds.healthy.yaml", SimOutcome::Promoted).await];
+    read_again(&Steady { cpu: Some(20.0), reads: Default::default() }, &plan, &mut releases, now).await;
+    let report = backtest(&plan, &releases);
+    assert_eq!(report.releases[0].comparison, Comparison::Same, "{}", report.text());
+    assert!(report.releases[0].read_from_cloudwatch > 1, "{}", report.text());
+}
+
+#[tokio::test]
+async fn checks_past_cloudwatchs_retention_or_its_errors_are_judged_on_the_trail_and_say_why() {
+    let plan = with_new_metric();
+    // A year later CloudWatch no longer keeps one-minute datapoints: nothing is read.
+    let mut releases = vec![past("per-step-bounds.healthy.yaml", SimOutcome::Promoted).await];
+    let later = releases[0].release.updated_at + chrono::Duration::days(365);
+    let source = Steady { cpu: Some(95.0), reads: Default::default() };
+    assert_eq!(read_again(&source, &plan, &mut releases, later).await, 0);
+    assert_eq!(source.reads.load(std::sync::atomic::Ordering::Relaxed), 0);
+    let report = backtest(&plan, &releases);
+    let r = &report.releases[0];
+    assert_eq!((r.comparison, r.read_from_cloudwatch), (Comparison::Same, 0), "{}", report.text());
+    assert!(
+        r.notes.iter().any(|n| n == "not read again from CloudWatch: older than CloudWatch keeps datapoints of a 1m period (15d)"),
+        "{:?}",
+        r.notes
+    );
+    assert!(r.notes.iter().any(|n| n.contains("metric `cpu` left out")), "{:?}", r.notes);
+
+    // CloudWatch failing: never a pass on data it did not give; the trail as far as it goes.
+    let mut releases = vec![past("per-step-bounds.healthy.yaml", SimOutcome::Promoted).await];
+    let now = releases[0].release.updated_at;
+    assert_eq!(read_again(&Steady { cpu: None, reads: Default::default() }, &plan, &mut releases, now).await, 0);
+    let report = backtest(&plan, &releases);
+    let r = &report.releases[0];
+    assert_eq!(r.comparison, Comparison::Same, "{}", report.text());
+    assert!(r.notes.iter().any(|n| n.starts_with("not read again from CloudWatch: CloudWatch could not be read")), "{:?}", r.notes);
+}
+
+#[tokio::test]
+async fn checks_the_trail_answers_are_not_read_again() {
+    let mut releases = vec![past("per-step-bounds.healthy.yaml", SimOutcome::Promoted).await];
+    let now = releases[0].release.updated_at;
+    let source = Steady { cpu: Some(1.0), reads: Default::default() };
+    let tightened = example(PLAN).replace("{ name: latency_p95, must: { below: 4000 } }", "{ name: latency_p95, must: { below: 800 } }");
+    assert_eq!(read_again(&source, &plan(&tightened), &mut releases, now).await, 0);
+    assert_eq!(source.reads.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert!(releases[0].read_again.is_empty());
 }
