@@ -346,8 +346,13 @@ pub fn list(target: Target<'_>, service: Option<&str>, status: Option<&str>, wee
         let mut ids: Vec<String> = store.locks().await.map_err(failure)?.into_iter().map(|l| l.holder).collect();
         let mut week = rollgate::release::week::ReviewWeek::containing(now);
         for _ in 0..=weeks {
-            let events = rollgate::ports::WeeklyEvents::events_in_week(&store, week).await.map_err(failure)?;
-            ids.extend(events.into_iter().filter(|e| matches!(e.kind, EventKind::Admitted { .. })).map(|e| e.release_id));
+            // A page at a time: only the admissions are kept, not the week's events.
+            let mut admitted = |e: rollgate::release::ReleaseEvent| {
+                if matches!(e.kind, EventKind::Admitted { .. }) {
+                    ids.push(e.release_id);
+                }
+            };
+            rollgate::ports::WeeklyEvents::visit_events_in_week(&store, week, &mut admitted).await.map_err(failure)?;
             week = rollgate::release::week::ReviewWeek::before(week.start());
         }
         ids.sort();

@@ -515,16 +515,19 @@ pub async fn past_releases(
     let mut ids = BTreeSet::new();
     let mut week = ReviewWeek::containing(since);
     while week.start() <= now {
-        for event in index.events_in_week(week).await? {
-            if let EventKind::Admitted { service: s, environment: env, .. } = &event.kind
-                && s == service
-                && environment.is_none_or(|e| e == env)
-                && event.at >= since
-                && event.at <= now
-            {
-                ids.insert(event.release_id);
-            }
-        }
+        // A page at a time: only the admissions of the service are kept, not the week.
+        index
+            .visit_events_in_week(week, &mut |event| {
+                if let EventKind::Admitted { service: s, environment: env, .. } = &event.kind
+                    && s == service
+                    && environment.is_none_or(|e| e == env)
+                    && event.at >= since
+                    && event.at <= now
+                {
+                    ids.insert(event.release_id);
+                }
+            })
+            .await?;
         let next = ReviewWeek::containing(week.end());
         if next == week {
             break;
