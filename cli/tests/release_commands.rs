@@ -553,17 +553,26 @@ async fn e2e_the_report_page_renders_in_headless_chromium_without_javascript() {
     start(&stack, &plan, &service, &id);
     wait_for_status(&stack, &id, "promoted");
     let page = ok(rollgate(&stack, &["report", &id, "--html"]));
-    // Readable without JavaScript: the page has none to run (no script, no handler).
+    // Readable without JavaScript: the page has none to run (no script, no handler), and its
+    // content security policy lets none run.
     let lower = page.to_lowercase();
     for script in ["<script", "javascript:", " onload=", " onerror=", " onclick="] {
         assert!(!lower.contains(script), "the page holds `{script}`");
     }
+    assert!(page.contains("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none';"), "no content security policy");
     let dir = std::env::temp_dir().join(unique("rollgate-report-page"));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let (report, blank) = (dir.join("report.html"), dir.join("blank.html"));
     std::fs::write(&report, &page).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(&blank, "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body></body></html>")
         .unwrap_or_else(|e| panic!("{e}"));
+    // The page with a script that would blank it: Chromium runs scripts, so this copy renders as
+    // the page does only because the page's policy keeps every script from running. Chromium's
+    // headless screenshot cannot be taken with JavaScript switched off, so this is how the test
+    // sees the page as a browser without JavaScript shows it.
+    let scripted = dir.join("scripted.html");
+    let blanking = "<script>document.body.innerHTML = '';</script></body>";
+    std::fs::write(&scripted, page.replacen("</body>", blanking, 1)).unwrap_or_else(|e| panic!("{e}"));
 
     let shot = screenshot(&report, "report");
     let empty = screenshot(&blank, "blank");
@@ -574,6 +583,13 @@ async fn e2e_the_report_page_renders_in_headless_chromium_without_javascript() {
         shot.len() > 5 * empty.len(),
         "the report's screenshot ({} bytes) is not much more than a blank page's ({} bytes)",
         shot.len(),
+        empty.len()
+    );
+    let guarded = screenshot(&scripted, "scripted");
+    assert!(
+        guarded.len() > 5 * empty.len(),
+        "a script on the page ran and blanked it ({} bytes against a blank page's {}): the content security policy did not hold",
+        guarded.len(),
         empty.len()
     );
     if let Ok(keep) = std::env::var("ROLLGATE_KEEP_SCREENSHOT") {

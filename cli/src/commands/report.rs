@@ -205,13 +205,18 @@ impl<'a> Report<'a> {
     }
 
     /// The report as one self-contained HTML page: inline CSS and SVG, no script, nothing
-    /// fetched; every text from the trail or the plan escaped.
+    /// fetched; every text from the trail or the plan escaped. Its content security policy
+    /// forbids scripts and every fetch, so even markup that slipped through the escaping could
+    /// neither run nor call out, and the page reads the same in any browser with or without
+    /// JavaScript.
     pub fn html(&self) -> String {
         let r = self.release;
         let mut page = String::new();
         let _ = write!(
             page,
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta http-equiv=\"Content-Security-Policy\" content=\"{CONTENT_SECURITY_POLICY}\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
              <title>release {} — rollgate report</title><style>{STYLE}</style></head><body>",
             escape(&r.id)
         );
@@ -485,6 +490,9 @@ fn time(at: DateTime<Utc>) -> String {
 fn clock(at: DateTime<Utc>) -> String {
     at.format("%H:%M:%S").to_string()
 }
+
+/// No script, no fetch of any kind; only the page's own inline style.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;color:#222}\
 h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}h3{font-size:1em;margin:.2em 0}\
