@@ -6,13 +6,12 @@
 //! Slack shows as a failed click to try again.
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use rollgate::adapters::slack::SlackApi;
-use rollgate::boundary::http::{Refusal, json_response};
+use rollgate::boundary::http::{Refusal, json_response, request_body};
 use rollgate::flow::approval::{Vote, check, resolve};
 use rollgate::ports::{Directory, NoDirectory, ReleaseStore, SecretSource, TaskTokens, Workflow};
-use rollgate::release::slack::{self, ButtonClick, SlackError};
+use rollgate::release::slack::{self, ButtonClick};
 use serde_json::{Value, json};
 
 pub const ACTOR: &str = "approval-webhook";
@@ -81,17 +80,6 @@ impl Deps<'_> {
             Some(slack) => slack,
             None => &NoDirectory,
         }
-    }
-}
-
-fn request_body(request: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, Refusal> {
-    let body = request.body.as_deref().unwrap_or_default();
-    if request.is_base64_encoded {
-        base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .map_err(|e| Refusal::bad_request(SlackError::Malformed(format!("the body is not valid base64 ({e})")).to_string()))
-    } else {
-        Ok(body.as_bytes().to_vec())
     }
 }
 

@@ -8,10 +8,9 @@
 //! reason; only an unavailable backend is a 503 (try again).
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use rollgate::HumanDuration;
-use rollgate::boundary::http::{Refusal, json_response};
+use rollgate::boundary::http::{Refusal, json_response, request_body};
 use rollgate::domain::control::{Control, OperatorCommand, UnknownCommand};
 use rollgate::flow::approval::{self, Vote};
 use rollgate::flow::control as controls;
@@ -68,14 +67,7 @@ fn path_parameter<'r>(request: &'r ApiGatewayV2httpRequest, name: &str) -> Optio
 }
 
 fn body(request: &ApiGatewayV2httpRequest) -> Result<ControlBody, Refusal> {
-    let text = request.body.as_deref().unwrap_or_default();
-    let bytes = if request.is_base64_encoded {
-        base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .map_err(|e| Refusal::bad_request(format!("the body is not valid base64 ({e})")))?
-    } else {
-        text.as_bytes().to_vec()
-    };
+    let bytes = request_body(request)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(ControlBody::default());
     }

@@ -1,13 +1,24 @@
 //! The HTTP side of the boundary: the operators' control endpoint and Slack's webhook answer API
 //! Gateway (HTTP API) requests in JSON, and refuse with an HTTP status and the reason in words.
 
-use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::{HeaderMap, HeaderValue, header};
+use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::flow::approval::ApprovalError;
 use crate::flow::control::ControlError;
+
+/// The request's body as sent: API Gateway hands a body it does not take for text over
+/// base64-encoded. An encoding that does not decode is the caller's mistake (400).
+pub fn request_body(request: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, Refusal> {
+    let body = request.body.as_deref().unwrap_or_default();
+    if !request.is_base64_encoded {
+        return Ok(body.as_bytes().to_vec());
+    }
+    base64::engine::general_purpose::STANDARD.decode(body).map_err(|e| Refusal::bad_request(format!("the body is not valid base64 ({e})")))
+}
 
 /// A refused request: its HTTP status, and why, in plain words for whoever sent it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -81,6 +92,22 @@ mod tests {
     use super::*;
     use crate::flow::rollback::RollbackError;
     use crate::ports::{StoreError, WorkflowError};
+
+    #[test]
+    fn a_body_is_read_as_sent_or_decoded_from_base64_and_bad_base64_is_a_400() {
+        let request = |body: &str, encoded: bool| {
+            let mut request = ApiGatewayV2httpRequest::default();
+            request.body = Some(body.into());
+            request.is_base64_encoded = encoded;
+            request
+        };
+        assert_eq!(request_body(&request("a=1", false)).ok(), Some(b"a=1".to_vec()));
+        assert_eq!(request_body(&request("YT0x", true)).ok(), Some(b"a=1".to_vec()));
+        assert_eq!(request_body(&ApiGatewayV2httpRequest::default()).ok(), Some(Vec::new()));
+        let refused = request_body(&request("a=1", true)).err().unwrap_or_else(|| panic!("bad base64 read"));
+        assert_eq!(refused.status, 400);
+        assert!(refused.reason.starts_with("the body is not valid base64"), "{}", refused.reason);
+    }
 
     #[test]
     fn a_refusal_answers_its_status_with_its_reason_as_json() {
