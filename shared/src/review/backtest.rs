@@ -36,7 +36,7 @@ use crate::domain::plan::{Analysis, Plan};
 use crate::domain::query::{cloudwatch_keeps, range_start};
 use crate::domain::recorded::RecordedCheck;
 use crate::flow::gate_check::{check_verdict, observe, query_context};
-use crate::ports::{MetricSource, ReleaseStore, StoreError, WeeklyEvents};
+use crate::ports::{MetricError, MetricSource, ReleaseStore, StoreError, WeeklyEvents};
 use crate::release::week::ReviewWeek;
 use crate::release::{EventKind, Release, ReleaseEvent, ReleaseStatus};
 
@@ -461,9 +461,12 @@ fn readable(
 /// trail cannot answer what `plan` reads at its step (see [`readable`]): as `plan` queries them,
 /// at the check's time, when CloudWatch still keeps datapoints of their period at `now`. What
 /// could not be read is kept with why, and the backtest then judges on the trail as far as it
-/// goes. Returns how many checks were read.
+/// goes. After CloudWatch refuses once (the SDK has retried what was worth retrying), the other
+/// checks are not asked for: a missing permission would otherwise cost a round of retries per
+/// check. Returns how many checks were read.
 pub async fn read_again(source: &dyn MetricSource, plan: &Plan, releases: &mut [PastRelease], now: DateTime<Utc>) -> usize {
     let mut read = 0;
+    let mut refused: Option<String> = None;
     for past in releases.iter_mut() {
         let mut wanted = Vec::new();
         for check in recorded_checks(past) {
@@ -486,6 +489,8 @@ pub async fn read_again(source: &dyn MetricSource, plan: &Plan, releases: &mut [
                 let (period, keeps) =
                     (HumanDuration::from_secs(finest.into()), HumanDuration::from_secs(keeps.num_seconds().unsigned_abs()));
                 Err(format!("older than CloudWatch keeps datapoints of a {period} period ({keeps})"))
+            } else if let Some(why) = &refused {
+                Err(format!("{why}; not asked again for the other checks"))
             } else {
                 match observe(source, &analysis, &query_context(&past.release), at).await {
                     Ok(mut observation) => {
@@ -493,7 +498,13 @@ pub async fn read_again(source: &dyn MetricSource, plan: &Plan, releases: &mut [
                         read += 1;
                         Ok(RecordedCheck::of(&analysis, &observation))
                     }
-                    Err(e) => Err(format!("CloudWatch could not be read ({e})")),
+                    // This release's queries cannot be made (a baseline without a stable version).
+                    Err(e @ MetricError::Plan(_)) => Err(e.to_string()),
+                    Err(e) => {
+                        let why = format!("CloudWatch could not be read ({e})");
+                        refused = Some(why.clone());
+                        Err(why)
+                    }
                 }
             };
             past.read_again.insert(event, outcome);

@@ -155,7 +155,11 @@ impl MetricSource for Steady {
         plan: &crate::domain::query::QueryPlan,
     ) -> Result<BTreeMap<String, Vec<crate::domain::observation::Datapoint>>, crate::ports::MetricError> {
         self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let cpu = self.cpu.ok_or_else(|| crate::ports::MetricError::Plan("the endpoint is down".into()))?;
+        let cpu = self.cpu.ok_or_else(|| crate::ports::MetricError::Backend {
+            operation: "GetMetricData",
+            transient: false,
+            source: "the endpoint is down".into(),
+        })?;
         let minutes = (plan.end - plan.start).num_minutes();
         let series = |value| -> Vec<_> {
             (0..minutes).map(|m| crate::domain::observation::Datapoint { at: plan.start + chrono::Duration::minutes(m), value }).collect()
@@ -241,11 +245,16 @@ async fn checks_past_cloudwatchs_retention_or_its_errors_are_judged_on_the_trail
     // CloudWatch failing: never a pass on data it did not give; the trail as far as it goes.
     let mut releases = vec![past("per-step-bounds.healthy.yaml", SimOutcome::Promoted).await];
     let now = releases[0].release.updated_at;
-    assert_eq!(read_again(&Steady { cpu: None, reads: Default::default() }, &plan, &mut releases, now).await, 0);
+    let down = Steady { cpu: None, reads: Default::default() };
+    assert_eq!(read_again(&down, &plan, &mut releases, now).await, 0);
+    // Asked once; the other checks are not asked again.
+    assert_eq!(down.reads.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert!(releases[0].read_again.len() > 1 && releases[0].read_again.values().all(Result::is_err));
     let report = backtest(&plan, &releases);
     let r = &report.releases[0];
     assert_eq!(r.comparison, Comparison::Same, "{}", report.text());
     assert!(r.notes.iter().any(|n| n.starts_with("not read again from CloudWatch: CloudWatch could not be read")), "{:?}", r.notes);
+    assert!(r.notes.iter().any(|n| n.ends_with("the endpoint is down); not asked again for the other checks")), "{:?}", r.notes);
 }
 
 #[tokio::test]
