@@ -208,6 +208,13 @@ struct PastCheck<'a> {
     step_set_at: Option<DateTime<Utc>>,
 }
 
+impl PastCheck<'_> {
+    /// When the step being judged began: as the check recorded it, else when its weight was set.
+    fn step_began(&self) -> Option<DateTime<Utc>> {
+        self.datapoints.and_then(|d| d.since).or(self.step_set_at)
+    }
+}
+
 fn recorded_checks(past: &PastRelease) -> Vec<PastCheck<'_>> {
     let trail = &past.trail;
     let mut checks: Vec<PastCheck<'_>> = Vec::new();
@@ -395,13 +402,12 @@ fn judge_again(
     if let Some(analysis) = analysis {
         // Read again as the new plan queries them, or the trail's, read as the old plan queried.
         let old_analysis = old_plan.analysis_at(step);
+        if let Some(Err(why)) = check.read_again {
+            notes.insert(format!("not read again from CloudWatch: {why}"));
+        }
         let (datapoints, queried) = match check.read_again {
             Some(Ok(read)) => (Some(read), Some(&*analysis)),
-            Some(Err(why)) => {
-                notes.insert(format!("not read again from CloudWatch: {why}"));
-                (check.datapoints, old_analysis.as_deref())
-            }
-            None => (check.datapoints, old_analysis.as_deref()),
+            _ => (check.datapoints, old_analysis.as_deref()),
         };
         let datapoints = datapoints.ok_or("recorded before metric checks kept their datapoints")?;
         let judged = readable(&analysis, queried, datapoints, now, notes)?;
@@ -414,7 +420,7 @@ fn judge_again(
         notes.insert(format!("alarm `{alarm}` left out: the old checks did not read it"));
     }
     let verdict = check_verdict(kept.as_ref().zip(observation.as_ref()), &read, &check.verdict.alarms, &check.verdict.hooks, now);
-    let started_at = check.datapoints.and_then(|d| d.since).or(check.step_set_at).unwrap_or(now);
+    let started_at = check.step_began().unwrap_or(now);
     let progress = StepProgress { step, started_at, prior: prior.to_vec() };
     let decision = decide(plan, &progress, verdict.as_ref(), now);
     Ok((verdict, decision))
@@ -478,11 +484,10 @@ pub async fn read_again(source: &dyn MetricSource, plan: &Plan, releases: &mut [
                     .is_ok_and(|kept| kept.metrics.len() == analysis.metrics.len())
             });
             if !answered {
-                wanted.push((check.event, check.step, at, check.datapoints.and_then(|d| d.since).or(check.step_set_at)));
+                wanted.push((check.event, analysis, at, check.step_began()));
             }
         }
-        for (event, step, at, since) in wanted {
-            let Some(analysis) = plan.analysis_at(step) else { continue };
+        for (event, analysis, at, since) in wanted {
             let finest = analysis.metrics.iter().map(period).min().unwrap_or(60);
             let keeps = cloudwatch_keeps(finest);
             let outcome = if now.checked_sub_signed(keeps).is_none_or(|kept_from| range_start(&analysis, at) < kept_from) {
