@@ -206,6 +206,18 @@ async fn three_weeks() -> MemoryStore {
     store
 }
 
+/// [`three_weeks`], and a rollback in W47 of another service in another environment (cart in
+/// staging).
+async fn three_weeks_and_a_cart_rollback() -> MemoryStore {
+    let store = three_weeks().await;
+    let identity = SimulatedRelease { id: "cart-1".into(), service: "cart".into(), environment: "staging".into(), version: "9".into() };
+    let mut scenario: Scenario = crate::domain::yaml::from_str(SPIKE).unwrap_or_else(|e| panic!("{e}"));
+    scenario.start = Some(at(19, 9));
+    let outcome = simulate_into(&store, &identity, &plan(), &scenario, None).await.unwrap_or_else(|e| panic!("{e}")).outcome;
+    assert_eq!(outcome, SimOutcome::RolledBack, "cart-1");
+    store
+}
+
 fn week_named(name: &str) -> ReviewWeek {
     name.parse().unwrap_or_else(|e| panic!("{e}"))
 }
@@ -256,12 +268,8 @@ impl crate::ports::WeeklyEvents for NewestFirstPages {
 
 #[tokio::test]
 async fn a_review_fed_page_by_page_out_of_order_equals_the_review_of_the_same_events_at_once() {
-    let store = three_weeks().await;
     // A rollback this week, of another service.
-    let identity = SimulatedRelease { id: "cart-1".into(), service: "cart".into(), environment: "staging".into(), version: "9".into() };
-    let mut scenario: Scenario = crate::domain::yaml::from_str(SPIKE).unwrap_or_else(|e| panic!("{e}"));
-    scenario.start = Some(at(19, 9));
-    simulate_into(&store, &identity, &plan(), &scenario, None).await.unwrap_or_else(|e| panic!("{e}"));
+    let store = three_weeks_and_a_cart_rollback().await;
     let week = week_named("2026-W47");
     let mut events = Vec::new();
     for w in window(week, DEFAULT_PREVIOUS_WEEKS) {
@@ -386,12 +394,8 @@ fn emf_metric_names(line: &str, timestamp: i64) -> Vec<String> {
 
 #[tokio::test]
 async fn the_figures_go_out_as_one_emf_line_per_service_and_environment() {
-    let store = three_weeks().await;
     // Another service, another environment, this week: a line of its own.
-    let identity = SimulatedRelease { id: "cart-1".into(), service: "cart".into(), environment: "staging".into(), version: "9".into() };
-    let mut scenario: Scenario = crate::domain::yaml::from_str(SPIKE).unwrap_or_else(|e| panic!("{e}"));
-    scenario.start = Some(at(19, 9));
-    simulate_into(&store, &identity, &plan(), &scenario, None).await.unwrap_or_else(|e| panic!("{e}"));
+    let store = three_weeks_and_a_cart_rollback().await;
     let r = compile(&store, &store, week_named("2026-W47"), DEFAULT_PREVIOUS_WEEKS, at(23, 8)).await.unwrap_or_else(|e| panic!("{e}"));
 
     let lines = r.emf_lines();
